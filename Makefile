@@ -1,0 +1,37 @@
+# Two commands for a fresh machine with only Python 3.11+: `make run` and `make test`.
+# Each creates the project's virtualenv on first use and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test test-unit test-integration test-e2e schemas schemas-check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[local,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/wuguan run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider tests/e2e
+
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.generate
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,85 @@
+"""Which topics exist, what schema each carries, and how each is keyed."""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema
+
+from .billing import (
+    BillPayload,
+    CdrPayload,
+    CustomerChangePayload,
+    CutoverPayload,
+    DisputePayload,
+    PaymentPayload,
+    TariffPayload,
+)
+from .cards import CardComplaintPayload, CardInventoryPayload
+from .dunning import ReminderDeliveryPayload
+
+# Input topic -> payload schema class. The version lives in the topic name; a breaking change
+# is a new topic (billing.cdr.v2), so old and new producers can run side by side.
+INPUT_TOPICS: dict[str, type[Schema]] = {
+    "billing.cdr.v1": CdrPayload,
+    "billing.tariff.v1": TariffPayload,
+    "billing.customer.v1": CustomerChangePayload,
+    "billing.cutover.v1": CutoverPayload,
+    "billing.bill.v1": BillPayload,
+    "billing.payment.v1": PaymentPayload,
+    "billing.dispute.v1": DisputePayload,
+    "cards.inventory.v1": CardInventoryPayload,
+    "cards.complaint.v1": CardComplaintPayload,
+    "dunning.delivery.v1": ReminderDeliveryPayload,
+}
+
+# schemaVersion values a consumer accepts per topic (compatible revisions within a topic);
+# the producer side writes the current one.
+SUPPORTED_SCHEMA_VERSIONS: dict[str, frozenset[int]] = {t: frozenset({1}) for t in INPUT_TOPICS}
+CURRENT_SCHEMA_VERSION: dict[str, int] = {t: max(v) for t, v in SUPPORTED_SCHEMA_VERSIONS.items()}
+
+# Producing service -> its decision topic.
+DECISION_TOPICS: dict[str, str] = {
+    "billing_guard": "guard.decisions.v1",
+    "dunning": "dunning.decisions.v1",
+    "cards": "cards.decisions.v1",
+}
+
+# Payload field used as the Kafka key, so one account's (one card's) events stay in order.
+# Topics without an account use their own aggregate id. cards.inventory batchIssued has no
+# single card and is keyed by batchId instead: see partition_key().
+PARTITION_KEY: dict[str, str] = {
+    "billing.cdr.v1": "accountId",
+    "billing.tariff.v1": "tariffId",
+    "billing.customer.v1": "accountId",
+    "billing.cutover.v1": "workId",
+    "billing.bill.v1": "accountId",
+    "billing.payment.v1": "accountId",
+    "billing.dispute.v1": "accountId",
+    "cards.inventory.v1": "cardSerial",
+    "cards.complaint.v1": "cardSerial",
+    "dunning.delivery.v1": "accountId",
+}
+
+# Built once: schema construction is far more expensive than a load, and load is thread-safe.
+_PAYLOAD_SCHEMAS: dict[str, Schema] = {topic: cls() for topic, cls in INPUT_TOPICS.items()}
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+def payload_schema(topic: str) -> Schema:
+    """The shared payload schema instance of an input topic; InvalidEvent(unknown_topic) if none."""
+    schema = _PAYLOAD_SCHEMAS.get(topic)
+    if schema is None:
+        from .validation import UNKNOWN_TOPIC, InvalidEvent  # validation imports this module
+
+        raise InvalidEvent(UNKNOWN_TOPIC, f"{topic[:100]!r} is not an input topic of this contract")
+    return schema
+
+
+def partition_key(topic: str, payload: dict[str, Any]) -> str:
+    """Kafka key for an event of `topic` with this (raw or decoded) payload."""
+    if topic == "cards.inventory.v1" and payload.get("action") == "batchIssued":
+        return payload["batchId"]
+    return payload[PARTITION_KEY[topic]]

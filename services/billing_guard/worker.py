@@ -1,0 +1,17 @@
+"""Entrypoint: the billing_guard worker process."""
+from __future__ import annotations
+
+from services.common.config import Settings
+from services.common.policy import LoadedPolicy, load_policy
+from services.common.policy_files import policy_path
+from services.common.runtime.worker import ServiceDefinition
+from services.common.version_only_policy import VersionOnlyPolicySchema
+
+from .decider import GuardDecider
+
+
+def load(settings: Settings) -> LoadedPolicy:
+    return load_policy(policy_path(settings, "billing_guard"), VersionOnlyPolicySchema(), dict)
+
+
+DEFINITION = ServiceDefinition(decider=GuardDecider(), load_policy=load)

@@ -1,0 +1,138 @@
+"""The `wuguan` command."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import date
+
+from .config import SERVICES, Settings
+from .errors import ConfigError
+
+
+def _worker(args) -> int:
+    settings = Settings.from_env()
+    if args.service == "dunning":
+        from services.dunning.worker import DEFINITION
+    elif args.service == "billing_guard":
+        from services.billing_guard.worker import DEFINITION
+    else:
+        from services.cards.worker import DEFINITION
+    from .runtime.worker import run_worker
+
+    # Load the policy before anything starts, so a bad file stops the worker at once.
+    DEFINITION.load_policy(settings)
+    run_worker(DEFINITION, settings)
+    return 0
+
+
+def _run(args) -> int:
+    from .localstack.stack import run_stack
+
+    asyncio.run(run_stack(feed_sample=not args.no_sample, accounts=args.accounts))
+    return 0
+
+
+async def _migrate() -> int:
+    from .db import connect
+    from .eventstore.migrate import migrate
+
+    conn = await connect(Settings.from_env().database_url)
+    try:
+        applied = await migrate(conn)
+    finally:
+        await conn.close()
+    print("applied: " + (", ".join(applied) if applied else "nothing, already up to date"))
+    return 0
+
+
+async def _verify() -> int:
+    from .db import connect
+    from .eventstore.verify import verify_chain
+
+    conn = await connect(Settings.from_env().database_url)
+    try:
+        report = await verify_chain(conn)
+    finally:
+        await conn.close()
+    for problem in report.problems:
+        print(f"TAMPERED: {problem}")
+    print(f"{'OK' if report.ok else 'FAILED'}: {report.events_checked} events checked")
+    return 0 if report.ok else 1
+
+
+async def _topics(args) -> int:
+    from .localstack.topics import create_topics
+
+    settings = Settings.from_env()
+    created = await create_topics(settings.kafka_bootstrap_servers, settings.partitions)
+    print("created: " + (", ".join(created) if created else "nothing, all exist"))
+    return 0
+
+
+async def _sample(args) -> int:
+    from .localstack.publish import publish
+    from .localstack.sample_day import sample_day
+
+    day = date.fromisoformat(args.day) if args.day else date.today()
+    sent = await publish(Settings.from_env().kafka_bootstrap_servers, sample_day(day, args.accounts))
+    print(f"published {sent} events")
+    return 0
+
+
+async def _dlq(args) -> int:
+    from .dlq_tools import inspect_dlq, replay_dlq
+
+    bootstrap = Settings.from_env().kafka_bootstrap_servers
+    if args.action == "inspect":
+        return await inspect_dlq(bootstrap, args.topic, args.limit)
+    return await replay_dlq(bootstrap, args.topic, args.limit)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wuguan", description="Wuguan billing back office")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the whole system locally (embedded broker and Postgres by default)")
+    run.add_argument("--no-sample", action="store_true", help="do not feed the sample day")
+    run.add_argument("--accounts", type=int, default=200, help="accounts in the sample day")
+    worker = sub.add_parser("worker", help="run one service's worker")
+    worker.add_argument("service", choices=SERVICES)
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("verify", help="walk the event store's hash chain; exit 1 if tampered")
+    topics = sub.add_parser("topics", help="create every topic")
+    topics.add_argument("action", choices=("create",))
+    sample = sub.add_parser("sample", help="publish a sample day to the broker")
+    sample.add_argument("--accounts", type=int, default=200)
+    sample.add_argument("--day", help="YYYY-MM-DD (default today)")
+    dlq = sub.add_parser("dlq", help="inspect or replay a dead-letter topic")
+    dlq.add_argument("action", choices=("inspect", "replay"))
+    dlq.add_argument("topic", help="input topic (its .dlq is read) or the .dlq topic itself")
+    dlq.add_argument("--limit", type=int, default=100)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        if args.command == "worker":
+            return _worker(args)
+        if args.command == "run":
+            return _run(args)
+        if args.command == "migrate":
+            return asyncio.run(_migrate())
+        if args.command == "verify":
+            return asyncio.run(_verify())
+        if args.command == "topics":
+            return asyncio.run(_topics(args))
+        if args.command == "sample":
+            return asyncio.run(_sample(args))
+        return asyncio.run(_dlq(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

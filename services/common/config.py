@@ -1,0 +1,87 @@
+"""Process settings, read once from the environment.
+
+Every variable is documented in the README's configuration table; a wrong value
+stops the process with a ConfigError naming the variable.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+SERVICES = ("billing_guard", "dunning", "cards")
+DEFAULT_WEB_PORTS = {"billing_guard": 8101, "dunning": 8102, "cards": 8103}
+
+
+def _int(env: dict, name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(name, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _bool(env: dict, name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/wuguan"
+    partitions: int = 6
+    batch_size: int = 500
+    batch_window_ms: int = 50
+    db_role: str = "wuguan_service"
+    db_pool_size: int = 4
+    fast_group_join: bool = False
+    policy_dir: Path | None = None
+    relay_interval_ms: int = 100
+    timer_interval_ms: int = 500
+    web_host: str = "127.0.0.1"
+    web_ports: dict = field(default_factory=lambda: dict(DEFAULT_WEB_PORTS))
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        ports = dict(DEFAULT_WEB_PORTS)
+        for service in SERVICES:
+            ports[service] = _int(env, f"WUGUAN_{service.upper()}_PORT", ports[service], 0, 65535)
+        policy_dir = env.get("WUGUAN_POLICY_DIR") or None
+        if policy_dir and not Path(policy_dir).is_dir():
+            raise ConfigError("WUGUAN_POLICY_DIR", f"{policy_dir!r} is not a directory")
+        level = env.get("WUGUAN_LOG_LEVEL", "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError("WUGUAN_LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+        return cls(
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or cls.kafka_bootstrap_servers,
+            database_url=env.get("DATABASE_URL") or cls.database_url,
+            partitions=_int(env, "WUGUAN_PARTITIONS", cls.partitions, 1, 1024),
+            batch_size=_int(env, "WUGUAN_BATCH_SIZE", cls.batch_size, 1, 100_000),
+            batch_window_ms=_int(env, "WUGUAN_BATCH_WINDOW_MS", cls.batch_window_ms, 1, 60_000),
+            db_role=env.get("WUGUAN_DB_ROLE", cls.db_role),
+            db_pool_size=_int(env, "WUGUAN_DB_POOL_SIZE", cls.db_pool_size, 2, 100),
+            fast_group_join=_bool(env, "WUGUAN_FAST_GROUP_JOIN", cls.fast_group_join),
+            policy_dir=Path(policy_dir) if policy_dir else None,
+            relay_interval_ms=_int(env, "WUGUAN_RELAY_INTERVAL_MS", cls.relay_interval_ms, 10, 60_000),
+            timer_interval_ms=_int(env, "WUGUAN_TIMER_INTERVAL_MS", cls.timer_interval_ms, 10, 60_000),
+            web_host=env.get("WUGUAN_WEB_HOST", cls.web_host),
+            web_ports=ports,
+            log_level=level,
+        )

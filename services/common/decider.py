@@ -1,0 +1,60 @@
+"""The decider shape every service's domain implements (functional core).
+
+decide(state, event, policy) -> [Decision] and evolve(state, decision) -> state are pure:
+no I/O, no wall clock, no randomness. Time comes from the event; ids are derived from the
+input event id, so replays give identical decisions (A.REPLAY).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A wake-up a decision asks for; it comes back as an input at due_at (business time)."""
+
+    timer_id: str
+    due_at: datetime
+    kind: str
+    key: str  # Kafka partition key (the account), so the wake-up reaches the stream's owner
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision_type: str
+    rule_ids: tuple[str, ...]
+    outcome: str
+    payload: dict
+    reason_codes: tuple[str, ...] = ()
+    business_time: datetime | None = None
+    timer: Timer | None = None
+    cancels_timers: tuple[str, ...] = ()
+
+
+class Rejected(Exception):
+    """The input is well-formed but breaks a business sanity rule: dead-letter it with the reason."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Decider(Protocol, Generic[S]):
+    service: str
+    input_topics: tuple[str, ...]
+
+    def stream_id(self, event: Any) -> str: ...
+
+    def partition_key(self, event: Any) -> str: ...
+
+    def initial_state(self) -> S: ...
+
+    def evolve(self, state: S, decision: dict) -> S: ...
+
+    def decide(self, state: S, event: Any, policy: Any) -> list[Decision]: ...

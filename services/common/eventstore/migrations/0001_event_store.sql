@@ -1,0 +1,76 @@
+-- The decision log (A.EVENT, A.APPEND_ONLY, A.TAMPER_EVIDENT).
+-- global_position is assigned under a transaction-scoped advisory lock, so it follows
+-- commit order: a reader following positions never skips a row that commits late.
+CREATE TABLE IF NOT EXISTS events (
+    global_position bigint      PRIMARY KEY,
+    stream_id       text        NOT NULL,
+    stream_version  integer     NOT NULL CHECK (stream_version >= 1),
+    event_id        uuid        NOT NULL UNIQUE,
+    event_type      text        NOT NULL,
+    schema_version  integer     NOT NULL DEFAULT 1,
+    service         text        NOT NULL,
+    business_time   timestamptz NOT NULL,
+    recorded_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    causation_id    text,
+    correlation_id  text,
+    payload         jsonb       NOT NULL,
+    prev_hash       bytea       NOT NULL,
+    hash            bytea       NOT NULL,
+    UNIQUE (stream_id, stream_version)
+);
+CREATE INDEX IF NOT EXISTS events_service_position ON events (service, global_position);
+CREATE INDEX IF NOT EXISTS events_type_position ON events (event_type, global_position);
+
+-- The newest link of the hash chain; lets verify notice rows removed from the end.
+CREATE TABLE IF NOT EXISTS event_chain_head (
+    singleton       boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    global_position bigint  NOT NULL,
+    hash            bytea   NOT NULL
+);
+
+CREATE OR REPLACE FUNCTION events_are_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'events are append-only (A.APPEND_ONLY): % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+
+DROP TRIGGER IF EXISTS events_no_update_delete ON events;
+CREATE TRIGGER events_no_update_delete BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION events_are_append_only();
+DROP TRIGGER IF EXISTS events_no_truncate ON events;
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_are_append_only();
+
+-- Inputs already consumed, recorded in the same transaction as the decisions they caused:
+-- a redelivered input is skipped, so Kafka's at-least-once becomes exactly-once effect.
+CREATE TABLE IF NOT EXISTS processed_inputs (
+    consumer     text        NOT NULL,
+    event_id     text        NOT NULL,
+    content_hash text        NOT NULL,
+    topic        text        NOT NULL,
+    partition    integer     NOT NULL,
+    "offset"     bigint      NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (consumer, event_id)
+);
+
+-- How far each relay has published the log to Kafka.
+CREATE TABLE IF NOT EXISTS relay_checkpoints (
+    relay           text   PRIMARY KEY,
+    global_position bigint NOT NULL
+);
+
+-- Timers that decisions asked for and that have not fired or been cancelled yet.
+-- A projection of the log: rebuilt from the decisions that schedule and cancel them.
+CREATE TABLE IF NOT EXISTS pending_timers (
+    timer_id     text        PRIMARY KEY,
+    service      text        NOT NULL,
+    stream_id    text        NOT NULL,
+    partition_key text       NOT NULL,
+    due_at       timestamptz NOT NULL,
+    kind         text        NOT NULL,
+    data         jsonb       NOT NULL,
+    published_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS pending_timers_due ON pending_timers (service, due_at) WHERE published_at IS NULL;

@@ -1,0 +1,36 @@
+"""The shapes of events going into and coming out of the store."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    event_id: str
+    stream_id: str
+    event_type: str
+    service: str
+    business_time: datetime
+    payload: dict
+    causation_id: str | None = None
+    correlation_id: str | None = None
+    schema_version: int = 1
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    global_position: int
+    stream_id: str
+    stream_version: int
+    event_id: str
+    event_type: str
+    schema_version: int
+    service: str
+    business_time: datetime
+    recorded_at: datetime
+    causation_id: str | None
+    correlation_id: str | None
+    payload: dict
+    prev_hash: bytes
+    hash: bytes

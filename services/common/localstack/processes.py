@@ -1,0 +1,32 @@
+"""Starts worker processes and stops them, leaving nothing behind."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def spawn_worker(service: str, env: dict, log_path: Path | None = None) -> subprocess.Popen:
+    out = open(log_path, "ab") if log_path else None
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.common.cli", "worker", service],
+        env={**os.environ, **env},
+        stdout=out,
+        stderr=subprocess.STDOUT if out else None,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C reaches the supervisor, which stops workers in order
+    )
+
+
+def stop_processes(processes: list[subprocess.Popen], timeout_s: float = 15) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

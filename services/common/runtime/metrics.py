@@ -1,0 +1,53 @@
+"""The metric catalogue shared by every worker. Labels carry no personal data (A.PRIVACY):
+only service, topic, decision type, outcome and error code, all from closed sets."""
+from prometheus_client import Counter, Gauge, Histogram
+
+INPUTS_CONSUMED = Counter(
+    "wuguan_inputs_consumed_total", "Input events decided and stored", ["service", "topic"]
+)
+INPUTS_REDELIVERED = Counter(
+    "wuguan_inputs_redelivered_total",
+    "Input events skipped because they were already processed (redelivery or republish)",
+    ["service", "topic"],
+)
+DEAD_LETTERS = Counter(
+    "wuguan_dead_letters_total", "Input events sent to the dead-letter topic", ["service", "topic", "code"]
+)
+DECISIONS = Counter(
+    "wuguan_decisions_total", "Decisions appended to the event store", ["service", "decision_type", "outcome"]
+)
+CONCURRENCY_CONFLICTS = Counter(
+    "wuguan_concurrency_conflicts_total", "Batches retried because a stream moved on", ["service"]
+)
+STORE_RETRIES = Counter(
+    "wuguan_store_retries_total", "Batches retried because the database was unavailable", ["service"]
+)
+BATCH_SECONDS = Histogram(
+    "wuguan_batch_seconds",
+    "Time to decide and store one batch of inputs",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+APPEND_SECONDS = Histogram(
+    "wuguan_store_append_seconds",
+    "Time to append one batch of decisions (lock, COPY, chain head)",
+    ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+DECISION_LATENCY = Histogram(
+    "wuguan_decision_latency_seconds",
+    "From the input's Kafka timestamp to its decisions being committed",
+    ["service"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RELAY_PUBLISHED = Counter(
+    "wuguan_relay_published_total", "Decisions published to the decision topic", ["service"]
+)
+RELAY_LAG = Gauge(
+    "wuguan_relay_lag_events", "Stored decisions not yet published to the decision topic", ["service"]
+)
+CONSUMER_LAG = Gauge(
+    "wuguan_consumer_lag_messages", "Messages behind the partition end, summed over assigned partitions", ["service"]
+)
+TIMERS_FIRED = Counter("wuguan_timers_published_total", "Due timers published for processing", ["service"])
+UP = Gauge("wuguan_ready", "1 when the broker and the database are reachable", ["service"])

@@ -1,0 +1,87 @@
+"""Publishes stored decisions to the service's decision topic in global-position order.
+
+One relay per service holds a Postgres advisory lock, so replicas never publish out of
+order; the others stand by. Publishing is at-least-once (a crash between the broker's
+acknowledgement and the checkpoint repeats a page); consumers dedupe on decisionId.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from ..db import connect
+from ..eventstore.store import read_all
+from .metrics import RELAY_LAG, RELAY_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK_BASE = 7_700_100
+
+
+class Relay:
+    def __init__(self, *, service: str, topic: str, database_url: str, role: str | None,
+                 producer: AIOKafkaProducer, interval_s: float, page_size: int = 1000):
+        self.service = service
+        self.topic = topic
+        self.database_url = database_url
+        self.role = role
+        self.producer = producer
+        self.interval_s = interval_s
+        self.page_size = page_size
+        self.name = f"relay:{service}"
+
+    async def publish_page(self, conn: asyncpg.Connection) -> int:
+        checkpoint = await conn.fetchval(
+            "SELECT global_position FROM relay_checkpoints WHERE relay = $1", self.name
+        ) or 0
+        events = await read_all(conn, checkpoint, self.page_size, service=self.service)
+        if events:
+            futures = [
+                await self.producer.send(
+                    self.topic,
+                    key=e.stream_id.encode(),
+                    value=orjson.dumps(e.payload),
+                    headers=[("wuguan-global-position", str(e.global_position).encode())],
+                )
+                for e in events
+            ]
+            for future in futures:
+                await future
+            checkpoint = events[-1].global_position
+            await conn.execute(
+                "INSERT INTO relay_checkpoints (relay, global_position) VALUES ($1, $2)"
+                " ON CONFLICT (relay) DO UPDATE SET global_position = $2",
+                self.name,
+                checkpoint,
+            )
+            RELAY_PUBLISHED.labels(self.service).inc(len(events))
+        lag = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE service = $1 AND global_position > $2", self.service, checkpoint
+        )
+        RELAY_LAG.labels(self.service).set(lag)
+        return len(events)
+
+    async def run(self) -> None:
+        lock_key = RELAY_LOCK_BASE + zlib.crc32(self.name.encode())
+        while True:
+            conn = None
+            try:
+                conn = await connect(self.database_url, role=self.role)
+                while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):
+                    await asyncio.sleep(max(self.interval_s, 1.0))
+                while True:
+                    if await self.publish_page(conn) < self.page_size:
+                        await asyncio.sleep(self.interval_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # reconnect and go on from the checkpoint
+                log.warning("relay %s: %s; reconnecting", self.service, type(exc).__name__)
+                await asyncio.sleep(1.0)
+            finally:
+                if conn is not None:
+                    await conn.close()

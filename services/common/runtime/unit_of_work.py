@@ -1,0 +1,215 @@
+"""Decides a batch of inputs and stores the decisions in one transaction.
+
+The inputs' ids are recorded in the same transaction as the decisions they caused, so a
+redelivered or republished input changes nothing (exactly-once effect over at-least-once
+delivery). Inputs that cannot be decided go to the dead-letter topic with the reason.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+import asyncpg
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential
+
+from schemas.validation import InvalidEvent, content_hash, decode_event
+
+from ..decider import Rejected
+from ..decisions import decision_envelopes
+from ..eventstore import store
+from ..eventstore.records import NewEvent, StoredEvent
+from . import metrics
+from .dead_letters import DeadLetters, InputMessage
+from .state_cache import StateCache
+from .timers import TIMER_EVENT_TYPE, TIMER_TOPIC_SUFFIX, decode_timer, project_timers
+
+log = logging.getLogger(__name__)
+
+# Connection trouble is retried for as long as it lasts: the batch is not acknowledged, so
+# nothing is lost, and consumption resumes when Postgres is back.
+TRANSIENT_DB_ERRORS = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+
+
+class DuplicateEventId(InvalidEvent):
+    pass
+
+
+class BatchProcessor:
+    def __init__(self, *, decider, policy, pool: asyncpg.Pool, dead_letters: DeadLetters, service_version: str):
+        self.decider = decider
+        self.policy = policy
+        self.pool = pool
+        self.dead_letters = dead_letters
+        self.service_version = service_version
+        self.service = decider.service
+        self.cache = StateCache()
+
+    def _stream_of(self, event) -> str:
+        if event.event_type == TIMER_EVENT_TYPE:
+            return event.payload["streamId"]
+        return self.decider.stream_id(event)
+
+    def _decode(self, message: InputMessage):
+        if message.topic.endswith(TIMER_TOPIC_SUFFIX):
+            return decode_timer(message.value)
+        return decode_event(message.topic, message.value)
+
+    async def process(self, messages: list[InputMessage]) -> None:
+        started = time.perf_counter()
+        decoded, failures = [], []
+        for message in messages:
+            try:
+                decoded.append((message, self._decode(message)))
+            except InvalidEvent as exc:
+                failures.append((message, exc))
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((store.ConcurrencyConflict, *TRANSIENT_DB_ERRORS)),
+            wait=wait_exponential(multiplier=0.05, max=5),
+            stop=stop_never,
+            before_sleep=self._before_retry,
+            reraise=True,
+        ):
+            with attempt:
+                rejected = await self._decide_and_store(decoded)
+        # Dead letters go out after the commit and before the batch is acknowledged: a crash
+        # in between redelivers the batch, which sends them again rather than losing them.
+        await self.dead_letters.send(failures + rejected)
+        metrics.BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        now_ms = time.time() * 1000
+        for message, _ in decoded:
+            if message.timestamp_ms:
+                metrics.DECISION_LATENCY.labels(self.service).observe(max(0.0, (now_ms - message.timestamp_ms) / 1000))
+
+    def _before_retry(self, retry_state) -> None:
+        error = retry_state.outcome.exception()
+        if isinstance(error, store.ConcurrencyConflict):
+            metrics.CONCURRENCY_CONFLICTS.labels(self.service).inc()
+            self.cache.clear()
+        else:
+            metrics.STORE_RETRIES.labels(self.service).inc()
+            log.warning("database unavailable (%s); retrying batch", type(error).__name__)
+
+    async def _load_states(self, conn, stream_ids: set[str]) -> dict[str, tuple[int, object]]:
+        states, missing = {}, []
+        for stream_id in stream_ids:
+            cached = self.cache.get(stream_id)
+            if cached is None:
+                missing.append(stream_id)
+            else:
+                states[stream_id] = cached
+        if missing:
+            for stream_id, events in (await store.read_streams(conn, missing)).items():
+                state = self.decider.initial_state()
+                for event in events:
+                    state = self.decider.evolve(state, event.payload)
+                states[stream_id] = (len(events), state)
+        return states
+
+    async def _decide_and_store(self, decoded) -> list[tuple[InputMessage, Exception]]:
+        rejected: list[tuple[InputMessage, Exception]] = []
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                fresh = await self._drop_already_processed(conn, decoded, rejected)
+                states = await self._load_states(conn, {self._stream_of(e) for _, e, _ in fresh})
+                working = {sid: state for sid, (_, state) in states.items()}
+                new_events: dict[str, list[NewEvent]] = defaultdict(list)
+                processed_rows = []
+                for message, event, digest in fresh:
+                    stream_id = self._stream_of(event)
+                    try:
+                        state, events = self._decide_one(working[stream_id], event, stream_id)
+                    except Rejected as exc:
+                        rejected.append((message, exc))
+                        continue
+                    except Exception as exc:  # a defect must not stop the stream or lose the input
+                        log.exception("decider failed on %s[%d]@%d", message.topic, message.partition, message.offset)
+                        rejected.append((message, InvalidEvent("processing_error", f"{type(exc).__name__} while deciding")))
+                        continue
+                    working[stream_id] = state
+                    new_events[stream_id].extend(events)
+                    processed_rows.append(
+                        (self.service, event.event_id, digest, message.topic, message.partition, message.offset)
+                    )
+                append_started = time.perf_counter()
+                stored = await store.append(
+                    conn, [(states[sid][0], events) for sid, events in new_events.items()]
+                )
+                if processed_rows:
+                    await conn.copy_records_to_table(
+                        "processed_inputs",
+                        columns=("consumer", "event_id", "content_hash", "topic", "partition", "offset"),
+                        records=processed_rows,
+                    )
+                fired = [e.payload["timerId"] for _, e, _ in fresh if e.event_type == TIMER_EVENT_TYPE]
+                await project_timers(conn, self.service, stored, fired)
+                metrics.APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - append_started)
+        self._after_commit(states, working, new_events, stored, fresh)
+        return rejected
+
+    async def _drop_already_processed(self, conn, decoded, rejected):
+        if not decoded:
+            return []
+        ids = list({event.event_id for _, event in decoded})
+        rows = await conn.fetch(
+            "SELECT event_id, content_hash FROM processed_inputs WHERE consumer = $1 AND event_id = ANY($2::text[])",
+            self.service,
+            ids,
+        )
+        seen = {r["event_id"]: r["content_hash"] for r in rows}
+        fresh = []
+        for message, event in decoded:
+            digest = content_hash(event.raw)
+            prior = seen.get(event.event_id)
+            if prior is None:
+                seen[event.event_id] = digest
+                fresh.append((message, event, digest))
+            elif prior == digest:
+                metrics.INPUTS_REDELIVERED.labels(self.service, message.topic).inc()
+            else:
+                rejected.append(
+                    (message, DuplicateEventId("duplicate_event_id", "eventId was already used for different content"))
+                )
+        return fresh
+
+    def _decide_one(self, state, event, stream_id) -> tuple[object, list[NewEvent]]:
+        decisions = self.decider.decide(state, event, self.policy.rules)
+        envelopes = decision_envelopes(
+            decisions,
+            event=event,
+            stream_id=stream_id,
+            service=self.service,
+            service_version=self.service_version,
+            policy_version=self.policy.version,
+        )
+        events = []
+        for decision, envelope in zip(decisions, envelopes):
+            state = self.decider.evolve(state, envelope)
+            events.append(
+                NewEvent(
+                    event_id=envelope["decisionId"],
+                    stream_id=stream_id,
+                    event_type=envelope["decisionType"],
+                    service=self.service,
+                    business_time=decision.business_time or event.event_time,
+                    payload=envelope,
+                    causation_id=event.event_id,
+                    correlation_id=event.correlation_id,
+                )
+            )
+        return state, events
+
+    def _after_commit(self, states, working, new_events, stored: list[StoredEvent], fresh) -> None:
+        for stream_id, (version, _) in states.items():
+            self.cache.put(stream_id, version + len(new_events.get(stream_id, ())), working[stream_id])
+        for message, _, _ in fresh:
+            metrics.INPUTS_CONSUMED.labels(self.service, message.topic).inc()
+        for event in stored:
+            metrics.DECISIONS.labels(self.service, event.event_type, event.payload["outcome"]).inc()

@@ -1,0 +1,219 @@
+"""Builds one service's faust worker: consume, decide, store, relay, expose health and metrics.
+
+Entrypoints stay thin: this wires adapters around the service's pure decider.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Callable
+
+import faust
+import mode
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from schemas.registry import DECISION_TOPICS
+
+from ..config import Settings
+from ..db import connect, create_pool
+from ..eventstore.migrate import migrate
+from ..policy import LoadedPolicy
+from .dead_letters import DeadLetters, InputMessage
+from .metrics import CONSUMER_LAG, UP
+from .relay import Relay
+from .timers import TimerPublisher, timer_topic
+from .unit_of_work import BatchProcessor
+
+log = logging.getLogger(__name__)
+
+try:
+    SERVICE_VERSION = version("wuguan")
+except PackageNotFoundError:  # running from a source tree
+    SERVICE_VERSION = "0.0.0+source"
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    decider: object
+    load_policy: Callable[[Settings], LoadedPolicy]
+
+
+def faust_settings(settings: Settings, service: str) -> dict:
+    conf = dict(
+        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,
+        store="memory://",
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_ports[service],
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        broker_max_poll_records=settings.batch_size,
+        stream_buffer_maxsize=max(4096, settings.batch_size * 4),
+    )
+    if settings.fast_group_join:
+        # The embedded broker lets a group settle in seconds instead of ~30 s.
+        conf.update(broker_rebalance_timeout=5, broker_session_timeout=6, broker_heartbeat_interval=1)
+    return conf
+
+
+class Runtime:
+    """The adapters one worker needs; started and stopped with the faust app."""
+
+    def __init__(self, app: faust.App, definition: ServiceDefinition, settings: Settings):
+        self.app = app
+        self.definition = definition
+        self.settings = settings
+        self.service = definition.decider.service
+        self.ready = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+        self.pool = None
+        self.producer = None
+        self.processor: BatchProcessor | None = None
+
+    async def start(self) -> None:
+        policy = self.definition.load_policy(self.settings)
+        conn = await connect(self.settings.database_url)
+        try:
+            applied = await migrate(conn)
+        finally:
+            await conn.close()
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        role = self.settings.db_role or None
+        self.pool = await create_pool(self.settings.database_url, role=role, max_size=self.settings.db_pool_size)
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=False,  # the embedded broker has no idempotent producer
+            linger_ms=5,
+        )
+        await self.producer.start()
+        self.processor = BatchProcessor(
+            decider=self.definition.decider,
+            policy=policy,
+            pool=self.pool,
+            dead_letters=DeadLetters(self.producer, self.service),
+            service_version=SERVICE_VERSION,
+        )
+        relay = Relay(
+            service=self.service,
+            topic=DECISION_TOPICS[self.service],
+            database_url=self.settings.database_url,
+            role=role,
+            producer=self.producer,
+            interval_s=self.settings.relay_interval_ms / 1000,
+        )
+        timers = TimerPublisher(
+            service=self.service, pool=self.pool, producer=self.producer,
+            interval_s=self.settings.timer_interval_ms / 1000,
+        )
+        self.tasks = [
+            asyncio.create_task(relay.run(), name=f"{self.service}-relay"),
+            asyncio.create_task(timers.run(), name=f"{self.service}-timers"),
+            asyncio.create_task(self._watch_lag(), name=f"{self.service}-lag"),
+        ]
+        self.ready.set()
+        log.info("%s %s ready (policy %s)", self.service, SERVICE_VERSION, policy.version)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def _watch_lag(self) -> None:
+        while True:
+            await asyncio.sleep(5)
+            try:
+                consumer = self.app.consumer
+                lag = 0
+                for tp in consumer.assignment():
+                    position = await consumer.position(tp)
+                    if position is not None:
+                        lag += max(0, consumer.highwater(tp) - position)
+                CONSUMER_LAG.labels(self.service).set(lag)
+            except Exception:  # lag is advisory; never let it stop the worker
+                pass
+
+    async def health(self) -> dict:
+        checks = {}
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1", timeout=2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = type(exc).__name__
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 2)
+            checks["broker"] = "ok"
+        except Exception as exc:
+            checks["broker"] = type(exc).__name__
+        return checks
+
+
+def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
+    decider = definition.decider
+    service = decider.service
+    app = faust.App(f"wuguan-{service}", **faust_settings(settings, service))
+    runtime = Runtime(app, definition, settings)
+    app.wuguan_runtime = runtime
+
+    @app.service
+    class Adapters(mode.Service):
+        async def on_start(self) -> None:
+            await runtime.start()
+
+        async def on_stop(self) -> None:
+            await runtime.stop()
+
+    channel = app.topic(*decider.input_topics, timer_topic(service), value_type=bytes, key_type=bytes)
+
+    @app.agent(channel, name=f"{service}-decide")
+    async def decide(stream):
+        await runtime.ready.wait()
+        within = settings.batch_window_ms / 1000
+        async for events in stream.take_events(settings.batch_size, within=within):
+            await runtime.processor.process(
+                [
+                    InputMessage(
+                        topic=e.message.topic,
+                        partition=e.message.partition,
+                        offset=e.message.offset,
+                        key=e.message.key,
+                        value=e.message.value,
+                        timestamp_ms=int(e.message.timestamp * 1000) if e.message.timestamp else None,
+                    )
+                    for e in events
+                ]
+            )
+
+    @app.page("/healthz")
+    async def healthz(web, request):
+        if not runtime.ready.is_set():
+            return web.json({"status": "starting"}, status=503)
+        checks = await runtime.health()
+        ok = all(v == "ok" for v in checks.values())
+        UP.labels(service).set(1 if ok else 0)
+        return web.json({"status": "ready" if ok else "unavailable", **checks}, status=200 if ok else 503)
+
+    @app.page("/metrics")
+    async def metrics_page(web, request):
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def run_worker(definition: ServiceDefinition, settings: Settings) -> None:
+    app = create_app(definition, settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,27 @@
+"""Wires the dunning domain into the shared decider shape."""
+from __future__ import annotations
+
+from .domain import decide as rules
+from .domain.account import AccountState, evolve
+
+INPUT_TOPICS = ("billing.bill.v1", "billing.payment.v1", "dunning.delivery.v1")
+
+
+class DunningDecider:
+    service = "dunning"
+    input_topics = INPUT_TOPICS
+
+    def stream_id(self, event) -> str:
+        return f"dunning-account-{event.payload['accountId']}"
+
+    def partition_key(self, event) -> str:
+        return event.payload["accountId"]
+
+    def initial_state(self) -> AccountState:
+        return AccountState()
+
+    def evolve(self, state: AccountState, decision: dict) -> AccountState:
+        return evolve(state, decision)
+
+    def decide(self, state: AccountState, event, policy) -> list:
+        return rules.decide(state, event, policy)

@@ -1,0 +1,194 @@
+"""The consumer runtime on a real broker and a real Postgres: decisions stored once,
+redeliveries skipped, bad input dead-lettered with the reason, timers through Kafka, relay
+in commit order. (DN.OCCURRENCE, DN.FIRST_LETTER, DN.REPEAT_VOICE, A.*)"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from schemas.envelope import encode_event
+from services.common.config import Settings
+from services.common.db import connect, create_pool
+from services.common.eventstore.migrate import migrate
+from services.common.eventstore.verify import verify_chain
+from services.common.localstack.topics import create_topics
+from services.common.runtime.dead_letters import DeadLetters, InputMessage
+from services.common.runtime.relay import Relay
+from services.common.runtime.timers import TimerPublisher, timer_topic
+from services.common.runtime.unit_of_work import BatchProcessor
+from services.dunning.decider import DunningDecider
+from services.dunning.worker import load
+
+from ..kafka_helpers import read_topic
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class Harness:
+    """One dunning runtime in this process, wired to the real broker and database."""
+
+    def __init__(self, bootstrap, database_url):
+        self.bootstrap = bootstrap
+        self.database_url = database_url
+        self.offset = 0
+
+    async def __aenter__(self):
+        conn = await connect(self.database_url)
+        await migrate(conn)
+        await conn.close()
+        await create_topics(self.bootstrap, 3)
+        self.pool = await create_pool(self.database_url, role="wuguan_service")
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=False)
+        await self.producer.start()
+        self.processor = BatchProcessor(
+            decider=DunningDecider(), policy=load(Settings()), pool=self.pool,
+            dead_letters=DeadLetters(self.producer, "dunning"), service_version="test",
+        )
+        self.timers = TimerPublisher(service="dunning", pool=self.pool, producer=self.producer, interval_s=0.1)
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.producer.stop()
+        await self.pool.close()
+
+    def message(self, topic: str, value: bytes, key: bytes = b"k") -> InputMessage:
+        self.offset += 1
+        return InputMessage(topic=topic, partition=0, offset=self.offset, key=key, value=value)
+
+    async def fire_due_timers(self) -> None:
+        """Publish due timers to the broker and decide what comes back from it."""
+        assert await self.timers.publish_due() >= 1
+        records = await read_topic(self.bootstrap, timer_topic("dunning"))
+        await self.processor.process(
+            [InputMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records]
+        )
+
+    async def decisions(self, account: str) -> list[dict]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT payload FROM events WHERE stream_id = $1 ORDER BY stream_version",
+                f"dunning-account-{account}",
+            )
+        return [r["payload"] for r in rows]
+
+
+def bill_event(account: str, bill_id: str, due: datetime, fen: int = 5_000, event_id: str | None = None) -> bytes:
+    return encode_event(
+        "billing.bill.v1",
+        {
+            "billId": bill_id, "billNo": bill_id, "accountId": account,
+            "billingPeriod": {"startDateTime": due - timedelta(days=45), "endDateTime": due - timedelta(days=15)},
+            "billDate": due - timedelta(days=14), "paymentDueDate": due,
+            "amountDue": {"amountMinor": fen, "currency": "CNY"}, "state": "sent",
+            "customer": {"creditLevel": "B", "customerTier": "standard", "important": False},
+        },
+        event_id=event_id or str(uuid.uuid4()), event_time=due - timedelta(days=14), source="test-bss",
+    )
+
+
+def payment_event(account: str, payment_id: str, when: datetime, fen: int, bill_id: str) -> bytes:
+    return encode_event(
+        "billing.payment.v1",
+        {"paymentId": payment_id, "accountId": account, "billId": bill_id,
+         "amount": {"amountMinor": fen, "currency": "CNY"}, "paymentDate": when, "status": "received",
+         "channel": "counter"},
+        event_id=str(uuid.uuid4()), event_time=when, source="test-bss",
+    )
+
+
+@pytest.fixture
+async def harness(kafka_bootstrap, database_url):
+    async with Harness(kafka_bootstrap, database_url) as h:
+        yield h
+
+
+async def test_DN_FIRST_LETTER_and_DN_REPEAT_VOICE_through_broker_and_store(harness):
+    account = f"ACC-{uuid.uuid4().hex[:8]}"
+    first_due = NOW - timedelta(days=40)
+    await harness.processor.process([harness.message("billing.bill.v1", bill_event(account, "B1", first_due))])
+    await harness.fire_due_timers()
+    await harness.processor.process(
+        [harness.message("billing.payment.v1", payment_event(account, "P1", first_due + timedelta(days=5), 5_000, "B1"))]
+    )
+    await harness.processor.process([harness.message("billing.bill.v1", bill_event(account, "B2", NOW - timedelta(days=1)))])
+    await harness.fire_due_timers()
+
+    decisions = await harness.decisions(account)
+    reminders = [d for d in decisions if d["decisionType"] == "dunning.ReminderScheduled"]
+    assert [r["payload"]["offenceCount"] for r in reminders] == [1, 2]
+    assert reminders[0]["payload"]["channel"] == "letter" and not reminders[0]["payload"]["voiceAllowed"]
+    assert "DN.FIRST_LETTER" in reminders[0]["ruleIds"]
+    assert reminders[1]["payload"]["voiceAllowed"] and "DN.REPEAT_VOICE" in reminders[1]["ruleIds"]
+    assert all(d["policyVersion"].startswith("dunning-") for d in decisions)
+    async with harness.pool.acquire() as conn:
+        assert (await verify_chain(conn)).ok
+
+
+async def test_redelivered_and_republished_inputs_change_nothing(harness):
+    account = f"ACC-{uuid.uuid4().hex[:8]}"
+    value = bill_event(account, "B1", NOW + timedelta(days=10))
+    await harness.processor.process([harness.message("billing.bill.v1", value)])
+    before = await harness.decisions(account)
+    # the same bytes again: once as a redelivery of the same offset, once republished
+    await harness.processor.process([harness.message("billing.bill.v1", value), harness.message("billing.bill.v1", value)])
+    assert await harness.decisions(account) == before
+    assert len(before) == 1
+
+
+async def test_invalid_input_is_dead_lettered_with_the_reason_and_the_batch_goes_on(harness):
+    account = f"ACC-{uuid.uuid4().hex[:8]}"
+    bad = harness.message("billing.bill.v1", b'{"eventId": 1', key=account.encode())
+    good = harness.message("billing.bill.v1", bill_event(account, "B1", NOW + timedelta(days=10)))
+    await harness.processor.process([bad, good])
+    assert len(await harness.decisions(account)) == 1
+    letters = [orjson.loads(r.value) for r in await read_topic(harness.bootstrap, "billing.bill.v1.dlq")]
+    mine = [letter for letter in letters if letter["key"] == account]
+    assert len(mine) == 1
+    assert mine[0]["error"]["code"] == "malformed_json"
+    assert mine[0]["originalTopic"] == "billing.bill.v1" and mine[0]["offset"] == bad.offset
+    assert mine[0]["value"] == '{"eventId": 1'
+
+
+async def test_same_event_id_with_different_content_is_dead_lettered(harness):
+    account = f"ACC-{uuid.uuid4().hex[:8]}"
+    event_id = str(uuid.uuid4())
+    await harness.processor.process(
+        [harness.message("billing.bill.v1", bill_event(account, "B1", NOW + timedelta(days=10), event_id=event_id))]
+    )
+    forged = harness.message(
+        "billing.bill.v1", bill_event(account, "B1", NOW + timedelta(days=10), fen=1, event_id=event_id),
+        key=account.encode(),
+    )
+    await harness.processor.process([forged])
+    letters = [orjson.loads(r.value) for r in await read_topic(harness.bootstrap, "billing.bill.v1.dlq")]
+    assert any(l["key"] == account and l["error"]["code"] == "duplicate_event_id" for l in letters)
+    decisions = await harness.decisions(account)
+    assert len(decisions) == 1 and decisions[0]["payload"]["amountDueMinor"] == 5_000
+
+
+async def test_relay_publishes_decisions_in_global_order_keyed_by_stream(harness):
+    account = f"ACC-{uuid.uuid4().hex[:8]}"
+    await harness.processor.process(
+        [harness.message("billing.bill.v1", bill_event(account, f"B{i}", NOW + timedelta(days=10 + i))) for i in range(5)]
+    )
+    relay = Relay(service="dunning", topic="dunning.decisions.v1", database_url=harness.database_url,
+                  role="wuguan_service", producer=harness.producer, interval_s=0.1)
+    conn = await connect(harness.database_url, role="wuguan_service")
+    try:
+        while await relay.publish_page(conn):
+            pass
+    finally:
+        await conn.close()
+    stored = [d["decisionId"] for d in await harness.decisions(account)]
+    published = [
+        r for r in await read_topic(harness.bootstrap, "dunning.decisions.v1") if r.key == f"dunning-account-{account}".encode()
+    ]
+    assert [orjson.loads(r.value)["decisionId"] for r in published] == stored
+    positions = [int(dict(r.headers)["wuguan-global-position"]) for r in published]
+    assert positions == sorted(positions)

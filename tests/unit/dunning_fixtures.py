@@ -1,0 +1,112 @@
+"""Builders of dunning inputs for pure unit tests (no broker, no database)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from services.common.decisions import decision_envelopes
+from services.common.policy import load_policy
+from services.dunning.decider import DunningDecider
+from services.dunning.domain.policy import DunningPolicySchema, build_policy
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "services/dunning/policy/default.json"
+
+
+def policy():
+    return load_policy(DEFAULT_POLICY, DunningPolicySchema(), build_policy)
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    event_type: str
+    event_time: datetime
+    payload: dict
+    correlation_id: str | None = None
+    raw: dict = field(default_factory=dict)
+
+
+def bill(account: str, bill_id: str, due: datetime, fen: int, level: str = "B", tier: str = "standard") -> Event:
+    return Event(
+        event_id=f"ev-{bill_id}",
+        event_type="billing.bill.v1",
+        event_time=due - timedelta(days=14),
+        payload={
+            "billId": bill_id,
+            "accountId": account,
+            "paymentDueDate": due,
+            "amountDue": {"amountMinor": fen, "currency": "CNY"},
+            "customer": {"creditLevel": level, "customerTier": tier, "important": False},
+        },
+    )
+
+
+def payment(account: str, payment_id: str, when: datetime, fen: int, bill_id: str | None = None,
+            status: str = "received", reverses: str | None = None) -> Event:
+    payload = {
+        "paymentId": payment_id,
+        "accountId": account,
+        "amount": {"amountMinor": fen, "currency": "CNY"},
+        "paymentDate": when,
+        "status": status,
+    }
+    if bill_id:
+        payload["billId"] = bill_id
+    if reverses:
+        payload["reversesPaymentId"] = reverses
+    return Event(event_id=f"ev-{payment_id}", event_type="billing.payment.v1", event_time=when, payload=payload)
+
+
+def timer_for(decision: dict) -> Event:
+    timer = decision["payload"]["timer"]
+    return Event(
+        event_id=f"ev-timer-{timer['timerId']}",
+        event_type="wuguan.timer.v1",
+        event_time=datetime.fromisoformat(timer["dueAt"]),
+        payload={"timerId": timer["timerId"], "kind": timer["kind"], "streamId": decision["streamId"], "data": timer["data"]},
+    )
+
+
+class Account:
+    """Drives the pure decider the way the runtime does: decide, envelope, evolve."""
+
+    def __init__(self, loaded=None):
+        self.decider = DunningDecider()
+        self.loaded = loaded or policy()
+        self.state = self.decider.initial_state()
+        self.log: list[dict] = []
+        self.fired: set[str] = set()
+
+    def feed(self, event: Event) -> list[dict]:
+        decisions = self.decider.decide(self.state, event, self.loaded.rules)
+        envelopes = decision_envelopes(
+            decisions, event=event, stream_id=self.decider.stream_id(event) if event.event_type != "wuguan.timer.v1" else event.payload["streamId"],
+            service="dunning", service_version="test", policy_version=self.loaded.version,
+        )
+        for envelope in envelopes:
+            self.state = self.decider.evolve(self.state, envelope)
+        self.log.extend(envelopes)
+        return envelopes
+
+    def fire_due_timers(self, until: datetime) -> list[dict]:
+        fired = []
+        pending = {}
+        cancelled = set()
+        for d in self.log:
+            if "timer" in d["payload"]:
+                pending[d["payload"]["timer"]["timerId"]] = d
+            cancelled.update(d["payload"].get("cancelsTimers", ()))
+        for timer_id, decision in sorted(pending.items(), key=lambda kv: kv[1]["payload"]["timer"]["dueAt"]):
+            if timer_id in cancelled or timer_id in self.fired:
+                continue
+            if datetime.fromisoformat(decision["payload"]["timer"]["dueAt"]) <= until:
+                self.fired.add(timer_id)
+                fired.extend(self.feed(timer_for(decision)))
+        return fired
+
+
+def of_type(decisions: list[dict], kind: str) -> list[dict]:
+    return [d for d in decisions if d["decisionType"] == kind]
