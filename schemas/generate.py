@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     touched = write()
     for name in touched:
-        print(f"wrote: schemas/json/{name}")
+        action = "wrote" if (OUT_DIR / name).exists() else "removed"
+        print(f"{action}: schemas/json/{name}")
     if not touched:
         print("schemas/json is up to date")
     return 0

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from services.common.decisions import decision_envelopes
 from services.common.policy import load_policy
+from services.common.runtime.timers import decode_timer, timer_message
 from services.dunning.decider import DunningDecider
 from services.dunning.domain.policy import DunningPolicySchema, build_policy
 
@@ -60,13 +61,14 @@ def payment(account: str, payment_id: str, when: datetime, fen: int, bill_id: st
     return Event(event_id=f"ev-{payment_id}", event_type="billing.payment.v1", event_time=when, payload=payload)
 
 
-def timer_for(decision: dict) -> Event:
+def timer_for(decision: dict):
+    """The input the runtime makes of a due timer (same ids, same business time)."""
     timer = decision["payload"]["timer"]
-    return Event(
-        event_id=f"ev-timer-{timer['timerId']}",
-        event_type="wuguan.timer.v1",
-        event_time=datetime.fromisoformat(timer["dueAt"]),
-        payload={"timerId": timer["timerId"], "kind": timer["kind"], "streamId": decision["streamId"], "data": timer["data"]},
+    return decode_timer(
+        timer_message(
+            "dunning", timer["timerId"], datetime.fromisoformat(timer["dueAt"]), timer["kind"],
+            decision["streamId"], timer["data"],
+        )
     )
 
 

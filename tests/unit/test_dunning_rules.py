@@ -204,3 +204,16 @@ def test_DN_OCCURRENCE_late_payment_counts_even_if_it_arrives_before_the_due_che
     acc.feed(bill("A1", "B2", second_due, 7_000))
     reminder = of_type(acc.fire_due_timers(second_due), "dunning.ReminderScheduled")[0]
     assert reminder["payload"]["offenceCount"] == 2 and reminder["payload"]["voiceAllowed"]
+
+
+def test_DN_OCCURRENCE_payment_in_time_processed_after_the_due_check_withdraws_the_occurrence():
+    acc = Account()
+    acc.feed(bill("A1", "B1", DUE, 5_000))
+    acc.fire_due_timers(DUE)
+    withdrawn = acc.feed(payment("A1", "P1", DUE - timedelta(hours=2), 5_000, "B1"))
+    assert of_type(withdrawn, "dunning.OccurrenceWithdrawn")[0]["reasonCodes"] == ["PAID_BEFORE_DUE"]
+    assert acc.state.occurrences == ()
+    second_due = DUE + timedelta(days=30)
+    acc.feed(bill("A1", "B2", second_due, 7_000))
+    reminder = of_type(acc.fire_due_timers(second_due), "dunning.ReminderScheduled")[0]
+    assert reminder["payload"]["offenceCount"] == 1 and not reminder["payload"]["voiceAllowed"]

@@ -208,7 +208,8 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
 
     @app.page("/metrics")
     async def metrics_page(web, request):
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type, so the exposition type goes in a header.
+        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app
 

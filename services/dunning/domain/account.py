@@ -102,6 +102,8 @@ def evolve(state: AccountState, decision: dict) -> AccountState:
         return replace(state, occurrences=state.occurrences + (occurrence,))
     if kind == "dunning.OccurrenceClosed":
         return replace(state, occurrences=_set_occurrence(state, body["occurrenceId"], closed=True))
+    if kind == "dunning.OccurrenceWithdrawn":
+        return replace(state, occurrences=tuple(o for o in state.occurrences if o.occurrence_id != body["occurrenceId"]))
     if kind == "dunning.OccurrenceReopened":
         return replace(state, occurrences=_set_occurrence(state, body["occurrenceId"], closed=False))
     return state

@@ -135,7 +135,19 @@ def on_payment(state: AccountState, event, policy: DunningPolicy) -> list[Decisi
     for allocation in allocations:
         bill = state.bills[allocation["billId"]]
         occurrence_id = open_occurrences.get(bill.bill_id)
-        if occurrence_id and bill.outstanding == allocation["amountMinor"]:
+        if occurrence_id and bill.outstanding == allocation["amountMinor"] and paid_at <= bill.due_at:
+            # Paid in time but processed after the due-date check fired: the occurrence
+            # never was. Withdrawn by a correcting decision, never by an edit (A.APPEND_ONLY).
+            decisions.append(
+                Decision(
+                    decision_type="dunning.OccurrenceWithdrawn",
+                    rule_ids=("DN.OCCURRENCE",),
+                    outcome="withdrawn",
+                    reason_codes=("PAID_BEFORE_DUE",),
+                    payload={"accountId": account_id, "occurrenceId": occurrence_id, "billId": bill.bill_id},
+                )
+            )
+        elif occurrence_id and bill.outstanding == allocation["amountMinor"]:
             decisions.append(
                 Decision(
                     decision_type="dunning.OccurrenceClosed",

@@ -1,0 +1,87 @@
+"""The `wuguan` command against a real Postgres and broker: migrate, verify, topics, dlq,
+and a worker that refuses a bad policy naming the field."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from services.common.db import connect
+from services.common.eventstore import store
+from services.common.eventstore.records import NewEvent
+from services.common.localstack.publish import publish
+from services.common.localstack.topics import create_topics
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wuguan(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "services.common.cli", *args],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+
+
+async def test_migrate_then_verify_passes_and_fails_after_a_superuser_edit(database_url):
+    assert wuguan("migrate", DATABASE_URL=database_url).returncode == 0
+    again = wuguan("migrate", DATABASE_URL=database_url)
+    assert "already up to date" in again.stdout
+    conn = await connect(database_url)
+    try:
+        async with conn.transaction():
+            await store.append(conn, [(0, [
+                NewEvent(event_id=str(uuid.uuid4()), stream_id="s", event_type="t", service="dunning",
+                         business_time=datetime.now(timezone.utc), payload={"amountMinor": n})
+                for n in range(3)
+            ])])
+        ok = wuguan("verify", DATABASE_URL=database_url)
+        assert ok.returncode == 0 and "OK: 3 events checked" in ok.stdout
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute("UPDATE events SET payload = '{\"amountMinor\": 999}' WHERE global_position = 2")
+    finally:
+        await conn.close()
+    tampered = wuguan("verify", DATABASE_URL=database_url)
+    assert tampered.returncode == 1
+    assert "TAMPERED: position 2" in tampered.stdout
+
+
+def test_worker_with_a_bad_policy_refuses_to_start_naming_the_field(tmp_path):
+    policy = json.loads((ROOT / "services/dunning/policy/default.json").read_text())
+    policy["treatments"][0]["firstOffenceChannel"] = "voice"
+    (tmp_path / "dunning.json").write_text(json.dumps(policy))
+    result = wuguan("worker", "dunning", WUGUAN_POLICY_DIR=str(tmp_path))
+    assert result.returncode == 2
+    assert "treatments.0.firstOffenceChannel" in result.stderr
+
+
+def test_bad_environment_value_names_the_variable():
+    result = wuguan("worker", "dunning", WUGUAN_PARTITIONS="many")
+    assert result.returncode == 2
+    assert "WUGUAN_PARTITIONS" in result.stderr
+
+
+async def test_dlq_inspect_and_replay(kafka_bootstrap):
+    await create_topics(kafka_bootstrap, 3)
+    marker = uuid.uuid4().hex
+    from schemas.validation import InvalidEvent, dead_letter
+
+    letter = dead_letter("cards.complaint.v1", 0, 7, marker.encode(), b'{"x": 1}',
+                         InvalidEvent("payload_invalid", "payload.cardSerial: missing"), datetime.now(timezone.utc))
+    await publish(kafka_bootstrap, [("cards.complaint.v1.dlq", marker.encode(), letter)])
+    seen = wuguan("dlq", "inspect", "cards.complaint.v1", KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
+    assert seen.returncode == 0
+    assert "cards.complaint.v1[0]@7 payload_invalid: payload.cardSerial: missing" in seen.stdout
+    replayed = wuguan("dlq", "replay", "cards.complaint.v1.dlq", KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
+    assert replayed.returncode == 0 and "replayed" in replayed.stdout
+    from ..kafka_helpers import read_topic
+
+    originals = [r for r in await read_topic(kafka_bootstrap, "cards.complaint.v1") if r.key == marker.encode()]
+    assert [r.value for r in originals] == [b'{"x": 1}']
