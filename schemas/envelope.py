@@ -85,13 +85,18 @@ def encode_event(
     """
     # Imported here: validation and registry import this module.
     from .registry import CURRENT_SCHEMA_VERSION, payload_schema
-    from .validation import PAYLOAD_INVALID, InvalidEvent, decode_event
+    from .validation import ENVELOPE_INVALID, PAYLOAD_INVALID, InvalidEvent, decode_event
 
     schema = payload_schema(event_type)
     # dump() silently drops keys it does not know; a producer typo must fail instead.
     unknown = sorted(_unknown_paths(schema, payload, "payload"))
     if unknown:
         raise InvalidEvent(PAYLOAD_INVALID, "unknown field(s): " + ", ".join(unknown[:10]), tuple(unknown))
+    try:
+        dumped = schema.dump(payload)
+        orjson.dumps(dumped)
+    except (TypeError, ValueError, AttributeError) as exc:  # e.g. an object orjson cannot write
+        raise InvalidEvent(PAYLOAD_INVALID, f"payload could not be serialized ({type(exc).__name__})") from exc
     envelope = {
         "eventId": str(event_id),
         "eventType": event_type,
@@ -100,9 +105,12 @@ def encode_event(
         "source": source,
         "correlationId": correlation_id,
         "causationId": causation_id,
-        "payload": schema.dump(payload),
+        "payload": dumped,
     }
-    data = orjson.dumps(_ENVELOPE.dump(envelope))
+    try:
+        data = orjson.dumps(_ENVELOPE.dump(envelope))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidEvent(ENVELOPE_INVALID, f"envelope could not be serialized ({type(exc).__name__})") from exc
     decode_event(event_type, data)
     return data
 

@@ -87,12 +87,20 @@ class ContractString(_DirectValidation, fields.String):
             raise self.make_error("invalid")
         return value
 
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        # No str() coercion on dump: a producer's wrong type must fail validation, not vanish.
+        return value
+
 
 class ContractInteger(_DirectValidation, fields.Integer):
     """A JSON integer: true/false and 1.0 are rejected."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        # No int() coercion on dump (it would turn True into 1 and "5" into 5).
+        return value
 
 
 class StrictBoolean(fields.Field):

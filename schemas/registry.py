@@ -70,11 +70,11 @@ def dlq_topic(topic: str) -> str:
 
 def payload_schema(topic: str) -> Schema:
     """The shared payload schema instance of an input topic; InvalidEvent(unknown_topic) if none."""
-    schema = _PAYLOAD_SCHEMAS.get(topic)
+    schema = _PAYLOAD_SCHEMAS.get(topic) if isinstance(topic, str) else None
     if schema is None:
         from .validation import UNKNOWN_TOPIC, InvalidEvent  # validation imports this module
 
-        raise InvalidEvent(UNKNOWN_TOPIC, f"{topic[:100]!r} is not an input topic of this contract")
+        raise InvalidEvent(UNKNOWN_TOPIC, f"{str(topic)[:100]!r} is not an input topic of this contract")
     return schema
 
 

@@ -34,6 +34,9 @@ class Decision:
     business_time: datetime | None = None
     timer: Timer | None = None
     cancels_timers: tuple[str, ...] = ()
+    # For deciders that read several streams (see MultiStreamDecider): which one this
+    # decision is appended to. None means the input's first stream.
+    stream_id: str | None = None
 
 
 class Rejected(Exception):
@@ -46,6 +49,8 @@ class Rejected(Exception):
 
 
 class Decider(Protocol, Generic[S]):
+    """One stream per input: decide() gets that stream's state."""
+
     service: str
     input_topics: tuple[str, ...]
 
@@ -58,3 +63,22 @@ class Decider(Protocol, Generic[S]):
     def evolve(self, state: S, decision: dict) -> S: ...
 
     def decide(self, state: S, event: Any, policy: Any) -> list[Decision]: ...
+
+
+class MultiStreamDecider(Protocol, Generic[S]):
+    """Several streams per input, decided and appended atomically (e.g. a card and its
+    outlet's stock). decide() gets {stream id: state}; each Decision names its stream.
+    A concurrent writer to any of the streams makes the batch retry with fresh state."""
+
+    service: str
+    input_topics: tuple[str, ...]
+
+    def stream_ids(self, event: Any) -> tuple[str, ...]: ...
+
+    def partition_key(self, event: Any) -> str: ...
+
+    def initial_state(self, stream_id: str) -> S: ...
+
+    def evolve(self, state: S, decision: dict) -> S: ...
+
+    def decide(self, states: dict[str, S], event: Any, policy: Any) -> list[Decision]: ...

@@ -12,7 +12,7 @@ def decision_envelopes(
     decisions: Sequence[Decision],
     *,
     event,
-    stream_id: str,
+    stream_id: str,  # where decisions that name no stream of their own go
     service: str,
     service_version: str,
     policy_version: str,
@@ -42,7 +42,7 @@ def decision_envelopes(
                 "service": service,
                 "serviceVersion": service_version,
                 "businessTime": rfc3339(decision.business_time or event.event_time),
-                "streamId": stream_id,
+                "streamId": decision.stream_id or stream_id,
                 "correlationId": event.correlation_id,
                 "payload": payload,
             }

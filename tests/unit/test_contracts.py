@@ -784,3 +784,16 @@ def test_json_schema_agrees_on_mutated_examples(data: st.DataObject, example: Pa
         assert schema_ok, text
     elif not _has_known_gap(raw):
         assert not schema_ok, text
+
+
+def test_encode_event_does_not_coerce_wrong_types() -> None:
+    payload = decode(CDR, load(CDR_EX)).payload
+    common = {"event_id": "3f2b8c1e-6d4a-4e7b-9a1c-0b5d7e9f2a41", "source": "test",
+              "event_time": datetime(2024, 5, 6, 14, tzinfo=CST)}
+    for field, wrong in (("sequenceNumber", True), ("sequenceNumber", "418273"), ("callingNumber", 13800001234)):
+        with pytest.raises(InvalidEvent) as info:
+            encode_event(CDR, {**payload, field: wrong}, **common)
+        assert info.value.fields == (f"payload.{field}",)
+    with pytest.raises(InvalidEvent) as info:
+        encode_event(CDR, {**payload, "startDateTime": object()}, **common)
+    assert info.value.code == PAYLOAD_INVALID

@@ -51,11 +51,17 @@ class BatchProcessor:
         self.service_version = service_version
         self.service = decider.service
         self.cache = StateCache()
+        self.multi_stream = hasattr(decider, "stream_ids")
 
-    def _stream_of(self, event) -> str:
+    def _streams_of(self, event) -> tuple[str, ...]:
         if event.event_type == TIMER_EVENT_TYPE:
-            return event.payload["streamId"]
-        return self.decider.stream_id(event)
+            return (event.payload["streamId"],)
+        if self.multi_stream:
+            return tuple(self.decider.stream_ids(event))
+        return (self.decider.stream_id(event),)
+
+    def _initial_state(self, stream_id: str):
+        return self.decider.initial_state(stream_id) if self.multi_stream else self.decider.initial_state()
 
     def _decode(self, message: InputMessage):
         if message.topic.endswith(TIMER_TOPIC_SUFFIX):
@@ -107,7 +113,7 @@ class BatchProcessor:
                 states[stream_id] = cached
         if missing:
             for stream_id, events in (await store.read_streams(conn, missing)).items():
-                state = self.decider.initial_state()
+                state = self._initial_state(stream_id)
                 for event in events:
                     state = self.decider.evolve(state, event.payload)
                 states[stream_id] = (len(events), state)
@@ -118,14 +124,14 @@ class BatchProcessor:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 fresh = await self._drop_already_processed(conn, decoded, rejected)
-                states = await self._load_states(conn, {self._stream_of(e) for _, e, _ in fresh})
+                states = await self._load_states(conn, {s for _, e, _ in fresh for s in self._streams_of(e)})
                 working = {sid: state for sid, (_, state) in states.items()}
                 new_events: dict[str, list[NewEvent]] = defaultdict(list)
                 processed_rows = []
                 for message, event, digest in fresh:
-                    stream_id = self._stream_of(event)
+                    streams = self._streams_of(event)
                     try:
-                        state, events = self._decide_one(working[stream_id], event, stream_id)
+                        changed, events = self._decide_one(working, event, streams)
                     except Rejected as exc:
                         rejected.append((message, exc))
                         continue
@@ -133,8 +139,9 @@ class BatchProcessor:
                         log.exception("decider failed on %s[%d]@%d", message.topic, message.partition, message.offset)
                         rejected.append((message, InvalidEvent("processing_error", f"{type(exc).__name__} while deciding")))
                         continue
-                    working[stream_id] = state
-                    new_events[stream_id].extend(events)
+                    working.update(changed)
+                    for new_event in events:
+                        new_events[new_event.stream_id].append(new_event)
                     processed_rows.append(
                         (self.service, event.event_id, digest, message.topic, message.partition, message.offset)
                     )
@@ -179,23 +186,29 @@ class BatchProcessor:
                 )
         return fresh
 
-    def _decide_one(self, state, event, stream_id) -> tuple[object, list[NewEvent]]:
-        decisions = self.decider.decide(state, event, self.policy.rules)
+    def _decide_one(self, working: dict, event, streams: tuple[str, ...]) -> tuple[dict, list[NewEvent]]:
+        """Decide one input; returns the streams' new states and the events to append."""
+        states = {sid: working[sid] for sid in streams}
+        view = states if self.multi_stream else states[streams[0]]
+        decisions = self.decider.decide(view, event, self.policy.rules)
         envelopes = decision_envelopes(
             decisions,
             event=event,
-            stream_id=stream_id,
+            stream_id=streams[0],
             service=self.service,
             service_version=self.service_version,
             policy_version=self.policy.version,
         )
         events = []
         for decision, envelope in zip(decisions, envelopes):
-            state = self.decider.evolve(state, envelope)
+            target = envelope["streamId"]
+            if target not in states:
+                raise ValueError(f"decision {decision.decision_type} targets a stream the input did not load")
+            states[target] = self.decider.evolve(states[target], envelope)
             events.append(
                 NewEvent(
                     event_id=envelope["decisionId"],
-                    stream_id=stream_id,
+                    stream_id=target,
                     event_type=envelope["decisionType"],
                     service=self.service,
                     business_time=decision.business_time or event.event_time,
@@ -204,7 +217,7 @@ class BatchProcessor:
                     correlation_id=event.correlation_id,
                 )
             )
-        return state, events
+        return states, events
 
     def _after_commit(self, states, working, new_events, stored: list[StoredEvent], fresh) -> None:
         for stream_id, (version, _) in states.items():
