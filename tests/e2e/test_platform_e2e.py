@@ -22,6 +22,7 @@ from services.common.localstack.publish import publish
 from services.common.runtime.worker import SERVICE_VERSION
 from services.dunning.worker import load
 from services.common.config import Settings
+from schemas.decision import validate_decision
 from schemas.validation import decode_event
 
 from ..kafka_helpers import read_topic
@@ -125,6 +126,8 @@ async def test_three_workers_decide_store_and_publish_exactly_once(workers):
 
     published = await wait_for(all_published, 30, "decisions on dunning.decisions.v1")
     assert published == set(expected)
+    for record in await read_topic(workers.bootstrap, "dunning.decisions.v1"):
+        validate_decision(orjson.loads(record.value), "dunning.decisions.v1")
 
     # Bad input went to the dead-letter topics with the reason; the workers kept going.
     bill_letters = [orjson.loads(r.value) for r in await read_topic(workers.bootstrap, "billing.bill.v1.dlq")]

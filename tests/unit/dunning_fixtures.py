@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from schemas.decision import validate_decision
 from services.common.decisions import decision_envelopes
+from services.common.ids import derived_id
 from services.common.policy import load_policy
 from services.common.runtime.timers import decode_timer, timer_message
 from services.dunning.decider import DunningDecider
@@ -32,7 +34,7 @@ class Event:
 
 def bill(account: str, bill_id: str, due: datetime, fen: int, level: str = "B", tier: str = "standard") -> Event:
     return Event(
-        event_id=f"ev-{bill_id}",
+        event_id=derived_id("test-input", bill_id),
         event_type="billing.bill.v1",
         event_time=due - timedelta(days=14),
         payload={
@@ -58,7 +60,7 @@ def payment(account: str, payment_id: str, when: datetime, fen: int, bill_id: st
         payload["billId"] = bill_id
     if reverses:
         payload["reversesPaymentId"] = reverses
-    return Event(event_id=f"ev-{payment_id}", event_type="billing.payment.v1", event_time=when, payload=payload)
+    return Event(event_id=derived_id("test-input", payment_id), event_type="billing.payment.v1", event_time=when, payload=payload)
 
 
 def timer_for(decision: dict):
@@ -89,6 +91,7 @@ class Account:
             service="dunning", service_version="test", policy_version=self.loaded.version,
         )
         for envelope in envelopes:
+            validate_decision(envelope, "dunning.decisions.v1")  # every decision keeps the published contract
             self.state = self.decider.evolve(self.state, envelope)
         self.log.extend(envelopes)
         return envelopes

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.common.ids import derived_id
 from services.dunning.domain.decide import offence_count, outside_quiet_hours
 
 from .dunning_fixtures import SHANGHAI, Account, bill, of_type, payment, policy
@@ -148,7 +149,7 @@ def test_A_REPLAY_same_inputs_give_identical_decisions():
 def test_A_EVENT_decisions_record_rules_inputs_and_policy_version():
     acc = Account()
     decision = acc.feed(bill("A1", "B1", DUE, 5_000))[0]
-    assert decision["ruleIds"] and decision["causedBy"] == ["ev-B1"]
+    assert decision["ruleIds"] and decision["causedBy"] == [derived_id("test-input", "B1")]
     assert decision["policyVersion"].startswith("dunning-2026.11-1@")
     assert decision["service"] == "dunning"
 
