@@ -64,6 +64,8 @@ class DeadLetterSchema(StrictSchema):
                  required=True, allow_none=True, min_length=0, max_length=None)
     valueEncoding = Choice(("utf8", "base64"))
     failedAt = Timestamp("When the consumer gave up on the input.")
+    consumer = Id("The service that refused the input: a topic read by two services can yield"
+                  " one letter from each.", optional=True)
 
 
 _ENVELOPE = EnvelopeSchema()

@@ -163,6 +163,7 @@ def dead_letter(
     value: bytes | None,
     error: BaseException,
     failed_at: datetime,
+    consumer: str | None = None,
 ) -> bytes:
     """The message for `<topic>.dlq`: the input verbatim plus a value-free reason.
 
@@ -184,6 +185,8 @@ def dead_letter(
         "valueEncoding": encoding,
         "failedAt": failed_at.isoformat(),
     }
+    if consumer is not None:
+        letter["consumer"] = consumer
     try:
         validate_dead_letter(letter)
     except InvalidEvent as exc:  # a caller bug (bad topic, negative offset): fail loudly

@@ -5,13 +5,13 @@ from services.common.config import Settings
 from services.common.policy import LoadedPolicy, load_policy
 from services.common.policy_files import policy_path
 from services.common.runtime.worker import ServiceDefinition
-from services.common.version_only_policy import VersionOnlyPolicySchema
 
 from .decider import GuardDecider
+from .domain.policy import GuardPolicySchema, build_policy
 
 
 def load(settings: Settings) -> LoadedPolicy:
-    return load_policy(policy_path(settings, "billing_guard"), VersionOnlyPolicySchema(), dict)
+    return load_policy(policy_path(settings, "billing_guard"), GuardPolicySchema(), build_policy)
 
 
 DEFINITION = ServiceDefinition(decider=GuardDecider(), load_policy=load)

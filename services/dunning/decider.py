@@ -3,15 +3,20 @@ from __future__ import annotations
 
 from .domain import decide as rules
 from .domain.account import AccountState, evolve
+from .domain.holds import concerns_dunning
 
-INPUT_TOPICS = ("billing.bill.v1", "billing.payment.v1", "dunning.delivery.v1")
+INPUT_TOPICS = ("billing.bill.v1", "billing.payment.v1", "dunning.delivery.v1", "guard.decisions.v1")
 
 
 class DunningDecider:
     service = "dunning"
     input_topics = INPUT_TOPICS
 
-    def stream_id(self, event) -> str:
+    def stream_id(self, event) -> str | None:
+        if event.event_type == "guard.decisions.v1":
+            if not concerns_dunning(event.payload):
+                return None
+            return f"dunning-account-{event.payload['payload']['accountId']}"
         return f"dunning-account-{event.payload['accountId']}"
 
     def partition_key(self, event) -> str:

@@ -45,11 +45,13 @@ def bill_message(account: str, bill_id: str, due: datetime, fen: int, level: str
 
 
 def unpaid_bills(n: int, run: str) -> list:
-    """Single-bill accounts, due in the past: each yields tracked -> opened -> reminder."""
-    due = datetime.now(SHANGHAI).replace(microsecond=0) - timedelta(days=2)
+    """Single-bill accounts due two days ago at about noon: each yields tracked -> opened ->
+    reminder scheduled (and, with one grace day, delivered). Noon keeps every timer hours
+    away from the moment the expectation is computed, so it cannot flip while the test runs."""
+    due = datetime.now(SHANGHAI).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=2)
     levels, tiers = "ABCDE", ("diamond", "gold", "silver", "standard")
     return [
-        bill_message(f"ACC-{run}-{i:04d}", f"BILL-{run}-{i:04d}", due - timedelta(minutes=i), 1_000 + i, levels[i % 5], tiers[i % 4])
+        bill_message(f"ACC-{run}-{i:04d}", f"BILL-{run}-{i:04d}", due - timedelta(seconds=i), 1_000 + i, levels[i % 5], tiers[i % 4])
         for i in range(n)
     ]
 
@@ -77,6 +79,18 @@ async def stored_decisions(database_url: str) -> dict[str, dict]:
     return {r["payload"]["decisionId"]: r["payload"] for r in rows}
 
 
+def differences(stored: dict, expected: dict) -> list[str]:
+    """Readable differences between two decision maps (ids, then fields of shared ids)."""
+    out = [f"missing {k}" for k in expected.keys() - stored.keys()]
+    out += [f"unexpected {k}" for k in stored.keys() - expected.keys()]
+    for key in stored.keys() & expected.keys():
+        a, b = stored[key], expected[key]
+        for field in sorted(set(a) | set(b)):
+            if a.get(field) != b.get(field):
+                out.append(f"{a.get('decisionType')} {field}: stored {a.get(field)!r} expected {b.get(field)!r}")
+    return out
+
+
 async def wait_for(predicate, timeout_s: float, what: str):
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -96,7 +110,7 @@ async def test_three_workers_decide_store_and_publish_exactly_once(workers):
 
     messages = unpaid_bills(40, "a")
     expected = expected_decisions(messages)
-    assert len(expected) == 120
+    assert len(expected) >= 120
     first_offence = [d for d in expected.values() if d["decisionType"] == "dunning.ReminderScheduled"]
     assert all(not d["payload"]["voiceAllowed"] for d in first_offence)
 
@@ -110,13 +124,13 @@ async def test_three_workers_decide_store_and_publish_exactly_once(workers):
         stored = await stored_decisions(workers.database_url)
         return stored if len(stored) >= len(expected) else None
 
-    stored = await wait_for(all_stored, 90, "120 dunning decisions")
-    assert stored == expected
+    stored = await wait_for(all_stored, 90, f"{len(expected)} dunning decisions")
+    assert differences(stored, expected) == []
 
     # Republishing every input changes nothing.
     await publish(workers.bootstrap, messages)
     await asyncio.sleep(5)
-    assert await stored_decisions(workers.database_url) == expected
+    assert differences(await stored_decisions(workers.database_url), expected) == []
 
     # Every stored decision is published, in order, on the decision topic.
     async def all_published():
@@ -130,8 +144,11 @@ async def test_three_workers_decide_store_and_publish_exactly_once(workers):
         validate_decision(orjson.loads(record.value), "dunning.decisions.v1")
 
     # Bad input went to the dead-letter topics with the reason; the workers kept going.
-    bill_letters = [orjson.loads(r.value) for r in await read_topic(workers.bootstrap, "billing.bill.v1.dlq")]
-    payment_letters = [orjson.loads(r.value) for r in await read_topic(workers.bootstrap, "billing.payment.v1.dlq")]
+    def dunnings(records):
+        return [letter for letter in map(orjson.loads, (r.value for r in records)) if letter["consumer"] == "dunning"]
+
+    bill_letters = dunnings(await read_topic(workers.bootstrap, "billing.bill.v1.dlq"))
+    payment_letters = dunnings(await read_topic(workers.bootstrap, "billing.payment.v1.dlq"))
     assert [l["error"]["code"] for l in bill_letters] == ["malformed_json"]
     assert [l["error"]["code"] for l in payment_letters] == ["envelope_invalid"]
     assert "eventTime" in payment_letters[0]["error"]["message"]
@@ -173,4 +190,4 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(workers):
 
     stored = await wait_for(all_stored, 120, f"{len(expected)} decisions after the restart")
     await asyncio.sleep(2)
-    assert await stored_decisions(workers.database_url) == expected
+    assert differences(await stored_decisions(workers.database_url), expected) == []

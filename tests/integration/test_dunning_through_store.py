@@ -48,7 +48,7 @@ class Harness:
         await self.producer.start()
         self.processor = BatchProcessor(
             decider=DunningDecider(), policy=load(Settings()), pool=self.pool,
-            dead_letters=DeadLetters(self.producer, "dunning"), service_version="test",
+            dead_letters=DeadLetters(self.producer, "dunning", self.pool), service_version="test",
         )
         self.timers = TimerPublisher(service="dunning", pool=self.pool, producer=self.producer, interval_s=0.1)
         return self
@@ -192,3 +192,17 @@ async def test_relay_publishes_decisions_in_global_order_keyed_by_stream(harness
     assert [orjson.loads(r.value)["decisionId"] for r in published] == stored
     positions = [int(dict(r.headers)["wuguan-global-position"]) for r in published]
     assert positions == sorted(positions)
+
+
+async def test_a_redelivered_bad_input_is_dead_lettered_once_and_recorded(harness):
+    marker = f"ACC-{uuid.uuid4().hex[:8]}"
+    bad = harness.message("billing.payment.v1", b"[1, 2]", key=marker.encode())
+    await harness.processor.process([bad])
+    await harness.processor.process([bad])  # the same offset again, as after a rebalance
+    letters = [orjson.loads(r.value) for r in await read_topic(harness.bootstrap, "billing.payment.v1.dlq")]
+    assert [l["error"]["code"] for l in letters if l["key"] == marker] == ["not_an_object"]
+    async with harness.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            'SELECT code FROM dead_lettered_inputs WHERE topic = $1 AND "offset" = $2', "billing.payment.v1", bad.offset
+        )
+    assert row["code"] == "not_an_object"

@@ -125,3 +125,14 @@ async def test_A_TAMPER_EVIDENT_verify_detects_changes_removals_and_reordering(c
     report = await verify_chain(conn)
     assert not report.ok
     assert report.problems
+
+
+async def test_a_stream_read_but_not_written_may_not_have_moved_either(conn):
+    await append(conn, 0, [new("catalogue", 1)])
+    await append(conn, 1, [new("catalogue", 2)])  # another writer moves the catalogue on
+    with pytest.raises(store.ConcurrencyConflict):
+        async with conn.transaction():
+            await store.append(conn, [(0, [new("account-1", 1)])], read_versions={"catalogue": 1})
+    async with conn.transaction():
+        await store.append(conn, [(0, [new("account-1", 1)])], read_versions={"catalogue": 2, "never-written": 0})
+    assert len(await store.read_stream(conn, "account-1")) == 1

@@ -96,21 +96,48 @@ class Account:
         self.log.extend(envelopes)
         return envelopes
 
-    def fire_due_timers(self, until: datetime) -> list[dict]:
-        fired = []
-        pending = {}
-        cancelled = set()
+    def pending_timers(self) -> dict[str, dict]:
+        pending, cancelled = {}, set()
         for d in self.log:
             if "timer" in d["payload"]:
                 pending[d["payload"]["timer"]["timerId"]] = d
             cancelled.update(d["payload"].get("cancelsTimers", ()))
-        for timer_id, decision in sorted(pending.items(), key=lambda kv: kv[1]["payload"]["timer"]["dueAt"]):
-            if timer_id in cancelled or timer_id in self.fired:
-                continue
-            if datetime.fromisoformat(decision["payload"]["timer"]["dueAt"]) <= until:
-                self.fired.add(timer_id)
-                fired.extend(self.feed(timer_for(decision)))
-        return fired
+        return {t: d for t, d in pending.items() if t not in cancelled and t not in self.fired}
+
+    def fire_due_timers(self, until: datetime) -> list[dict]:
+        """Fire every timer due by `until`, earliest first, including ones scheduled meanwhile."""
+        fired = []
+        while True:
+            due = sorted(
+                (datetime.fromisoformat(d["payload"]["timer"]["dueAt"]), t, d)
+                for t, d in self.pending_timers().items()
+                if datetime.fromisoformat(d["payload"]["timer"]["dueAt"]) <= until
+            )
+            if not due:
+                return fired
+            _, timer_id, decision = due[0]
+            self.fired.add(timer_id)
+            fired.extend(self.feed(timer_for(decision)))
+
+
+def delivery(account: str, reminder_id: str, outcome: str, when: datetime, channel: str = "voice") -> Event:
+    return Event(
+        event_id=derived_id("test-input", "delivery", reminder_id, outcome),
+        event_type="dunning.delivery.v1",
+        event_time=when,
+        payload={"reminderId": reminder_id, "accountId": account, "channel": channel, "outcome": outcome, "attemptedAt": when},
+    )
+
+
+def guard_decision(account: str, kind: str, when: datetime, body: dict, name: str) -> Event:
+    decision_id = derived_id("test-guard", name)
+    decision = {
+        "decisionId": decision_id, "decisionType": kind, "ruleIds": ["D.HOLD"], "outcome": "accepted",
+        "reasonCodes": [], "causedBy": [derived_id("test-input", name)], "policyVersion": "guard-test",
+        "service": "billing_guard", "serviceVersion": "test", "businessTime": when.isoformat(),
+        "streamId": f"guard-account-{account}", "correlationId": None, "payload": {"accountId": account, **body},
+    }
+    return Event(event_id=decision_id, event_type="guard.decisions.v1", event_time=when, payload=decision)
 
 
 def of_type(decisions: list[dict], kind: str) -> list[dict]:

@@ -26,7 +26,7 @@ def _load(path):
 
 def test_default_policy_loads_with_a_content_versioned_id():
     loaded = _load(DEFAULT_POLICY)
-    assert loaded.version.startswith("dunning-2026.11-1@") and len(loaded.version.split("@")[1]) == 12
+    assert loaded.version.startswith("dunning-2026.11-2@") and len(loaded.version.split("@")[1]) == 12
 
 
 def test_DN_FIRST_LETTER_policy_allowing_voice_on_first_offence_is_refused(tmp_path):

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.common.ids import derived_id
-from services.dunning.domain.decide import offence_count, outside_quiet_hours
+from services.dunning.domain.occurrences import offence_count
+from services.dunning.domain.reminders import outside_quiet_hours
 
 from .dunning_fixtures import SHANGHAI, Account, bill, of_type, payment, policy
 
@@ -101,7 +102,9 @@ def test_DN_PAYMENT_STOPS_reversed_payment_reopens_the_occurrence():
     acc.fire_due_timers(DUE)
     acc.feed(payment("A1", "P1", DUE + timedelta(days=3), 5_000))
     reopened = acc.feed(payment("A1", "P1R", DUE + timedelta(days=4), 5_000, status="reversed", reverses="P1"))
-    assert [d["decisionType"] for d in reopened] == ["dunning.PaymentReversed", "dunning.OccurrenceReopened"]
+    assert [d["decisionType"] for d in reopened] == [
+        "dunning.PaymentReversed", "dunning.OccurrenceReopened", "dunning.ReminderScheduled",
+    ]
     assert acc.state.bills["B1"].outstanding == 5_000
 
 
@@ -150,7 +153,7 @@ def test_A_EVENT_decisions_record_rules_inputs_and_policy_version():
     acc = Account()
     decision = acc.feed(bill("A1", "B1", DUE, 5_000))[0]
     assert decision["ruleIds"] and decision["causedBy"] == [derived_id("test-input", "B1")]
-    assert decision["policyVersion"].startswith("dunning-2026.11-1@")
+    assert decision["policyVersion"].startswith("dunning-2026.11-2@")
     assert decision["service"] == "dunning"
 
 
@@ -197,8 +200,9 @@ def test_DN_OCCURRENCE_late_payment_counts_even_if_it_arrives_before_the_due_che
     acc.feed(bill("A1", "B1", DUE, 5_000))
     late = acc.feed(payment("A1", "P1", DUE + timedelta(days=6), 5_000, "B1"))
     assert [d["decisionType"] for d in late] == [
-        "dunning.OccurrenceOpened", "dunning.PaymentApplied", "dunning.OccurrenceClosed",
+        "dunning.OccurrenceOpened", "dunning.PaymentApplied", "dunning.OccurrenceClosed", "dunning.LateFeeCharged",
     ]
+    assert late[3]["payload"]["feeMinor"] == 5_000 * 6 * 3 // 1000
     assert late[0]["businessTime"] == DUE.isoformat()
     assert acc.fire_due_timers(DUE + timedelta(days=10)) == []  # the due check was cancelled
     second_due = DUE + timedelta(days=30)

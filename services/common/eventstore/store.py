@@ -51,18 +51,38 @@ def _stored(row: asyncpg.Record) -> StoredEvent:
 
 
 async def append(
-    conn: asyncpg.Connection, appends: Sequence[tuple[int, Sequence[NewEvent]]]
+    conn: asyncpg.Connection,
+    appends: Sequence[tuple[int, Sequence[NewEvent]]],
+    read_versions: dict[str, int] | None = None,
 ) -> list[StoredEvent]:
     """Append events to streams inside the caller's transaction.
 
     `appends` holds (expected current version of the stream, events for that stream) per
-    stream. Raises ConcurrencyConflict when a stream has moved on since it was read.
+    stream. `read_versions` holds the versions of streams the decisions were based on but
+    that get no events (a tariff catalogue, an account with nothing to decide): another
+    writer may not have moved them either. Raises ConcurrencyConflict when any stream has
+    moved on since it was read.
     """
     if not conn.is_in_transaction():
         raise RuntimeError("append must run inside a transaction")
-    if not any(events for _, events in appends):
+    writing = any(events for _, events in appends)
+    if not writing and not read_versions:
         return []
+    # Held to commit: appends are serialised, so positions follow commit order and the
+    # version check below cannot race another writer.
     await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
+    if read_versions:
+        rows = await conn.fetch(
+            "SELECT stream_id, max(stream_version) AS version FROM events"
+            " WHERE stream_id = ANY($1::text[]) GROUP BY stream_id",
+            list(read_versions),
+        )
+        current = {r["stream_id"]: r["version"] for r in rows}
+        moved = sum(1 for stream, version in read_versions.items() if current.get(stream, 0) != version)
+        if moved:
+            raise ConcurrencyConflict(f"{moved} stream(s) read for this batch moved on")
+    if not writing:
+        return []
     head = await conn.fetchrow("SELECT global_position, hash FROM event_chain_head")
     position, prev = (head["global_position"], bytes(head["hash"])) if head else (0, GENESIS_HASH)
     stored: list[StoredEvent] = []

@@ -82,7 +82,7 @@ async def project_timers(conn: asyncpg.Connection, service: str, stored: list[St
             scheduled.append(
                 (
                     timer["timerId"], service, event.stream_id, timer["key"],
-                    parse_rfc3339(timer["dueAt"]), timer["kind"], timer["data"],
+                    parse_rfc3339(timer["dueAt"]), timer["dueAt"], timer["kind"], timer["data"],
                 )
             )
         cancelled.extend(body.get("cancelsTimers", ()))
@@ -90,8 +90,8 @@ async def project_timers(conn: asyncpg.Connection, service: str, stored: list[St
         await conn.execute("DELETE FROM pending_timers WHERE timer_id = ANY($1::text[])", cancelled)
     if scheduled:
         await conn.executemany(
-            "INSERT INTO pending_timers (timer_id, service, stream_id, partition_key, due_at, kind, data)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (timer_id) DO NOTHING",
+            "INSERT INTO pending_timers (timer_id, service, stream_id, partition_key, due_at, due_at_text, kind, data)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (timer_id) DO NOTHING",
             scheduled,
         )
 
@@ -110,7 +110,7 @@ class TimerPublisher:
     async def publish_due(self) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT timer_id, stream_id, partition_key, due_at, kind, data FROM pending_timers"
+                "SELECT timer_id, stream_id, partition_key, due_at_text, kind, data FROM pending_timers"
                 " WHERE service = $1 AND published_at IS NULL AND due_at <= clock_timestamp()"
                 " ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
                 self.service,
@@ -122,7 +122,9 @@ class TimerPublisher:
                 await self.producer.send(
                     self.topic,
                     key=r["partition_key"].encode(),
-                    value=timer_message(self.service, r["timer_id"], r["due_at"], r["kind"], r["stream_id"], r["data"]),
+                    value=timer_message(
+                        self.service, r["timer_id"], parse_rfc3339(r["due_at_text"]), r["kind"], r["stream_id"], r["data"]
+                    ),
                 )
                 for r in rows
             ]

@@ -21,6 +21,7 @@ from ..eventstore import store
 from ..eventstore.records import NewEvent, StoredEvent
 from . import metrics
 from .dead_letters import DeadLetters, InputMessage
+from .decision_inputs import DECISION_TOPIC_NAMES, decode_decision_input
 from .state_cache import StateCache
 from .timers import TIMER_EVENT_TYPE, TIMER_TOPIC_SUFFIX, decode_timer, project_timers
 
@@ -56,9 +57,12 @@ class BatchProcessor:
     def _streams_of(self, event) -> tuple[str, ...]:
         if event.event_type == TIMER_EVENT_TYPE:
             return (event.payload["streamId"],)
+        # No stream means the input concerns nothing this service keeps (e.g. a decision of
+        # another service about a tariff): it is recorded as processed and decides nothing.
         if self.multi_stream:
             return tuple(self.decider.stream_ids(event))
-        return (self.decider.stream_id(event),)
+        stream_id = self.decider.stream_id(event)
+        return (stream_id,) if stream_id is not None else ()
 
     def _initial_state(self, stream_id: str):
         return self.decider.initial_state(stream_id) if self.multi_stream else self.decider.initial_state()
@@ -66,6 +70,8 @@ class BatchProcessor:
     def _decode(self, message: InputMessage):
         if message.topic.endswith(TIMER_TOPIC_SUFFIX):
             return decode_timer(message.value)
+        if message.topic in DECISION_TOPIC_NAMES:
+            return decode_decision_input(message.topic, message.value)
         return decode_event(message.topic, message.value)
 
     async def process(self, messages: list[InputMessage]) -> None:
@@ -123,13 +129,21 @@ class BatchProcessor:
         rejected: list[tuple[InputMessage, Exception]] = []
         async with self.pool.acquire() as conn:
             async with conn.transaction():
-                fresh = await self._drop_already_processed(conn, decoded, rejected)
-                states = await self._load_states(conn, {s for _, e, _ in fresh for s in self._streams_of(e)})
+                fresh = []
+                for message, event, digest in await self._drop_already_processed(conn, decoded, rejected):
+                    try:
+                        fresh.append((message, event, digest, self._streams_of(event)))
+                    except Exception as exc:  # e.g. a decision input without the id this service keys on
+                        rejected.append((message, InvalidEvent("processing_error", f"{type(exc).__name__} finding the stream")))
+                states = await self._load_states(conn, {s for *_, streams in fresh for s in streams})
                 working = {sid: state for sid, (_, state) in states.items()}
                 new_events: dict[str, list[NewEvent]] = defaultdict(list)
                 processed_rows = []
-                for message, event, digest in fresh:
-                    streams = self._streams_of(event)
+                for message, event, digest, streams in fresh:
+                    processed = (self.service, event.event_id, digest, message.topic, message.partition, message.offset)
+                    if not streams:
+                        processed_rows.append(processed)
+                        continue
                     try:
                         changed, events = self._decide_one(working, event, streams)
                     except Rejected as exc:
@@ -142,12 +156,12 @@ class BatchProcessor:
                     working.update(changed)
                     for new_event in events:
                         new_events[new_event.stream_id].append(new_event)
-                    processed_rows.append(
-                        (self.service, event.event_id, digest, message.topic, message.partition, message.offset)
-                    )
+                    processed_rows.append(processed)
                 append_started = time.perf_counter()
                 stored = await store.append(
-                    conn, [(states[sid][0], events) for sid, events in new_events.items()]
+                    conn,
+                    [(states[sid][0], events) for sid, events in new_events.items()],
+                    read_versions={sid: version for sid, (version, _) in states.items() if sid not in new_events},
                 )
                 if processed_rows:
                     await conn.copy_records_to_table(
@@ -155,10 +169,10 @@ class BatchProcessor:
                         columns=("consumer", "event_id", "content_hash", "topic", "partition", "offset"),
                         records=processed_rows,
                     )
-                fired = [e.payload["timerId"] for _, e, _ in fresh if e.event_type == TIMER_EVENT_TYPE]
+                fired = [e.payload["timerId"] for _, e, *_ in fresh if e.event_type == TIMER_EVENT_TYPE]
                 await project_timers(conn, self.service, stored, fired)
                 metrics.APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - append_started)
-        self._after_commit(states, working, new_events, stored, fresh)
+        self._after_commit(states, working, new_events, stored, processed_rows)
         return rejected
 
     async def _drop_already_processed(self, conn, decoded, rejected):
@@ -219,10 +233,10 @@ class BatchProcessor:
             )
         return states, events
 
-    def _after_commit(self, states, working, new_events, stored: list[StoredEvent], fresh) -> None:
+    def _after_commit(self, states, working, new_events, stored: list[StoredEvent], processed_rows) -> None:
         for stream_id, (version, _) in states.items():
             self.cache.put(stream_id, version + len(new_events.get(stream_id, ())), working[stream_id])
-        for message, _, _ in fresh:
-            metrics.INPUTS_CONSUMED.labels(self.service, message.topic).inc()
+        for _, _, _, topic, _, _ in processed_rows:
+            metrics.INPUTS_CONSUMED.labels(self.service, topic).inc()
         for event in stored:
             metrics.DECISIONS.labels(self.service, event.event_type, event.payload["outcome"]).inc()

@@ -99,7 +99,7 @@ class Runtime:
             decider=self.definition.decider,
             policy=policy,
             pool=self.pool,
-            dead_letters=DeadLetters(self.producer, self.service),
+            dead_letters=DeadLetters(self.producer, self.service, self.pool),
             service_version=SERVICE_VERSION,
         )
         relay = Relay(

@@ -15,10 +15,19 @@ class Bill:
     due_at: datetime
     credit_level: str
     tier: str
+    important: bool = False
+    account_manager_id: str | None = None
+    credited: int = 0  # credit notes from resolved disputes
+    held: int = 0  # amount under an open dispute (D.HOLD)
 
     @property
     def outstanding(self) -> int:
-        return max(0, self.amount_due - self.paid)
+        return max(0, self.amount_due - self.paid - self.credited)
+
+    @property
+    def undisputed(self) -> int:
+        """What dunning may act on: outstanding net of amounts on hold (D.HOLD, CP4.NET_OF_DISPUTES)."""
+        return max(0, self.outstanding - self.held)
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,11 @@ class Occurrence:
     anchor: datetime  # the due date it started from; a partial payment never moves it
     offence_count: int
     closed: bool = False
+    # (from, undisputed overdue amount) each time the amount changed: the late-fee basis
+    segments: tuple = ()
+    pending_timers: frozenset = frozenset()
+    reminders_sent: int = 0
+    fee_charged: int = 0
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,10 @@ class AccountState:
     occurrences: tuple = ()  # Occurrence, oldest first
     payments: dict = field(default_factory=dict)  # payment id -> ((bill id, amount), ...)
     credit: int = 0  # overpayment carried to later bills
+    reminders: dict = field(default_factory=dict)  # reminder id -> occurrence id
+    deliveries: dict = field(default_factory=dict)  # reminder id -> delivered? (CP4.REMINDED)
+    suspension: str = "none"  # none | requested | suspended | restorationRequested
+    holds: dict = field(default_factory=dict)  # dispute ticket id -> (bill id, amount held)
 
     def open_occurrence_for(self, bill_id: str) -> Occurrence | None:
         for occurrence in self.occurrences:
@@ -49,24 +67,61 @@ class AccountState:
                 return occurrence
         return None
 
+    def occurrence(self, occurrence_id: str) -> Occurrence | None:
+        for occurrence in self.occurrences:
+            if occurrence.occurrence_id == occurrence_id:
+                return occurrence
+        return None
 
-def _with_paid(state: AccountState, allocations, sign: int) -> dict:
+    def open_occurrences(self) -> list[Occurrence]:
+        return [o for o in self.occurrences if not o.closed]
+
+    def delivered_reminders(self, occurrence_id: str) -> int:
+        return sum(
+            1 for rid, ok in self.deliveries.items() if ok and self.reminders.get(rid) == occurrence_id
+        )
+
+
+def _replace_occurrence(state: AccountState, occurrence_id: str, **changes) -> tuple:
+    return tuple(replace(o, **changes) if o.occurrence_id == occurrence_id else o for o in state.occurrences)
+
+
+def _record_amounts(state: AccountState, bills: dict, at: datetime) -> tuple:
+    """Append a late-fee segment to each open occurrence whose bill's undisputed amount moved."""
+    occurrences = []
+    for o in state.occurrences:
+        bill = bills.get(o.bill_id)
+        if not o.closed and bill is not None and (not o.segments or o.segments[-1][1] != bill.undisputed):
+            o = replace(o, segments=o.segments + ((at, bill.undisputed),))
+        occurrences.append(o)
+    return tuple(occurrences)
+
+
+def _bills_after(state: AccountState, changes: dict) -> dict:
     bills = dict(state.bills)
-    for bill_id, amount in allocations:
+    for bill_id, fields in changes.items():
         bill = bills[bill_id]
-        bills[bill_id] = replace(bill, paid=bill.paid + sign * amount)
+        bills[bill_id] = replace(bill, **{k: getattr(bill, k) + v for k, v in fields.items()})
     return bills
 
 
-def _set_occurrence(state: AccountState, occurrence_id: str, closed: bool) -> tuple:
-    return tuple(
-        replace(o, closed=closed) if o.occurrence_id == occurrence_id else o for o in state.occurrences
-    )
+def _with_amounts(state: AccountState, changes: dict, at: datetime, **more) -> AccountState:
+    bills = _bills_after(state, changes)
+    moved = replace(state, bills=bills, **more)
+    return replace(moved, occurrences=_record_amounts(moved, bills, at))
 
 
 def evolve(state: AccountState, decision: dict) -> AccountState:
     kind = decision["decisionType"]
     body = decision["payload"]
+    at = parse_rfc3339(decision["businessTime"])
+    timer = body.get("timer")
+    cancelled = set(body.get("cancelsTimers", ()))
+    if cancelled:
+        state = replace(
+            state,
+            occurrences=tuple(replace(o, pending_timers=o.pending_timers - cancelled) for o in state.occurrences),
+        )
     if kind == "dunning.BillTracked":
         bill = Bill(
             bill_id=body["billId"],
@@ -75,35 +130,91 @@ def evolve(state: AccountState, decision: dict) -> AccountState:
             due_at=parse_rfc3339(body["paymentDueDate"]),
             credit_level=body["creditLevel"],
             tier=body["customerTier"],
+            important=body["important"],
+            account_manager_id=body.get("accountManagerId"),
         )
         return replace(state, bills={**state.bills, bill.bill_id: bill}, credit=state.credit - body["creditAppliedMinor"])
     if kind == "dunning.PaymentApplied":
         allocations = tuple((a["billId"], a["amountMinor"]) for a in body["allocations"])
-        return replace(
-            state,
-            bills=_with_paid(state, allocations, +1),
+        return _with_amounts(
+            state, {b: {"paid": amount} for b, amount in allocations}, at,
             payments={**state.payments, body["paymentId"]: allocations},
             credit=state.credit + body["creditMinor"],
         )
     if kind == "dunning.PaymentReversed":
         allocations = state.payments.get(body["paymentId"], ())
-        return replace(
-            state,
-            bills=_with_paid(state, allocations, -1),
+        return _with_amounts(
+            state, {b: {"paid": -amount} for b, amount in allocations}, at,
             credit=state.credit - body["creditRemovedMinor"],
         )
+    if kind == "dunning.HoldApplied":
+        holds = {**state.holds, body["ticketId"]: (body["billId"], body["heldMinor"])}
+        return _with_amounts(state, {body["billId"]: {"held": body["heldMinor"]}}, at, holds=holds)
+    if kind == "dunning.HoldReleased":
+        holds = {t: h for t, h in state.holds.items() if t != body["ticketId"]}
+        return _with_amounts(state, {body["billId"]: {"held": -body["releasedMinor"]}}, at, holds=holds)
+    if kind == "dunning.CreditApplied":
+        return _with_amounts(state, {body["billId"]: {"credited": body["creditMinor"]}}, at)
     if kind == "dunning.OccurrenceOpened":
         occurrence = Occurrence(
             occurrence_id=body["occurrenceId"],
             bill_id=body["billId"],
             anchor=parse_rfc3339(body["anchorDate"]),
             offence_count=body["offenceCount"],
+            segments=((parse_rfc3339(body["anchorDate"]), body["overdueMinor"]),),
+            pending_timers=frozenset({timer["timerId"]}) if timer else frozenset(),
         )
         return replace(state, occurrences=state.occurrences + (occurrence,))
     if kind == "dunning.OccurrenceClosed":
-        return replace(state, occurrences=_set_occurrence(state, body["occurrenceId"], closed=True))
+        return replace(state, occurrences=_replace_occurrence(state, body["occurrenceId"], closed=True, pending_timers=frozenset()))
     if kind == "dunning.OccurrenceWithdrawn":
         return replace(state, occurrences=tuple(o for o in state.occurrences if o.occurrence_id != body["occurrenceId"]))
     if kind == "dunning.OccurrenceReopened":
-        return replace(state, occurrences=_set_occurrence(state, body["occurrenceId"], closed=False))
+        bill = state.bills[body["billId"]]
+        occurrence = state.occurrence(body["occurrenceId"])
+        return replace(
+            state,
+            occurrences=_replace_occurrence(
+                state, body["occurrenceId"], closed=False,
+                segments=occurrence.segments + ((at, bill.undisputed),),
+                pending_timers=occurrence.pending_timers | ({timer["timerId"]} if timer else set()),
+            ),
+        )
+    if kind == "dunning.ReminderScheduled":
+        occurrence = state.occurrence(body["occurrenceId"])
+        return replace(
+            state,
+            occurrences=_replace_occurrence(
+                state, body["occurrenceId"], pending_timers=occurrence.pending_timers | {timer["timerId"]}
+            ),
+        )
+    if kind in ("dunning.ReminderDue", "dunning.ReminderSkipped", "dunning.SuspensionRequested", "dunning.EscalationSkipped"):
+        occurrence = state.occurrence(body["occurrenceId"])
+        if occurrence is None:
+            return state
+        fired = frozenset({body["firedTimerId"]}) if body.get("firedTimerId") else frozenset()
+        sent = 1 if kind == "dunning.ReminderDue" else 0
+        state = replace(
+            state,
+            occurrences=_replace_occurrence(
+                state, body["occurrenceId"], pending_timers=occurrence.pending_timers - fired,
+                reminders_sent=occurrence.reminders_sent + sent,
+            ),
+        )
+        if kind == "dunning.ReminderDue":
+            state = replace(state, reminders={**state.reminders, decision["decisionId"]: body["occurrenceId"]})
+        if kind == "dunning.SuspensionRequested":
+            state = replace(state, suspension="requested")
+        return state
+    if kind == "dunning.LateFeeCharged":
+        occurrence = state.occurrence(body["occurrenceId"])
+        return replace(state, occurrences=_replace_occurrence(state, body["occurrenceId"], fee_charged=occurrence.fee_charged + body["feeMinor"]))
+    if kind == "dunning.DeliveryRecorded":
+        return replace(state, deliveries={**state.deliveries, body["reminderId"]: body["delivered"]})
+    if kind == "dunning.SuspensionAnswered":
+        return replace(state, suspension="suspended" if body["suspended"] else "none")
+    if kind == "dunning.RestorationRequested":
+        return replace(state, suspension="restorationRequested")
+    if kind == "dunning.RestorationRecorded":
+        return replace(state, suspension="none")
     return state

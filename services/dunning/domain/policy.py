@@ -38,6 +38,8 @@ class DunningPolicy:
     quiet_start: time
     quiet_end: time
     treatments: tuple[Treatment, ...]
+    late_fee_per_mille: int = 3
+    suspend_after_days: int = 30
 
     def treatment_for(self, credit_level: str, tier: str) -> Treatment:
         for treatment in self.treatments:
@@ -79,6 +81,8 @@ class DunningPolicySchema(Schema):
     lookbackMonths = fields.Integer(required=True, strict=True, validate=validate.Range(1, 60))
     quietHours = fields.Dict(keys=fields.String(validate=validate.OneOf(("start", "end"))), values=_HHMM(), required=True)
     treatments = fields.List(fields.Nested(TreatmentSchema), required=True, validate=validate.Length(min=1))
+    lateFeePerMilleDaily = fields.Integer(required=True, strict=True, validate=validate.Range(0, 3))
+    suspendAfterDays = fields.Integer(required=True, strict=True, validate=validate.Range(30, 365))
 
 
 def build_policy(document: dict) -> DunningPolicy:
@@ -115,6 +119,8 @@ def build_policy(document: dict) -> DunningPolicy:
         quiet_start=quiet["start"],
         quiet_end=quiet["end"],
         treatments=tuple(treatments),
+        late_fee_per_mille=document["lateFeePerMilleDaily"],
+        suspend_after_days=document["suspendAfterDays"],
     )
     for level in CREDIT_LEVELS:
         for tier in TIERS:

@@ -69,8 +69,24 @@ CREATE TABLE IF NOT EXISTS pending_timers (
     stream_id    text        NOT NULL,
     partition_key text       NOT NULL,
     due_at       timestamptz NOT NULL,
+    -- as the deciding service wrote it: the wake-up carries the same offset, so a replay
+    -- renders the same business times to the letter
+    due_at_text  text        NOT NULL,
     kind         text        NOT NULL,
     data         jsonb       NOT NULL,
     published_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS pending_timers_due ON pending_timers (service, due_at) WHERE published_at IS NULL;
+
+-- Inputs sent to a dead-letter topic: an audit of what was refused and why, and the memory
+-- that keeps a redelivered bad input from being dead-lettered twice.
+CREATE TABLE IF NOT EXISTS dead_lettered_inputs (
+    consumer  text        NOT NULL,
+    topic     text        NOT NULL,
+    partition integer     NOT NULL,
+    "offset"  bigint      NOT NULL,
+    code      text        NOT NULL,
+    message   text        NOT NULL,
+    failed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (consumer, topic, partition, "offset")
+);

@@ -15,5 +15,6 @@ REVOKE ALL ON events FROM wuguan_service;
 GRANT SELECT, INSERT ON events TO wuguan_service;
 GRANT SELECT, INSERT, UPDATE ON event_chain_head TO wuguan_service;
 GRANT SELECT, INSERT ON processed_inputs TO wuguan_service;
+GRANT SELECT, INSERT ON dead_lettered_inputs TO wuguan_service;
 GRANT SELECT, INSERT, UPDATE ON relay_checkpoints TO wuguan_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pending_timers TO wuguan_service;

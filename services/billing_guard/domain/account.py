@@ -1,0 +1,86 @@
+"""One billing account as the guard sees it, folded from its own decisions (evolve).
+
+Collections are copied on change, never mutated: the runtime may retry a batch with the
+states it had cached, so a state object must never change after it was produced.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from services.common.timefmt import parse_rfc3339
+
+RATED = "guard.CdrRated"
+DUPLICATE = "guard.DuplicateCdrSuppressed"
+STALE = "guard.StaleCdrHeld"
+UNRATED = "guard.CdrUnrated"
+HUGE_FEE = "guard.HugeFeeAlert"
+CYCLE_CLOSED = "guard.BillCycleClosed"
+
+
+@dataclass(frozen=True)
+class AccountState:
+    fields: dict = field(default_factory=dict)  # CP1 field -> current value
+    tariff_plans: tuple = ()  # (effective from, tariff id), in acceptance order
+    seen: dict = field(default_factory=dict)  # (switch id, origin id) -> usage id of the first copy
+    duplicates: dict = field(default_factory=dict)  # usage id of a suppressed copy -> usage id of the first
+    charges: dict = field(default_factory=dict)  # usage id -> charge summary (see CdrRated payload)
+    cycle_totals: dict = field(default_factory=dict)  # cycle -> fen charged
+    free_used: dict = field(default_factory=dict)  # cycle -> free voice seconds used
+    closed: dict = field(default_factory=dict)  # cycle -> bill amount (fen)
+    bills: dict = field(default_factory=dict)  # bill id -> {"cycle", "amountMinor", "paymentDueDate"}
+    huge_alerted: frozenset = frozenset()
+    audit: tuple = ()  # (cycle, decision id, decision type, rule ids) of checkpoint decisions
+    disputes: dict = field(default_factory=dict)  # ticket id -> Dispute
+    extra: dict = field(default_factory=dict)  # per-rule state of later checkpoints (CP4)
+
+    def tariff_at(self, at: datetime, default: str) -> str:
+        """CP1-accepted tariff plan in force at `at`, else the policy's default tariff."""
+        chosen = None
+        for effective, tariff_id in self.tariff_plans:
+            if effective <= at and (chosen is None or effective >= chosen[0]):
+                chosen = (effective, tariff_id)
+        return chosen[1] if chosen else default
+
+    def latest_closed(self) -> str | None:
+        return max(self.closed) if self.closed else None
+
+
+def _audit(state: AccountState, decision: dict, cycle: str | None) -> tuple:
+    return state.audit + ((cycle, decision["decisionId"], decision["decisionType"], tuple(decision["ruleIds"])),)
+
+
+def evolve_billing(state: AccountState, decision: dict) -> AccountState | None:
+    """The CP3 part of the account fold; None when the decision is not a billing one."""
+    kind, body = decision["decisionType"], decision["payload"]
+    if kind == RATED:
+        cycle = body["cycle"]
+        key = (body["switchId"], body["originId"])
+        charge = {**body, "decisionId": decision["decisionId"]}
+        state = replace(
+            state,
+            seen={**state.seen, key: body["usageId"]},
+            charges={**state.charges, body["usageId"]: charge},
+            cycle_totals={**state.cycle_totals, cycle: state.cycle_totals.get(cycle, 0) + body["amountMinor"]},
+            free_used={**state.free_used, cycle: state.free_used.get(cycle, 0) + body["freeSecondsUsed"]}
+            if body["freeSecondsUsed"] else state.free_used,
+        )
+        if body["flags"]:
+            state = replace(state, audit=_audit(state, decision, cycle))
+        return state
+    if kind in (STALE, UNRATED):
+        key = (body["switchId"], body["originId"])
+        return replace(state, seen={**state.seen, key: body["usageId"]}, audit=_audit(state, decision, body.get("cycle")))
+    if kind == DUPLICATE:
+        return replace(state, duplicates={**state.duplicates, body["usageId"]: body["originalUsageId"]},
+                       audit=_audit(state, decision, body.get("cycle")))
+    if kind == HUGE_FEE:
+        return replace(state, huge_alerted=state.huge_alerted | {body["cycle"]}, audit=_audit(state, decision, body["cycle"]))
+    if kind == CYCLE_CLOSED:
+        return replace(
+            state,
+            closed={**state.closed, body["cycle"]: body["amountMinor"]},
+            bills={**state.bills, body["billId"]: {"cycle": body["cycle"], "amountMinor": body["amountMinor"],
+                                                   "paymentDueDate": parse_rfc3339(body["paymentDueDate"])}},
+        )
+    return None

@@ -1,0 +1,253 @@
+"""Bill disputes (SPEC.md section 2): open with owner, transfer, hold, 15-day reply, evidence,
+automatic credit for the guard's own fault classes, resolve with credit notes, close."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from services.common.decider import Decision, Timer
+from services.common.ids import derived_id
+from services.common.timefmt import parse_rfc3339, rfc3339
+
+from .account import AccountState
+from .masking import mask_number
+from .planned_works import WorksState
+from .policy import GuardPolicy
+from .rating import rate_with
+from .tariffs import Catalogue
+
+OPENED = "guard.DisputeOpened"
+ACTION_REJECTED = "guard.DisputeActionRejected"
+TRANSFER_PROPOSED = "guard.DisputeTransferProposed"
+TRANSFER_ACCEPTED = "guard.DisputeTransferAccepted"
+REPLIED = "guard.DisputeReplied"
+OVERDUE = "guard.DisputeReplyOverdue"
+AUTO_CREDITED = "guard.DisputeAutoCredited"
+RESOLVED = "guard.DisputeResolved"
+CREDIT_NOTE = "guard.CreditNoteIssued"
+CLOSED = "guard.DisputeClosed"
+CANCELLED = "guard.DisputeCancelled"
+REPLY_TIMER = "disputeReply"
+
+DISPUTE_TYPES = frozenset({OPENED, TRANSFER_PROPOSED, TRANSFER_ACCEPTED, REPLIED, OVERDUE, AUTO_CREDITED,
+                           RESOLVED, CLOSED, CANCELLED})
+
+
+@dataclass(frozen=True)
+class Dispute:
+    ticket_id: str
+    bill_id: str
+    cycle: str | None
+    items: tuple[str, ...]
+    amount: int
+    owner: str
+    opened_at: datetime
+    reply_timer_id: str
+    status: str = "acknowledged"  # TMF621: acknowledged | resolved | closed | cancelled
+    pending_owner: str | None = None
+    answered: bool = False
+    overdue: bool = False
+    credit: int = 0
+
+    @property
+    def holding(self) -> bool:
+        return self.status == "acknowledged"
+
+
+def held_amount(state: AccountState, bill_id: str | None = None) -> int:
+    """D.HOLD: the amount of open disputes (on one bill, or all), excluded from dunning and CP4."""
+    return sum(d.amount for d in state.disputes.values() if d.holding and (bill_id is None or d.bill_id == bill_id))
+
+
+def _dispute_cycle(state: AccountState, bill_id: str, items) -> str | None:
+    bill = state.bills.get(bill_id)
+    if bill is not None:
+        return bill["cycle"]
+    cycles = sorted({state.charges[i]["cycle"] for i in items if i in state.charges})
+    return cycles[0] if cycles else None
+
+
+def evidence_pack(state: AccountState, catalogue: Catalogue, works: WorksState, cycle: str | None) -> dict:
+    """D.EVIDENCE: itemized CDRs, the tariff version applied to each, every checkpoint decision
+    that touched the account in the cycle. Numbers masked: the pack is read by staff."""
+    charges = [c for c in state.charges.values() if c["cycle"] == cycle]
+    charges.sort(key=lambda c: (c["startDateTime"], c["usageId"]))
+    versions = sorted({(c["tariffId"], c["tariffVersion"]) for c in charges})
+    tariffs = []
+    for tariff_id, number in versions:
+        v = catalogue.get(tariff_id, number)
+        tariffs.append({"tariffId": tariff_id, "version": number,
+                        "effectiveFrom": rfc3339(v.effective_from) if v else None,
+                        "publishedAt": rfc3339(v.published_at) if v else None})
+    work_ids = sorted({w for c in charges for w in c.get("workIds", ())})
+    return {
+        "cycle": cycle,
+        "items": [{"usageId": c["usageId"], "startDateTime": c["startDateTime"], "usageType": c["usageType"],
+                   "durationSeconds": c["durationSeconds"], "amountMinor": c["amountMinor"],
+                   "tariffId": c["tariffId"], "tariffVersion": c["tariffVersion"], "flags": c["flags"],
+                   "callingNumber": mask_number(c["callingNumber"]), "calledNumber": mask_number(c["calledNumber"]),
+                   "decisionId": c["decisionId"]} for c in charges],
+        "tariffVersions": tariffs,
+        "checkpointDecisions": [{"decisionId": d, "decisionType": t, "ruleIds": list(r)}
+                                for (c, d, t, r) in state.audit if c == cycle or c is None],
+        "cutoverWindows": [{"workId": w, "plannedStart": rfc3339(works.works[w]["start"]),
+                            "plannedEnd": rfc3339(works.works[w]["end"])} for w in work_ids if w in works.works],
+    }
+
+
+def guard_faults(state: AccountState, catalogue: Catalogue, items, policy: GuardPolicy) -> list[dict]:
+    """D.AUTO_CREDIT: disputed items the guard itself can show were wrongly charged."""
+    faults = []
+    for item in items:
+        original = state.duplicates.get(item)
+        if original is not None and original in state.charges:
+            faults.append({"item": item, "fault": "CHARGED_DUPLICATE", "creditMinor": state.charges[original]["amountMinor"]})
+            continue
+        charge = state.charges.get(item)
+        if charge is None:
+            continue
+        if "IN_CUTOVER_WINDOW" in charge["flags"]:
+            faults.append({"item": item, "fault": "CHARGED_IN_CUTOVER_WINDOW", "creditMinor": charge["amountMinor"]})
+            continue
+        start = parse_rfc3339(charge["startDateTime"])
+        tariff_id = state.tariff_at(start, policy.default_tariff_id)
+        in_force = catalogue.in_force(tariff_id, start)
+        if in_force is not None and (tariff_id, in_force.version) != (charge["tariffId"], charge["tariffVersion"]):
+            right = rate_with(in_force, charge["usageType"], charge["destinationClass"], charge["durationSeconds"],
+                              charge["volumeBytes"], start, policy.timezone)
+            # Free allowance is not re-applied: the credit is the per-call difference, never negative.
+            correct = right.amount if right is not None else 0
+            faults.append({"item": item, "fault": "TARIFF_NOT_IN_FORCE", "creditMinor": max(0, charge["amountMinor"] - correct),
+                           "chargedVersion": charge["tariffVersion"], "versionInForce": in_force.version})
+    return faults
+
+
+def _reject(p: dict, reason: str) -> list[Decision]:
+    return [Decision(ACTION_REJECTED, ("D.OPEN",), "rejected",
+                     {"ticketId": p["ticketId"], "accountId": p["accountId"], "action": p["action"], "actorId": p["actorId"]},
+                     (reason,))]
+
+
+def _credit_note(event, p: dict, dispute: Dispute, amount: int, rule_ids, how: str) -> Decision:
+    return Decision(CREDIT_NOTE, tuple(rule_ids), "issued",
+                    {"creditNoteId": derived_id(event.event_id, "creditNote"), "ticketId": dispute.ticket_id,
+                     "accountId": p["accountId"], "billId": dispute.bill_id, "cycle": dispute.cycle,
+                     "amountMinor": amount, "currency": "CNY", "how": how})
+
+
+def decide_dispute(state: AccountState, catalogue: Catalogue, works: WorksState, event, policy: GuardPolicy) -> list[Decision]:
+    p = event.payload
+    action, ticket = p["action"], p["ticketId"]
+    dispute = state.disputes.get(ticket)
+    if action == "open":
+        if dispute is not None:
+            return _reject(p, "TICKET_EXISTS")
+        cycle = _dispute_cycle(state, p["billId"], p["disputedItems"])
+        amount = p["disputedAmount"]["amountMinor"]
+        timer_id = derived_id(event.event_id, REPLY_TIMER)
+        due = event.event_time + timedelta(days=policy.dispute_reply_days)
+        opened = Decision(
+            OPENED, ("D.OPEN", "D.HOLD", "D.EVIDENCE", "D.REPLY_15D"), "acknowledged",
+            {"ticketId": ticket, "ticketType": "Bill Dispute", "accountId": p["accountId"], "billId": p["billId"],
+             "cycle": cycle, "disputedItems": list(p["disputedItems"]), "disputedAmountMinor": amount,
+             "ownerId": p["actorId"], "channel": p["channel"], "reason": p["reason"],
+             # D.HOLD: dunning reads this: no late fee, reminder or suspension for the held amount.
+             "hold": {"billId": p["billId"], "amountMinor": amount, "billState": "onHold"},
+             "replyDueAt": rfc3339(due), "evidence": evidence_pack(state, catalogue, works, cycle)},
+            timer=Timer(timer_id, due, REPLY_TIMER, p["accountId"], {"ticketId": ticket}),
+        )
+        out = [opened]
+        faults = guard_faults(state, catalogue, p["disputedItems"], policy)
+        credit = min(amount, sum(f["creditMinor"] for f in faults))
+        if faults and credit > 0:
+            resolution = "upheld" if credit == amount else "partiallyUpheld"
+            temp = Dispute(ticket, p["billId"], cycle, tuple(p["disputedItems"]), amount, p["actorId"], event.event_time, timer_id)
+            out.append(Decision(AUTO_CREDITED, ("D.AUTO_CREDIT", "D.RESOLVE", "D.HOLD"), resolution,
+                                {"ticketId": ticket, "accountId": p["accountId"], "resolution": resolution,
+                                 "creditMinor": credit, "faults": faults, "holdReleasedMinor": amount},
+                                tuple(sorted({f["fault"] for f in faults})), cancels_timers=(timer_id,)))
+            out.append(_credit_note(event, p, temp, credit, ("D.AUTO_CREDIT", "D.RESOLVE"), "automatic"))
+        return out
+    if dispute is None:
+        return _reject(p, "UNKNOWN_TICKET")
+    base = {"ticketId": ticket, "accountId": p["accountId"], "actorId": p["actorId"]}
+    if action == "transfer":
+        if dispute.status != "acknowledged":
+            return _reject(p, "DISPUTE_NOT_OPEN")
+        if p["actorId"] != dispute.owner:
+            return _reject(p, "ONLY_OWNER_MAY_TRANSFER")
+        return [Decision(TRANSFER_PROPOSED, ("D.OPEN",), "pendingAcceptance",
+                         {**base, "fromOwnerId": dispute.owner, "toOwnerId": p["toOwnerId"], "reason": p["reason"]})]
+    if action == "acceptTransfer":
+        if dispute.pending_owner is None or p["actorId"] != dispute.pending_owner:
+            return _reject(p, "NO_TRANSFER_TO_THIS_ACTOR")
+        return [Decision(TRANSFER_ACCEPTED, ("D.OPEN",), "transferred",
+                         {**base, "fromOwnerId": dispute.owner, "toOwnerId": dispute.pending_owner})]
+    if action == "reply":
+        if dispute.status != "acknowledged":
+            return _reject(p, "DISPUTE_NOT_OPEN")
+        late = event.event_time > dispute.opened_at + timedelta(days=policy.dispute_reply_days)
+        return [Decision(REPLIED, ("D.REPLY_15D",), "answeredLate" if late else "answered",
+                         {**base, "replyText": p.get("replyText") or p["reason"]},
+                         ("REPLY_AFTER_DEADLINE",) if late else (), cancels_timers=(dispute.reply_timer_id,))]
+    if action == "resolve":
+        if dispute.status != "acknowledged":
+            return _reject(p, "DISPUTE_NOT_OPEN")
+        resolution = p["resolution"]
+        credit = {"upheld": dispute.amount, "rejected": 0}.get(resolution)
+        if credit is None:
+            credit = p["creditAmount"]["amountMinor"]
+            if not 0 < credit < dispute.amount:
+                return _reject(p, "PARTIAL_CREDIT_OUT_OF_RANGE")
+        out = [Decision(RESOLVED, ("D.RESOLVE", "D.HOLD"), resolution,
+                        {**base, "resolution": resolution, "creditMinor": credit, "reason": p["reason"],
+                         "holdReleasedMinor": dispute.amount},
+                        () if resolution != "rejected" else ("CUSTOMER_CLAIM_REJECTED",),
+                        cancels_timers=() if dispute.answered else (dispute.reply_timer_id,))]
+        if credit:
+            out.append(_credit_note(event, p, dispute, credit, ("D.RESOLVE",), "manual"))
+        return out
+    if action == "close":
+        if dispute.status != "resolved":
+            return _reject(p, "NOT_RESOLVED")
+        return [Decision(CLOSED, ("D.RESOLVE",), "closed", base)]
+    # cancel
+    if dispute.status != "acknowledged":
+        return _reject(p, "DISPUTE_NOT_OPEN")
+    return [Decision(CANCELLED, ("D.HOLD",), "cancelled", {**base, "holdReleasedMinor": dispute.amount},
+                     cancels_timers=(dispute.reply_timer_id,))]
+
+
+def on_reply_timer(state: AccountState, event) -> list[Decision]:
+    dispute = state.disputes.get(event.payload["data"]["ticketId"])
+    if dispute is None or dispute.answered or dispute.status != "acknowledged":
+        return []
+    return [Decision(OVERDUE, ("D.REPLY_15D",), "overdue",
+                     {"ticketId": dispute.ticket_id, "ownerId": dispute.owner,
+                      "openedAt": rfc3339(dispute.opened_at), "replyDueAt": rfc3339(event.event_time)},
+                     ("NO_REPLY_WITHIN_15_DAYS",))]
+
+
+def evolve_dispute(state: AccountState, decision: dict) -> AccountState:
+    kind, body = decision["decisionType"], decision["payload"]
+    if kind == OPENED:
+        d = Dispute(body["ticketId"], body["billId"], body["cycle"], tuple(body["disputedItems"]),
+                    body["disputedAmountMinor"], body["ownerId"], parse_rfc3339(decision["businessTime"]),
+                    body["timer"]["timerId"])
+        return replace(state, disputes={**state.disputes, d.ticket_id: d})
+    d = state.disputes[body["ticketId"]]
+    if kind == TRANSFER_PROPOSED:
+        d = replace(d, pending_owner=body["toOwnerId"])
+    elif kind == TRANSFER_ACCEPTED:
+        d = replace(d, owner=body["toOwnerId"], pending_owner=None)
+    elif kind == REPLIED:
+        d = replace(d, answered=True)
+    elif kind == OVERDUE:
+        d = replace(d, overdue=True)
+    elif kind in (AUTO_CREDITED, RESOLVED):
+        d = replace(d, status="resolved", answered=True, credit=body["creditMinor"])
+    elif kind == CLOSED:
+        d = replace(d, status="closed")
+    elif kind == CANCELLED:
+        d = replace(d, status="cancelled")
+    return replace(state, disputes={**state.disputes, d.ticket_id: d})

@@ -1,0 +1,139 @@
+"""Arrears-suspension checkpoint (CP4): approve or deny with every reason that applied, order
+restoration on payment with the 48 h SLA, flag termination eligibility after 60 days.
+
+The request (normally from dunning, DN.ESCALATE) is a dict:
+  {requestId, accountId, billId, overdueMinor, paymentDueDate (datetime), arrearsComputedAt
+   (datetime), remindersDelivered (int), agreedOverdueDays (int|None),
+   accountManagerApprovalRef (str|None)}
+Payments (billing.payment.v1) are recorded on the account so CP4.NO_PAYMENT_IN_FLIGHT and
+restoration can be decided from the account's own stream.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from services.common.decider import Decision, Timer
+from services.common.ids import derived_id
+from services.common.timefmt import parse_rfc3339, rfc3339
+
+from .account import AccountState
+from .disputes import held_amount
+from .policy import GuardPolicy
+
+PAYMENT = "guard.PaymentRecorded"
+APPROVED = "guard.SuspensionApproved"
+DENIED = "guard.SuspensionDenied"
+RESTORE = "guard.RestorationOrdered"
+RESTORE_MISSED = "guard.RestorationSlaMissed"
+TERMINATION = "guard.TerminationEligible"
+TERMINATION_TIMER = "terminationCheck"
+RESTORE_TIMER = "restoreDeadline"
+TYPES = frozenset({PAYMENT, APPROVED, DENIED, RESTORE, RESTORE_MISSED, TERMINATION})
+
+
+def _susp(state: AccountState) -> dict:
+    return state.extra.get("suspension") or {}
+
+
+def important(state: AccountState) -> bool:
+    return (state.fields.get("importantFlag") or "").lower() in ("true", "yes", "1", "vip")
+
+
+def decide_request(state: AccountState, request: dict, event, policy: GuardPolicy) -> list[Decision]:
+    at = event.event_time
+    reasons = []
+    period = request.get("agreedOverdueDays") or policy.suspension_overdue_days
+    if at - request["paymentDueDate"] <= timedelta(days=period):
+        reasons.append("NOT_OVERDUE_LONG_ENOUGH")
+    undisputed = request["overdueMinor"] - held_amount(state, request["billId"])
+    if undisputed <= 0:
+        reasons.append("NOTHING_UNDISPUTED_OVERDUE")
+    payments = state.extra.get("payments", ())
+    if any(p["at"] > request["arrearsComputedAt"] and p["status"] in ("received", "pending") for p in payments):
+        reasons.append("PAYMENT_IN_FLIGHT")
+    if request["remindersDelivered"] < 1:
+        reasons.append("NO_REMINDER_DELIVERED")
+    if (important(state) or request.get("important")) and not request.get("accountManagerApprovalRef"):
+        reasons.append("ACCOUNT_MANAGER_APPROVAL_MISSING")
+    rules = ("CP4.OVERDUE_30", "CP4.NET_OF_DISPUTES", "CP4.NO_PAYMENT_IN_FLIGHT", "CP4.REMINDED", "CP4.IMPORTANT")
+    body = {"requestId": request["requestId"], "accountId": request["accountId"], "billId": request["billId"],
+            "overdueMinor": request["overdueMinor"], "undisputedOverdueMinor": max(0, undisputed),
+            "overduePeriodDays": period, "lateFeeMinor": request.get("lateFeeMinor", 0)}
+    if reasons:
+        return [Decision(DENIED, rules, "denied", body, tuple(reasons))]
+    timer_id = derived_id(event.event_id, TERMINATION_TIMER)
+    return [Decision(APPROVED, rules, "approved", {**body, "terminationCheckAt": rfc3339(at + timedelta(days=policy.termination_days))},
+                     timer=Timer(timer_id, at + timedelta(days=policy.termination_days), TERMINATION_TIMER,
+                                 request["accountId"], {"accountId": request["accountId"]}))]
+
+
+def decide_payment(state: AccountState, event, policy: GuardPolicy) -> list[Decision]:
+    p = event.payload
+    out = [Decision(PAYMENT, ("CP4.NO_PAYMENT_IN_FLIGHT",), p["status"],
+                    {"paymentId": p["paymentId"], "accountId": p["accountId"], "billId": p.get("billId"),
+                     "amountMinor": p["amount"]["amountMinor"], "status": p["status"],
+                     "paymentDate": rfc3339(p["paymentDate"])})]
+    s = _susp(state)
+    if s.get("active") and p["status"] == "received":
+        paid = s.get("paid", 0) + p["amount"]["amountMinor"]
+        # Late fee is owed too (regulation art. 34); dunning states it in the request's amount.
+        if paid >= s["owedMinor"]:
+            deadline = event.event_time + timedelta(hours=policy.restore_hours)
+            out.append(Decision(RESTORE, ("CP4.RESTORE_48H",), "ordered",
+                                {"accountId": p["accountId"], "paymentId": p["paymentId"],
+                                 "restoreBy": rfc3339(deadline)},
+                                timer=Timer(derived_id(event.event_id, RESTORE_TIMER), deadline, RESTORE_TIMER,
+                                            p["accountId"], {"accountId": p["accountId"]}),
+                                cancels_timers=(s["terminationTimerId"],)))
+    return out
+
+
+def on_timer(state: AccountState, event) -> list[Decision]:
+    s = _susp(state)
+    kind = event.payload["kind"]
+    if kind == TERMINATION_TIMER and s.get("active"):
+        return [Decision(TERMINATION, ("CP4.TERMINATION",), "eligible",
+                         {"accountId": event.payload["data"]["accountId"], "suspendedSince": s["since"],
+                          "automatic": False}, ("SUSPENDED_60_DAYS_UNPAID",))]
+    if kind == RESTORE_TIMER and not s.get("restoreConfirmed"):
+        # No restoration confirmation input exists yet, so reaching the deadline is the SLA miss alert.
+        return [Decision(RESTORE_MISSED, ("CP4.RESTORE_48H",), "alert",
+                         {"accountId": event.payload["data"]["accountId"]}, ("RESTORATION_NOT_CONFIRMED_IN_48H",))]
+    return []
+
+
+def evolve_suspension(state: AccountState, decision: dict) -> AccountState:
+    kind, body = decision["decisionType"], decision["payload"]
+    s = dict(_susp(state))
+    if kind == PAYMENT:
+        payments = state.extra.get("payments", ()) + ({"at": parse_rfc3339(body["paymentDate"]), "status": body["status"]},)
+        if s.get("active") and body["status"] == "received":
+            s["paid"] = s.get("paid", 0) + body["amountMinor"]
+        return replace(state, extra={**state.extra, "payments": payments, "suspension": s})
+    if kind == APPROVED:
+        s = {"active": True, "since": decision["businessTime"],
+             "owedMinor": body["undisputedOverdueMinor"] + body.get("lateFeeMinor", 0), "paid": 0,
+             "terminationTimerId": body["timer"]["timerId"]}
+    elif kind == RESTORE:
+        s = {**s, "active": False}
+    return replace(state, extra={**state.extra, "suspension": s})
+
+
+def parse_request(body: dict) -> dict:
+    return {**body, "paymentDueDate": parse_rfc3339(body["paymentDueDate"]) if isinstance(body["paymentDueDate"], str) else body["paymentDueDate"],
+            "arrearsComputedAt": parse_rfc3339(body["arrearsComputedAt"]) if isinstance(body["arrearsComputedAt"], str) else body["arrearsComputedAt"]}
+
+
+
+
+def from_dunning(decision: dict) -> dict:
+    """dunning.SuspensionRequested (DN.ESCALATE) as a CP4 request; owed = undisputed overdue + late fee."""
+    body = decision["payload"]
+    return {"requestId": decision["decisionId"], "accountId": body["accountId"], "billId": body["billId"],
+            "overdueMinor": body["overdueMinor"] + body.get("heldMinor", 0),
+            "lateFeeMinor": body.get("lateFeeToDateMinor", 0),
+            "paymentDueDate": parse_rfc3339(body["anchorDate"]),
+            "arrearsComputedAt": parse_rfc3339(decision["businessTime"]),
+            "remindersDelivered": body.get("remindersDelivered", 0), "agreedOverdueDays": None,
+            "important": bool(body.get("important")), "accountManagerApprovalRef": body.get("accountManagerApprovalRef")}

@@ -1,0 +1,179 @@
+"""Builders of billing_guard inputs and a pure harness that drives decide/evolve the way the
+runtime does (streams, envelopes, timers, Rejected); no broker, no database."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from services.common.decider import Rejected
+from services.common.decisions import decision_envelopes
+from services.common.policy import load_policy
+from services.common.runtime.timers import decode_timer, timer_message
+from services.billing_guard.decider import GuardDecider
+from services.billing_guard.domain.policy import GuardPolicySchema, build_policy
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "services/billing_guard/policy/default.json"
+T0 = datetime(2026, 3, 1, 0, 0, tzinfo=SHANGHAI)
+_ids = itertools.count(1)
+
+
+def policy():
+    return load_policy(DEFAULT_POLICY, GuardPolicySchema(), build_policy)
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    event_type: str
+    event_time: datetime
+    payload: dict
+    correlation_id: str | None = None
+    raw: dict = field(default_factory=dict)
+
+
+def rate(usage="voice", dest="local", per_min=10, inc=60, connect=0, cap=None, bands=None) -> dict:
+    r = {"usageType": usage, "destinationClass": dest, "ratePerMinuteMinor": per_min,
+         "incrementSeconds": inc, "connectFeeMinor": connect, "capMinor": cap}
+    if bands:
+        r["timeBands"] = [{"startTime": s, "endTime": e, "ratePerMinuteMinor": x} for s, e, x in bands]
+    return r
+
+
+def standard_rates(per_min=10, inc=60, connect=0, cap=None) -> list[dict]:
+    return [rate(u, d, per_min, inc, connect, cap) for u in ("voice", "sms", "data")
+            for d in ("local", "domestic", "international", "roaming")]
+
+
+def tariff(version: int, effective: datetime, rates=None, tariff_id="T-STD", published=None, at=None,
+           replaces=None, approval=None, filing=None, free=0) -> Event:
+    payload = {"tariffId": tariff_id, "version": version, "name": f"{tariff_id} v{version}",
+               "publishedAt": published or effective - timedelta(days=1), "effectiveFrom": effective,
+               "replacesVersion": replaces, "approvalRef": approval, "filingRef": filing,
+               "freeAllowanceSeconds": free, "rates": rates or standard_rates()}
+    return Event(f"ev-tariff-{tariff_id}-{version}-{next(_ids)}", "billing.tariff.v1",
+                 at or (payload["publishedAt"]), payload)
+
+
+def cdr(account="A1", start=None, seconds=60, switch="SW1", origin=None, seq=None, usage="voice", dest="local",
+        received=None, volume=None, area=None, usage_id=None, end=None) -> Event:
+    n = next(_ids)
+    start = start or T0 + timedelta(days=2)
+    payload = {"usageId": usage_id or f"U{n}", "switchId": switch, "originId": origin or f"O{n}",
+               "sequenceNumber": n if seq is None else seq, "accountId": account,
+               "callingNumber": "13812345678", "calledNumber": "13987654321", "usageType": usage,
+               "destinationClass": dest, "startDateTime": start,
+               "endDateTime": end or start + timedelta(seconds=max(seconds, 0)), "durationSeconds": seconds,
+               "volumeBytes": volume, "collection": "online", "areaCode": area, "province": None}
+    return Event(f"ev-cdr-{n}", "billing.cdr.v1", received or start + timedelta(minutes=1), payload)
+
+
+def bill(account: str, bill_id: str, cycle_start: datetime, fen: int) -> Event:
+    end = (cycle_start + timedelta(days=32)).replace(day=1)
+    payload = {"billId": bill_id, "billNo": bill_id, "accountId": account,
+               "billingPeriod": {"startDateTime": cycle_start, "endDateTime": end},
+               "billDate": end + timedelta(days=1), "paymentDueDate": end + timedelta(days=15),
+               "amountDue": {"amountMinor": fen, "currency": "CNY"}, "state": "sent",
+               "customer": {"creditLevel": "B", "customerTier": "standard", "important": False}}
+    return Event(f"ev-bill-{bill_id}-{next(_ids)}", "billing.bill.v1", end + timedelta(days=1), payload)
+
+
+def dispute(account: str, ticket: str, action: str, when: datetime, actor="agent-1", **extra) -> Event:
+    payload = {"ticketId": ticket, "ticketType": "Bill Dispute", "action": action, "accountId": account,
+               "reason": "customer says wrong", "channel": "hotline", "actorId": actor, "billId": None,
+               "disputedItems": None, "disputedAmount": None, "toOwnerId": None, "resolution": None,
+               "creditAmount": None, "replyText": None}
+    payload.update(extra)
+    return Event(f"ev-dispute-{ticket}-{action}-{next(_ids)}", "billing.dispute.v1", when, payload)
+
+
+def fen(amount: int) -> dict:
+    return {"amountMinor": amount, "currency": "CNY"}
+
+
+def customer_change(account: str, name: str, old, new, when: datetime, role="billingAdmin", operator="op-1",
+                    approver=None, requested=None) -> Event:
+    payload = {"requestId": f"R{next(_ids)}", "accountId": account, "field": name, "oldValue": old,
+               "newValue": new, "operatorId": operator, "operatorRole": role, "approverId": approver,
+               "channel": "counter", "reason": "customer request", "requestedEffectiveFrom": requested}
+    return Event(f"ev-cust-{payload['requestId']}", "billing.customer.v1", when, payload)
+
+
+def work(work_id: str, when: datetime, start: datetime, hours=4, provinces=("Jiangsu",), approvals=(),
+         notices=(), vip=False, switches=("SW1",), accounts=("A1",), action="planned", outage=None) -> Event:
+    payload = {"workId": work_id, "action": action, "workKind": "cutover", "provinces": list(provinces),
+               "areas": ["025"], "switchIds": list(switches), "plannedStart": start,
+               "plannedEnd": start + timedelta(hours=max(hours, 1)), "expectedImpactHours": hours,
+               "affectsImportantCustomers": vip,
+               "approvals": [{"authority": a, "reference": f"REF-{a}"} for a in approvals],
+               "notices": [{"channel": "voicePrompt", "sentAt": s} for s in notices],
+               "affectedAccountIds": list(accounts),
+               "actualOutageStart": outage[0] if outage else None, "actualOutageEnd": outage[1] if outage else None}
+    return Event(f"ev-work-{work_id}-{action}-{next(_ids)}", "billing.cutover.v1", when, payload)
+
+
+def timer_for(decision: dict):
+    timer = decision["payload"]["timer"]
+    return decode_timer(timer_message("billing_guard", timer["timerId"], datetime.fromisoformat(timer["dueAt"]),
+                                      timer["kind"], decision["streamId"], timer["data"]))
+
+
+class Guard:
+    """Every stream of the guard in memory, fed the way BatchProcessor feeds them."""
+
+    def __init__(self, loaded=None):
+        self.decider = GuardDecider()
+        self.loaded = loaded or policy()
+        self.states: dict = {}
+        self.log: list[dict] = []
+        self.dead: list[tuple[str, Rejected]] = []
+        self.fired: set[str] = set()
+
+    def state(self, stream_id: str):
+        if stream_id not in self.states:
+            self.states[stream_id] = self.decider.initial_state(stream_id)
+        return self.states[stream_id]
+
+    def feed(self, event) -> list[dict]:
+        if event.event_type == "wuguan.timer.v1":
+            streams = (event.payload["streamId"],)
+        else:
+            streams = self.decider.stream_ids(event)
+        view = {s: self.state(s) for s in streams}
+        try:
+            decisions = self.decider.decide(view, event, self.loaded.rules)
+        except Rejected as exc:
+            self.dead.append((event.event_id, exc))
+            return []
+        envelopes = decision_envelopes(decisions, event=event, stream_id=streams[0], service="billing_guard",
+                                       service_version="test", policy_version=self.loaded.version)
+        for envelope in envelopes:
+            assert envelope["streamId"] in view, envelope["decisionType"]
+            self.states[envelope["streamId"]] = self.decider.evolve(self.states[envelope["streamId"]], envelope)
+        self.log.extend(envelopes)
+        return envelopes
+
+    def fire_due_timers(self, until: datetime) -> list[dict]:
+        pending, cancelled = {}, set()
+        for d in self.log:
+            if "timer" in d["payload"]:
+                pending[d["payload"]["timer"]["timerId"]] = d
+            cancelled.update(d["payload"].get("cancelsTimers", ()))
+        fired = []
+        for timer_id, d in sorted(pending.items(), key=lambda kv: kv[1]["payload"]["timer"]["dueAt"]):
+            if timer_id in cancelled or timer_id in self.fired:
+                continue
+            if datetime.fromisoformat(d["payload"]["timer"]["dueAt"]) <= until:
+                self.fired.add(timer_id)
+                fired.extend(self.feed(timer_for(d)))
+        return fired
+
+    def account_log(self, account: str) -> list[dict]:
+        return [d for d in self.log if d["streamId"] == f"guard-account-{account}"]
+
+
+def of_type(decisions: list[dict], kind: str) -> list[dict]:
+    return [d for d in decisions if d["decisionType"] == kind]

@@ -1,0 +1,112 @@
+"""CP3 offline billing: dedup, sanity, stale, late, sequence gap, huge fee (pure)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from .guard_fixtures import T0, Guard, bill, cdr, of_type, standard_rates, tariff
+
+
+@pytest.fixture
+def g():
+    guard = Guard()
+    guard.feed(tariff(1, T0 - timedelta(days=400), rates=standard_rates(per_min=10, inc=60)))
+    return guard
+
+
+def test_CP3_DEDUP_second_copy_is_suppressed_never_charged(g):
+    first = cdr(switch="SW1", origin="O-1", seconds=60)
+    g.feed(first)
+    copy = cdr(switch="SW1", origin="O-1", seconds=60, seq=first.payload["sequenceNumber"])
+    out = g.feed(copy)
+    assert [d["decisionType"] for d in out] == ["guard.DuplicateCdrSuppressed"]
+    assert out[0]["payload"]["originalUsageId"] == first.payload["usageId"]
+    assert out[0]["ruleIds"] == ["CP3.DEDUP"]
+    assert g.states["guard-account-A1"].cycle_totals == {"2026-03": 10}
+
+
+def test_CP3_DEDUP_same_origin_on_another_switch_is_not_a_duplicate(g):
+    g.feed(cdr(switch="SW1", origin="O-1"))
+    out = g.feed(cdr(switch="SW2", origin="O-1"))
+    assert out[0]["decisionType"] == "guard.CdrRated"
+
+
+@pytest.mark.parametrize("kwargs,reason", [
+    ({"seconds": -5}, "NEGATIVE_DURATION"),
+    ({"seconds": 90_000}, "ABSURD_DURATION"),
+    ({"seconds": 60, "end": T0}, "END_BEFORE_START"),
+    ({"seconds": 60, "received": T0 + timedelta(days=2) - timedelta(minutes=6)}, "START_IN_FUTURE"),
+])
+def test_CP3_SANITY_bad_cdrs_are_dead_lettered_with_the_reason(g, kwargs, reason):
+    out = g.feed(cdr(start=T0 + timedelta(days=2), **kwargs))
+    assert out == []
+    (_, exc), = g.dead
+    assert exc.code == "CP3.SANITY" and reason in exc.message
+    assert "138" not in exc.message
+
+
+def test_CP3_SANITY_start_inside_clock_skew_is_accepted(g):
+    out = g.feed(cdr(start=T0 + timedelta(days=2), received=T0 + timedelta(days=2) - timedelta(minutes=4)))
+    assert out[0]["decisionType"] == "guard.CdrRated"
+
+
+def test_CP3_STALE_older_than_five_months_is_held_not_billed(g):
+    out = g.feed(cdr(start=T0, received=T0 + timedelta(days=31 * 5 + 2)))
+    assert out[0]["decisionType"] == "guard.StaleCdrHeld" and out[0]["outcome"] == "heldForReview"
+    assert g.states["guard-account-A1"].cycle_totals == {}
+    fresh = g.feed(cdr(start=T0, received=T0 + timedelta(days=31 * 4)))
+    assert fresh[0]["decisionType"] == "guard.CdrRated"
+
+
+def test_CP3_LATE_usage_of_a_closed_cycle_is_deferred_to_the_next_and_flagged(g):
+    g.feed(bill("A1", "B-2026-03", T0, 1000))
+    out = g.feed(cdr(start=T0 + timedelta(days=3), received=T0 + timedelta(days=35)))
+    body = out[0]["payload"]
+    assert out[0]["outcome"] == "chargedLate" and "CP3.LATE" in out[0]["ruleIds"]
+    assert (body["naturalCycle"], body["cycle"], body["flags"]) == ("2026-03", "2026-04", ["LATE_DEFERRED"])
+
+
+def test_CP3_SEQUENCE_GAP_open_after_grace_period_alerts_with_the_missing_range(g):
+    g.feed(cdr(seq=10, switch="SW9"))
+    opened = g.feed(cdr(seq=14, switch="SW9"))
+    seq = of_type(opened, "guard.SwitchSequenceRecorded")[0]
+    assert seq["outcome"] == "gapOpened" and seq["streamId"] == "guard-switch-SW9"
+    g.feed(cdr(seq=12, switch="SW9"))
+    due = T0 + timedelta(days=2, hours=2)
+    alerts = of_type(g.fire_due_timers(due), "guard.SequenceGapAlert")
+    assert len(alerts) == 1
+    assert alerts[0]["payload"]["missingRanges"] == [{"from": 11, "to": 11}, {"from": 13, "to": 13}]
+    assert alerts[0]["ruleIds"] == ["CP3.SEQUENCE_GAP"]
+
+
+def test_CP3_SEQUENCE_GAP_filled_inside_grace_period_cancels_the_alert(g):
+    g.feed(cdr(seq=1, switch="SW8"))
+    g.feed(cdr(seq=3, switch="SW8"))
+    filled = of_type(g.feed(cdr(seq=2, switch="SW8")), "guard.SwitchSequenceRecorded")[0]
+    assert filled["outcome"] == "gapClosed" and filled["payload"]["cancelsTimers"]
+    assert g.fire_due_timers(T0 + timedelta(days=30)) == []
+
+
+def test_CP3_HUGE_FEE_once_per_cycle_above_five_times_the_average(g):
+    for n, month in enumerate((11, 12)):
+        g.feed(bill("A1", f"B{n}", T0.replace(year=2025, month=month), 1000))
+    g.feed(bill("A1", "B2", T0.replace(month=1), 1000))
+    g.feed(bill("A1", "B3", T0.replace(month=2), 1000))  # baseline: last 3 closed = 1000 avg
+    start = T0 + timedelta(days=1)
+    out = g.feed(cdr(start=start, seconds=60 * 500))  # 5000 fen: exactly 5x is not more than 5x
+    assert of_type(out, "guard.HugeFeeAlert") == []
+    out = g.feed(cdr(start=start, seconds=60))
+    alert = of_type(out, "guard.HugeFeeAlert")
+    assert len(alert) == 1 and alert[0]["payload"]["baselineCycles"] == ["2025-12", "2026-01", "2026-02"]
+    assert alert[0]["payload"]["baselineAverageMinor"] == 1000
+    assert of_type(g.feed(cdr(start=start, seconds=600)), "guard.HugeFeeAlert") == []
+
+
+def test_CP3_HUGE_FEE_no_closed_cycle_no_baseline_no_alert(g):
+    assert of_type(g.feed(cdr(seconds=86_000)), "guard.HugeFeeAlert") == []
+
+
+def test_CP3_HUGE_FEE_fewer_than_three_cycles_uses_what_there_is(g):
+    g.feed(bill("A1", "B1", T0.replace(month=2), 100))
+    assert of_type(g.feed(cdr(seconds=60 * 51)), "guard.HugeFeeAlert")
