@@ -5,13 +5,13 @@ from services.common.config import Settings
 from services.common.policy import LoadedPolicy, load_policy
 from services.common.policy_files import policy_path
 from services.common.runtime.worker import ServiceDefinition
-from services.common.version_only_policy import VersionOnlyPolicySchema
 
 from .decider import CardsDecider
+from .domain.policy import CardsPolicySchema, build_policy
 
 
 def load(settings: Settings) -> LoadedPolicy:
-    return load_policy(policy_path(settings, "cards"), VersionOnlyPolicySchema(), dict)
+    return load_policy(policy_path(settings, "cards"), CardsPolicySchema(), build_policy)
 
 
 DEFINITION = ServiceDefinition(decider=CardsDecider(), load_policy=load)

@@ -1,0 +1,231 @@
+"""What the cards service knows, folded from its own decisions (evolve). Pure.
+
+Two kinds of stream:
+
+- ``cards-card-<serial>``: one card's life (C.STATES): issued to an outlet, activated (sold, or
+  handed out as a replacement), used and topped up, blocked, expired, voided by a replacement.
+  Its remaining value is derived from these decisions.
+- ``cards-outlet-<outletId>``: the outlet's stock as far as replacements are concerned (C.STOCK):
+  the cards issued to it that it still holds, and the replacements it has drawn whose new card
+  has not been activated at the counter yet (value in transit).
+
+States are immutable; evolve returns a new one, so a batch that fails to commit never leaves a
+half-applied state in the runtime's cache.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from services.common.timefmt import parse_rfc3339
+
+CARD_STREAM_PREFIX = "cards-card-"
+OUTLET_STREAM_PREFIX = "cards-outlet-"
+
+# C.STATES. "unknown" is a serial the registry has never seen issued.
+UNKNOWN = "unknown"
+ISSUED = "issued"
+ACTIVE = "active"
+EXHAUSTED = "exhausted"
+BLOCKED = "blocked"
+EXPIRED = "expired"
+VOID = "void"
+
+# Decision types, by the stream they are appended to.
+# card stream
+CARD_ISSUED = "cards.CardIssued"
+CARD_ACTIVATED = "cards.CardActivated"
+REPLACEMENT_CARD_ACTIVATED = "cards.ReplacementCardActivated"
+ACTIVATION_IGNORED = "cards.ActivationIgnored"
+ACTIVATION_REFUSED = "cards.ActivationRefused"
+USAGE_RECORDED = "cards.UsageRecorded"
+USAGE_REFUSED = "cards.UsageRefused"
+TOP_UP_RECORDED = "cards.TopUpRecorded"
+TOP_UP_REFUSED = "cards.TopUpRefused"
+CARD_BLOCKED = "cards.CardBlocked"
+CARD_EXPIRED = "cards.CardExpired"
+INVENTORY_EVENT_IGNORED = "cards.InventoryEventIgnored"
+VOID_CARD_USE_REFUSED = "cards.VoidCardUseRefused"
+CARD_REPLACED = "cards.CardReplaced"
+REPLACEMENT_RETURNED = "cards.ReplacementReturned"
+COMPLAINT_REFERRED = "cards.ComplaintReferred"
+COMPLAINT_ESCALATED = "cards.ComplaintEscalated"
+# outlet stream
+STOCK_RECEIVED = "cards.StockReceived"
+STOCK_SOLD = "cards.StockSold"
+STOCK_WRITTEN_OFF = "cards.StockWrittenOff"
+REPLACEMENT_DRAWN = "cards.ReplacementDrawn"
+REPLACEMENT_HANDED_OVER = "cards.ReplacementHandedOver"
+REPLACEMENT_REDRAWN = "cards.ReplacementRedrawn"
+REPLACEMENT_ESCALATED = "cards.ReplacementEscalated"
+STOCK_ALERT = "cards.StockAlert"
+
+
+def card_stream(serial: str) -> str:
+    return f"{CARD_STREAM_PREFIX}{serial}"
+
+
+def outlet_stream(outlet_id: str) -> str:
+    return f"{OUTLET_STREAM_PREFIX}{outlet_id}"
+
+
+def money(amount_minor: int, currency: str) -> dict:
+    return {"amountMinor": amount_minor, "currency": currency}
+
+
+def _time(text: str | None) -> datetime | None:
+    return parse_rfc3339(text) if text else None
+
+
+@dataclass(frozen=True)
+class CardState:
+    serial: str
+    status: str = UNKNOWN
+    outlet_id: str | None = None  # the outlet the card was issued to (its stock until activated)
+    batch_id: str | None = None
+    face_value: int = 0
+    currency: str = "CNY"
+    expires_at: datetime | None = None
+    balance: int = 0  # remaining value, fen
+    used_total: int = 0  # value ever consumed from this card (bounds a fault credit)
+    replaces: str | None = None  # the card this one replaced, if it was handed out as a replacement
+    replacement: dict | None = None  # once void: the CardReplaced payload (C.ONCE returns it)
+
+    def expired_at(self, moment: datetime) -> bool:
+        """Past its expiry date while still in a state that expires (issued, active, exhausted)."""
+        return (
+            self.expires_at is not None
+            and self.expires_at <= moment
+            and self.status in (ISSUED, ACTIVE, EXHAUSTED)
+        )
+
+
+@dataclass(frozen=True)
+class StockItem:
+    face_value: int
+    currency: str
+    batch_id: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A replacement drawn at this outlet whose new card is not activated yet: value in transit."""
+
+    complaint_id: str
+    old_serial: str
+    old_face_value: int
+    new_serial: str | None  # None: escalated, waiting for stock
+    value: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class OutletState:
+    outlet_id: str
+    # Cards issued to the outlet and still allocatable, in arrival order (the newest is drawn
+    # first: the least likely to have been sold or mislaid in the meantime).
+    stock: dict[str, StockItem] = field(default_factory=dict)
+    pending: dict[str, Pending] = field(default_factory=dict)  # complaint id -> in transit
+
+    def pending_for(self, serial: str) -> Pending | None:
+        for pending in self.pending.values():
+            if pending.new_serial == serial:
+                return pending
+        return None
+
+    def on_hand(self) -> int:
+        return len(self.stock)
+
+
+def initial_state(stream_id: str) -> CardState | OutletState | None:
+    if stream_id.startswith(CARD_STREAM_PREFIX):
+        return CardState(serial=stream_id[len(CARD_STREAM_PREFIX):])
+    if stream_id.startswith(OUTLET_STREAM_PREFIX):
+        return OutletState(outlet_id=stream_id[len(OUTLET_STREAM_PREFIX):])
+    return None
+
+
+def evolve(state: Any, decision: dict) -> Any:
+    """Fold one decision envelope into the state of the stream it was appended to."""
+    return apply(state, decision["decisionType"], decision["payload"])
+
+
+def apply(state: Any, kind: str, body: dict) -> Any:
+    if isinstance(state, CardState):
+        return _evolve_card(state, kind, body)
+    if isinstance(state, OutletState):
+        return _evolve_outlet(state, kind, body)
+    return state
+
+
+def _evolve_card(card: CardState, kind: str, body: dict) -> CardState:
+    if kind == CARD_ISSUED:
+        return replace(
+            card, status=ISSUED, outlet_id=body["outletId"], batch_id=body["batchId"],
+            face_value=body["faceValue"]["amountMinor"], currency=body["faceValue"]["currency"],
+            expires_at=_time(body.get("expiresAt")),
+        )
+    if kind in (CARD_ACTIVATED, REPLACEMENT_CARD_ACTIVATED):
+        balance = body["balanceAfter"]["amountMinor"]
+        return replace(
+            card, status=ACTIVE if balance > 0 else EXHAUSTED, balance=balance,
+            expires_at=_time(body.get("expiresAt")), replaces=body.get("replacesCardSerial"),
+        )
+    if kind == USAGE_RECORDED:
+        balance = body["balanceAfter"]["amountMinor"]
+        return replace(
+            card, balance=balance, used_total=card.used_total + body["amount"]["amountMinor"],
+            status=ACTIVE if balance > 0 else EXHAUSTED,
+        )
+    if kind == TOP_UP_RECORDED:
+        balance = body["balanceAfter"]["amountMinor"]
+        return replace(
+            card, balance=balance, status=ACTIVE if balance > 0 else EXHAUSTED,
+            expires_at=_time(body.get("expiresAt")),
+        )
+    if kind == CARD_BLOCKED:
+        return replace(card, status=BLOCKED)
+    if kind == CARD_EXPIRED:
+        return replace(card, status=EXPIRED, balance=0)
+    if kind == CARD_REPLACED:
+        return replace(card, status=VOID, balance=0, replacement=dict(body))
+    return card  # refusals, alerts, referrals: the card does not change
+
+
+def _without(mapping: dict, *keys) -> dict:
+    return {k: v for k, v in mapping.items() if k not in keys}
+
+
+def _evolve_outlet(outlet: OutletState, kind: str, body: dict) -> OutletState:
+    if kind == STOCK_RECEIVED:
+        face = body["faceValue"]
+        item = StockItem(face["amountMinor"], face["currency"], body["batchId"], _time(body.get("expiresAt")))
+        stock = dict(outlet.stock)
+        for serial in body["cardSerials"]:
+            stock[serial] = item
+        return replace(outlet, stock=stock)
+    if kind in (STOCK_SOLD, STOCK_WRITTEN_OFF):
+        if body["cardSerial"] not in outlet.stock:
+            return outlet
+        return replace(outlet, stock=_without(outlet.stock, body["cardSerial"]))
+    if kind == REPLACEMENT_DRAWN:
+        pending = Pending(
+            complaint_id=body["complaintId"], old_serial=body["oldCardSerial"],
+            old_face_value=body["oldFaceValue"]["amountMinor"], new_serial=body["newCardSerial"],
+            value=body["transferredValue"]["amountMinor"], currency=body["transferredValue"]["currency"],
+        )
+        return replace(
+            outlet, stock=_without(outlet.stock, body["newCardSerial"]),
+            pending={**outlet.pending, pending.complaint_id: pending},
+        )
+    if kind in (REPLACEMENT_REDRAWN, REPLACEMENT_ESCALATED):
+        complaint = body["complaintId"]
+        new_serial = body.get("newCardSerial")
+        pending = replace(outlet.pending[complaint], new_serial=new_serial)
+        stock = _without(outlet.stock, new_serial) if new_serial else outlet.stock
+        return replace(outlet, stock=stock, pending={**outlet.pending, complaint: pending})
+    if kind == REPLACEMENT_HANDED_OVER:
+        return replace(outlet, pending=_without(outlet.pending, body["complaintId"]))
+    return outlet
