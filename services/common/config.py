@@ -53,6 +53,7 @@ class Settings:
     policy_dir: Path | None = None
     relay_interval_ms: int = 100
     timer_interval_ms: int = 500
+    timer_clock: str = "business"
     web_host: str = "127.0.0.1"
     web_ports: dict = field(default_factory=lambda: dict(DEFAULT_WEB_PORTS))
     log_level: str = "INFO"
@@ -69,7 +70,11 @@ class Settings:
         level = env.get("WUGUAN_LOG_LEVEL", "INFO").upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("WUGUAN_LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+        timer_clock = env.get("WUGUAN_TIMER_CLOCK", cls.timer_clock)
+        if timer_clock not in ("business", "wall"):
+            raise ConfigError("WUGUAN_TIMER_CLOCK", f"must be business or wall, got {timer_clock!r}")
         return cls(
+            timer_clock=timer_clock,
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or cls.kafka_bootstrap_servers,
             database_url=env.get("DATABASE_URL") or cls.database_url,
             partitions=_int(env, "WUGUAN_PARTITIONS", cls.partitions, 1, 1024),

@@ -50,7 +50,7 @@ class Harness:
             decider=DunningDecider(), policy=load(Settings()), pool=self.pool,
             dead_letters=DeadLetters(self.producer, "dunning", self.pool), service_version="test",
         )
-        self.timers = TimerPublisher(service="dunning", pool=self.pool, producer=self.producer, interval_s=0.1)
+        self.timers = TimerPublisher(service="dunning", pool=self.pool, producer=self.producer, interval_s=0.1, clock="wall")
         return self
 
     async def __aexit__(self, *exc):
@@ -206,3 +206,19 @@ async def test_a_redelivered_bad_input_is_dead_lettered_once_and_recorded(harnes
             'SELECT code FROM dead_lettered_inputs WHERE topic = $1 AND "offset" = $2', "billing.payment.v1", bad.offset
         )
     assert row["code"] == "not_an_object"
+
+
+async def test_timers_fire_on_the_business_clock_not_the_wall_clock(harness):
+    """A replay of last quarter: the due date passed long ago by the wall clock, but a timer
+    fires only once the inputs' business time has passed it."""
+    harness.timers.clock = "business"
+    account = f"ACC-{uuid.uuid4().hex[:8]}"
+    due = datetime(2026, 7, 15, 23, 59, tzinfo=timezone.utc)
+    await harness.processor.process([harness.message("billing.bill.v1", bill_event(account, "B1", due))])
+    assert await harness.timers.publish_due() == 0  # business time is still the bill date
+    later = payment_event(f"{account}-other", "PX", due + timedelta(hours=1), 100, "BX")
+    await harness.processor.process([harness.message("billing.payment.v1", later)])
+    assert await harness.timers.publish_due() == 1
+    async with harness.pool.acquire() as conn:
+        watermark = await conn.fetchval("SELECT watermark FROM business_clocks WHERE service = 'dunning'")
+    assert watermark == due + timedelta(hours=1)

@@ -43,7 +43,8 @@ class Harness:
         await self.producer.start()
         self.processor = BatchProcessor(decider=GuardDecider(), policy=load(Settings()), pool=self.pool,
                                         dead_letters=DeadLetters(self.producer, "billing_guard"), service_version="test")
-        self.timers = TimerPublisher(service="billing_guard", pool=self.pool, producer=self.producer, interval_s=0.1)
+        self.timers = TimerPublisher(service="billing_guard", pool=self.pool, producer=self.producer, interval_s=0.1,
+                                     clock="wall")
         return self
 
     async def __aexit__(self, *exc):

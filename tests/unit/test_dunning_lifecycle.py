@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.dunning.domain.account import Bill
 from services.dunning.domain.late_fees import late_fee
 
 from .dunning_fixtures import SHANGHAI, Account, bill, delivery, guard_decision, of_type, payment, policy
@@ -104,17 +105,40 @@ def test_DN_ESCALATE_restoration_is_requested_when_a_suspended_account_pays():
     assert len(restore) == 1 and "CP4.RESTORE_48H" in restore[0]["ruleIds"]
 
 
-def test_D_HOLD_disputed_amount_gets_no_reminder_no_fee_no_suspension():
+def test_D_HOLD_a_bill_wholly_disputed_before_its_due_date_is_not_in_arrears():
     acc = repeat_offender()
     acc.feed(bill("A1", "B1", DUE, 5_000))
     acc.feed(guard_decision("A1", "guard.DisputeOpened", DUE - timedelta(days=1),
                             {"billId": "B1", "ticketId": "T1", "disputedAmountMinor": 5_000,
                              "hold": {"billId": "B1", "amountMinor": 5_000, "billState": "onHold"}}, "open"))
     fired = acc.fire_due_timers(DUE + timedelta(days=40))
+    for kind in ("dunning.OccurrenceOpened", "dunning.ReminderDue", "dunning.SuspensionRequested"):
+        assert of_type(fired, kind) == []
+
+
+def test_D_HOLD_a_dispute_after_the_due_date_stops_reminders_and_escalation():
+    acc = repeat_offender()
+    acc.feed(bill("A1", "B1", DUE, 5_000))
+    acc.fire_due_timers(DUE + timedelta(days=1))
+    acc.feed(guard_decision("A1", "guard.DisputeOpened", DUE + timedelta(days=1, hours=1),
+                            {"billId": "B1", "ticketId": "T1", "disputedAmountMinor": 5_000}, "open"))
+    fired = acc.fire_due_timers(DUE + timedelta(days=40))
     assert of_type(fired, "dunning.ReminderDue") == []
     assert {d["reasonCodes"][0] for d in of_type(fired, "dunning.ReminderSkipped")} == {"DISPUTED"}
     assert of_type(fired, "dunning.SuspensionRequested") == []
     assert of_type(fired, "dunning.EscalationSkipped")[0]["reasonCodes"] == ["ALL_DISPUTED"]
+
+
+def test_D_HOLD_a_rejected_dispute_opens_the_arrears_from_the_original_due_date():
+    acc = Account()
+    acc.feed(bill("A1", "B1", DUE, 5_000))
+    acc.feed(guard_decision("A1", "guard.DisputeOpened", DUE - timedelta(days=1),
+                            {"billId": "B1", "ticketId": "T1", "disputedAmountMinor": 5_000}, "open"))
+    assert of_type(acc.fire_due_timers(DUE + timedelta(days=5)), "dunning.OccurrenceOpened") == []
+    released = acc.feed(guard_decision("A1", "guard.DisputeResolved", DUE + timedelta(days=6),
+                                       {"billId": "B1", "ticketId": "T1"}, "rejected"))
+    opened = of_type(released, "dunning.OccurrenceOpened")[0]
+    assert opened["payload"]["anchorDate"] == DUE.isoformat() and opened["payload"]["overdueMinor"] == 5_000
 
 
 def test_D_RESOLVE_credit_note_in_full_closes_the_occurrence():
@@ -158,16 +182,42 @@ def test_DN_LATE_FEE_is_not_charged_twice_when_a_reversal_reopens():
     assert first["payload"]["feeMinor"] + again["payload"]["feeMinor"] == again["payload"]["totalFeeMinor"]
 
 
-@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 20_000)), min_size=1, max_size=8), st.integers(0, 60))
-def test_DN_LATE_FEE_matches_an_independent_day_by_day_calculation(changes, days):
-    segments = tuple(sorted(((DUE + timedelta(days=d, hours=3), amount) for d, amount in changes), key=lambda s: s[0]))
-    segments = ((DUE, changes[0][1]),) + segments
-    fee, counted, _ = late_fee(DUE, segments, DUE + timedelta(days=days), 3)
-    owed = 0
+@given(st.lists(st.tuples(st.integers(-5, 40), st.sampled_from(("paid", "held", "credited")), st.integers(-5_000, 20_000)),
+                max_size=8), st.integers(0, 60), st.integers(1, 50_000))
+def test_DN_LATE_FEE_matches_an_independent_day_by_day_calculation(changes, days, amount_due):
+    moves = tuple((DUE + timedelta(days=d, hours=3), *(v if k == kind else 0 for k in ("paid", "credited", "held")))
+                  for d, kind, v in changes)
+    bill_state = Bill("B1", amount_due, 0, DUE, "B", "standard", changes=moves)
+    fee, counted, _ = late_fee(DUE, bill_state, DUE + timedelta(days=days), 3)
+    thousandths = 0
     for day in range(days):
         start = DUE + timedelta(days=day)
-        owed += [amount for at, amount in segments if at <= start][-1] * 3  # in thousandths of a fen
-    assert counted == days and fee == owed // 1000
+        paid = sum(v for at, v, _, _ in moves if at <= start)
+        credited = sum(v for at, _, v, _ in moves if at <= start)
+        held = sum(v for at, _, _, v in moves if at <= start)
+        thousandths += max(0, max(0, amount_due - paid - credited) - held) * 3
+    assert counted == days and fee == thousandths // 1000
+
+
+def test_DN_LATE_FEE_does_not_depend_on_the_order_inputs_are_processed_in():
+    def fee(order):
+        acc = Account()
+        acc.feed(bill("A1", "B1", DUE, 10_000))
+        events = {
+            "partial": payment("A1", "P1", DUE + timedelta(days=5), 5_000),
+            "dispute": guard_decision("A1", "guard.DisputeOpened", DUE + timedelta(days=7),
+                                      {"billId": "B1", "ticketId": "T1", "disputedAmountMinor": 3_000}, "open"),
+        }
+        acc.fire_due_timers(DUE + timedelta(days=1))
+        for name in order:
+            acc.feed(events[name])
+        acc.feed(guard_decision("A1", "guard.DisputeCancelled", DUE + timedelta(days=9), {"billId": "B1", "ticketId": "T1"}, "x"))
+        done = acc.feed(payment("A1", "P2", DUE + timedelta(days=12), 5_000))
+        return of_type(done, "dunning.LateFeeCharged")[0]["payload"]["feeMinor"]
+
+    # days 0-4 on 10,000; 5-6 on 5,000; 7-8 on 2,000 (3,000 held); 9-11 on 5,000
+    expected = (5 * 10_000 + 2 * 5_000 + 2 * 2_000 + 3 * 5_000) * 3 // 1000
+    assert fee(["partial", "dispute"]) == fee(["dispute", "partial"]) == expected
 
 
 life = st.lists(
@@ -220,3 +270,14 @@ def test_D_HOLD_release_on_resolution_brings_the_amount_back_to_dunning():
     assert acc.state.bills["B1"].undisputed == 5_000
     opened = of_type(acc.fire_due_timers(DUE), "dunning.OccurrenceOpened")[0]
     assert opened["payload"]["overdueMinor"] == 5_000
+
+
+def test_D_HOLD_a_dispute_dated_before_the_due_date_but_decided_after_withdraws_the_occurrence():
+    acc = Account()
+    acc.feed(bill("A1", "B1", DUE, 5_000))
+    acc.fire_due_timers(DUE + timedelta(hours=1))  # the due check got there first
+    late = acc.feed(guard_decision("A1", "guard.DisputeOpened", DUE - timedelta(days=2),
+                                   {"billId": "B1", "ticketId": "T1", "disputedAmountMinor": 5_000}, "open"))
+    assert [d["decisionType"] for d in late] == ["dunning.HoldApplied", "dunning.OccurrenceWithdrawn"]
+    assert acc.state.occurrences == ()
+    assert of_type(acc.fire_due_timers(DUE + timedelta(days=40)), "dunning.ReminderDue") == []

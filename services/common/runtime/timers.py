@@ -4,6 +4,11 @@ A due timer is published to the service's timer topic, keyed like the stream's o
 inputs, and decided like any input: its business time is the due time, not the moment it
 was noticed, so replays decide the same. Its event id is derived from the timer id, so a
 timer published twice (crash, two workers) is decided once.
+
+"Due" is judged against the service's business clock by default: the latest business time
+among the inputs it has decided (never more than a few minutes ahead of the wall clock).
+Time comes from events, so replaying a past quarter fires each timer among the inputs of
+its own day. WUGUAN_TIMER_CLOCK=wall judges against the wall clock instead.
 """
 from __future__ import annotations
 
@@ -72,6 +77,22 @@ def decode_timer(value: bytes) -> InputEvent:
         raise InvalidEvent("envelope_invalid", f"timer message unreadable: {type(exc).__name__}") from None
 
 
+# A business time far in the future (a bad upstream clock) must not fire every timer at once.
+MAX_CLOCK_LEAD = "5 minutes"
+
+
+async def advance_business_clock(conn: asyncpg.Connection, service: str, business_times: list[datetime]) -> None:
+    if not business_times:
+        return
+    await conn.execute(
+        "INSERT INTO business_clocks (service, watermark)"
+        f" VALUES ($1, LEAST($2::timestamptz, clock_timestamp() + interval '{MAX_CLOCK_LEAD}'))"
+        " ON CONFLICT (service) DO UPDATE SET watermark = GREATEST(business_clocks.watermark, EXCLUDED.watermark)",
+        service,
+        max(business_times),
+    )
+
+
 async def project_timers(conn: asyncpg.Connection, service: str, stored: list[StoredEvent], fired: list[str]) -> None:
     """Keep pending_timers in step with the decisions, inside the deciding transaction."""
     scheduled, cancelled = [], list(fired)
@@ -99,8 +120,10 @@ async def project_timers(conn: asyncpg.Connection, service: str, stored: list[St
 class TimerPublisher:
     """Publishes due timers; safe to run in every replica (SKIP LOCKED, idempotent ids)."""
 
-    def __init__(self, *, service: str, pool: asyncpg.Pool, producer: AIOKafkaProducer, interval_s: float, batch: int = 1000):
+    def __init__(self, *, service: str, pool: asyncpg.Pool, producer: AIOKafkaProducer, interval_s: float,
+                 batch: int = 1000, clock: str = "business"):
         self.service = service
+        self.clock = clock
         self.pool = pool
         self.producer = producer
         self.interval_s = interval_s
@@ -109,9 +132,14 @@ class TimerPublisher:
 
     async def publish_due(self) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
+            now = (
+                "clock_timestamp()"
+                if self.clock == "wall"
+                else "(SELECT watermark FROM business_clocks WHERE service = $1)"
+            )
             rows = await conn.fetch(
                 "SELECT timer_id, stream_id, partition_key, due_at_text, kind, data FROM pending_timers"
-                " WHERE service = $1 AND published_at IS NULL AND due_at <= clock_timestamp()"
+                f" WHERE service = $1 AND published_at IS NULL AND due_at <= {now}"
                 " ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
                 self.service,
                 self.batch,

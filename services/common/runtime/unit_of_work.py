@@ -23,7 +23,7 @@ from . import metrics
 from .dead_letters import DeadLetters, InputMessage
 from .decision_inputs import DECISION_TOPIC_NAMES, decode_decision_input
 from .state_cache import StateCache
-from .timers import TIMER_EVENT_TYPE, TIMER_TOPIC_SUFFIX, decode_timer, project_timers
+from .timers import TIMER_EVENT_TYPE, TIMER_TOPIC_SUFFIX, advance_business_clock, decode_timer, project_timers
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,9 @@ class BatchProcessor:
                     )
                 fired = [e.payload["timerId"] for _, e, *_ in fresh if e.event_type == TIMER_EVENT_TYPE]
                 await project_timers(conn, self.service, stored, fired)
+                await advance_business_clock(
+                    conn, self.service, [e.event_time for _, e, *_ in fresh if e.event_type != TIMER_EVENT_TYPE]
+                )
                 metrics.APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - append_started)
         self._after_commit(states, working, new_events, stored, processed_rows)
         return rejected

@@ -112,7 +112,7 @@ class Runtime:
         )
         timers = TimerPublisher(
             service=self.service, pool=self.pool, producer=self.producer,
-            interval_s=self.settings.timer_interval_ms / 1000,
+            interval_s=self.settings.timer_interval_ms / 1000, clock=self.settings.timer_clock,
         )
         self.tasks = [
             asyncio.create_task(relay.run(), name=f"{self.service}-relay"),

@@ -19,6 +19,9 @@ class Bill:
     account_manager_id: str | None = None
     credited: int = 0  # credit notes from resolved disputes
     held: int = 0  # amount under an open dispute (D.HOLD)
+    # (business time, paid, credited, held) deltas: the amounts as they stood at any moment,
+    # whatever order the inputs were processed in (the late-fee basis, DN.LATE_FEE)
+    changes: tuple = ()
 
     @property
     def outstanding(self) -> int:
@@ -29,6 +32,13 @@ class Bill:
         """What dunning may act on: outstanding net of amounts on hold (D.HOLD, CP4.NET_OF_DISPUTES)."""
         return max(0, self.outstanding - self.held)
 
+    def undisputed_at(self, moment: datetime) -> int:
+        paid = credited = held = 0
+        for at, d_paid, d_credited, d_held in self.changes:
+            if at <= moment:
+                paid, credited, held = paid + d_paid, credited + d_credited, held + d_held
+        return max(0, max(0, self.amount_due - paid - credited) - held)
+
 
 @dataclass(frozen=True)
 class Occurrence:
@@ -37,8 +47,6 @@ class Occurrence:
     anchor: datetime  # the due date it started from; a partial payment never moves it
     offence_count: int
     closed: bool = False
-    # (from, undisputed overdue amount) each time the amount changed: the late-fee basis
-    segments: tuple = ()
     pending_timers: frozenset = frozenset()
     reminders_sent: int = 0
     fee_charged: int = 0
@@ -86,29 +94,17 @@ def _replace_occurrence(state: AccountState, occurrence_id: str, **changes) -> t
     return tuple(replace(o, **changes) if o.occurrence_id == occurrence_id else o for o in state.occurrences)
 
 
-def _record_amounts(state: AccountState, bills: dict, at: datetime) -> tuple:
-    """Append a late-fee segment to each open occurrence whose bill's undisputed amount moved."""
-    occurrences = []
-    for o in state.occurrences:
-        bill = bills.get(o.bill_id)
-        if not o.closed and bill is not None and (not o.segments or o.segments[-1][1] != bill.undisputed):
-            o = replace(o, segments=o.segments + ((at, bill.undisputed),))
-        occurrences.append(o)
-    return tuple(occurrences)
-
-
-def _bills_after(state: AccountState, changes: dict) -> dict:
-    bills = dict(state.bills)
-    for bill_id, fields in changes.items():
-        bill = bills[bill_id]
-        bills[bill_id] = replace(bill, **{k: getattr(bill, k) + v for k, v in fields.items()})
-    return bills
-
-
 def _with_amounts(state: AccountState, changes: dict, at: datetime, **more) -> AccountState:
-    bills = _bills_after(state, changes)
-    moved = replace(state, bills=bills, **more)
-    return replace(moved, occurrences=_record_amounts(moved, bills, at))
+    """Apply paid/credited/held deltas per bill, remembering when (business time) they applied."""
+    bills = dict(state.bills)
+    for bill_id, delta in changes.items():
+        bill = bills[bill_id]
+        paid, credited, held = delta.get("paid", 0), delta.get("credited", 0), delta.get("held", 0)
+        bills[bill_id] = replace(
+            bill, paid=bill.paid + paid, credited=bill.credited + credited, held=bill.held + held,
+            changes=bill.changes + ((at, paid, credited, held),),
+        )
+    return replace(state, bills=bills, **more)
 
 
 def evolve(state: AccountState, decision: dict) -> AccountState:
@@ -132,6 +128,7 @@ def evolve(state: AccountState, decision: dict) -> AccountState:
             tier=body["customerTier"],
             important=body["important"],
             account_manager_id=body.get("accountManagerId"),
+            changes=((at, body["creditAppliedMinor"], 0, 0),),
         )
         return replace(state, bills={**state.bills, bill.bill_id: bill}, credit=state.credit - body["creditAppliedMinor"])
     if kind == "dunning.PaymentApplied":
@@ -161,7 +158,6 @@ def evolve(state: AccountState, decision: dict) -> AccountState:
             bill_id=body["billId"],
             anchor=parse_rfc3339(body["anchorDate"]),
             offence_count=body["offenceCount"],
-            segments=((parse_rfc3339(body["anchorDate"]), body["overdueMinor"]),),
             pending_timers=frozenset({timer["timerId"]}) if timer else frozenset(),
         )
         return replace(state, occurrences=state.occurrences + (occurrence,))
@@ -170,13 +166,11 @@ def evolve(state: AccountState, decision: dict) -> AccountState:
     if kind == "dunning.OccurrenceWithdrawn":
         return replace(state, occurrences=tuple(o for o in state.occurrences if o.occurrence_id != body["occurrenceId"]))
     if kind == "dunning.OccurrenceReopened":
-        bill = state.bills[body["billId"]]
         occurrence = state.occurrence(body["occurrenceId"])
         return replace(
             state,
             occurrences=_replace_occurrence(
                 state, body["occurrenceId"], closed=False,
-                segments=occurrence.segments + ((at, bill.undisputed),),
                 pending_timers=occurrence.pending_timers | ({timer["timerId"]} if timer else set()),
             ),
         )

@@ -27,7 +27,7 @@ def on_escalate(state: AccountState, event, policy: DunningPolicy) -> list[Decis
     if state.suspension in ("requested", "suspended"):
         return [Decision(decision_type="dunning.EscalationSkipped", rule_ids=("DN.ESCALATE",),
                          outcome="skipped", reason_codes=("ALREADY_" + state.suspension.upper(),), payload=base)]
-    fee, days, _ = late_fee(occurrence.anchor, occurrence.segments, event.event_time, policy.late_fee_per_mille)
+    fee, days, _ = late_fee(occurrence.anchor, bill, event.event_time, policy.late_fee_per_mille)
     return [
         Decision(
             decision_type="dunning.SuspensionRequested",

@@ -3,11 +3,13 @@ dispute holds and their release (D.HOLD), credit notes (D.RESOLVE), and the answ
 suspension and restoration requests (CP4). Every other guard decision is not dunning's."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from services.common.decider import Decision
 
 from .account import AccountState
 from .escalation import restoration_if_cleared
-from .occurrences import close_occurrence
+from .occurrences import close_occurrence, open_occurrence
 from .policy import DunningPolicy
 
 # The guard's decision types this service reacts to, by what they mean to dunning.
@@ -44,19 +46,36 @@ def on_guard_decision(state: AccountState, event, policy: DunningPolicy) -> list
     if kind in HOLD_TYPES and bill is not None and ticket not in state.holds:
         hold = body.get("hold") or {}
         wanted = _amount(hold, "amountMinor") or _amount(body, "disputedAmountMinor")
-        return [Decision(decision_type="dunning.HoldApplied", rule_ids=("D.HOLD",), outcome="held",
-                         payload={**ref, "heldMinor": max(0, min(wanted, bill.outstanding - bill.held))})]
+        held = max(0, min(wanted, bill.outstanding - bill.held))
+        decisions = [Decision(decision_type="dunning.HoldApplied", rule_ids=("D.HOLD",), outcome="held",
+                              payload={**ref, "heldMinor": held})]
+        occurrence = state.open_occurrence_for(bill.bill_id)
+        if occurrence is not None and event.event_time <= bill.due_at and held >= bill.undisputed:
+            # Disputed in full before the due date but decided after the due-date check: the
+            # arrears never were (DN.OCCURRENCE is net of disputes). Corrected, not edited.
+            decisions.append(Decision(decision_type="dunning.OccurrenceWithdrawn", rule_ids=("DN.OCCURRENCE", "D.HOLD"),
+                                      outcome="withdrawn", reason_codes=("DISPUTED_BEFORE_DUE",),
+                                      payload={**ref, "occurrenceId": occurrence.occurrence_id},
+                                      cancels_timers=tuple(sorted(occurrence.pending_timers))))
+        return decisions
     if kind in RELEASE_TYPES and ticket in state.holds:
         bill_id, amount = state.holds[ticket]
-        return [Decision(decision_type="dunning.HoldReleased", rule_ids=("D.HOLD",), outcome="released",
-                         payload={**ref, "billId": bill_id, "releasedMinor": amount})]
+        decisions = [Decision(decision_type="dunning.HoldReleased", rule_ids=("D.HOLD",), outcome="released",
+                              payload={**ref, "billId": bill_id, "releasedMinor": amount})]
+        held_bill = state.bills[bill_id]
+        # A bill that was wholly on hold at its due date had no occurrence; if the dispute is
+        # not upheld in full, the arrears it hid start counting from the original due date.
+        if held_bill.due_at < event.event_time and state.occurrence_for(bill_id) is None and held_bill.outstanding > held_bill.held - amount:
+            released = replace(held_bill, held=held_bill.held - amount)
+            decisions += open_occurrence(state, released, account_id, policy, with_reminder=True)
+        return decisions
     if kind in CREDIT_TYPES and bill is not None:
         credit = min(_amount(body, "amountMinor"), bill.outstanding)
         decisions = [Decision(decision_type="dunning.CreditApplied", rule_ids=("D.RESOLVE", "DN.OCCURRENCE"),
                               outcome="credited", payload={**ref, "creditMinor": credit})]
         occurrence = state.open_occurrence_for(bill.bill_id)
         if occurrence is not None and credit >= bill.outstanding:
-            decisions += close_occurrence(occurrence, account_id, event.event_time, policy, "CREDITED_IN_FULL")
+            decisions += close_occurrence(occurrence, bill, account_id, event.event_time, policy, "CREDITED_IN_FULL")
             still_open = {o.occurrence_id for o in state.open_occurrences()} - {occurrence.occurrence_id}
             decisions += restoration_if_cleared(state, account_id, still_open, event.event_time)
         return decisions

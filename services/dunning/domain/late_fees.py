@@ -12,18 +12,12 @@ from datetime import datetime, timedelta
 DAY = timedelta(days=1)
 
 
-def amount_at(segments: tuple, moment: datetime) -> int:
-    amount = 0
-    for start, value in segments:
-        if start <= moment:
-            amount = value
-        else:
-            break
-    return amount
+def late_fee(anchor: datetime, bill, until: datetime, per_mille: int) -> tuple[int, int, int]:
+    """Returns (fee in fen, whole days overdue, sum of daily bases in fen-days).
 
-
-def late_fee(anchor: datetime, segments: tuple, until: datetime, per_mille: int) -> tuple[int, int, int]:
-    """Returns (fee in fen, whole days overdue, sum of daily bases in fen-days)."""
+    The basis of each day is the bill's undisputed amount as it stood, in business time, at
+    the start of that day, so the fee does not depend on the order inputs were processed in.
+    """
     days = max(0, (until - anchor) // DAY)
-    basis = sum(amount_at(segments, anchor + k * DAY) for k in range(days))
+    basis = sum(bill.undisputed_at(anchor + k * DAY) for k in range(days))
     return basis * per_mille // 1000, days, basis

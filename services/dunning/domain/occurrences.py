@@ -81,7 +81,8 @@ def open_occurrence(
     return decisions
 
 
-def close_occurrence(occurrence: Occurrence, account_id: str, at: datetime, policy: DunningPolicy, reason: str) -> list[Decision]:
+def close_occurrence(occurrence: Occurrence, bill: Bill, account_id: str, at: datetime, policy: DunningPolicy,
+                     reason: str) -> list[Decision]:
     """Paid in full (or credited): close, stop every pending reminder, charge the late fee."""
     decisions = [
         Decision(
@@ -94,7 +95,7 @@ def close_occurrence(occurrence: Occurrence, account_id: str, at: datetime, poli
             cancels_timers=tuple(sorted(occurrence.pending_timers)),
         )
     ]
-    fee, days, basis = late_fee(occurrence.anchor, occurrence.segments, at, policy.late_fee_per_mille)
+    fee, days, basis = late_fee(occurrence.anchor, bill, at, policy.late_fee_per_mille)
     due = fee - occurrence.fee_charged
     if due > 0:
         decisions.append(

@@ -60,7 +60,8 @@ def on_bill(state: AccountState, event, policy: DunningPolicy) -> list[Decision]
 def on_due_check(state: AccountState, event, policy: DunningPolicy) -> list[Decision]:
     data = event.payload["data"]
     bill = state.bills.get(data["billId"])
-    if bill is None or bill.outstanding == 0 or state.occurrence_for(bill.bill_id):
+    # Net of disputes and credits: a bill wholly on hold is not in arrears (yet).
+    if bill is None or bill.undisputed == 0 or state.occurrence_for(bill.bill_id):
         return []
     return open_occurrence(state, bill, data["accountId"], policy, with_reminder=True)
 
@@ -146,12 +147,9 @@ def on_payment(state: AccountState, event, policy: DunningPolicy) -> list[Decisi
             closing.append((occurrence_id, bill_id))
     for occurrence_id, bill_id in closing:
         bill = state.bills[bill_id]
-        # An occurrence opened by this very payment is not in the state yet: its late-fee
-        # basis is the bill's undisputed amount from the due date on.
-        occurrence = state.occurrence(occurrence_id) or Occurrence(
-            occurrence_id, bill_id, bill.due_at, 0, segments=((bill.due_at, bill.undisputed),)
-        )
-        decisions += close_occurrence(occurrence, account_id, paid_at, policy, "PAID_IN_FULL")
+        # An occurrence opened by this very payment is not in the state yet.
+        occurrence = state.occurrence(occurrence_id) or Occurrence(occurrence_id, bill_id, bill.due_at, 0)
+        decisions += close_occurrence(occurrence, bill, account_id, paid_at, policy, "PAID_IN_FULL")
     still_open = {o.occurrence_id for o in state.open_occurrences()} - {o for o, _ in closing}
     decisions += restoration_if_cleared(state, account_id, still_open, paid_at)
     return decisions

@@ -90,3 +90,11 @@ CREATE TABLE IF NOT EXISTS dead_lettered_inputs (
     failed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (consumer, topic, partition, "offset")
 );
+
+-- How far business time has advanced for a service: the latest business time among the
+-- inputs it has decided (capped near the wall clock). Timers fire against it, so a replay
+-- of last quarter wakes each timer in its place among the inputs, not all at once.
+CREATE TABLE IF NOT EXISTS business_clocks (
+    service   text        PRIMARY KEY,
+    watermark timestamptz NOT NULL
+);

@@ -16,5 +16,6 @@ GRANT SELECT, INSERT ON events TO wuguan_service;
 GRANT SELECT, INSERT, UPDATE ON event_chain_head TO wuguan_service;
 GRANT SELECT, INSERT ON processed_inputs TO wuguan_service;
 GRANT SELECT, INSERT ON dead_lettered_inputs TO wuguan_service;
+GRANT SELECT, INSERT, UPDATE ON business_clocks TO wuguan_service;
 GRANT SELECT, INSERT, UPDATE ON relay_checkpoints TO wuguan_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pending_timers TO wuguan_service;
