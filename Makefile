@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e schemas schemas-check clean
+.PHONY: install run test test-unit test-integration test-e2e schemas schemas-check clean prometheus-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,16 +18,20 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/wuguan run
 
-test: $(STAMP)
+# promtool and prometheus (Debian package) for the alert-rule and Prometheus tests; no-op when present.
+prometheus-tools:
+	./scripts/ensure-prometheus
+
+test: $(STAMP) prometheus-tools
 	$(BIN)/python -m pytest -p no:cacheprovider
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) prometheus-tools
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/integration
 
-test-e2e: $(STAMP)
+test-e2e: $(STAMP) prometheus-tools
 	$(BIN)/python -m pytest -p no:cacheprovider tests/e2e
 
 schemas: $(STAMP)

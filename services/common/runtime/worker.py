@@ -16,13 +16,15 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas.registry import DECISION_TOPICS
+from schemas.validation import ERROR_CODES
 
 from ..config import Settings
 from ..db import connect, create_pool
 from ..eventstore.migrate import migrate
 from ..policy import LoadedPolicy
 from .dead_letters import DeadLetters, InputMessage
-from .metrics import CONSUMER_LAG, UP
+from .integrity import PeriodicVerifier
+from .metrics import CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTERS, STORE_RETRIES, UP
 from .relay import Relay
 from .timers import TimerPublisher, timer_topic
 from .unit_of_work import BatchProcessor
@@ -114,8 +116,11 @@ class Runtime:
             service=self.service, pool=self.pool, producer=self.producer,
             interval_s=self.settings.timer_interval_ms / 1000, clock=self.settings.timer_clock,
         )
+        verifier = PeriodicVerifier(service=self.service, pool=self.pool, interval_s=self.settings.verify_interval_s)
+        self._zero_counters()
         self.tasks = [
             asyncio.create_task(relay.run(), name=f"{self.service}-relay"),
+            asyncio.create_task(verifier.run(), name=f"{self.service}-verify"),
             asyncio.create_task(timers.run(), name=f"{self.service}-timers"),
             asyncio.create_task(self._watch_lag(), name=f"{self.service}-lag"),
         ]
@@ -131,9 +136,23 @@ class Runtime:
         if self.pool is not None:
             await self.pool.close()
 
+    def _zero_counters(self) -> None:
+        """Labelled counters appear at 0 from the start, so rate() and increase() see the
+        first dead letter or retry instead of a series that begins at 1."""
+        for topic in self.definition.decider.input_topics:
+            for code in ERROR_CODES | {"processing_error", "duplicate_event_id"}:
+                DEAD_LETTERS.labels(self.service, topic, code)
+        STORE_RETRIES.labels(self.service)
+        CONCURRENCY_CONFLICTS.labels(self.service)
+
     async def _watch_lag(self) -> None:
         while True:
             await asyncio.sleep(5)
+            try:
+                checks = await self.health()
+                UP.labels(self.service).set(1 if all(v == "ok" for v in checks.values()) else 0)
+            except Exception:
+                UP.labels(self.service).set(0)
             try:
                 consumer = self.app.consumer
                 lag = 0
@@ -205,6 +224,12 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
         ok = all(v == "ok" for v in checks.values())
         UP.labels(service).set(1 if ok else 0)
         return web.json({"status": "ready" if ok else "unavailable", **checks}, status=200 if ok else 503)
+
+    @app.page("/livez")
+    async def livez(web, request):
+        # Alive means the event loop answers; dependencies belong to /healthz (readiness),
+        # so a database failover does not restart every replica.
+        return web.json({"status": "alive"})
 
     @app.page("/metrics")
     async def metrics_page(web, request):
