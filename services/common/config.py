@@ -55,6 +55,7 @@ class Settings:
     timer_interval_ms: int = 500
     timer_clock: str = "business"
     verify_interval_s: int = 3600
+    fetch_max_wait_ms: int = 100
     web_host: str = "127.0.0.1"
     web_ports: dict = field(default_factory=lambda: dict(DEFAULT_WEB_PORTS))
     log_level: str = "INFO"
@@ -76,6 +77,7 @@ class Settings:
             raise ConfigError("WUGUAN_TIMER_CLOCK", f"must be business or wall, got {timer_clock!r}")
         return cls(
             timer_clock=timer_clock,
+            fetch_max_wait_ms=_int(env, "WUGUAN_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms, 1, 10_000),
             verify_interval_s=_int(env, "WUGUAN_VERIFY_INTERVAL_S", cls.verify_interval_s, 1, 7 * 86400),
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or cls.kafka_bootstrap_servers,
             database_url=env.get("DATABASE_URL") or cls.database_url,

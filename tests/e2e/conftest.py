@@ -35,6 +35,7 @@ def e2e_bootstrap():
 class Workers:
     def __init__(self, bootstrap: str, database_url: str, log_dir: Path, timer_clock: str = "wall"):
         self.timer_clock = timer_clock
+        self.timer_interval_ms = 200
         self.bootstrap = bootstrap
         self.database_url = database_url
         self.log_dir = log_dir
@@ -47,7 +48,7 @@ class Workers:
             "DATABASE_URL": self.database_url,
             "WUGUAN_PARTITIONS": str(PARTITIONS),
             "WUGUAN_FAST_GROUP_JOIN": "true",
-            "WUGUAN_TIMER_INTERVAL_MS": "200",
+            "WUGUAN_TIMER_INTERVAL_MS": str(self.timer_interval_ms),
             # the platform tests publish bills due days ago and expect their due dates to
             # have passed; the simulation drives business time itself
             "WUGUAN_TIMER_CLOCK": self.timer_clock,

@@ -23,6 +23,7 @@ from ..db import connect, create_pool
 from ..eventstore.migrate import migrate
 from ..policy import LoadedPolicy
 from .dead_letters import DeadLetters, InputMessage
+from .fetch_wait import set_fetch_max_wait
 from .integrity import PeriodicVerifier
 from .metrics import CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTERS, STORE_RETRIES, UP
 from .relay import Relay
@@ -181,6 +182,7 @@ class Runtime:
 
 
 def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
+    set_fetch_max_wait(settings.fetch_max_wait_ms)
     decider = definition.decider
     service = decider.service
     app = faust.App(f"wuguan-{service}", **faust_settings(settings, service))
