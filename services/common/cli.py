@@ -81,6 +81,48 @@ async def _sample(args) -> int:
     return 0
 
 
+async def _work_queue(args) -> int:
+    import csv
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from services.dunning.domain.work_queue import work_queue
+
+    from .db import connect
+
+    zone = ZoneInfo(args.timezone)
+    day = date.fromisoformat(args.day) if args.day else datetime.now(zone).date()
+    start = datetime.combine(day, time(0), zone)
+    conn = await connect(Settings.from_env().database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT payload FROM events WHERE service = 'dunning' AND ("
+            " (event_type = 'dunning.ReminderDue' AND business_time >= $1 AND business_time < $2)"
+            " OR (event_type = 'dunning.DeliveryRecorded' AND business_time >= $1))"
+            " ORDER BY global_position",
+            start,
+            start + timedelta(days=1),
+        )
+    finally:
+        await conn.close()
+    queue = work_queue((r["payload"] for r in rows), day, zone)
+    columns = ("manager", "dueAt", "accountId", "billId", "overdueMinor", "offenceCount", "channel", "reminderId")
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        for manager, items in queue.items():
+            for item in items:
+                writer.writerow([manager] + [item[c] for c in columns[1:]])
+        return 0
+    print(f"manual reminders due {day} ({sum(len(v) for v in queue.values())})")
+    for manager, items in queue.items():
+        print(f"{manager}:")
+        for item in items:
+            print(f"  {item['dueAt'][11:16]} {item['accountId']} bill {item['billId']} owes {item['overdueMinor']} fen"
+                  f" (offence {item['offenceCount']}, {item['channel']})")
+    return 0
+
+
 async def _dlq(args) -> int:
     from .dlq_tools import inspect_dlq, replay_dlq
 
@@ -105,6 +147,10 @@ def parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="publish a sample day to the broker")
     sample.add_argument("--accounts", type=int, default=200)
     sample.add_argument("--day", help="YYYY-MM-DD (default today)")
+    queue = sub.add_parser("work-queue", help="manual dunning reminders due on a day, by account manager")
+    queue.add_argument("--day", help="YYYY-MM-DD (default today, local time)")
+    queue.add_argument("--timezone", default="Asia/Shanghai")
+    queue.add_argument("--csv", action="store_true", help="CSV on standard output")
     dlq = sub.add_parser("dlq", help="inspect or replay a dead-letter topic")
     dlq.add_argument("action", choices=("inspect", "replay"))
     dlq.add_argument("topic", help="input topic (its .dlq is read) or the .dlq topic itself")
@@ -128,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_topics(args))
         if args.command == "sample":
             return asyncio.run(_sample(args))
+        if args.command == "work-queue":
+            return asyncio.run(_work_queue(args))
         return asyncio.run(_dlq(args))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -85,3 +85,34 @@ async def test_dlq_inspect_and_replay(kafka_bootstrap):
 
     originals = [r for r in await read_topic(kafka_bootstrap, "cards.complaint.v1") if r.key == marker.encode()]
     assert [r.value for r in originals] == [b'{"x": 1}']
+
+
+async def test_work_queue_reads_todays_manual_reminders_from_the_store(database_url):
+    from services.common.eventstore.migrate import migrate
+
+    from ..unit.dunning_fixtures import SHANGHAI, Account, bill, of_type
+
+    acc = Account()
+    due = datetime(2026, 10, 15, 12, 0, tzinfo=SHANGHAI)
+    event = bill("A7", "B7", due, 4_200, level="A", tier="gold")
+    event.payload["customer"]["accountManagerId"] = "AM-9"
+    acc.feed(event)
+    acc.fire_due_timers(due + timedelta(days=6))
+    reminder = of_type(acc.log, "dunning.ReminderDue")[0]
+    conn = await connect(database_url)
+    try:
+        await migrate(conn)
+        async with conn.transaction():
+            await store.append(conn, [(0, [
+                NewEvent(event_id=d["decisionId"], stream_id=d["streamId"], event_type=d["decisionType"],
+                         service="dunning", business_time=datetime.fromisoformat(d["businessTime"]), payload=d)
+                for d in acc.log
+            ])])
+    finally:
+        await conn.close()
+    day = datetime.fromisoformat(reminder["businessTime"]).astimezone(SHANGHAI).date().isoformat()
+    result = wuguan("work-queue", "--day", day, "--csv", DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("manager,dueAt,accountId")
+    assert lines[1].startswith("AM-9,") and ",A7,B7,4200,1,accountManager," in lines[1]

@@ -281,3 +281,26 @@ def test_D_HOLD_a_dispute_dated_before_the_due_date_but_decided_after_withdraws_
     assert [d["decisionType"] for d in late] == ["dunning.HoldApplied", "dunning.OccurrenceWithdrawn"]
     assert acc.state.occurrences == ()
     assert of_type(acc.fire_due_timers(DUE + timedelta(days=40)), "dunning.ReminderDue") == []
+
+
+def test_work_queue_lists_todays_manual_reminders_by_account_manager():
+    from services.dunning.domain.work_queue import work_queue
+
+    acc = Account()
+    gold = bill("A1", "B1", DUE, 5_000, level="A", tier="gold")
+    gold.payload["customer"]["accountManagerId"] = "AM-1"
+    acc.feed(gold)
+    acc.feed(bill("A1", "B2", DUE, 7_000, level="D", tier="standard"))  # weaker credit: manual, at the counter
+    acc.fire_due_timers(DUE + timedelta(days=10))
+    reminders = of_type(acc.log, "dunning.ReminderDue")
+    days = {datetime.fromisoformat(r["businessTime"]).astimezone(SHANGHAI).date() for r in reminders}
+    queue = {}
+    for day in days:
+        for manager, items in work_queue(acc.log, day, SHANGHAI).items():
+            queue.setdefault(manager, []).extend(items)
+    assert sorted(queue) == ["AM-1", "counter-staff"]
+    assert queue["AM-1"][0]["billId"] == "B1" and queue["counter-staff"][0]["billId"] == "B2"
+    first = queue["AM-1"][0]
+    acc.feed(delivery("A1", first["reminderId"], "answered", DUE + timedelta(days=6), "accountManager"))
+    day = datetime.fromisoformat(first["dueAt"]).date()
+    assert all(i["reminderId"] != first["reminderId"] for items in work_queue(acc.log, day, SHANGHAI).values() for i in items)
