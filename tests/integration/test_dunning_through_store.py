@@ -8,74 +8,30 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
-
 from schemas.envelope import encode_event
-from services.common.config import Settings
-from services.common.db import connect, create_pool
-from services.common.eventstore.migrate import migrate
 from services.common.eventstore.verify import verify_chain
-from services.common.localstack.topics import create_topics
-from services.common.runtime.dead_letters import DeadLetters, InputMessage
 from services.common.runtime.relay import Relay
-from services.common.runtime.timers import TimerPublisher, timer_topic
-from services.common.runtime.unit_of_work import BatchProcessor
-from services.dunning.decider import DunningDecider
-from services.dunning.worker import load
+
+from services.common.db import connect
+from services.dunning.worker import DEFINITION
 
 from ..kafka_helpers import read_topic
+from .runtime_harness import RuntimeHarness
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
-class Harness:
-    """One dunning runtime in this process, wired to the real broker and database."""
-
+class Harness(RuntimeHarness):
     def __init__(self, bootstrap, database_url):
-        self.bootstrap = bootstrap
-        self.database_url = database_url
-        self.offset = 0
-
-    async def __aenter__(self):
-        conn = await connect(self.database_url)
-        await migrate(conn)
-        await conn.close()
-        await create_topics(self.bootstrap, 3)
-        self.pool = await create_pool(self.database_url, role="wuguan_service")
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=False)
-        await self.producer.start()
-        self.processor = BatchProcessor(
-            decider=DunningDecider(), policy=load(Settings()), pool=self.pool,
-            dead_letters=DeadLetters(self.producer, "dunning", self.pool), service_version="test",
-        )
-        self.timers = TimerPublisher(service="dunning", pool=self.pool, producer=self.producer, interval_s=0.1, clock="wall")
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.producer.stop()
-        await self.pool.close()
-
-    def message(self, topic: str, value: bytes, key: bytes = b"k") -> InputMessage:
-        self.offset += 1
-        return InputMessage(topic=topic, partition=0, offset=self.offset, key=key, value=value)
+        super().__init__(bootstrap, database_url, DEFINITION)
 
     async def fire_due_timers(self) -> None:
-        """Publish due timers to the broker and decide what comes back from it."""
-        assert await self.timers.publish_due() >= 1
-        records = await read_topic(self.bootstrap, timer_topic("dunning"))
-        await self.processor.process(
-            [InputMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records]
-        )
+        assert await super().fire_due_timers() >= 1
 
     async def decisions(self, account: str) -> list[dict]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT payload FROM events WHERE stream_id = $1 ORDER BY stream_version",
-                f"dunning-account-{account}",
-            )
-        return [r["payload"] for r in rows]
+        return await self.stream(f"dunning-account-{account}")
 
 
 def bill_event(account: str, bill_id: str, due: datetime, fen: int = 5_000, event_id: str | None = None) -> bytes:

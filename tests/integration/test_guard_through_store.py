@@ -8,60 +8,23 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from schemas.envelope import encode_event
-from services.billing_guard.decider import GuardDecider
-from services.billing_guard.worker import load
-from services.common.config import Settings
-from services.common.db import connect, create_pool
-from services.common.eventstore.migrate import migrate
 from services.common.eventstore.verify import verify_chain
-from services.common.localstack.topics import create_topics
-from services.common.runtime.dead_letters import DeadLetters, InputMessage
-from services.common.runtime.timers import TimerPublisher, timer_topic
-from services.common.runtime.unit_of_work import BatchProcessor
+
+from services.billing_guard.worker import DEFINITION
 
 from ..kafka_helpers import read_topic
+from .runtime_harness import RuntimeHarness
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
-class Harness:
+class Harness(RuntimeHarness):
     def __init__(self, bootstrap, database_url):
-        self.bootstrap, self.database_url, self.offset = bootstrap, database_url, 0
-
-    async def __aenter__(self):
-        conn = await connect(self.database_url)
-        await migrate(conn)
-        await conn.close()
-        await create_topics(self.bootstrap, 3)
-        self.pool = await create_pool(self.database_url, role="wuguan_service")
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=False)
-        await self.producer.start()
-        self.processor = BatchProcessor(decider=GuardDecider(), policy=load(Settings()), pool=self.pool,
-                                        dead_letters=DeadLetters(self.producer, "billing_guard"), service_version="test")
-        self.timers = TimerPublisher(service="billing_guard", pool=self.pool, producer=self.producer, interval_s=0.1,
-                                     clock="wall")
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.producer.stop()
-        await self.pool.close()
-
-    async def feed(self, *events: tuple[str, bytes]) -> None:
-        messages = []
-        for topic, value in events:
-            self.offset += 1
-            messages.append(InputMessage(topic=topic, partition=0, offset=self.offset, key=b"k", value=value))
-        await self.processor.process(messages)
-
-    async def stream(self, stream_id: str) -> list[dict]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT payload FROM events WHERE stream_id = $1 ORDER BY stream_version", stream_id)
-        return [orjson.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"] for r in rows]
+        super().__init__(bootstrap, database_url, DEFINITION)
 
 
 def ev(topic: str, payload: dict, when: datetime) -> tuple[str, bytes]:
@@ -115,9 +78,7 @@ async def test_CP2_CP3_rating_dedup_sanity_gap_and_D_AUTO_CREDIT_through_the_sto
     assert any(l["error"]["code"] == "CP3.SANITY" and "NEGATIVE_DURATION" in l["error"]["message"] for l in letters)
 
     # The gap 3..4 is due at once: its grace period ended in the past (business time).
-    assert await harness.timers.publish_due() >= 1
-    records = await read_topic(harness.bootstrap, timer_topic("billing_guard"))
-    await harness.processor.process([InputMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records])
+    assert await harness.fire_due_timers() >= 1
     alerts = [d for d in await harness.stream(f"guard-switch-{switch}") if d["decisionType"] == "guard.SequenceGapAlert"]
     assert [a["payload"]["missingRanges"] for a in alerts] == [[{"from": 3, "to": 4}]]
 

@@ -11,7 +11,7 @@ restoration can be decided from the account's own stream.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from services.common.decider import Decision, Timer
 from services.common.ids import derived_id

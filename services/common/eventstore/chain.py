@@ -17,34 +17,21 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def event_hash(
-    prev_hash: bytes,
-    *,
-    global_position: int,
-    stream_id: str,
-    stream_version: int,
-    event_id: str,
-    event_type: str,
-    schema_version: int,
-    service: str,
-    business_time: datetime,
-    causation_id: str | None,
-    correlation_id: str | None,
-    payload: dict,
-) -> bytes:
+def event_hash(prev_hash: bytes, event) -> bytes:
+    """The chain link of one stored event (a StoredEvent, or a row with the same fields)."""
     body = orjson.dumps(
         [
-            global_position,
-            stream_id,
-            stream_version,
-            str(event_id),
-            event_type,
-            schema_version,
-            service,
-            _utc(business_time),
-            causation_id,
-            correlation_id,
-            payload,
+            event.global_position,
+            event.stream_id,
+            event.stream_version,
+            str(event.event_id),
+            event.event_type,
+            event.schema_version,
+            event.service,
+            _utc(event.business_time),
+            event.causation_id,
+            event.correlation_id,
+            event.payload,
         ],
         option=orjson.OPT_SORT_KEYS,
     )

@@ -7,6 +7,7 @@ one lock and one COPY per batch of decisions, not per event.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import asyncpg
 import orjson
@@ -91,8 +92,7 @@ async def append(
         for event in events:
             position += 1
             version += 1
-            digest = event_hash(
-                prev,
+            unsealed = StoredEvent(
                 global_position=position,
                 stream_id=event.stream_id,
                 stream_version=version,
@@ -101,29 +101,15 @@ async def append(
                 schema_version=event.schema_version,
                 service=event.service,
                 business_time=event.business_time,
+                recorded_at=None,  # set by the database
                 causation_id=event.causation_id,
                 correlation_id=event.correlation_id,
                 payload=event.payload,
+                prev_hash=prev,
+                hash=b"",
             )
-            stored.append(
-                StoredEvent(
-                    global_position=position,
-                    stream_id=event.stream_id,
-                    stream_version=version,
-                    event_id=event.event_id,
-                    event_type=event.event_type,
-                    schema_version=event.schema_version,
-                    service=event.service,
-                    business_time=event.business_time,
-                    recorded_at=None,  # set by the database
-                    causation_id=event.causation_id,
-                    correlation_id=event.correlation_id,
-                    payload=event.payload,
-                    prev_hash=prev,
-                    hash=digest,
-                )
-            )
-            prev = digest
+            prev = event_hash(prev, unsealed)
+            stored.append(replace(unsealed, hash=prev))
     try:
         await conn.copy_records_to_table(
             "events",

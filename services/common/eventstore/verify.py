@@ -58,20 +58,7 @@ async def verify_chain(
                 expected_position = event.global_position
             if bytes(event.prev_hash) != prev:
                 report.problems.append(f"position {event.global_position}: link to previous event broken")
-            recomputed = event_hash(
-                bytes(event.prev_hash),
-                global_position=event.global_position,
-                stream_id=event.stream_id,
-                stream_version=event.stream_version,
-                event_id=event.event_id,
-                event_type=event.event_type,
-                schema_version=event.schema_version,
-                service=event.service,
-                business_time=event.business_time,
-                causation_id=event.causation_id,
-                correlation_id=event.correlation_id,
-                payload=event.payload,
-            )
+            recomputed = event_hash(bytes(event.prev_hash), event)
             if recomputed != bytes(event.hash):
                 report.problems.append(f"position {event.global_position}: content does not match its hash")
             prev = bytes(event.hash)
