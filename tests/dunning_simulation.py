@@ -3,7 +3,6 @@ computed independently of the dunning domain (for the simulation tests)."""
 from __future__ import annotations
 
 import random
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo

@@ -188,6 +188,6 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(workers):
         stored = await stored_decisions(workers.database_url)
         return stored if len(stored) >= len(expected) else None
 
-    stored = await wait_for(all_stored, 120, f"{len(expected)} decisions after the restart")
-    await asyncio.sleep(2)
+    await wait_for(all_stored, 120, f"{len(expected)} decisions after the restart")
+    await asyncio.sleep(2)  # anything duplicated would land now
     assert differences(await stored_decisions(workers.database_url), expected) == []

@@ -375,3 +375,31 @@ def test_expiry_of_a_stock_card_at_its_outlet_writes_it_off():
     world, cards = stocked(2, expires=EXPIRES)
     decisions = world.feed(expired(cards[0], outlet="O1"))
     assert types(decisions) == [s.CARD_EXPIRED, s.STOCK_WRITTEN_OFF]
+
+
+def test_the_contract_examples_decide_what_the_example_decision_shows():
+    """schemas/examples: batch issued, card sold, 320 fen used, complaint showing 320 wrongly
+    consumed -> cards.CardReplaced as in cards.decisions.v1/card-replaced.json; the later
+    top-up of the voided card is refused with a fraud alert."""
+    import json
+    from pathlib import Path
+
+    from schemas.validation import decode_event
+
+    examples = Path(__file__).resolve().parents[2] / "schemas/examples"
+
+    def example(name: str):
+        topic = name.split("/")[0]
+        return decode_event(topic, (examples / name).read_bytes())
+
+    expected = json.loads((examples / "cards.decisions.v1/card-replaced.json").read_text())
+    world = World()
+    world.feed(example("cards.inventory.v1/batch-issued.json"), example("cards.inventory.v1/activated.json"),
+               example("cards.inventory.v1/used.json"))
+    replaced, _ = world.feed(example("cards.complaint.v1/charge-deducted-without-service.json"))
+    assert replaced["decisionType"] == expected["decisionType"] and replaced["outcome"] == expected["outcome"]
+    assert set(expected["ruleIds"]) <= set(replaced["ruleIds"])
+    assert replaced["causedBy"] == expected["causedBy"]
+    assert {k: replaced["payload"][k] for k in expected["payload"]} == expected["payload"]
+    [fraud] = world.feed(example("cards.inventory.v1/topped-up.json"))
+    assert fraud["decisionType"] == s.VOID_CARD_USE_REFUSED
