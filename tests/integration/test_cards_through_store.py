@@ -13,25 +13,20 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from schemas.envelope import encode_event
 from schemas.registry import partition_key
-from services.cards.decider import CardsDecider
 from services.cards.domain import state as s
 from services.cards.domain.projections import disposal_list, outlet_stock, value_ledger
-from services.cards.worker import load
-from services.common.config import Settings
-from services.common.db import connect, create_pool
-from services.common.eventstore.migrate import migrate
+from services.cards.worker import DEFINITION
 from services.common.eventstore.verify import verify_chain
 from services.common.localstack.publish import publish
-from services.common.localstack.topics import create_topics
 from services.common.runtime import metrics
-from services.common.runtime.dead_letters import DeadLetters, InputMessage
+from services.common.runtime.dead_letters import InputMessage
 from services.common.runtime.unit_of_work import BatchProcessor
 
 from ..kafka_helpers import read_topic
+from .runtime_harness import RuntimeHarness
 
 pytestmark = pytest.mark.integration
 
@@ -73,56 +68,32 @@ def complaint_msg(serial, outlet, complaint_id, at=NOW, wrongly=None, charge_rel
                                    "receivedBy": "STAFF-7"}, at)
 
 
-class Harness:
-    """A cards runtime in this process (one or more processors: one per simulated worker)."""
+class Harness(RuntimeHarness):
+    """The cards runtime in this process; more processors simulate more workers."""
 
     def __init__(self, bootstrap, database_url):
-        self.bootstrap = bootstrap
-        self.database_url = database_url
-        self.offset = 0
-
-    async def __aenter__(self):
-        conn = await connect(self.database_url)
-        await migrate(conn)
-        await conn.close()
-        await create_topics(self.bootstrap, 3)
-        self.pool = await create_pool(self.database_url, role="wuguan_service")
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=False)
-        await self.producer.start()
-        self.processor = self.new_processor()
-        return self
+        super().__init__(bootstrap, database_url, DEFINITION)
 
     def new_processor(self) -> BatchProcessor:
-        """Another worker: its own state cache, the same database."""
-        return BatchProcessor(
-            decider=CardsDecider(), policy=load(Settings()), pool=self.pool,
-            dead_letters=DeadLetters(self.producer, "cards", self.pool), service_version="test",
-        )
+        """Another worker: its own state cache, the same database, policy and dead letters."""
+        base = self.processor
+        return BatchProcessor(decider=base.decider, policy=base.policy, pool=self.pool,
+                              dead_letters=base.dead_letters, service_version="test")
 
-    async def __aexit__(self, *exc):
-        await self.producer.stop()
-        await self.pool.close()
-
-    def input(self, topic: str, key: bytes, value: bytes) -> InputMessage:
-        self.offset += 1
-        return InputMessage(topic=topic, partition=0, offset=self.offset, key=key, value=value)
-
-    async def feed(self, *messages, processor: BatchProcessor | None = None) -> None:
-        await (processor or self.processor).process([self.input(*m) for m in messages])
+    async def decide(self, *messages: tuple[str, bytes, bytes], processor: BatchProcessor | None = None) -> None:
+        """Decide (topic, key, value) messages in one batch."""
+        await (processor or self.processor).process([self.message(t, v, key=k) for t, k, v in messages])
 
     async def decisions(self, stream_id: str | None = None) -> list[dict]:
+        if stream_id is not None:
+            return await self.stream(stream_id)
         async with self.pool.acquire() as conn:
-            if stream_id is None:
-                rows = await conn.fetch("SELECT payload FROM events WHERE service = 'cards' ORDER BY global_position")
-            else:
-                rows = await conn.fetch(
-                    "SELECT payload FROM events WHERE stream_id = $1 ORDER BY stream_version", stream_id
-                )
+            rows = await conn.fetch("SELECT payload FROM events WHERE service = 'cards' ORDER BY global_position")
         return [r["payload"] for r in rows]
 
     async def stocked(self, outlet: str, n: int, sold: int = 0, face: int = 5_000) -> list[str]:
         serials = [f"{outlet}-{i:04d}" for i in range(n)]
-        await self.feed(batch_msg(f"B-{outlet}", outlet, serials, face), *[activated_msg(x, outlet) for x in serials[:sold]])
+        await self.decide(batch_msg(f"B-{outlet}", outlet, serials, face), *[activated_msg(x, outlet) for x in serials[:sold]])
         return serials
 
 
@@ -140,11 +111,11 @@ async def test_C_REPLACE_NOW_C_ONCE_C_VOID_IS_FINAL_C_DISPOSAL_through_the_store
     outlet = f"OUT-{run_id()}"
     cards = await harness.stocked(outlet, 6, sold=1)
     old = cards[0]
-    await harness.feed(used_msg(old, 320, NOW + timedelta(minutes=1)))
-    await harness.feed(complaint_msg(old, outlet, "CMP-1", NOW + timedelta(minutes=2), wrongly=320))
-    await harness.feed(complaint_msg(old, outlet, "CMP-1", NOW + timedelta(minutes=3)),  # repeated
+    await harness.decide(used_msg(old, 320, NOW + timedelta(minutes=1)))
+    await harness.decide(complaint_msg(old, outlet, "CMP-1", NOW + timedelta(minutes=2), wrongly=320))
+    await harness.decide(complaint_msg(old, outlet, "CMP-1", NOW + timedelta(minutes=3)),  # repeated
                        complaint_msg(old, outlet, "CMP-2", NOW + timedelta(minutes=3)))  # and again
-    await harness.feed(used_msg(old, 100, NOW + timedelta(minutes=4)), topped_up_msg(old, 100, NOW + timedelta(minutes=4)))
+    await harness.decide(used_msg(old, 100, NOW + timedelta(minutes=4)), topped_up_msg(old, 100, NOW + timedelta(minutes=4)))
 
     on_card = await harness.decisions(s.card_stream(old))
     kinds = [d["decisionType"] for d in on_card]
@@ -160,7 +131,7 @@ async def test_C_REPLACE_NOW_C_ONCE_C_VOID_IS_FINAL_C_DISPOSAL_through_the_store
     assert len(drawn) == 1 and drawn[0]["causedBy"] == replaced["causedBy"]
 
     new = replaced["payload"]["newCardSerial"]
-    await harness.feed(activated_msg(new, outlet, NOW + timedelta(minutes=5)))
+    await harness.decide(activated_msg(new, outlet, NOW + timedelta(minutes=5)))
     [issued, activation] = await harness.decisions(s.card_stream(new))
     assert activation["decisionType"] == s.REPLACEMENT_CARD_ACTIVATED
     assert activation["payload"]["balanceAfter"]["amountMinor"] == 5_000
@@ -178,8 +149,8 @@ async def test_C_REPLACE_NOW_C_ONCE_C_VOID_IS_FINAL_C_DISPOSAL_through_the_store
 async def test_C_NOT_ELIGIBLE_and_C_STOCK_through_the_store(harness):
     outlet, empty = f"OUT-{run_id()}", f"EMPTY-{run_id()}"
     cards = await harness.stocked(outlet, 3, sold=2)
-    await harness.feed(used_msg(cards[1], 5_000))
-    await harness.feed(
+    await harness.decide(used_msg(cards[1], 5_000))
+    await harness.decide(
         complaint_msg(cards[0], outlet, "CMP-a", charge_related=False),
         complaint_msg(cards[1], outlet, "CMP-b"),
         complaint_msg("NEVER-ISSUED", outlet, "CMP-c"),
@@ -200,12 +171,12 @@ async def test_C_STATES_an_activation_before_its_batch_is_dead_lettered_and_repl
     outlet = f"OUT-{run_id()}"
     serial = f"{outlet}-0000"
     early = activated_msg(serial, outlet)
-    await harness.feed(early)
+    await harness.decide(early)
     letters = [orjson.loads(r.value) for r in await read_topic(harness.bootstrap, "cards.inventory.v1.dlq")]
     [mine] = [l for l in letters if l["key"] == serial]
     assert mine["error"]["code"] == "C.STATES" and "cardSerial" in mine["error"]["message"]
     await harness.stocked(outlet, 2)
-    await harness.feed(early)  # the replay: same event, new offset
+    await harness.decide(early)  # the replay: same event, new offset
     kinds = [d["decisionType"] for d in await harness.decisions(s.card_stream(serial))]
     assert kinds == [s.CARD_ISSUED, s.CARD_ACTIVATED]
 
@@ -215,17 +186,17 @@ async def test_C_STOCK_two_workers_never_hand_out_one_stock_card_twice(harness):
     cards = await harness.stocked(outlet, 30, sold=12)
     a, b = harness.new_processor(), harness.new_processor()
     # both workers have the outlet's stock in their caches
-    await harness.feed(complaint_msg(cards[0], outlet, "CMP-warm-a", charge_related=False), processor=a)
-    await harness.feed(complaint_msg(cards[1], outlet, "CMP-warm-b", charge_related=False), processor=b)
+    await harness.decide(complaint_msg(cards[0], outlet, "CMP-warm-a", charge_related=False), processor=a)
+    await harness.decide(complaint_msg(cards[1], outlet, "CMP-warm-b", charge_related=False), processor=b)
     conflicts = metrics.CONCURRENCY_CONFLICTS.labels("cards")._value.get()
-    await harness.feed(complaint_msg(cards[2], outlet, "CMP-2"), processor=a)
-    await harness.feed(complaint_msg(cards[3], outlet, "CMP-3"), processor=b)  # b's outlet state is stale now
+    await harness.decide(complaint_msg(cards[2], outlet, "CMP-2"), processor=a)
+    await harness.decide(complaint_msg(cards[3], outlet, "CMP-3"), processor=b)  # b's outlet state is stale now
     assert metrics.CONCURRENCY_CONFLICTS.labels("cards")._value.get() > conflicts
     # and truly concurrently, several rounds
     for round_ in range(4):
         await asyncio.gather(
-            harness.feed(complaint_msg(cards[4 + 2 * round_], outlet, f"CMP-a{round_}"), processor=a),
-            harness.feed(complaint_msg(cards[5 + 2 * round_], outlet, f"CMP-b{round_}"), processor=b),
+            harness.decide(complaint_msg(cards[4 + 2 * round_], outlet, f"CMP-a{round_}"), processor=a),
+            harness.decide(complaint_msg(cards[5 + 2 * round_], outlet, f"CMP-b{round_}"), processor=b),
         )
     drawn = [d["payload"]["newCardSerial"] for d in await harness.decisions(s.outlet_stream(outlet))
              if d["decisionType"] == s.REPLACEMENT_DRAWN]
