@@ -38,6 +38,10 @@ DISPOSAL = "C.DISPOSAL"
 # Inventory actions that can take a card out of an outlet's stock: when they name the outlet,
 # its stream is loaded too, so the stock changes in the same transaction as the card.
 STOCK_ACTIONS = ("activated", "blocked", "expired")
+# An event that changes a card no batch has issued (batches are keyed by batchId, so one may
+# arrive after its cards' events): dead-lettered, to be replayed once the batch is in.
+UNKNOWN_CARD = ("payload.cardSerial is not in the card registry (no batchIssued yet?); "
+                "replay this event once its batch is issued")
 # At most this many refused serials are listed in a StockReceived decision (the count is exact).
 MAX_LISTED_REJECTIONS = 100
 
@@ -94,11 +98,6 @@ class _Draft:
         outlet_id = self.payload.get("outletId")
         stream = outlet_stream(outlet_id) if outlet_id else None
         return stream if stream in self.states else None
-
-    @property
-    def outlet(self) -> OutletState | None:
-        stream = self.outlet_stream
-        return self.states[stream] if stream else None
 
 
 def decide(states: dict, event, policy: CardsPolicy) -> list[Decision]:
@@ -239,8 +238,7 @@ def _refuse(d: _Draft, kind: str, reason: str) -> None:
 def _activated(d: _Draft) -> None:
     p = d.payload
     if d.card.status == UNKNOWN:
-        raise Rejected(STATES, "payload.cardSerial is not in the card registry (no batchIssued yet?); "
-                               "replay this event once its batch is issued")
+        raise Rejected(STATES, UNKNOWN_CARD)
     if d.card.status == VOID:
         return _void_refused(d)
     _expire_if_due(d)
@@ -317,8 +315,7 @@ def _expired(d: _Draft) -> None:
 
 def _end_of_life(d: _Draft, kind: str, outcome: str, reason: str) -> None:
     if d.card.status == UNKNOWN:
-        raise Rejected(STATES, "payload.cardSerial is not in the card registry (no batchIssued yet?); "
-                               "replay this event once its batch is issued")
+        raise Rejected(STATES, UNKNOWN_CARD)
     if kind == CARD_BLOCKED:  # an expired event needs no separate expiry check first
         _expire_if_due(d)
     card = d.card
