@@ -45,8 +45,13 @@ async def inspect_dlq(bootstrap: str, topic: str, limit: int) -> int:
 
 async def replay_dlq(bootstrap: str, topic: str, limit: int) -> int:
     """Send dead-lettered originals back to their topic, e.g. after a policy or code fix."""
-    messages = []
+    messages, seen = [], set()
     for letter in await _read(bootstrap, _dlq_name(topic), limit):
+        # A topic read by two services can hold one letter from each for the same input.
+        origin = (letter["originalTopic"], letter["partition"], letter["offset"])
+        if origin in seen:
+            continue
+        seen.add(origin)
         value = letter["value"]
         raw = base64.b64decode(value) if letter.get("valueEncoding") == "base64" else value.encode()
         key = letter["key"].encode() if letter.get("key") is not None else None

@@ -73,12 +73,17 @@ async def test_dlq_inspect_and_replay(kafka_bootstrap):
     marker = uuid.uuid4().hex
     from schemas.validation import InvalidEvent, dead_letter
 
-    letter = dead_letter("cards.complaint.v1", 0, 7, marker.encode(), b'{"x": 1}',
+    offset = uuid.uuid4().int % 10**12  # unique origin: other tests share this topic
+    letter = dead_letter("cards.complaint.v1", 0, offset, marker.encode(), b'{"x": 1}',
                          InvalidEvent("payload_invalid", "payload.cardSerial: missing"), datetime.now(timezone.utc))
-    await publish(kafka_bootstrap, [("cards.complaint.v1.dlq", marker.encode(), letter)])
+    second = dead_letter("cards.complaint.v1", 0, offset, marker.encode(), b'{"x": 1}',
+                         InvalidEvent("payload_invalid", "payload.cardSerial: missing"), datetime.now(timezone.utc),
+                         consumer="another_service")
+    await publish(kafka_bootstrap, [("cards.complaint.v1.dlq", marker.encode(), letter),
+                                    ("cards.complaint.v1.dlq", marker.encode(), second)])
     seen = wuguan("dlq", "inspect", "cards.complaint.v1", KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
     assert seen.returncode == 0
-    assert "cards.complaint.v1[0]@7 payload_invalid: payload.cardSerial: missing" in seen.stdout
+    assert f"cards.complaint.v1[0]@{offset} payload_invalid: payload.cardSerial: missing" in seen.stdout
     replayed = wuguan("dlq", "replay", "cards.complaint.v1.dlq", KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
     assert replayed.returncode == 0 and "replayed" in replayed.stdout
     from ..kafka_helpers import read_topic
