@@ -125,8 +125,7 @@ def choose_stock_card(outlet: OutletState, preferred_face: int, at, policy: Card
     never one that expires within the policy's minimum validity."""
     horizon = at + timedelta(days=policy.min_replacement_validity_days)
     fallback = None
-    for serial in reversed(outlet.stock):
-        item = outlet.stock[serial]
+    for serial, item in outlet.newest_first():
         if item.expires_at is not None and item.expires_at <= horizon:
             continue
         if not policy.prefer_same_face_value or item.face_value == preferred_face:
@@ -152,7 +151,7 @@ def _redraw(d: _Draft, stream: str, pending: Pending, reason: str) -> None:
             d.add(stream, REPLACEMENT_ESCALATED, "escalated", (STOCK,), {**body, "newCardSerial": None},
                   (reason, "noStock"))
         return
-    item = outlet.stock[pick]
+    item = outlet.item(pick)
     d.add(stream, REPLACEMENT_REDRAWN, "redrawn", (REPLACE_NOW, STOCK), {
         **body, "newCardSerial": pick, "newCardFaceValue": money(item.face_value, item.currency),
         "newCardBatchId": item.batch_id, "newCardExpiresAt": _expiry(item.expires_at),
@@ -168,7 +167,7 @@ def _leave_stock(d: _Draft, serial: str, reason: str) -> None:
     pending = outlet.pending_for(serial)
     if pending is not None:
         _redraw(d, stream, pending, reason)
-    elif serial in outlet.stock:
+    elif outlet.in_stock(serial):
         d.add(stream, STOCK_WRITTEN_OFF, "writtenOff", (STOCK,), {"cardSerial": serial}, (reason,))
 
 
@@ -389,7 +388,7 @@ def _complaint(d: _Draft) -> None:
         }, ("noStock",))
         return
 
-    item = outlet.stock[pick]
+    item = outlet.item(pick)
     value = money(transferred, card.currency)
     d.add(d.card_stream, CARD_REPLACED, "replaced", (REPLACE_NOW, ONCE, DISPOSAL), {
         "complaintId": p["complaintId"], "oldCardSerial": card.serial, "newCardSerial": pick,

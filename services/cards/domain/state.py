@@ -121,13 +121,34 @@ class Pending:
     currency: str
 
 
+# Removing a card from stock adds it to a small overlay; every this many removals the overlay is
+# folded into a new stock dict. Removal stays cheap on outlets holding thousands of cards, and
+# the compaction points depend only on the decisions, so a replay builds the same state.
+COMPACT_AFTER = 128
+
+
 @dataclass(frozen=True)
 class OutletState:
     outlet_id: str
-    # Cards issued to the outlet and still allocatable, in arrival order (the newest is drawn
-    # first: the least likely to have been sold or mislaid in the meantime).
-    stock: dict[str, StockItem] = field(default_factory=dict)
+    # Cards issued to the outlet, in arrival order (the newest is drawn first: the least likely
+    # to have been sold or mislaid in the meantime), less those in `gone`.
+    received: dict[str, StockItem] = field(default_factory=dict)
+    gone: frozenset[str] = frozenset()  # received, no longer in stock (always a subset of received)
     pending: dict[str, Pending] = field(default_factory=dict)  # complaint id -> in transit
+
+    def in_stock(self, serial: str) -> bool:
+        return serial in self.received and serial not in self.gone
+
+    def item(self, serial: str) -> StockItem:
+        return self.received[serial]
+
+    def newest_first(self):
+        for serial in reversed(self.received):
+            if serial not in self.gone:
+                yield serial, self.received[serial]
+
+    def serials(self) -> list[str]:
+        return [serial for serial in self.received if serial not in self.gone]
 
     def pending_for(self, serial: str) -> Pending | None:
         for pending in self.pending.values():
@@ -136,7 +157,15 @@ class OutletState:
         return None
 
     def on_hand(self) -> int:
-        return len(self.stock)
+        return len(self.received) - len(self.gone)
+
+    def without(self, serial: str | None) -> OutletState:
+        if serial is None or not self.in_stock(serial):
+            return self
+        gone = self.gone | {serial}
+        if len(gone) < COMPACT_AFTER:
+            return replace(self, gone=gone)
+        return replace(self, received={k: v for k, v in self.received.items() if k not in gone}, gone=frozenset())
 
 
 def initial_state(stream_id: str) -> CardState | OutletState | None:
@@ -194,38 +223,31 @@ def _evolve_card(card: CardState, kind: str, body: dict) -> CardState:
     return card  # refusals, alerts, referrals: the card does not change
 
 
-def _without(mapping: dict, *keys) -> dict:
-    return {k: v for k, v in mapping.items() if k not in keys}
+def _without(mapping: dict, key) -> dict:
+    return {k: v for k, v in mapping.items() if k != key}
 
 
 def _evolve_outlet(outlet: OutletState, kind: str, body: dict) -> OutletState:
     if kind == STOCK_RECEIVED:
         face = body["faceValue"]
         item = StockItem(face["amountMinor"], face["currency"], body["batchId"], _time(body.get("expiresAt")))
-        stock = dict(outlet.stock)
-        for serial in body["cardSerials"]:
-            stock[serial] = item
-        return replace(outlet, stock=stock)
+        received = {k: v for k, v in outlet.received.items() if k not in outlet.gone}
+        received.update(dict.fromkeys(body["cardSerials"], item))
+        return replace(outlet, received=received, gone=frozenset())
     if kind in (STOCK_SOLD, STOCK_WRITTEN_OFF):
-        if body["cardSerial"] not in outlet.stock:
-            return outlet
-        return replace(outlet, stock=_without(outlet.stock, body["cardSerial"]))
+        return outlet.without(body["cardSerial"])
     if kind == REPLACEMENT_DRAWN:
         pending = Pending(
             complaint_id=body["complaintId"], old_serial=body["oldCardSerial"],
             old_face_value=body["oldFaceValue"]["amountMinor"], new_serial=body["newCardSerial"],
             value=body["transferredValue"]["amountMinor"], currency=body["transferredValue"]["currency"],
         )
-        return replace(
-            outlet, stock=_without(outlet.stock, body["newCardSerial"]),
-            pending={**outlet.pending, pending.complaint_id: pending},
-        )
+        return replace(outlet.without(body["newCardSerial"]), pending={**outlet.pending, pending.complaint_id: pending})
     if kind in (REPLACEMENT_REDRAWN, REPLACEMENT_ESCALATED):
         complaint = body["complaintId"]
         new_serial = body.get("newCardSerial")
         pending = replace(outlet.pending[complaint], new_serial=new_serial)
-        stock = _without(outlet.stock, new_serial) if new_serial else outlet.stock
-        return replace(outlet, stock=stock, pending={**outlet.pending, complaint: pending})
+        return replace(outlet.without(new_serial), pending={**outlet.pending, complaint: pending})
     if kind == REPLACEMENT_HANDED_OVER:
         return replace(outlet, pending=_without(outlet.pending, body["complaintId"]))
     return outlet
