@@ -72,11 +72,13 @@ async def _topics(args) -> int:
 
 
 async def _sample(args) -> int:
-    from .localstack.publish import publish
-    from .localstack.sample_day import sample_day
+    from .localstack.sample_day import publish_sample_day, wait_until_quiet
 
+    settings = Settings.from_env()
     day = date.fromisoformat(args.day) if args.day else date.today()
-    sent = await publish(Settings.from_env().kafka_bootstrap_servers, sample_day(day, args.accounts))
+    sent = await publish_sample_day(
+        settings.kafka_bootstrap_servers, day, args.accounts, settled=lambda: wait_until_quiet(settings.database_url)
+    )
     print(f"published {sent} events")
     return 0
 
@@ -132,6 +134,74 @@ async def _dlq(args) -> int:
     return await replay_dlq(bootstrap, args.topic, args.limit)
 
 
+def _api(args) -> int:
+    from services.finance.api import main as serve_api
+    from services.finance.settings import ApiSettings
+
+    settings = ApiSettings.from_env()  # refuses to start without WUGUAN_API_SECRET
+    asyncio.run(serve_api(settings))
+    return 0
+
+
+def _api_token(args) -> int:
+    import time
+
+    from services.finance.settings import api_secret
+    from services.finance.tokens import mint
+
+    print(mint(args.sub, args.role, args.ttl, api_secret(), time.time()))
+    return 0
+
+
+async def _projections(args) -> int:
+    from services.finance.projector import checksum, rebuild
+    from services.finance.schema import ensure_schema
+
+    from .db import connect
+
+    conn = await connect(Settings.from_env().database_url)
+    try:
+        await ensure_schema(conn)
+        if args.action == "rebuild":
+            progress = await rebuild(conn)
+            print(f"rebuilt: {progress.applied} events replayed, at position {progress.position}")
+        print(await checksum(conn))
+    finally:
+        await conn.close()
+    return 0
+
+
+async def _explain_charge(args) -> int:
+    import json
+
+    from services.billing_guard.domain.charge_story import explain_charge, render
+
+    from .db import connect
+
+    conn = await connect(Settings.from_env().database_url)
+    try:
+        account = args.account
+        if account is None:
+            account = await conn.fetchval(
+                "SELECT payload->'payload'->>'accountId' FROM events WHERE service = 'billing_guard'"
+                " AND stream_id LIKE 'guard-account-%' AND payload->'payload'->>'usageId' = $1"
+                " ORDER BY global_position LIMIT 1",
+                args.usage_id,
+            )
+        rows = [] if account is None else await conn.fetch(
+            "SELECT payload FROM events WHERE service = 'billing_guard' AND (stream_id = ANY($1::text[])"
+            " OR (stream_id LIKE 'guard-switch-%' AND payload->'payload'->>'usageId' = $2))"
+            " ORDER BY global_position",
+            [f"guard-account-{account}", "guard-tariffs", "guard-works"],
+            args.usage_id,
+        )
+    finally:
+        await conn.close()
+    story = explain_charge([r["payload"] for r in rows], args.usage_id)
+    print(json.dumps(story, ensure_ascii=False, indent=2) if args.json else render(story))
+    return 0 if story["found"] else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wuguan", description="Wuguan billing back office")
     sub = p.add_subparsers(dest="command", required=True)
@@ -155,6 +225,17 @@ def parser() -> argparse.ArgumentParser:
     dlq.add_argument("action", choices=("inspect", "replay"))
     dlq.add_argument("topic", help="input topic (its .dlq is read) or the .dlq topic itself")
     dlq.add_argument("--limit", type=int, default=100)
+    sub.add_parser("api", help="run the finance read API, its projector and the dashboard")
+    token = sub.add_parser("api-token", help="mint a bearer token for the finance API (needs WUGUAN_API_SECRET)")
+    token.add_argument("--role", choices=("finance", "auditor"), required=True)
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.add_argument("--sub", default="cli", help="who the token is for (no personal data)")
+    projections = sub.add_parser("projections", help="rebuild the finance projections, or print their checksum")
+    projections.add_argument("action", choices=("rebuild", "checksum"))
+    explain = sub.add_parser("explain-charge", help="the story of one charge from the guard's stored decisions")
+    explain.add_argument("usage_id", metavar="usageId")
+    explain.add_argument("--account", help="account id (default: found from the usage id)")
+    explain.add_argument("--json", action="store_true", help="the story as JSON")
     return p
 
 
@@ -176,6 +257,14 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_sample(args))
         if args.command == "work-queue":
             return asyncio.run(_work_queue(args))
+        if args.command == "explain-charge":
+            return asyncio.run(_explain_charge(args))
+        if args.command == "api":
+            return _api(args)
+        if args.command == "api-token":
+            return _api_token(args)
+        if args.command == "projections":
+            return asyncio.run(_projections(args))
         return asyncio.run(_dlq(args))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

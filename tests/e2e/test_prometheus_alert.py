@@ -132,9 +132,11 @@ async def test_dead_letter_alert_fires_in_a_real_prometheus(workers, tmp_path):
         assert float(alerts[0]["value"]) == 1
         assert alerts[0]["annotations"]["runbook_url"] == "docs/operations/runbooks.md#wuguandeadletters"
         # The worker's own label set reached Prometheus unrenamed (honor_labels).
+        # Every (topic, code) series exists from the start at 0; only the bad input's moved.
         series = prometheus.get("/api/v1/series", **{"match[]": "wuguan_dead_letters_total"})
-        assert [s.get("exported_service") for s in series] == [None]
-        assert [(s["service"], s["code"]) for s in series] == [("dunning", "malformed_json")]
+        assert series and all(s.get("exported_service") is None and s["service"] == "dunning" for s in series)
+        moved = prometheus.get("/api/v1/query", query="wuguan_dead_letters_total > 0")["result"]
+        assert [(m["metric"]["topic"], m["metric"]["code"]) for m in moved] == [("billing.bill.v1", "malformed_json")]
     finally:
         prometheus.stop()
     assert prometheus.process.returncode is not None

@@ -6,6 +6,7 @@ so they are repeat offenders. A few malformed events show the dead-letter path.
 """
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -34,8 +35,13 @@ class SampleDay:
         self.accounts = accounts
         self.rng = random.Random(seed)
         self.messages: list[tuple[str, bytes | None, bytes]] = []
+        self.stock: list[tuple[str, bytes | None, bytes]] = []
+        self.complaints: list[tuple[str, bytes | None, bytes]] = []
 
     def _emit(self, topic: str, when: datetime, payload: dict, name: str) -> None:
+        self.messages.append(self._message(topic, when, payload, name))
+
+    def _message(self, topic: str, when: datetime, payload: dict, name: str) -> tuple[str, bytes | None, bytes]:
         value = encode_event(
             topic,
             payload,
@@ -44,7 +50,7 @@ class SampleDay:
             source="sample-bss",
             correlation_id=f"sample-{self.day.isoformat()}",
         )
-        self.messages.append((topic, partition_key(topic, payload).encode(), value))
+        return topic, partition_key(topic, payload).encode(), value
 
     def _bill(self, account: str, customer: dict, cycle: date, fen: int) -> dict:
         cycle_end = cycle.replace(day=1) - timedelta(days=1)
@@ -60,7 +66,10 @@ class SampleDay:
             "customer": customer,
         }
 
-    def build(self) -> list[tuple[str, bytes | None, bytes]]:
+    def build(self) -> list[list[tuple[str, bytes | None, bytes]]]:
+        """Three waves: card stock, the day, then card complaints. Kafka keeps order only within
+        a partition of one topic, and stock is keyed by batch while sales are keyed by card:
+        each wave is published once the one before has been decided."""
         rng = self.rng
         this_cycle = self.day - timedelta(days=15)  # due yesterday
         last_cycle = this_cycle - timedelta(days=30)
@@ -87,7 +96,7 @@ class SampleDay:
             self._usage(account)
         self._cards()
         self._malformed()
-        return self.messages
+        return [self.stock, self.messages, self.complaints]
 
     def _usage(self, account: str) -> None:
         rng = self.rng
@@ -104,22 +113,67 @@ class SampleDay:
             }, f"{account}-cdr-{i}")
 
     def _cards(self) -> None:
+        """Stock arrives first (its own wave: keyed by batch, it must not be overtaken by the
+        sales keyed by card); then cards are sold, used, and five draw a complaint."""
         serials = [f"CARD-{self.day:%Y%m%d}-{i:04d}" for i in range(20)]
         issued = _at(self.day - timedelta(days=30))
-        self._emit("cards.inventory.v1", issued, {
+        outlet = "OUTLET-NJ-01"
+        self.stock.append(self._message("cards.inventory.v1", issued, {
             "action": "batchIssued", "cardSerials": serials, "batchId": f"BATCH-{self.day:%Y%m%d}",
-            "outletId": "OUTLET-NJ-01", "faceValue": _money(5_000),
-        }, "batch")
-        for serial in serials[:5]:
-            self._emit("cards.complaint.v1", _at(self.day, 10), {
-                "complaintId": f"CMP-{serial}", "cardSerial": serial, "outletId": "OUTLET-NJ-01",
+            "outletId": outlet, "faceValue": _money(5_000),
+        }, "batch"))
+        for serial in serials[:8]:
+            sold = _at(self.day - timedelta(days=10))
+            self._emit("cards.inventory.v1", sold, {"action": "activated", "cardSerial": serial, "outletId": outlet},
+                       f"sold-{serial}")
+            self._emit("cards.inventory.v1", sold + timedelta(days=2), {
+                "action": "used", "cardSerial": serial, "amount": _money(self.rng.randint(100, 2_000)),
+            }, f"used-{serial}")
+        for serial in serials[:5]:  # a wave of their own: customers complain after they bought
+            self.complaints.append(self._message("cards.complaint.v1", _at(self.day, 10), {
+                "complaintId": f"CMP-{serial}", "cardSerial": serial, "outletId": outlet,
                 "problem": "chargeDeductedWithoutService", "chargeRelated": True, "receivedBy": "clerk-07",
-            }, f"complaint-{serial}")
+            }, f"complaint-{serial}"))
 
     def _malformed(self) -> None:
         self.messages.append(("billing.bill.v1", b"ACC-BROKEN", b"{not json"))
         self.messages.append(("billing.payment.v1", b"ACC-00001", b'{"eventId": "x", "eventType": "billing.payment.v1"}'))
 
 
-def sample_day(day: date, accounts: int = 200, seed: int = 17) -> list[tuple[str, bytes | None, bytes]]:
+def sample_day(day: date, accounts: int = 200, seed: int = 17) -> list[list[tuple[str, bytes | None, bytes]]]:
+    """The sample day as waves of messages, to publish one after the other."""
     return SampleDay(day, accounts, seed).build()
+
+
+async def publish_sample_day(bootstrap: str, day: date, accounts: int = 200, settled=None) -> int:
+    """Publish the waves in order; `settled` (async, optional) waits until a wave is decided."""
+    from .publish import publish
+
+    sent = 0
+    for number, wave in enumerate(sample_day(day, accounts)):
+        if number and settled is not None:
+            await settled()
+        sent += await publish(bootstrap, wave)
+    return sent
+
+
+async def wait_until_quiet(database_url: str, quiet_s: float = 1.5, timeout_s: float = 60) -> None:
+    """Until the workers have decided (or dead-lettered) nothing new for `quiet_s`."""
+    from ..db import connect
+
+    conn = await connect(database_url)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        last, quiet_since = -1, loop.time()
+        while loop.time() < deadline:
+            count = await conn.fetchval(
+                "SELECT (SELECT count(*) FROM processed_inputs) + (SELECT count(*) FROM dead_lettered_inputs)"
+            )
+            if count != last:
+                last, quiet_since = count, loop.time()
+            elif count > 0 and loop.time() - quiet_since >= quiet_s:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()

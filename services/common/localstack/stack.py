@@ -25,8 +25,7 @@ from ..db import connect
 from ..eventstore.migrate import migrate
 from .embedded import create_database, start_broker, start_postgres
 from .processes import spawn_worker, stop_processes
-from .publish import publish
-from .sample_day import sample_day
+from .sample_day import publish_sample_day, wait_until_quiet
 from .topics import create_topics
 
 
@@ -88,10 +87,17 @@ async def run_stack(feed_sample: bool, accounts: int) -> None:
             workers.append(spawn_worker(service, env, run_dir / f"{service}.log"))
             port = settings.web_ports[service]
             print(f"worker {service}: http://{settings.web_host}:{port}/metrics  /healthz", flush=True)
+        from services.finance.process import spawn_api  # finance read API, projector and dashboard
+
+        api, dashboard_url = spawn_api(env, run_dir / "api.log")
+        workers.append(api)  # stopped with the workers (the health loop below zips SERVICES only)
+        print(f"finance dashboard: {dashboard_url}", flush=True)
         tail = asyncio.create_task(tail_decisions(bootstrap, stop))
         if feed_sample:
             today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-            sent = await publish(bootstrap, sample_day(today, accounts))
+            sent = await publish_sample_day(
+                bootstrap, today, accounts, settled=lambda: wait_until_quiet(database_url)
+            )
             print(f"published a sample day: {sent} events for {accounts} accounts", flush=True)
         while not stop.is_set():
             for process, service in zip(workers, SERVICES):
