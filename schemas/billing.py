@@ -202,6 +202,16 @@ class PaymentPayload(StrictSchema):
     channel = Id("Payment channel, e.g. counter, bankTransfer, alipay, wechatPay.")
 
 
+class RestorationPayload(StrictSchema):
+    """billing.restoration.v1: the network reports that a suspended line's service is back
+    (CP4.RESTORE_48H: restoration must complete within 48 h of the arrears being paid)."""
+
+    accountId = Id()
+    restorationOrderId = Id("decisionId of the guard's RestorationOrdered this completes, if known.", optional=True)
+    completedAt = Timestamp("When service was actually restored.")
+    networkSystem = Id("System that performed the restoration, e.g. hlr-nj-02.")
+
+
 DISPUTE_ACTIONS = ("open", "transfer", "acceptTransfer", "reply", "resolve", "close", "cancel")
 
 

@@ -12,6 +12,7 @@ from .billing import (
     CutoverPayload,
     DisputePayload,
     PaymentPayload,
+    RestorationPayload,
     TariffPayload,
 )
 from .cards import CardComplaintPayload, CardInventoryPayload
@@ -27,6 +28,7 @@ INPUT_TOPICS: dict[str, type[Schema]] = {
     "billing.bill.v1": BillPayload,
     "billing.payment.v1": PaymentPayload,
     "billing.dispute.v1": DisputePayload,
+    "billing.restoration.v1": RestorationPayload,
     "cards.inventory.v1": CardInventoryPayload,
     "cards.complaint.v1": CardComplaintPayload,
     "dunning.delivery.v1": ReminderDeliveryPayload,
@@ -55,6 +57,7 @@ PARTITION_KEY: dict[str, str] = {
     "billing.bill.v1": "accountId",
     "billing.payment.v1": "accountId",
     "billing.dispute.v1": "accountId",
+    "billing.restoration.v1": "accountId",
     "cards.inventory.v1": "cardSerial",
     "cards.complaint.v1": "cardSerial",
     "dunning.delivery.v1": "accountId",

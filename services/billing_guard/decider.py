@@ -28,7 +28,7 @@ from .domain import suspension
 
 INPUT_TOPICS = (
     "billing.cdr.v1", "billing.tariff.v1", "billing.customer.v1", "billing.cutover.v1",
-    "billing.dispute.v1", "billing.bill.v1", "billing.payment.v1", "dunning.decisions.v1",
+    "billing.dispute.v1", "billing.bill.v1", "billing.payment.v1", "billing.restoration.v1", "dunning.decisions.v1",
 )
 TIMER = "wuguan.timer.v1"
 SUSPENSION_REQUEST = "guard.suspensionRequest"  # the request shape, for callers other than dunning
@@ -130,6 +130,8 @@ class GuardDecider:
             return decide_bill(states[account_stream(p["accountId"])], event, policy)
         if kind == "billing.payment.v1":
             return suspension.decide_payment(states[account_stream(p["accountId"])], event, policy)
+        if kind == "billing.restoration.v1":
+            return suspension.decide_restoration(states[account_stream(p["accountId"])], event)
         if kind == DUNNING:
             if p["decisionType"] != "dunning.SuspensionRequested":
                 return []

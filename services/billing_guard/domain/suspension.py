@@ -26,10 +26,11 @@ APPROVED = "guard.SuspensionApproved"
 DENIED = "guard.SuspensionDenied"
 RESTORE = "guard.RestorationOrdered"
 RESTORE_MISSED = "guard.RestorationSlaMissed"
+RESTORED = "guard.RestorationCompleted"
 TERMINATION = "guard.TerminationEligible"
 TERMINATION_TIMER = "terminationCheck"
 RESTORE_TIMER = "restoreDeadline"
-TYPES = frozenset({PAYMENT, APPROVED, DENIED, RESTORE, RESTORE_MISSED, TERMINATION})
+TYPES = frozenset({PAYMENT, APPROVED, DENIED, RESTORE, RESTORE_MISSED, RESTORED, TERMINATION})
 
 
 def _susp(state: AccountState) -> dict:
@@ -96,11 +97,30 @@ def on_timer(state: AccountState, event) -> list[Decision]:
         return [Decision(TERMINATION, ("CP4.TERMINATION",), "eligible",
                          {"accountId": event.payload["data"]["accountId"], "suspendedSince": s["since"],
                           "automatic": False}, ("SUSPENDED_60_DAYS_UNPAID",))]
-    if kind == RESTORE_TIMER and not s.get("restoreConfirmed"):
-        # No restoration confirmation input exists yet, so reaching the deadline is the SLA miss alert.
+    if kind == RESTORE_TIMER and s.get("restoreOrdered") and not s.get("restoreConfirmed"):
+        # billing.restoration.v1 has not reported the line back within 48 h: an SLA miss.
         return [Decision(RESTORE_MISSED, ("CP4.RESTORE_48H",), "alert",
-                         {"accountId": event.payload["data"]["accountId"]}, ("RESTORATION_NOT_CONFIRMED_IN_48H",))]
+                         {"accountId": event.payload["data"]["accountId"], "restoreBy": s["restoreBy"]},
+                         ("RESTORATION_NOT_CONFIRMED_IN_48H",))]
     return []
+
+
+def decide_restoration(state: AccountState, event) -> list[Decision]:
+    """CP4.RESTORE_48H: the network reports the line restored; met or missed, it is recorded,
+    and the pending deadline stops."""
+    p = event.payload
+    s = _susp(state)
+    if not s.get("restoreOrdered") or s.get("restoreConfirmed"):
+        return [Decision(RESTORED, ("CP4.RESTORE_48H",), "unmatched",
+                         {"accountId": p["accountId"], "completedAt": rfc3339(p["completedAt"])},
+                         ("NO_RESTORATION_PENDING",))]
+    on_time = p["completedAt"] <= parse_rfc3339(s["restoreBy"])
+    return [Decision(RESTORED, ("CP4.RESTORE_48H",), "withinSla" if on_time else "late",
+                     {"accountId": p["accountId"], "completedAt": rfc3339(p["completedAt"]),
+                      "restoreBy": s["restoreBy"], "restorationOrderId": s.get("restoreOrderId"),
+                      "networkSystem": p["networkSystem"]},
+                     () if on_time else ("RESTORED_AFTER_48H",),
+                     cancels_timers=(s["restoreTimerId"],) if on_time else ())]
 
 
 def evolve_suspension(state: AccountState, decision: dict) -> AccountState:
@@ -116,7 +136,10 @@ def evolve_suspension(state: AccountState, decision: dict) -> AccountState:
              "owedMinor": body["undisputedOverdueMinor"] + body.get("lateFeeMinor", 0), "paid": 0,
              "terminationTimerId": body["timer"]["timerId"]}
     elif kind == RESTORE:
-        s = {**s, "active": False}
+        s = {**s, "active": False, "restoreOrdered": True, "restoreConfirmed": False, "restoreBy": body["restoreBy"],
+             "restoreTimerId": body["timer"]["timerId"], "restoreOrderId": decision["decisionId"]}
+    elif kind == RESTORED and decision["outcome"] != "unmatched":
+        s = {**s, "restoreConfirmed": True}
     return replace(state, extra={**state.extra, "suspension": s})
 
 

@@ -1,0 +1,228 @@
+"""The story of one charge, from the stored decisions alone (issue 3 "done when").
+
+A pure function over guard decisions (as stored in the events table or read from
+guard.decisions.v1): which tariff version produced the charge and the decision that accepted
+that version (approval / filing refs), which checkpoints the CDR passed (sanity, dedup,
+sequence, stale, late, cutover window, huge fee, the customer-data change that put the
+account on its plan), the bill cycle it landed in, and, if it was disputed, how and when the
+dispute was answered. Phone numbers are masked: the story is read by staff (A.PRIVACY).
+"""
+from __future__ import annotations
+
+from .masking import mask_number
+
+RATED = "guard.CdrRated"
+STALE = "guard.StaleCdrHeld"
+UNRATED = "guard.CdrUnrated"
+DUPLICATE = "guard.DuplicateCdrSuppressed"
+SEQUENCE = "guard.SwitchSequenceRecorded"
+TARIFF_ACCEPTED = "guard.TariffVersionAccepted"
+CUSTOMER_CHANGED = "guard.CustomerDataChanged"
+WORK_CLEARED = "guard.PlannedWorkCleared"
+OUTAGE_CREDIT = "guard.OutageCreditIssued"
+HUGE_FEE = "guard.HugeFeeAlert"
+CYCLE_CLOSED = "guard.BillCycleClosed"
+DISPUTE_OPENED = "guard.DisputeOpened"
+CREDIT_NOTE = "guard.CreditNoteIssued"
+ANSWERS = ("guard.DisputeReplied", "guard.DisputeResolved", "guard.DisputeAutoCredited")
+
+
+def _ref(d: dict) -> dict:
+    return {"decisionId": d["decisionId"], "decisionType": d["decisionType"], "businessTime": d["businessTime"],
+            "outcome": d["outcome"], "ruleIds": list(d["ruleIds"]), "reasonCodes": list(d["reasonCodes"]),
+            "policyVersion": d.get("policyVersion")}
+
+
+def _tariff_acceptance(decisions: list[dict], tariff_id: str, version: int) -> dict | None:
+    for d in decisions:
+        body = d["payload"]
+        if d["decisionType"] == TARIFF_ACCEPTED and (body["tariffId"], body["version"]) == (tariff_id, version):
+            return {**_ref(d), "tariffId": tariff_id, "version": version,
+                    "effectiveFrom": body["tariff"]["effectiveFrom"], "publishedAt": body["tariff"]["publishedAt"],
+                    "replacesVersion": body.get("replacesVersion"), "increase": body.get("increase"),
+                    "approvalRef": body.get("approvalRef"), "filingRef": body.get("filingRef")}
+    return None
+
+
+def _plan_change(decisions: list[dict], account: str, tariff_id: str, start: str) -> dict | None:
+    """The accepted CP1 tariffPlan change in force at the CDR's start, if the plan was ever changed."""
+    chosen = None
+    for d in decisions:
+        body = d["payload"]
+        if (d["decisionType"] == CUSTOMER_CHANGED and body.get("accountId") == account
+                and body["field"] == "tariffPlan" and body["effectiveFrom"] <= start):
+            chosen = d
+    if chosen is None or chosen["payload"]["after"] != tariff_id:
+        return None
+    body = chosen["payload"]
+    return {**_ref(chosen), "before": body["before"], "after": body["after"], "effectiveFrom": body["effectiveFrom"],
+            "operatorId": body["operatorId"], "approverId": body.get("approverId"), "channel": body["channel"]}
+
+
+def _dispute_trail(decisions: list[dict], account: str, usage_ids: set[str]) -> list[dict]:
+    tickets = [d for d in decisions if d["decisionType"] == DISPUTE_OPENED and d["payload"]["accountId"] == account
+               and usage_ids & set(d["payload"]["disputedItems"])]
+    out = []
+    for opened in tickets:
+        ticket = opened["payload"]["ticketId"]
+        steps = [d for d in decisions if d["decisionType"].startswith("guard.Dispute") or d["decisionType"] == CREDIT_NOTE]
+        steps = [d for d in steps if d["payload"].get("ticketId") == ticket and d["payload"].get("accountId", account) == account]
+        # Overdue alerts carry no accountId; they are on the account's stream.
+        steps = [d for d in steps if d["streamId"] == opened["streamId"]]
+        trail = [{**_ref(d), "actorId": d["payload"].get("actorId") or d["payload"].get("ownerId")} for d in steps]
+        answered = next((d for d in steps if d["decisionType"] in ANSWERS), None)
+        resolution = next((d for d in steps if d["decisionType"] in ("guard.DisputeResolved", "guard.DisputeAutoCredited")), None)
+        notes = [d for d in steps if d["decisionType"] == CREDIT_NOTE]
+        status = "open"
+        for d in steps:
+            status = {"guard.DisputeResolved": "resolved", "guard.DisputeAutoCredited": "resolved",
+                      "guard.DisputeClosed": "closed", "guard.DisputeCancelled": "cancelled"}.get(d["decisionType"], status)
+        out.append({
+            "ticketId": ticket, "billId": opened["payload"]["billId"], "openedAt": opened["businessTime"],
+            "ownerAtOpen": opened["payload"]["ownerId"], "disputedItems": opened["payload"]["disputedItems"],
+            "disputedAmountMinor": opened["payload"]["disputedAmountMinor"], "replyDueAt": opened["payload"]["replyDueAt"],
+            "answeredAt": answered["businessTime"] if answered else None,
+            "overdue": any(d["decisionType"] == "guard.DisputeReplyOverdue" for d in steps),
+            "resolution": resolution["payload"]["resolution"] if resolution else None,
+            "resolvedAt": resolution["businessTime"] if resolution else None,
+            "automatic": bool(resolution and resolution["decisionType"] == "guard.DisputeAutoCredited"),
+            "creditNotes": [{"creditNoteId": n["payload"]["creditNoteId"], "amountMinor": n["payload"]["amountMinor"],
+                             "issuedAt": n["businessTime"], "how": n["payload"]["how"], "decisionId": n["decisionId"]}
+                            for n in notes],
+            "status": status,
+            "trail": trail,
+        })
+    return out
+
+
+def explain_charge(decisions: list[dict], usage_id: str) -> dict:
+    """Everything the stored decisions say about one usage id; {"found": False} if nothing."""
+    own = [d for d in decisions if d["payload"].get("usageId") == usage_id
+           and d["decisionType"] in (RATED, STALE, UNRATED, DUPLICATE)]
+    if not own:
+        return {"usageId": usage_id, "found": False}
+    main = own[0]
+    body = main["payload"]
+    account = body["accountId"]
+    story: dict = {"usageId": usage_id, "found": True, "accountId": account, "switchId": body["switchId"],
+                   "originId": body["originId"], "decision": _ref(main)}
+    original = usage_id
+    if main["decisionType"] == DUPLICATE:
+        original = body["originalUsageId"]
+        story["duplicateOf"] = original
+    charge = next((d for d in decisions if d["decisionType"] == RATED and d["payload"]["usageId"] == original), None)
+    checkpoints: dict = {
+        # A decided CDR passed CP3.SANITY; one that failed is in the dead-letter topic, not here.
+        "sanity": {"ruleId": "CP3.SANITY", "result": "passed"},
+        "dedup": {"ruleId": "CP3.DEDUP",
+                  "result": "suppressedDuplicate" if main["decisionType"] == DUPLICATE else "firstCopy",
+                  "suppressedCopies": [{"usageId": d["payload"]["usageId"], **_ref(d)} for d in decisions
+                                       if d["decisionType"] == DUPLICATE and d["payload"]["originalUsageId"] == original
+                                       and d["payload"]["accountId"] == account]},
+    }
+    seq = next((d for d in decisions if d["decisionType"] == SEQUENCE and d["payload"]["usageId"] == usage_id), None)
+    if seq is not None:
+        checkpoints["sequence"] = {"ruleId": "CP3.SEQUENCE_GAP", "sequenceNumber": seq["payload"]["sequenceNumber"],
+                                   **_ref(seq)}
+    if main["decisionType"] == STALE:
+        checkpoints["stale"] = {"ruleId": "CP3.STALE", "result": "heldForReview", **_ref(main)}
+    if main["decisionType"] == UNRATED:
+        checkpoints["rating"] = {"ruleId": "CP2.EFFECTIVE_DATING", "result": "heldForReview", **_ref(main)}
+    if charge is not None:
+        c = charge["payload"]
+        story["charge"] = {
+            "decisionId": charge["decisionId"], "ratedAt": charge["businessTime"], "outcome": charge["outcome"],
+            "startDateTime": c["startDateTime"], "usageType": c["usageType"], "destinationClass": c["destinationClass"],
+            "durationSeconds": c["durationSeconds"], "billedSeconds": c["billedSeconds"], "amountMinor": c["amountMinor"],
+            "rateApplied": c["rateApplied"], "connectFeeMinor": c["connectFeeMinor"], "capped": c["capped"],
+            "freeSecondsUsed": c["freeSecondsUsed"], "rounding": c["rounding"],
+            "callingNumber": mask_number(c["callingNumber"]), "calledNumber": mask_number(c["calledNumber"]),
+            "cycle": c["cycle"], "naturalCycle": c["naturalCycle"], "flags": list(c["flags"]),
+            "ruleIds": list(charge["ruleIds"]), "policyVersion": charge.get("policyVersion"),
+        }
+        story["tariff"] = {"tariffId": c["tariffId"], "version": c["tariffVersion"],
+                           "acceptance": _tariff_acceptance(decisions, c["tariffId"], c["tariffVersion"]),
+                           "planChange": _plan_change(decisions, account, c["tariffId"], c["startDateTime"])}
+        checkpoints["late"] = {"ruleId": "CP3.LATE", "result": "deferred" if "LATE_DEFERRED" in c["flags"] else "inCycle",
+                               "naturalCycle": c["naturalCycle"], "billedCycle": c["cycle"]}
+        works = [d for d in decisions if d["decisionType"] == WORK_CLEARED and d["payload"]["workId"] in c["workIds"]]
+        checkpoints["cutoverWindow"] = {
+            "ruleId": "CP5.WINDOW_CDRS",
+            "result": "flaggedForVerification" if "IN_CUTOVER_WINDOW" in c["flags"] else "outsideWindows",
+            "works": [{"workId": w["payload"]["workId"], "plannedStart": w["payload"]["plannedStart"],
+                       "plannedEnd": w["payload"]["plannedEnd"], **_ref(w)} for w in works]}
+        alerts = [d for d in decisions if d["decisionType"] == HUGE_FEE and d["payload"]["accountId"] == account
+                  and d["payload"]["cycle"] == c["cycle"]]
+        checkpoints["hugeFee"] = {"ruleId": "CP3.HUGE_FEE", "alerts": [
+            {"cycleChargesMinor": a["payload"]["cycleChargesMinor"],
+             "baselineAverageMinor": a["payload"]["baselineAverageMinor"], **_ref(a)} for a in alerts]}
+        bill = next((d for d in decisions if d["decisionType"] == CYCLE_CLOSED and d["payload"]["accountId"] == account
+                     and d["payload"]["cycle"] == c["cycle"]), None)
+        story["billCycle"] = {"cycle": c["cycle"], "closed": bill is not None,
+                              "billId": bill["payload"]["billId"] if bill else None,
+                              "billAmountMinor": bill["payload"]["amountMinor"] if bill else None,
+                              "closedAt": bill["businessTime"] if bill else None}
+        story["outageCredits"] = [{"workId": d["payload"]["workId"], "creditMinor": d["payload"]["creditMinor"], **_ref(d)}
+                                  for d in decisions if d["decisionType"] == OUTAGE_CREDIT
+                                  and d["payload"]["accountId"] == account and d["payload"]["workId"] in c["workIds"]]
+    story["checkpoints"] = checkpoints
+    # A dispute about this usage, its original, or any suppressed copy of it concerns this charge.
+    related = {usage_id, original} | {c["usageId"] for c in checkpoints["dedup"]["suppressedCopies"]}
+    story["disputes"] = _dispute_trail(decisions, account, related)
+    return story
+
+
+def render(story: dict) -> str:
+    """The story as text for the CLI (already masked)."""
+    if not story.get("found"):
+        return f"usage {story['usageId']}: no guard decision found"
+    lines = [f"usage {story['usageId']} account {story['accountId']} switch {story['switchId']} origin {story['originId']}"]
+    if "duplicateOf" in story:
+        lines.append(f"  DUPLICATE of {story['duplicateOf']}: suppressed at {story['decision']['businessTime']}, never charged")
+    c = story.get("charge")
+    if c:
+        lines.append(f"  charge: {c['amountMinor']} fen for {c['usageType']}/{c['destinationClass']} {c['durationSeconds']} s"
+                     f" (billed {c['billedSeconds']} s at {c['rateApplied']}) from {c['callingNumber']} to {c['calledNumber']}"
+                     f" started {c['startDateTime']}; rated {c['ratedAt']} outcome {c['outcome']} flags {c['flags'] or '-'}")
+        t = story["tariff"]
+        acc = t["acceptance"]
+        lines.append(f"  tariff: {t['tariffId']} v{t['version']}"
+                     + (f" accepted {acc['businessTime']} (decision {acc['decisionId']}), effective {acc['effectiveFrom']},"
+                        f" published {acc['publishedAt']}, approval {acc['approvalRef'] or '-'}, filing {acc['filingRef'] or '-'}"
+                        if acc else " (acceptance decision not found)"))
+        if t["planChange"]:
+            p = t["planChange"]
+            lines.append(f"  plan: {p['before']} -> {p['after']} effective {p['effectiveFrom']} by {p['operatorId']}"
+                         f" (decision {p['decisionId']})")
+        b = story["billCycle"]
+        lines.append(f"  bill cycle: {b['cycle']}" + (f" closed by bill {b['billId']} ({b['billAmountMinor']} fen) at {b['closedAt']}"
+                                                     if b["closed"] else " (open)"))
+    cp = story["checkpoints"]
+    lines.append("  checkpoints:")
+    lines.append(f"    CP3.SANITY passed; CP3.DEDUP {cp['dedup']['result']}, copies suppressed: "
+                 + (", ".join(f"{s['usageId']} at {s['businessTime']}" for s in cp["dedup"]["suppressedCopies"]) or "none"))
+    if "sequence" in cp:
+        lines.append(f"    CP3.SEQUENCE_GAP seq {cp['sequence']['sequenceNumber']} {cp['sequence']['outcome']}")
+    if "stale" in cp:
+        lines.append(f"    CP3.STALE held for review at {cp['stale']['businessTime']}")
+    if "late" in cp:
+        lines.append(f"    CP3.LATE {cp['late']['result']} (natural {cp['late']['naturalCycle']}, billed {cp['late']['billedCycle']})")
+    if "cutoverWindow" in cp:
+        w = cp["cutoverWindow"]
+        lines.append(f"    CP5.WINDOW_CDRS {w['result']}" + "".join(f" work {x['workId']} {x['plannedStart']}..{x['plannedEnd']}"
+                                                               for x in w["works"]))
+    if "hugeFee" in cp:
+        lines.append("    CP3.HUGE_FEE " + (", ".join(f"alert at {a['businessTime']} ({a['cycleChargesMinor']} fen)"
+                                                      for a in cp["hugeFee"]["alerts"]) or "no alert"))
+    for d in story["disputes"]:
+        lines.append(f"  dispute {d['ticketId']} opened {d['openedAt']} by {d['ownerAtOpen']} for {d['disputedAmountMinor']} fen,"
+                     f" reply due {d['replyDueAt']}; answered {d['answeredAt'] or 'not yet'}"
+                     f"{' (OVERDUE)' if d['overdue'] else ''}; resolution {d['resolution'] or '-'}"
+                     f"{' (automatic)' if d['automatic'] else ''} at {d['resolvedAt'] or '-'}; status {d['status']}")
+        for n in d["creditNotes"]:
+            lines.append(f"    credit note {n['creditNoteId']} {n['amountMinor']} fen issued {n['issuedAt']} ({n['how']})")
+        for s in d["trail"]:
+            lines.append(f"    {s['businessTime']} {s['decisionType']} {s['outcome']} {s['actorId'] or ''}".rstrip())
+    if not story["disputes"]:
+        lines.append("  disputes: none")
+    return "\n".join(lines)
