@@ -1,0 +1,86 @@
+"""explain_charge: the story of one charge from the guard's decisions alone (CP2.TRACEABLE,
+D.EVIDENCE, D.RESOLVE, A.PRIVACY), pure."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from services.billing_guard.domain.charge_story import explain_charge, render
+
+from .guard_fixtures import T0, Guard, bill, cdr, customer_change, dispute, fen, of_type, standard_rates, tariff, work
+
+
+def scenario():
+    g = Guard()
+    g.feed(tariff(1, T0 - timedelta(days=60), tariff_id="T-GOLD", at=T0 - timedelta(days=61)))
+    g.feed(tariff(2, T0, rates=standard_rates(per_min=12), tariff_id="T-GOLD", at=T0 - timedelta(days=10),
+                  replaces=1, approval="APP-1", filing="BA-1"))
+    g.feed(customer_change("A1", "tariffPlan", "T-STD", "T-GOLD", T0 - timedelta(days=40), role="counterClerk"))
+    start = T0 + timedelta(days=3, hours=2)
+    g.feed(work("W1", T0 - timedelta(days=5), start, approvals=("provincial",), notices=(T0 - timedelta(days=6),),
+                switches=("SW9",)))
+    g.feed(cdr("A1", T0 + timedelta(days=1), seconds=120, switch="SW1", origin="O1", seq=1, usage_id="U-OK"))
+    g.feed(cdr("A1", T0 + timedelta(days=1), seconds=120, switch="SW1", origin="O1", seq=1, usage_id="U-COPY"))
+    g.feed(cdr("A1", start + timedelta(hours=1), seconds=60, switch="SW9", seq=1, usage_id="U-WIN"))
+    g.feed(bill("A1", "B3", T0, 36))
+    opened = T0 + timedelta(days=33)
+    g.feed(dispute("A1", "K-DUP", "open", opened, billId="B3", disputedItems=["U-COPY"], disputedAmount=fen(24)))
+    g.feed(dispute("A1", "K-REJ", "open", opened, billId="B3", disputedItems=["U-OK"], disputedAmount=fen(24)))
+    g.feed(dispute("A1", "K-REJ", "resolve", opened + timedelta(days=4), resolution="rejected", reason="verified"))
+    g.feed(dispute("A1", "K-REJ", "close", opened + timedelta(days=5)))
+    return g
+
+
+def test_CP2_TRACEABLE_story_names_the_tariff_version_its_acceptance_and_the_plan_change():
+    g = scenario()
+    story = explain_charge(g.log, "U-OK")
+    assert story["found"] and story["accountId"] == "A1"
+    assert (story["tariff"]["tariffId"], story["tariff"]["version"]) == ("T-GOLD", 2)
+    acceptance = story["tariff"]["acceptance"]
+    accepted = [d for d in of_type(g.log, "guard.TariffVersionAccepted") if d["payload"]["version"] == 2][0]
+    assert acceptance["decisionId"] == accepted["decisionId"]
+    assert (acceptance["approvalRef"], acceptance["filingRef"], acceptance["increase"]) == ("APP-1", "BA-1", True)
+    plan = of_type(g.log, "guard.CustomerDataChanged")[0]
+    assert story["tariff"]["planChange"]["decisionId"] == plan["decisionId"]
+    assert story["charge"]["amountMinor"] == 24 and story["charge"]["callingNumber"] == "138****5678"
+    assert story["billCycle"] == {"cycle": "2026-03", "closed": True, "billId": "B3", "billAmountMinor": 36,
+                                  "closedAt": of_type(g.log, "guard.BillCycleClosed")[0]["businessTime"]}
+
+
+def test_CP3_CP5_story_lists_the_checkpoints_the_cdr_passed():
+    g = scenario()
+    ok = explain_charge(g.log, "U-OK")["checkpoints"]
+    assert ok["sanity"]["result"] == "passed" and ok["dedup"]["result"] == "firstCopy"
+    assert [c["usageId"] for c in ok["dedup"]["suppressedCopies"]] == ["U-COPY"]
+    assert ok["sequence"]["sequenceNumber"] == 1 and ok["late"]["result"] == "inCycle"
+    assert ok["cutoverWindow"]["result"] == "outsideWindows" and ok["hugeFee"]["alerts"] == []
+    win = explain_charge(g.log, "U-WIN")["checkpoints"]["cutoverWindow"]
+    assert win["result"] == "flaggedForVerification" and [w["workId"] for w in win["works"]] == ["W1"]
+    copy = explain_charge(g.log, "U-COPY")
+    assert copy["duplicateOf"] == "U-OK" and copy["checkpoints"]["dedup"]["result"] == "suppressedDuplicate"
+    assert explain_charge(g.log, "U-NONE") == {"usageId": "U-NONE", "found": False}
+
+
+def test_D_RESOLVE_story_tells_how_and_when_each_dispute_was_answered():
+    g = scenario()
+    copy_tickets = {d["ticketId"]: d for d in explain_charge(g.log, "U-COPY")["disputes"]}
+    assert sorted(copy_tickets) == ["K-DUP", "K-REJ"]  # the copy's own and its original's
+    auto = copy_tickets["K-DUP"]
+    note = of_type(g.log, "guard.CreditNoteIssued")[0]
+    assert (auto["ticketId"], auto["resolution"], auto["automatic"], auto["status"]) == ("K-DUP", "upheld", True, "resolved")
+    assert auto["creditNotes"] == [{"creditNoteId": note["payload"]["creditNoteId"], "amountMinor": 24,
+                                    "issuedAt": note["businessTime"], "how": "automatic", "decisionId": note["decisionId"]}]
+    assert auto["answeredAt"] == auto["resolvedAt"] == auto["openedAt"]
+    # The original charge's story shows both tickets touching it (the copy's and its own).
+    stories = {d["ticketId"]: d for d in explain_charge(g.log, "U-OK")["disputes"]}
+    rejected = stories["K-REJ"]
+    assert (rejected["resolution"], rejected["creditNotes"], rejected["status"]) == ("rejected", [], "closed")
+    assert rejected["resolvedAt"] == (T0 + timedelta(days=37)).isoformat()
+    assert [s["decisionType"] for s in rejected["trail"]] == ["guard.DisputeOpened", "guard.DisputeResolved",
+                                                             "guard.DisputeClosed"]
+
+
+def test_A_PRIVACY_rendered_story_masks_phone_numbers():
+    g = scenario()
+    text = render(explain_charge(g.log, "U-OK"))
+    assert "13812345678" not in text and "13987654321" not in text and "138****5678" in text
+    assert "T-GOLD v2" in text and "approval APP-1" in text and "dispute K-REJ" in text
