@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e schemas schemas-check clean prometheus-tools
+.PHONY: install run test test-unit test-integration test-e2e schemas schemas-check clean prometheus-tools bench chaos chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ run: $(STAMP)
 prometheus-tools:
 	./scripts/ensure-prometheus
 
-test: $(STAMP) prometheus-tools
+# Debian's chromium for the finance dashboard test (headless screenshot and DOM); no-op when present.
+chromium:
+	./scripts/ensure-chromium
+
+test: $(STAMP) prometheus-tools chromium
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 test-unit: $(STAMP) prometheus-tools
@@ -31,7 +35,7 @@ test-unit: $(STAMP) prometheus-tools
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/integration
 
-test-e2e: $(STAMP) prometheus-tools
+test-e2e: $(STAMP) prometheus-tools chromium
 	$(BIN)/python -m pytest -p no:cacheprovider tests/e2e
 
 schemas: $(STAMP)
@@ -39,3 +43,13 @@ schemas: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Throughput against the raw aiokafka+asyncpg ceiling, latency, RSS, rebuild rate, py-spy hot
+# spots (BENCH_EVENTS=, BENCH_PROFILE=0); writes bench/results/latest.json. Not part of `make test`.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet py-spy
+	$(BIN)/python -m bench
+
+# kill -9 workers and restart Postgres during a 100k-input run; compare with an undisturbed run.
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos

@@ -35,12 +35,13 @@ def _run(args) -> int:
 
 
 async def _migrate() -> int:
+    from services.finance.schema import ensure_schema
+
     from .db import connect
-    from .eventstore.migrate import migrate
 
     conn = await connect(Settings.from_env().database_url)
     try:
-        applied = await migrate(conn)
+        applied = await ensure_schema(conn)  # the event store's migrations, then finance's
     finally:
         await conn.close()
     print("applied: " + (", ".join(applied) if applied else "nothing, already up to date"))

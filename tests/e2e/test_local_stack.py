@@ -73,4 +73,7 @@ def test_run_shows_decisions_within_a_minute_and_ctrl_c_stops_everything():
             raise
     time.sleep(1)
     left = [pid for pid in descendants | started_postgres if _alive(pid)]
-    assert left == [], f"processes left behind: {left}"
+    assert left == [], "processes left behind: " + "; ".join(
+        subprocess.run(["ps", "-ww", "-o", "pid=,args=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+        for pid in left
+    )

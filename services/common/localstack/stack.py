@@ -52,6 +52,12 @@ async def tail_decisions(bootstrap: str, stop: asyncio.Event) -> None:
         await consumer.stop()
 
 
+async def _feed(bootstrap: str, database_url: str, accounts: int) -> None:
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    sent = await publish_sample_day(bootstrap, today, accounts, settled=lambda: wait_until_quiet(database_url))
+    print(f"published a sample day: {sent} events for {accounts} accounts", flush=True)
+
+
 async def run_stack(feed_sample: bool, accounts: int) -> None:
     settings = Settings.from_env()
     run_dir = Path(tempfile.mkdtemp(prefix="wuguan-run-"))
@@ -93,12 +99,7 @@ async def run_stack(feed_sample: bool, accounts: int) -> None:
         workers.append(api)  # stopped with the workers (the health loop below zips SERVICES only)
         print(f"finance dashboard: {dashboard_url}", flush=True)
         tail = asyncio.create_task(tail_decisions(bootstrap, stop))
-        if feed_sample:
-            today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-            sent = await publish_sample_day(
-                bootstrap, today, accounts, settled=lambda: wait_until_quiet(database_url)
-            )
-            print(f"published a sample day: {sent} events for {accounts} accounts", flush=True)
+        feed = asyncio.create_task(_feed(bootstrap, database_url, accounts)) if feed_sample else None
         while not stop.is_set():
             for process, service in zip(workers, SERVICES):
                 if process.poll() is not None:
@@ -106,9 +107,11 @@ async def run_stack(feed_sample: bool, accounts: int) -> None:
                     stop.set()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
-        tail.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await tail
+        for task in (feed, tail):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
     finally:
         print("stopping…", flush=True)
         stop_processes(workers)

@@ -1,0 +1,366 @@
+"""`wuguan api`: the finance read API (aiohttp), with the projector as a background task.
+
+Every /api route names the roles allowed to call it; the auth middleware checks the bearer
+token (HMAC-signed claims, tokens.py) before the handler runs: 401 when the token is missing,
+malformed, tampered or expired, 403 when its role may not call the route. /, /static, /healthz
+and /metrics are public (the page holds no data; it asks for a token).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from importlib import resources
+
+import asyncpg
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from services.common.db import connect, create_pool
+
+from . import dashboard, lists, tokens, trails
+from .csv_export import rows_to_csv
+from .privacy import masked
+from .projector import run_projector
+from .schema import ensure_schema
+from .settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+FINANCE = frozenset({"finance", "auditor"})
+AUDITOR = frozenset({"auditor"})
+DB_ROLE = "wuguan_finance"
+CSV_TYPE = "text/csv"
+
+# Labels from closed sets only (route templates, methods, status codes, reason codes): A.PRIVACY.
+REQUEST_SECONDS = Histogram(
+    "wuguan_api_request_seconds", "Finance API request latency", ["route", "method", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+AUTH_FAILURES = Counter("wuguan_api_auth_failures_total", "Requests refused by the API's auth", ["reason"])
+PROJECTOR_POSITION = Gauge("wuguan_finance_projector_position", "Last global position projected")
+PROJECTOR_APPLIED = Counter("wuguan_finance_projector_events_total", "Events applied by the finance projector")
+
+SECRET = web.AppKey("secret", str)
+POOL = web.AppKey("pool", asyncpg.Pool)
+CLOCK = web.AppKey("clock", object)
+CLAIMS = web.RequestKey("claims", tokens.Claims)
+
+
+def roles(allowed: frozenset):
+    def mark(handler):
+        handler.allowed_roles = allowed
+        return handler
+    return mark
+
+
+def _error(status: int, message: str, reason: str | None = None, headers=None) -> web.Response:
+    body = {"error": message}
+    if reason:
+        body["reason"] = reason
+    return web.json_response(body, status=status, headers=headers, dumps=lambda v: orjson.dumps(v).decode())
+
+
+@web.middleware
+async def timing(request: web.Request, handler):
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        REQUEST_SECONDS.labels(route, request.method, str(status)).observe(time.perf_counter() - start)
+
+
+@web.middleware
+async def auth(request: web.Request, handler):
+    allowed = getattr(request.match_info.handler, "allowed_roles", None)
+    if allowed is None:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        AUTH_FAILURES.labels("missing").inc()
+        return _error(401, "bearer token required", "missing", {"WWW-Authenticate": 'Bearer realm="wuguan"'})
+    try:
+        claims = tokens.verify(token.strip(), request.app[SECRET], request.app[CLOCK]())
+    except tokens.TokenError as exc:
+        AUTH_FAILURES.labels(exc.reason).inc()
+        return _error(401, "invalid token", exc.reason,
+                      {"WWW-Authenticate": 'Bearer realm="wuguan", error="invalid_token"'})
+    if claims.role not in allowed:
+        AUTH_FAILURES.labels("forbidden").inc()
+        return _error(403, f"role {claims.role} may not call this endpoint", "forbidden")
+    request[CLAIMS] = claims
+    return await handler(request)
+
+
+def json_response(body) -> web.Response:
+    return web.Response(body=orjson.dumps(masked(body)), content_type="application/json")
+
+
+def wants_csv(request: web.Request) -> bool:
+    fmt = request.query.get("format")
+    if fmt is not None:
+        if fmt not in ("csv", "json"):
+            raise lists.BadRequest("format must be csv or json")
+        return fmt == "csv"
+    return CSV_TYPE in request.headers.get("Accept", "")
+
+
+def csv_response(name: str, text: str) -> web.Response:
+    return web.Response(text=text, content_type=CSV_TYPE, charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+def _params(request: web.Request) -> dict:
+    params = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        if len(values) != 1:
+            raise lists.BadRequest(f"parameter {key} given more than once")
+        params[key] = values[0]
+    return params
+
+
+def list_handler(name: str):
+    spec = lists.LISTS[name]
+    names = [c.name + ("Minor" if c.kind == "fen" else "") for c in spec.columns]
+
+    @roles(FINANCE)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        try:
+            params = _params(request)
+            as_csv = wants_csv(request)
+            limit = lists.parse_limit(params.get("limit"))
+            if as_csv:
+                # The whole filtered list, read page by page in the list's stable order.
+                response = web.StreamResponse(headers={
+                    "Content-Type": f"{CSV_TYPE}; charset=utf-8",
+                    "Content-Disposition": f'attachment; filename="{name}.csv"'})
+                after, first = params.get("cursor"), True
+                query = lists.build_query(spec, params, lists.MAX_LIMIT, after)
+                await response.prepare(request)
+                while True:
+                    async with request.app[POOL].acquire() as conn:
+                        rows = await conn.fetch(query.sql, *query.args)
+                    items, after = lists.page(spec, rows, lists.MAX_LIMIT)
+                    await response.write(rows_to_csv(items, names, first).encode())
+                    first = False
+                    if after is None:
+                        break
+                    query = lists.build_query(spec, params, lists.MAX_LIMIT, after)
+                await response.write_eof()
+                return response
+            query = lists.build_query(spec, params, limit, params.get("cursor"))
+        except lists.BadRequest as exc:
+            return _error(400, str(exc))
+        async with request.app[POOL].acquire() as conn:
+            rows = await conn.fetch(query.sql, *query.args)
+        items, next_cursor = lists.page(spec, rows, limit)
+        return json_response({"items": items, "nextCursor": next_cursor})
+
+    return handler
+
+
+def aggregate_handler(name: str, key: str, columns: list[str]):
+    """A summary table of the dashboard, as JSON or CSV (not paginated: a handful of rows)."""
+    @roles(FINANCE)
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            unknown = set(request.query) - {"format"}
+            if unknown:
+                raise lists.BadRequest(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+            as_csv = wants_csv(request)
+        except lists.BadRequest as exc:
+            return _error(400, str(exc))
+        async with request.app[POOL].acquire() as conn:
+            data = await dashboard.summary(conn)
+        items = data[key] if key != "byChannel" else data["funnel"]["byChannel"]
+        if as_csv:
+            return csv_response(name, rows_to_csv(items, columns, True))
+        return json_response({"asOf": data["asOf"], "items": items})
+
+    return handler
+
+
+@roles(FINANCE)
+async def dashboard_data(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        return json_response(await dashboard.summary(conn))
+
+
+@roles(AUDITOR)
+async def dispute_trail(request: web.Request) -> web.Response:
+    ticket = request.match_info["ticket_id"]
+    async with request.app[POOL].acquire() as conn:
+        decisions = await trails.ticket_trail(conn, ticket)
+    if not decisions:
+        return _error(404, "no such dispute")
+    if wants_csv(request):
+        return csv_response("dispute-trail", rows_to_csv([_flat(d) for d in decisions], FLAT, True))
+    return json_response({"ticketId": ticket, "decisions": decisions})
+
+
+FLAT = ["globalPosition", "decisionId", "decisionType", "service", "streamId", "businessTime", "outcome",
+        "ruleIds", "reasonCodes", "causedBy"]
+
+
+def _flat(event: dict) -> dict:
+    d = event["decision"]
+    return {"globalPosition": event["globalPosition"], "decisionId": d["decisionId"],
+            "decisionType": d["decisionType"], "service": d["service"], "streamId": event["streamId"],
+            "businessTime": event["businessTime"], "outcome": d["outcome"], "ruleIds": d["ruleIds"],
+            "reasonCodes": d["reasonCodes"], "causedBy": d["causedBy"]}
+
+
+@roles(AUDITOR)
+async def account_trail(request: web.Request) -> web.Response:
+    account = request.match_info["account_id"]
+    try:
+        params = _params(request)
+        unknown = set(params) - {"cursor", "limit", "format"}
+        if unknown:
+            raise lists.BadRequest(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        as_csv = wants_csv(request)
+        limit = lists.parse_limit(params.get("limit"))
+        after = 0
+        if params.get("cursor"):
+            try:
+                _, key = lists.cursors.decode(params["cursor"])
+                after = int(key)
+            except (lists.cursors.CursorError, ValueError):
+                raise lists.BadRequest("invalid cursor") from None
+    except lists.BadRequest as exc:
+        return _error(400, str(exc))
+    if as_csv:
+        out, first = [], True
+        async with request.app[POOL].acquire() as conn:
+            while True:
+                decisions = await trails.account_trail(conn, account, after, lists.MAX_LIMIT)
+                out.append(rows_to_csv([_flat(d) for d in decisions], FLAT, first))
+                first = False
+                if len(decisions) < lists.MAX_LIMIT:
+                    break
+                after = decisions[-1]["globalPosition"]
+        return csv_response("account-trail", "".join(out))
+    async with request.app[POOL].acquire() as conn:
+        decisions = await trails.account_trail(conn, account, after, limit + 1)
+    more = len(decisions) > limit
+    decisions = decisions[:limit]
+    next_cursor = lists.cursors.encode(None, str(decisions[-1]["globalPosition"])) if more else None
+    return json_response({"accountId": account, "decisions": decisions, "nextCursor": next_cursor})
+
+
+@roles(AUDITOR)
+async def decision_trail(request: web.Request) -> web.Response:
+    decision_id = request.match_info["decision_id"]
+    if not trails.is_uuid(decision_id):
+        return _error(400, "decision id must be a UUID")
+    async with request.app[POOL].acquire() as conn:
+        trail = await trails.decision_trail(conn, decision_id)
+    if trail is None:
+        return _error(404, "no such decision")
+    return json_response(trail)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[POOL].acquire() as conn:
+            head = await conn.fetchrow("SELECT global_position, as_of FROM finance.v_as_of")
+    except (asyncpg.PostgresError, OSError):
+        return web.json_response({"status": "unavailable"}, status=503)
+    return web.json_response({"status": "ready", "projectedPosition": head["global_position"] if head else 0})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+STATIC = resources.files(__package__).joinpath("static")
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(text=STATIC.joinpath("index.html").read_text(), content_type="text/html", charset="utf-8")
+
+
+def _static(name: str, content_type: str):
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=STATIC.joinpath(name).read_text(), content_type=content_type, charset="utf-8")
+    return handler
+
+
+def build_app(pool: asyncpg.Pool, secret: str, clock=time.time) -> web.Application:
+    """The routes over an existing pool (tests pass theirs; `serve` makes one)."""
+    app = web.Application(middlewares=[timing, auth])
+    app[SECRET], app[POOL], app[CLOCK] = secret, pool, clock
+    r = app.router
+    for name in lists.LISTS:
+        r.add_get(f"/api/{name}", list_handler(name))
+    r.add_get("/api/disputes/aging", aggregate_handler("dispute-aging", "disputeAging", ["bucket", "count", "amountMinor"]))
+    r.add_get("/api/arrears/aging", aggregate_handler("arrears-aging", "arrearsAging", ["bucket", "count", "amountMinor"]))
+    r.add_get("/api/reminders/by-channel", aggregate_handler(
+        "reminders-by-channel", "byChannel", ["channel", "reminders", "delivered", "occurrences"]))
+    r.add_get("/api/card-replacements/by-outlet", aggregate_handler(
+        "card-replacements-by-outlet", "cardsByOutlet",
+        ["outletId", "replaced", "escalated", "referred", "transferredMinor"]))
+    r.add_get("/api/dashboard", dashboard_data)
+    r.add_get("/api/disputes/{ticket_id}/trail", dispute_trail)
+    r.add_get("/api/audit/accounts/{account_id}", account_trail)
+    r.add_get("/api/audit/decisions/{decision_id}", decision_trail)
+    r.add_get("/healthz", healthz)
+    r.add_get("/metrics", metrics)
+    r.add_get("/", index)
+    r.add_get("/static/dashboard.js", _static("dashboard.js", "application/javascript"))
+    r.add_get("/static/dashboard.css", _static("dashboard.css", "text/css"))
+    return app
+
+
+def _on_progress(progress) -> None:
+    PROJECTOR_POSITION.set(progress.position)
+    PROJECTOR_APPLIED.inc(progress.applied)
+
+
+async def serve(settings: ApiSettings, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    """Migrate, start the projector and the HTTP server; run until `stop` (or cancelled)."""
+    conn = await connect(settings.database_url)
+    try:
+        await ensure_schema(conn)
+    finally:
+        await conn.close()
+    pool = await create_pool(settings.database_url, role=DB_ROLE, max_size=settings.db_pool_size)
+    stop = stop or asyncio.Event()
+    projector = asyncio.create_task(run_projector(pool, settings.projector_interval_ms / 1000, stop, _on_progress))
+    runner = web.AppRunner(build_app(pool, settings.secret), access_log=None)  # access logs would hold account ids
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    log.info("finance api listening on http://%s:%s/", settings.host, settings.port)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await projector
+        await runner.cleanup()
+        await pool.close()
+
+
+async def main(settings: ApiSettings) -> None:
+    """`wuguan api`: serve until SIGTERM or SIGINT, then stop the projector and close cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(settings, stop=stop)

@@ -1,0 +1,47 @@
+"""The numbers behind the dashboard page, from the views. Aging buckets come from the pure
+aging module over the open rows (the SQL view v_arrears_aging must agree; a test checks)."""
+from __future__ import annotations
+
+import asyncpg
+
+from .aging import ARREARS_EDGES, DISPUTE_EDGES, buckets
+from .lists import render_time
+
+
+async def summary(conn: asyncpg.Connection) -> dict:
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        head = await conn.fetchrow("SELECT global_position, as_of FROM finance.v_as_of")
+        as_of = head["as_of"] if head else None
+        disputes = await conn.fetch(
+            "SELECT opened_at, held_minor FROM finance.v_disputes WHERE status = 'acknowledged'")
+        arrears = await conn.fetch("SELECT anchor_at, overdue_minor FROM finance.v_arrears WHERE status = 'open'")
+        funnel = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM finance.arrears)::int AS occurrences,"
+            " (SELECT count(DISTINCT occurrence_id) FROM finance.reminders)::int AS reminded,"
+            " (SELECT count(DISTINCT occurrence_id) FROM finance.reminders WHERE delivered)::int AS delivered,"
+            " (SELECT count(*) FROM finance.arrears WHERE suspension_requested_at IS NOT NULL)::int AS suspension_requested,"
+            " (SELECT count(*) FROM finance.suspensions WHERE outcome = 'approved')::int AS suspended,"
+            " (SELECT count(*) FROM finance.restorations)::int AS restored")
+        channels = await conn.fetch("SELECT * FROM finance.v_reminders_by_channel ORDER BY channel")
+        sla = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM finance.v_disputes WHERE reply_overdue)::int AS dispute_reply_overdue,"
+            " (SELECT count(*) FROM finance.v_restorations WHERE sla_missed)::int AS restoration_sla_missed")
+        outlets = await conn.fetch("SELECT * FROM finance.v_card_replacements_by_outlet ORDER BY outlet_id")
+    empty = as_of is None
+    return {
+        "asOf": render_time(as_of),
+        "position": head["global_position"] if head else 0,
+        "disputeAging": [] if empty else buckets(((r["opened_at"], r["held_minor"]) for r in disputes), as_of, DISPUTE_EDGES),
+        "arrearsAging": [] if empty else buckets(((r["anchor_at"], r["overdue_minor"]) for r in arrears), as_of, ARREARS_EDGES),
+        "funnel": {
+            "occurrences": funnel["occurrences"], "reminded": funnel["reminded"], "delivered": funnel["delivered"],
+            "suspensionRequested": funnel["suspension_requested"], "suspended": funnel["suspended"],
+            "restored": funnel["restored"],
+            "byChannel": [{"channel": r["channel"], "reminders": r["reminders"], "delivered": r["delivered"],
+                           "occurrences": r["occurrences"]} for r in channels],
+        },
+        "slaBreaches": {"disputeReplyOverdue": sla["dispute_reply_overdue"],
+                        "restorationSlaMissed": sla["restoration_sla_missed"]},
+        "cardsByOutlet": [{"outletId": r["outlet_id"], "replaced": r["replaced"], "escalated": r["escalated"],
+                           "referred": r["referred"], "transferredMinor": r["transferred_minor"]} for r in outlets],
+    }

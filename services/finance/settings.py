@@ -1,0 +1,60 @@
+"""The finance API's own settings (read here, not in services.common.config, so the shared
+settings stay the workers'). Same rules: a wrong value stops the process with a ConfigError
+naming the variable."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from services.common.config import Settings
+from services.common.errors import ConfigError
+
+MIN_SECRET_LENGTH = 16
+
+
+def _int(env: dict, name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(name, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    database_url: str
+    host: str
+    port: int
+    secret: str
+    projector_interval_ms: int
+    db_pool_size: int
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "ApiSettings":
+        env = dict(os.environ if env is None else env)
+        common = Settings.from_env(env)
+        return cls(
+            database_url=common.database_url,
+            host=common.web_host,
+            port=_int(env, "WUGUAN_API_PORT", 8110, 0, 65535),
+            secret=api_secret(env),
+            projector_interval_ms=_int(env, "WUGUAN_PROJECTOR_INTERVAL_MS", 200, 10, 60_000),
+            db_pool_size=common.db_pool_size,
+        )
+
+
+def api_secret(env: dict | None = None) -> str:
+    """WUGUAN_API_SECRET signs the bearer tokens; no default: the API refuses to start without it
+    (`wuguan run` sets a development one)."""
+    env = os.environ if env is None else env
+    secret = env.get("WUGUAN_API_SECRET") or ""
+    if not secret:
+        raise ConfigError("WUGUAN_API_SECRET", "is required to sign and check API tokens")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError("WUGUAN_API_SECRET", f"must be at least {MIN_SECRET_LENGTH} characters")
+    return secret

@@ -1,0 +1,85 @@
+"""Audit trails (A.EVENT): a dispute's decisions, an account's decisions across services, and
+one decision with what caused it and what it caused. Read from `events` through the finance
+index tables; every decision is returned as stored, with phone numbers masked."""
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from .lists import render_time
+from .privacy import masked
+
+EVENT_COLUMNS = ("global_position, event_id::text AS event_id, event_type, stream_id, stream_version, service,"
+                 " business_time, payload")
+
+
+def render_event(row) -> dict:
+    return masked({
+        "globalPosition": row["global_position"], "streamId": row["stream_id"],
+        "streamVersion": row["stream_version"], "businessTime": render_time(row["business_time"]),
+        "decision": row["payload"],
+    })
+
+
+async def ticket_trail(conn: asyncpg.Connection, ticket_id: str) -> list[dict]:
+    rows = await conn.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE global_position IN"
+        " (SELECT global_position FROM finance.ticket_decisions WHERE ticket_id = $1) ORDER BY global_position",
+        ticket_id,
+    )
+    return [render_event(r) for r in rows]
+
+
+async def account_trail(conn: asyncpg.Connection, account_id: str, after: int, limit: int) -> list[dict]:
+    rows = await conn.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE global_position IN"
+        " (SELECT global_position FROM finance.account_decisions WHERE account_id = $1 AND global_position > $2"
+        "  ORDER BY global_position LIMIT $3) ORDER BY global_position",
+        account_id, after, limit,
+    )
+    return [render_event(r) for r in rows]
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+async def decision_trail(conn: asyncpg.Connection, decision_id: str) -> dict | None:
+    """The decision, the stored decisions it was caused by (an upstream decision consumed as input,
+    or the decision whose timer fired), the input ids that are not decisions (external inputs),
+    and the decisions it caused (consumed by another service, or fired by its timer)."""
+    row = await conn.fetchrow(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1::uuid", decision_id)
+    if row is None:
+        return None
+    envelope = row["payload"]
+    inputs = [str(c) for c in envelope.get("causedBy") or ()]
+    causes = await conn.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id::text = ANY($1::text[])"
+        " OR global_position IN (SELECT global_position FROM finance.timer_origins WHERE timer_event_id = ANY($1::text[]))"
+        " ORDER BY global_position",
+        inputs,
+    )
+    found = {r["event_id"] for r in causes}
+    timer_inputs = {r["timer_event_id"] for r in await conn.fetch(
+        "SELECT timer_event_id FROM finance.timer_origins WHERE timer_event_id = ANY($1::text[])", inputs)}
+    # What it caused: decisions whose input was this decision or one of the timers it set.
+    own_timers = await conn.fetch(
+        "SELECT timer_event_id FROM finance.timer_origins WHERE global_position = $1", row["global_position"])
+    cause_ids = [decision_id] + [r["timer_event_id"] for r in own_timers]
+    caused = await conn.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE global_position IN"
+        " (SELECT global_position FROM finance.decision_causes WHERE cause_id = ANY($1::text[]))"
+        " AND global_position <> $2 ORDER BY global_position",
+        cause_ids, row["global_position"],
+    )
+    return {
+        "decision": render_event(row),
+        "causedBy": [render_event(r) for r in causes],
+        "externalInputs": [i for i in inputs if i not in found and i not in timer_inputs],
+        "caused": [render_event(r) for r in caused],
+    }
