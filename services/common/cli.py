@@ -126,6 +126,48 @@ async def _work_queue(args) -> int:
     return 0
 
 
+async def _cards(args) -> int:
+    """C.STOCK / C.DISPOSAL: cards on hand per outlet and face value, or voided cards to destroy."""
+    import csv
+
+    from services.cards.domain.projections import disposal_list, outlet_stock
+
+    from .db import connect
+
+    conn = await connect(Settings.from_env().database_url)
+    try:
+        rows = await conn.fetch("SELECT payload FROM events WHERE service = 'cards' ORDER BY global_position")
+    finally:
+        await conn.close()
+    decisions = [r["payload"] for r in rows]
+    writer = csv.writer(sys.stdout) if args.csv else None
+    if args.action == "stock":
+        if writer:
+            writer.writerow(("outletId", "faceValueMinor", "cardsOnHand"))
+        for outlet, faces in outlet_stock(decisions).items():
+            if args.outlet and outlet != args.outlet:
+                continue
+            for face, count in sorted(faces.items()):
+                if writer:
+                    writer.writerow((outlet, face, count))
+                else:
+                    print(f"{outlet}: {count} cards of {face // 100}.{face % 100:02d} yuan")
+        return 0
+    header = False
+    for outlet, cards in disposal_list(decisions).items():
+        if args.outlet and outlet != args.outlet:
+            continue
+        for card in cards:
+            if writer:
+                if not header:
+                    writer.writerow(card.keys())
+                    header = True
+                writer.writerow(card.values())
+            else:
+                print(" ".join(f"{k}={v}" for k, v in card.items()))
+    return 0
+
+
 async def _dlq(args) -> int:
     from .dlq_tools import inspect_dlq, replay_dlq
 
@@ -222,6 +264,10 @@ def parser() -> argparse.ArgumentParser:
     queue.add_argument("--day", help="YYYY-MM-DD (default today, local time)")
     queue.add_argument("--timezone", default="Asia/Shanghai")
     queue.add_argument("--csv", action="store_true", help="CSV on standard output")
+    cards = sub.add_parser("cards", help="cards on hand per outlet, or the voided cards to destroy")
+    cards.add_argument("action", choices=("stock", "disposal"))
+    cards.add_argument("--outlet", help="one outlet only")
+    cards.add_argument("--csv", action="store_true", help="CSV on standard output")
     dlq = sub.add_parser("dlq", help="inspect or replay a dead-letter topic")
     dlq.add_argument("action", choices=("inspect", "replay"))
     dlq.add_argument("topic", help="input topic (its .dlq is read) or the .dlq topic itself")
@@ -258,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_sample(args))
         if args.command == "work-queue":
             return asyncio.run(_work_queue(args))
+        if args.command == "cards":
+            return asyncio.run(_cards(args))
         if args.command == "explain-charge":
             return asyncio.run(_explain_charge(args))
         if args.command == "api":

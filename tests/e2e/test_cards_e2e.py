@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 
 OUTLETS = ("OUT-NJ-01", "OUT-NJ-02", "OUT-SZ-01", "OUT-SZ-02")
 FACE = {"OUT-NJ-01": 5_000, "OUT-NJ-02": 5_000, "OUT-SZ-01": 3_000, "OUT-SZ-02": 10_000}
-PER_OUTLET, SOLD_PER_OUTLET, COMPLAINTS_PER_OUTLET = 600, 500, 80
+PER_OUTLET, SOLD_PER_OUTLET, COMPLAINTS_PER_OUTLET = 2_500, 2_100, 300  # 10,000 cards
 START = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2)
 
 
@@ -114,7 +114,7 @@ async def test_cards_value_is_conserved_through_the_real_worker(workers):
     setup += [inventory("used", x, START + timedelta(hours=2), amount=money(fen)) for x, fen in early_use.items()]
     await publish(workers.bootstrap, setup[len(OUTLETS):])
     await until_processed(workers, len(setup))
-    assert len(sold) == 2_000
+    assert len(sold) == SOLD_PER_OUTLET * len(OUTLETS)
     before = await stored(workers.database_url)
     value_before = value_everywhere(before)
     assert value_before == sum(FACE[home[x]] for x in sold) - sum(early_use.values())

@@ -121,3 +121,35 @@ async def test_work_queue_reads_todays_manual_reminders_from_the_store(database_
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("manager,dueAt,accountId")
     assert lines[1].startswith("AM-9,") and ",A7,B7,4200,1,accountManager," in lines[1]
+
+
+async def test_cards_stock_and_disposal_lists_from_the_store(database_url):
+    from services.common.eventstore.migrate import migrate
+
+    from ..unit import cards_fixtures as cf
+
+    world = cf.World()
+    cards = cf.serials("CLI-CARD", 6)
+    world.feed(cf.batch("B-CLI", "OUT-CLI", cards, face=5_000))
+    world.feed(cf.activated(cards[0], "OUT-CLI"), cf.used(cards[0], 700))
+    world.feed(cf.complaint(cards[0], "OUT-CLI", cf.later(30)))
+    conn = await connect(database_url)
+    try:
+        await migrate(conn)
+        async with conn.transaction():
+            versions: dict[str, int] = {}
+            for d in world.log:
+                versions[d["streamId"]] = versions.get(d["streamId"], 0) + 1
+            await store.append(conn, [(0, [
+                NewEvent(event_id=d["decisionId"], stream_id=d["streamId"], event_type=d["decisionType"],
+                         service="cards", business_time=datetime.fromisoformat(d["businessTime"]), payload=d)
+                for d in world.log if d["streamId"] == stream
+            ]) for stream in versions])
+    finally:
+        await conn.close()
+    stock = wuguan("cards", "stock", "--csv", DATABASE_URL=database_url)
+    assert stock.returncode == 0, stock.stderr
+    # six issued, one sold, one drawn as the replacement: four on hand
+    assert stock.stdout.strip().splitlines() == ["outletId,faceValueMinor,cardsOnHand", "OUT-CLI,5000,4"]
+    disposal = wuguan("cards", "disposal", "--outlet", "OUT-CLI", DATABASE_URL=database_url)
+    assert disposal.returncode == 0 and f"cardSerial={cards[0]}" in disposal.stdout
