@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e schemas schemas-check clean prometheus-tools bench chaos chromium
+.PHONY: install run test test-unit test-integration test-e2e schemas schemas-check clean prometheus-tools bench chaos chromium simulate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +47,13 @@ clean:
 # Throughput against the raw aiokafka+asyncpg ceiling, latency, RSS, rebuild rate, py-spy hot
 # spots (BENCH_EVENTS=, BENCH_PROFILE=0); writes bench/results/latest.json. Not part of `make test`.
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet py-spy
+	-$(BIN)/python -m pip install --quiet py-spy  # for the profile; the bench skips it when absent
 	$(BIN)/python -m bench
 
 # kill -9 workers and restart Postgres during a 100k-input run; compare with an undisturbed run.
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos
+
+# Issue 4's full simulation: 90 days for 10,000 accounts, pure and through the real worker.
+simulate: $(STAMP)
+	WUGUAN_SIM_ACCOUNTS=10000 $(BIN)/python -m pytest -p no:cacheprovider -s tests/unit/test_dunning_simulation.py tests/e2e/test_dunning_simulation_e2e.py

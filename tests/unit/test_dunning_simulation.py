@@ -2,6 +2,7 @@
 decisions checked against an independent model of the same workload (SPEC.md section 3)."""
 from __future__ import annotations
 
+import os
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -12,7 +13,7 @@ from schemas.validation import decode_event
 from ..dunning_simulation import END, SHANGHAI, dispute_event, simulate
 from .dunning_fixtures import Account, delivery, guard_decision, of_type
 
-ACCOUNTS = 2_000
+ACCOUNTS = int(os.environ.get("WUGUAN_SIM_ACCOUNTS", "2000"))  # `make simulate` runs 10,000
 
 
 @pytest.fixture(scope="module")

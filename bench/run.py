@@ -1,0 +1,598 @@
+"""`make bench` / `python -m bench`: Wuguan against the raw ceiling of its own stack, in one run.
+
+(a) baseline: bare aiokafka consumer + orjson + asyncpg COPY + offset commit per batch (bench.baseline);
+(b) the billing_guard worker end to end (first publish -> last input processed, decisions stored
+    and relayed), events/s and the ratio b/a;
+(c) p50/p99 decision latency at half of (b)'s rate;
+(d) cards complaint -> decision p99 at a paced 20/s;
+(e) rebuild rate: `wuguan verify` walk and folding stored decisions back into state;
+(f) worker RSS at 25/50/75/100 % of (b) and peak (VmHWM);
+(g) optional py-spy profile of the worker under full load (BENCH_PROFILE=0 to skip).
+
+Everything lives in a temp dir; embedded broker + Postgres unless KAFKA_BOOTSTRAP_SERVERS /
+DATABASE_URL are set (a fresh database is created on that server either way).
+Environment: BENCH_EVENTS (CDRs in (b), default 50000), BENCH_ACCOUNTS (default 5000),
+BENCH_PROFILE (1), BENCH_PARTITIONS (6), BENCH_OUT (bench/results/latest.json).
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services.common.db import connect
+from services.common.eventstore.migrate import migrate
+from services.common.localstack.embedded import create_database, free_port, start_broker, start_postgres
+from services.common.localstack.processes import spawn_worker, stop_processes
+from services.common.localstack.topics import create_topics
+
+from .workload import Workload
+
+ROOT = Path(__file__).resolve().parent
+BASELINE_TOPIC = "bench.baseline.v1"
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def rss_kib(pid: int) -> dict:
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":")
+                out[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, int(round(q * (len(values) - 1)))))]
+
+
+def histogram_buckets(metrics_text: str, name: str, service: str) -> dict[float, float]:
+    out = {}
+    for line in metrics_text.splitlines():
+        if line.startswith(f"{name}_bucket{{") and f'service="{service}"' in line:
+            le = line.split('le="')[1].split('"')[0]
+            out[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def histogram_quantile(before: dict, after: dict, q: float) -> float | None:
+    """Prometheus-style estimate from the bucket deltas (linear within a bucket)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0
+    if not total:
+        return None
+    rank, lower, prev = q * total, 0.0, 0.0
+    for bound, cumulative in zip(bounds, counts):
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * ((rank - prev) / max(cumulative - prev, 1e-9))
+        lower, prev = bound, cumulative
+    return None
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.events = int(os.environ.get("BENCH_EVENTS", "50000"))
+        self.accounts = int(os.environ.get("BENCH_ACCOUNTS", "5000"))
+        self.profile = os.environ.get("BENCH_PROFILE", "1") not in ("0", "", "false")
+        self.partitions = int(os.environ.get("BENCH_PARTITIONS", "6"))
+        self.out_path = Path(os.environ.get("BENCH_OUT", ROOT / "results" / "latest.json"))
+        self.tmp = Path(tempfile.mkdtemp(prefix="wuguan-bench-"))
+        self.results: dict = {"config": {
+            "events": self.events, "accounts": self.accounts, "partitions": self.partitions,
+            "cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }}
+        self.broker = self.postgres = None
+        self.workers: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}
+        self.producer: AIOKafkaProducer | None = None
+
+    # -- infrastructure ----------------------------------------------------------------
+    async def setup(self) -> None:
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            self.bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+            self.results["config"]["broker"] = "external"
+        else:
+            self.broker = start_broker(log_path=self.tmp / "broker.log")
+            self.bootstrap = self.broker.bootstrap
+            self.results["config"]["broker"] = "embedded (tansu)"
+        if os.environ.get("DATABASE_URL"):
+            admin = os.environ["DATABASE_URL"]
+            self.results["config"]["postgres"] = "external"
+        else:
+            self.postgres = start_postgres(Path(tempfile.mkdtemp(prefix="wgb-", dir="/tmp")))
+            admin = self.postgres.url()
+            self.results["config"]["postgres"] = "embedded (pgserver)"
+        name = f"wuguan_bench_{uuid.uuid4().hex[:8]}"
+        await create_database(admin, name)
+        from urllib.parse import urlsplit, urlunsplit
+
+        self.database_url = urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
+        conn = await connect(self.database_url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        await create_topics(self.bootstrap, self.partitions)
+        admin_client = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin_client.start()
+        try:
+            if BASELINE_TOPIC not in await admin_client.list_topics():
+                await admin_client.create_topics([NewTopic(BASELINE_TOPIC, self.partitions, 1)])
+        finally:
+            await admin_client.close()
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+                                         enable_idempotence=False, max_batch_size=256 * 1024)
+        await self.producer.start()
+        self.db = await asyncpg.connect(self.database_url)
+        log(f"broker {self.bootstrap}; database {name}; logs in {self.tmp}")
+
+    async def teardown(self) -> None:
+        stop_processes(list(self.workers.values()))
+        if self.producer is not None:
+            await self.producer.stop()
+        if getattr(self, "db", None) is not None:
+            await self.db.close()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+            shutil.rmtree(self.postgres.data_dir, ignore_errors=True)
+
+    def worker_env(self) -> dict:
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "DATABASE_URL": self.database_url,
+            "WUGUAN_PARTITIONS": str(self.partitions), "WUGUAN_FAST_GROUP_JOIN": "true",
+            "WUGUAN_TIMER_CLOCK": "wall", "WUGUAN_LOG_LEVEL": "INFO",
+        }
+        env.update({f"WUGUAN_{s.upper()}_PORT": str(p) for s, p in self.ports.items()})
+        return env
+
+    async def start_worker(self, service: str) -> subprocess.Popen:
+        self.ports.setdefault(service, free_port())
+        process = spawn_worker(service, self.worker_env(), self.tmp / f"{service}.log")
+        self.workers[service] = process
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{service} exited {process.returncode}; see {self.tmp}/{service}.log")
+            if await asyncio.to_thread(self._get, service, "/healthz") is not None:
+                return process
+            await asyncio.sleep(0.3)
+        raise RuntimeError(f"{service} not healthy after 90 s")
+
+    def _get(self, service: str, path: str) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.ports[service]}{path}", timeout=5) as r:
+                return r.read().decode() if r.status == 200 else None
+        except Exception:
+            return None
+
+    def stop_worker(self, service: str) -> None:
+        stop_processes([self.workers.pop(service)])
+
+    async def publish_all(self, messages, topic: str | None = None) -> None:
+        futures = [await self.producer.send(topic or t, key=k, value=v) for t, k, v in messages]
+        await asyncio.gather(*futures)
+
+    async def processed(self, consumer: str) -> int:
+        # Inputs from upstream topics only: fired timers are processed inputs too, and would end a wait early.
+        n = await self.db.fetchval("SELECT count(*) FROM processed_inputs WHERE consumer = $1"
+                                   " AND topic NOT LIKE 'wuguan.%'", consumer)
+        dead = await self.db.fetchval("SELECT count(*) FROM dead_lettered_inputs WHERE consumer = $1"
+                                      " AND topic NOT LIKE 'wuguan.%'", consumer)
+        return n + dead
+
+    async def wait_processed(self, consumer: str, target: int, timeout_s: float, on_progress=None) -> float:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            n = await self.processed(consumer)
+            if on_progress:
+                on_progress(n)
+            if n >= target:
+                return time.time()
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{consumer}: {await self.processed(consumer)}/{target} processed after {timeout_s}s")
+
+    async def wait_relayed(self, service: str, timeout_s: float) -> float:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            head = await self.db.fetchval("SELECT max(global_position) FROM events WHERE service = $1", service) or 0
+            done = await self.db.fetchval(
+                "SELECT global_position FROM relay_checkpoints WHERE relay = $1", f"relay:{service}") or 0
+            if done >= head:
+                return time.time()
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"relay of {service} did not catch up in {timeout_s}s")
+
+    # -- (a) ------------------------------------------------------------------------
+    async def baseline(self, messages) -> None:
+        log(f"(a) baseline: {len(messages)} events, bare aiokafka + orjson + COPY")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.baseline", self.bootstrap, self.database_url, BASELINE_TOPIC,
+            str(len(messages)), stdout=asyncio.subprocess.PIPE, cwd=str(ROOT.parent))
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert line.strip() == b"ready", line
+        t0 = time.time()
+        await self.publish_all(messages, BASELINE_TOPIC)
+        published = time.time()
+        line = await asyncio.wait_for(proc.stdout.readline(), 600)
+        await proc.wait()
+        report = orjson.loads(line)
+        elapsed = report["last_ms"] / 1000 - t0
+        self.results["a_baseline"] = {
+            "events": report["rows"], "seconds": round(elapsed, 2),
+            "events_per_s": round(report["rows"] / elapsed, 1),
+            "publish_seconds": round(published - t0, 2),
+        }
+        log(f"(a) {self.results['a_baseline']}")
+
+    # -- (b) + (f) ------------------------------------------------------------------
+    async def guard_throughput(self, messages, profile_messages) -> None:
+        wl_setup = self.workload
+        process = await self.start_worker("billing_guard")
+        pid = process.pid
+        rss_start = rss_kib(pid)
+        _, tariff = wl_setup.tariff()
+        await self.publish_all([tariff])
+        await self.wait_processed("billing_guard", 1, 60)
+        accepted = await self.db.fetchval("SELECT count(*) FROM events WHERE event_type = 'guard.TariffVersionAccepted'")
+        if not accepted:
+            raise RuntimeError("the bench tariff was not accepted; CDRs would not be rated")
+        base = await self.processed("billing_guard")
+        target = base + len(messages)
+        log(f"(b) billing_guard: {len(messages)} inputs ({sum(m[0] == 'billing.cdr.v1' for m in messages)} CDRs)")
+        samples: dict[str, dict] = {}
+        marks = [0.25, 0.5, 0.75, 1.0]
+
+        def progress(n: int) -> None:
+            done = (n - base) / len(messages)
+            while marks and done >= marks[0]:
+                samples[f"{int(marks.pop(0) * 100)}%"] = rss_kib(pid)
+
+        t0 = time.time()
+        publisher = asyncio.create_task(self.publish_all(messages))
+        t_processed = await self.wait_processed("billing_guard", target, 900, progress)
+        await publisher
+        t_relayed = await self.wait_relayed("billing_guard", 300)
+        last_recorded = await self.db.fetchval("SELECT extract(epoch FROM max(recorded_at)) FROM events")
+        decisions = await self.db.fetchval("SELECT count(*) FROM events WHERE service = 'billing_guard'")
+        by_type = await self.db.fetch("SELECT event_type, payload->>'outcome' AS outcome, count(*) FROM events"
+                                      " WHERE service = 'billing_guard' GROUP BY 1, 2 ORDER BY 3 DESC")
+        elapsed = t_relayed - t0
+        rate = len(messages) / elapsed
+        a = self.results["a_baseline"]["events_per_s"]
+        metrics = await asyncio.to_thread(self._get, "billing_guard", "/metrics") or ""
+        conflicts = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines()
+                        if l.startswith("wuguan_concurrency_conflicts_total{"))
+        self.results["b_guard"] = {
+            "inputs": len(messages), "decisions_stored": decisions,
+            "seconds_to_last_processed": round(t_processed - t0, 2),
+            "seconds_to_last_stored": round(float(last_recorded) - t0, 2),
+            "seconds_to_last_relayed": round(elapsed, 2),
+            "events_per_s": round(rate, 1), "ratio_to_baseline": round(rate / a, 3),
+            "concurrency_conflict_retries": conflicts,
+            "decisions_by_type": {f"{r['event_type']}/{r['outcome']}": r["count"] for r in by_type},
+        }
+        self.results["f_rss"] = {
+            "start_kib": rss_start.get("VmRSS"),
+            "samples_kib": {k: v.get("VmRSS") for k, v in samples.items()},
+            "peak_hwm_kib": rss_kib(pid).get("VmHWM"),
+        }
+        log(f"(b) {rate:.0f} inputs/s end to end = {rate / a:.3f} x baseline; RSS {self.results['f_rss']}")
+        self._metrics_before_c = metrics
+
+    async def latency(self, rate_max: float) -> None:
+        rate = max(1.0, rate_max / 2)
+        duration = float(os.environ.get("BENCH_LATENCY_SECONDS", "30"))
+        count = int(rate * duration)
+        messages = [self.workload.cdr() for _ in range(count)]
+        log(f"(c) latency: {count} CDRs paced at {rate:.0f}/s for {duration:.0f}s")
+        before = histogram_buckets(self._metrics_before_c, "wuguan_decision_latency_seconds", "billing_guard")
+        base = await self.processed("billing_guard")
+        sent = await self.paced(messages, rate)
+        await self.wait_processed("billing_guard", base + count, 300)
+        latencies = await self.latencies(sent)
+        after = histogram_buckets(await asyncio.to_thread(self._get, "billing_guard", "/metrics") or "",
+                                  "wuguan_decision_latency_seconds", "billing_guard")
+        self.results["c_latency"] = {
+            "rate_per_s": round(rate, 1), "events": count, "measured": len(latencies),
+            "achieved_rate_per_s": round(count / (max(sent.values()) - min(sent.values()) or 1), 1),
+            "p50_ms": round(quantile(latencies, 0.5) * 1000, 1), "p99_ms": round(quantile(latencies, 0.99) * 1000, 1),
+            "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
+            "histogram_p50_ms": _ms(histogram_quantile(before, after, 0.5)),
+            "histogram_p99_ms": _ms(histogram_quantile(before, after, 0.99)),
+        }
+        log(f"(c) {self.results['c_latency']}")
+
+    async def paced(self, messages, rate: float) -> dict[str, float]:
+        sent, futures = {}, []
+        start = time.monotonic()
+        wall0 = time.time() - start
+        for i, (event_id, (topic, key, value)) in enumerate(messages):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent[event_id] = wall0 + time.monotonic()
+            futures.append(await self.producer.send(topic, key=key, value=value))
+        await asyncio.gather(*futures)
+        return sent
+
+    async def latencies(self, sent: dict[str, float]) -> list[float]:
+        rows = await self.db.fetch(
+            "SELECT causation_id, extract(epoch FROM min(recorded_at)) AS at FROM events"
+            " WHERE causation_id = ANY($1::text[]) GROUP BY causation_id", list(sent))
+        return [float(r["at"]) - sent[r["causation_id"]] for r in rows]
+
+    # -- (d) ------------------------------------------------------------------------
+    async def cards(self) -> None:
+        rate = float(os.environ.get("BENCH_COMPLAINT_RATE", "20"))
+        duration = float(os.environ.get("BENCH_COMPLAINT_SECONDS", "30"))
+        count = int(rate * duration)
+        outlets = 10
+        per_outlet = -(-count // outlets)
+        await self.start_worker("cards")
+        stock, sales = [], []
+        sold: list[tuple[str, str]] = []
+        for o in range(outlets):
+            outlet = f"OUTLET-BENCH-{o:02d}"
+            serials = [f"8986{o:02d}{i:08d}" for i in range(per_outlet * 3)]
+            stock.append(self.workload.card_batch(outlet, serials)[1])
+            for serial in serials[:per_outlet]:
+                sales.append(self.workload.card_activation(outlet, serial)[1])
+                sales.append(self.workload.card_use(serial, 700)[1])
+                sold.append((outlet, serial))
+        # Two waves: a batch is keyed by batchId, its sales by card serial, so on other partitions
+        # a sale could overtake the batch that brought the card.
+        setup = stock + sales
+        for wave in (stock, sales):
+            base = await self.processed("cards")
+            await self.publish_all(wave)
+            await self.wait_processed("cards", base + len(wave), 300)
+        complaints = [self.workload.complaint(outlet, serial) for outlet, serial in sold[:count]]
+        log(f"(d) cards: {len(setup)} inventory events stored; {count} complaints at {rate:.0f}/s")
+        base = await self.processed("cards")
+        sent = await self.paced(complaints, rate)
+        await self.wait_processed("cards", base + count, 120)
+        latencies = await self.latencies(sent)
+        replaced = await self.db.fetchval("SELECT count(*) FROM events WHERE event_type = 'cards.CardReplaced'"
+                                          " AND causation_id = ANY($1::text[])", list(sent))
+        outcomes = await self.db.fetch("SELECT event_type, payload->>'outcome' AS outcome, count(*) FROM events"
+                                       " WHERE causation_id = ANY($1::text[]) GROUP BY 1, 2", list(sent))
+        self.results["d_cards"] = {
+            "complaints": count, "rate_per_s": rate, "with_decision": len(latencies), "cards_replaced": replaced,
+            "decisions": {f"{r['event_type']}/{r['outcome']}": r["count"] for r in outcomes},
+            "p50_ms": round(quantile(latencies, 0.5) * 1000, 1), "p99_ms": round(quantile(latencies, 0.99) * 1000, 1),
+            "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
+        }
+        log(f"(d) {self.results['d_cards']}")
+        self.stop_worker("cards")
+
+    # -- (e) ------------------------------------------------------------------------
+    async def rebuild(self) -> None:
+        total = await self.db.fetchval("SELECT count(*) FROM events")
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "services.common.cli", "verify"], capture_output=True, text=True,
+                             env={**os.environ, "DATABASE_URL": self.database_url}, cwd=str(ROOT.parent))
+        verify_s = time.perf_counter() - t0
+        from services.billing_guard.decider import GuardDecider
+        from services.common.eventstore.store import read_all
+
+        decider = GuardDecider()
+        conn = await connect(self.database_url)
+        states: dict = {}
+        read_s = fold_s = 0.0
+        position = folded = 0
+        try:
+            while True:
+                t = time.perf_counter()
+                page = await read_all(conn, position, 5000, service="billing_guard")
+                read_s += time.perf_counter() - t
+                if not page:
+                    break
+                t = time.perf_counter()
+                for e in page:
+                    state = states.get(e.stream_id)
+                    if state is None:
+                        state = decider.initial_state(e.stream_id)
+                    states[e.stream_id] = decider.evolve(state, e.payload)
+                fold_s += time.perf_counter() - t
+                folded += len(page)
+                position = page[-1].global_position
+        finally:
+            await conn.close()
+        projection = {"projection_rebuild": "not available (no `wuguan projections rebuild` in this tree)"}
+        if (ROOT.parent / "services" / "finance" / "projector.py").exists():
+            t0 = time.perf_counter()
+            rebuilt = subprocess.run([sys.executable, "-m", "services.common.cli", "projections", "rebuild"],
+                                     capture_output=True, text=True, cwd=str(ROOT.parent),
+                                     env={**os.environ, "DATABASE_URL": self.database_url})
+            seconds = time.perf_counter() - t0
+            line = next((l for l in rebuilt.stdout.splitlines() if l.startswith("rebuilt:")), "")
+            replayed = int(line.split()[1]) if line else 0
+            projection = {"projection_rebuild": line or f"failed: {rebuilt.stderr.strip()[-300:]}",
+                          "projection_rebuild_seconds": round(seconds, 2),
+                          "projection_rebuild_events_per_s": round(replayed / seconds, 1) if replayed else None}
+        self.results["e_rebuild"] = {
+            **projection,
+            "verify_events": total, "verify_seconds": round(verify_s, 2),
+            "verify_events_per_s": round(total / verify_s, 1), "verify_output": out.stdout.strip()[-200:],
+            "replay_events": folded, "replay_streams": len(states),
+            "replay_read_events_per_s": round(folded / read_s, 1) if read_s else None,
+            "replay_fold_events_per_s": round(folded / fold_s, 1) if fold_s else None,
+            "replay_total_events_per_s": round(folded / (read_s + fold_s), 1) if folded else None,
+        }
+        log(f"(e) {self.results['e_rebuild']}")
+
+    # -- (g) ------------------------------------------------------------------------
+    async def profile_worker(self, messages) -> None:
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(spy).exists():
+            self.results["g_profile"] = {"skipped": "py-spy not installed (pip install py-spy)"}
+            return
+        pid = self.workers["billing_guard"].pid
+        raw = self.tmp / "guard.pyspy.txt"
+        log(f"(g) profiling billing_guard under full load: {len(messages)} inputs")
+        spy_proc = subprocess.Popen([spy, "record", "-p", str(pid), "-r", "97", "-f", "raw", "-o", str(raw),
+                                     "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        await asyncio.sleep(1.0)
+        base = await self.processed("billing_guard")
+        t0 = time.time()
+        await self.publish_all(messages)
+        await self.wait_processed("billing_guard", base + len(messages), 900)
+        rate = len(messages) / (time.time() - t0)
+        spy_proc.send_signal(signal.SIGINT)
+        try:
+            spy_proc.wait(60)
+        except subprocess.TimeoutExpired:
+            spy_proc.kill()
+        if not raw.exists():
+            self.results["g_profile"] = {"skipped": f"py-spy wrote nothing: {spy_proc.stderr.read()[-300:]!r}"}
+            return
+        kept = ROOT / "results" / "latest-profile.txt"
+        shutil.copy(raw, kept)
+        self.results["g_profile"] = {"inputs": len(messages), "events_per_s_while_profiled": round(rate, 1),
+                                     "raw_stacks": str(kept), **summarize_profile(raw)}
+        log("(g) top self: " + "; ".join(f"{p}% {f}" for f, p in self.results["g_profile"]["self_top"][:8]))
+
+    # -- report ---------------------------------------------------------------------
+    def table(self) -> str:
+        r = self.results
+        a, b, c = r.get("a_baseline", {}), r.get("b_guard", {}), r.get("c_latency", {})
+        d, e, f = r.get("d_cards", {}), r.get("e_rebuild", {}), r.get("f_rss", {})
+        rows = [
+            ("(a) baseline aiokafka+orjson+COPY", f"{a.get('events_per_s')} ev/s", f"{a.get('events')} ev in {a.get('seconds')} s"),
+            ("(b) billing_guard end to end", f"{b.get('events_per_s')} ev/s",
+             f"ratio b/a = {b.get('ratio_to_baseline')}; {b.get('decisions_stored')} decisions; relayed at {b.get('seconds_to_last_relayed')} s"),
+            ("(c) guard latency @ half max", f"p50 {c.get('p50_ms')} ms / p99 {c.get('p99_ms')} ms",
+             f"{c.get('rate_per_s')}/s x {c.get('events')}; histogram p50 {c.get('histogram_p50_ms')} p99 {c.get('histogram_p99_ms')} ms"),
+            ("(d) cards complaint -> decision", f"p99 {d.get('p99_ms')} ms",
+             f"p50 {d.get('p50_ms')} ms; {d.get('complaints')} at {d.get('rate_per_s')}/s; {d.get('cards_replaced')} replaced"),
+            ("(e) finance projections rebuild", f"{e.get('projection_rebuild_events_per_s')} ev/s",
+             f"{e.get('projection_rebuild')} in {e.get('projection_rebuild_seconds')} s"),
+            ("(e) verify walk", f"{e.get('verify_events_per_s')} ev/s", f"{e.get('verify_events')} events"),
+            ("(e) replay (read + fold)", f"{e.get('replay_total_events_per_s')} ev/s",
+             f"read {e.get('replay_read_events_per_s')} ev/s, fold {e.get('replay_fold_events_per_s')} ev/s"),
+            ("(f) worker RSS (MiB)", f"peak {_mib(f.get('peak_hwm_kib'))}",
+             "start " + str(_mib(f.get("start_kib"))) + "; " + ", ".join(
+                 f"{k} {_mib(v)}" for k, v in (f.get("samples_kib") or {}).items())),
+        ]
+        g = r.get("g_profile", {})
+        if g.get("self_top"):
+            rows.append(("(g) profiled run", f"{g.get('events_per_s_while_profiled')} ev/s", "see hot spots below"))
+        width = max(len(x[0]) for x in rows)
+        lines = [f"{'measure'.ljust(width)} | {'value'.ljust(28)} | detail", "-" * (width + 80)]
+        lines += [f"{n.ljust(width)} | {v.ljust(28)} | {d_}" for n, v, d_ in rows]
+        if g.get("self_top"):
+            lines.append("\nhot spots (py-spy, % of samples in the worker; self / inclusive):")
+            lines += [f"  self {p:5.1f}%  {f_}" for f_, p in g["self_top"][:15]]
+            lines += [f"  incl {p:5.1f}%  {f_}" for f_, p in g["inclusive_top"][:25]]
+        return "\n".join(lines)
+
+    async def run(self) -> None:
+        started = time.monotonic()
+        await self.setup()
+        try:
+            self.workload = Workload(accounts=self.accounts)
+            t = time.perf_counter()
+            guard_inputs = [m for _, m in self.workload.guard_mix(self.events)]
+            gen_s = time.perf_counter() - t
+            self.results["config"]["generate_events_per_s"] = round(len(guard_inputs) / gen_s, 1)
+            await self.baseline(guard_inputs)
+            profile_inputs = [m for _, m in self.workload.guard_mix(max(2000, self.events // 4))] if self.profile else []
+            await self.guard_throughput(guard_inputs, profile_inputs)
+            await self.latency(self.results["b_guard"]["events_per_s"])
+            if self.profile:
+                await self.profile_worker(profile_inputs)
+            self.stop_worker("billing_guard")
+            await self.cards()
+            await self.rebuild()
+        finally:
+            self.results["config"]["wall_seconds"] = round(time.monotonic() - started, 1)
+            self.out_path.parent.mkdir(parents=True, exist_ok=True)
+            self.out_path.write_bytes(orjson.dumps(self.results, option=orjson.OPT_INDENT_2))
+            await self.teardown()
+            if os.environ.get("BENCH_KEEP", "0") in ("0", ""):
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        print(self.table())
+        print(f"\nresults: {self.out_path}")
+
+
+def summarize_profile(raw: Path, top: int = 30) -> dict:
+    """py-spy raw (collapsed) stacks -> self and inclusive shares per function, idle excluded."""
+    self_counts: collections.Counter = collections.Counter()
+    incl_counts: collections.Counter = collections.Counter()
+    total = idle = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(n)
+        frames = stack.split(";")
+        total += n
+        leaf = frames[-1]
+        if any(k in leaf for k in ("select (selectors.py", "_run_once (asyncio/base_events.py", "epoll")) or (
+                "(threading.py" in leaf and "wait" in leaf):
+            idle += n
+        self_counts[_short(leaf)] += n
+        for name in {_short(f) for f in frames}:
+            incl_counts[name] += n
+    pct = lambda c: round(100.0 * c / total, 1) if total else 0.0  # noqa: E731
+    return {
+        "samples": total, "idle_pct": pct(idle),
+        "self_top": [(f, pct(c)) for f, c in self_counts.most_common(top)],
+        "inclusive_top": [(f, pct(c)) for f, c in incl_counts.most_common(top + 20)],
+    }
+
+
+def _short(frame: str) -> str:
+    # "func (path/to/module.py:123)" -> "func (module.py)"; keep package for project files
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path = where.rsplit(":", 1)[0]
+    marker = "/work/main/"
+    if marker in path:
+        path = path.split(marker, 1)[1]
+    elif "site-packages/" in path:
+        path = path.split("site-packages/", 1)[1]
+    return f"{name} ({path})"
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def _mib(kib) -> str:
+    return "?" if not kib else f"{kib / 1024:.0f}"
+
+
+def main() -> None:
+    asyncio.run(Bench().run())
