@@ -53,6 +53,7 @@ def switch_stream(switch_id: str) -> str:
 class GuardDecider:
     service = "billing_guard"
     input_topics = INPUT_TOPICS
+    decision_types_consumed = frozenset({"dunning.SuspensionRequested"})  # of dunning's decisions
 
     def stream_ids(self, event) -> tuple[str, ...]:
         kind, p = event.event_type, event.payload

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .domain import decide as rules
 from .domain.account import AccountState, evolve
-from .domain.holds import concerns_dunning
+from .domain.holds import RELEVANT, concerns_dunning
 
 INPUT_TOPICS = ("billing.bill.v1", "billing.payment.v1", "dunning.delivery.v1", "guard.decisions.v1")
 
@@ -11,6 +11,7 @@ INPUT_TOPICS = ("billing.bill.v1", "billing.payment.v1", "dunning.delivery.v1", 
 class DunningDecider:
     service = "dunning"
     input_topics = INPUT_TOPICS
+    decision_types_consumed = frozenset(RELEVANT)  # of the guard's decisions
 
     def stream_id(self, event) -> str | None:
         if event.event_type == "guard.decisions.v1":

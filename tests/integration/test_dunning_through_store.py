@@ -4,6 +4,7 @@ in commit order. (DN.OCCURRENCE, DN.FIRST_LETTER, DN.REPEAT_VOICE, A.*)"""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -178,3 +179,16 @@ async def test_timers_fire_on_the_business_clock_not_the_wall_clock(harness):
     async with harness.pool.acquire() as conn:
         watermark = await conn.fetchval("SELECT watermark FROM business_clocks WHERE service = 'dunning'")
     assert watermark == due + timedelta(hours=1)
+
+
+async def test_decisions_of_other_services_this_one_does_not_use_are_passed_over_undecoded(harness):
+    wanted = harness.message("guard.decisions.v1", b"not even json", key=b"x")
+    unwanted = harness.message("guard.decisions.v1", b"not even json", key=b"y")
+    wanted = replace(wanted, headers=(("wuguan-decision-type", b"guard.DisputeOpened"),))
+    unwanted = replace(unwanted, headers=(("wuguan-decision-type", b"guard.CdrRated"),))
+    await harness.processor.process([wanted, unwanted])
+    async with harness.pool.acquire() as conn:
+        refused = await conn.fetch(
+            """SELECT "offset" FROM dead_lettered_inputs WHERE topic = 'guard.decisions.v1' ORDER BY 1""")
+    # the one dunning uses was decoded (and refused); the CdrRated was never looked at
+    assert [r["offset"] for r in refused] == [wanted.offset]

@@ -23,6 +23,7 @@ class InputMessage:
     key: bytes | None
     value: bytes
     timestamp_ms: int | None = None
+    headers: tuple = ()  # (name, bytes) pairs as Kafka delivered them
 
 
 class DeadLetters:

@@ -10,6 +10,7 @@ from schemas.registry import DECISION_TOPICS
 from ..timefmt import parse_rfc3339
 
 DECISION_TOPIC_NAMES = frozenset(DECISION_TOPICS.values())
+DECISION_TYPE_HEADER = "wuguan-decision-type"
 
 
 def decode_decision_input(topic: str, value: bytes) -> InputEvent:

@@ -11,11 +11,10 @@ import logging
 import zlib
 
 import asyncpg
-import orjson
 from aiokafka import AIOKafkaProducer
 
 from ..db import connect
-from ..eventstore.store import read_all
+from .decision_inputs import DECISION_TYPE_HEADER
 from .metrics import RELAY_LAG, RELAY_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -39,20 +38,32 @@ class Relay:
         checkpoint = await conn.fetchval(
             "SELECT global_position FROM relay_checkpoints WHERE relay = $1", self.name
         ) or 0
-        events = await read_all(conn, checkpoint, self.page_size, service=self.service)
+        # The stored JSON text goes out as it is: decoding every decision just written and
+        # encoding it again was a fifth of a worker's time (docs/performance.md).
+        events = await conn.fetch(
+            "SELECT global_position, stream_id, event_type, payload::text AS body FROM events"
+            " WHERE service = $1 AND global_position > $2 ORDER BY global_position LIMIT $3",
+            self.service,
+            checkpoint,
+            self.page_size,
+        )
         if events:
             futures = [
                 await self.producer.send(
                     self.topic,
-                    key=e.stream_id.encode(),
-                    value=orjson.dumps(e.payload),
-                    headers=[("wuguan-global-position", str(e.global_position).encode())],
+                    key=e["stream_id"].encode(),
+                    value=e["body"].encode(),
+                    headers=[
+                        ("wuguan-global-position", str(e["global_position"]).encode()),
+                        # lets a consumer skip decision types it does not use without decoding
+                        (DECISION_TYPE_HEADER, e["event_type"].encode()),
+                    ],
                 )
                 for e in events
             ]
             for future in futures:
                 await future
-            checkpoint = events[-1].global_position
+            checkpoint = events[-1]["global_position"]
             await conn.execute(
                 "INSERT INTO relay_checkpoints (relay, global_position) VALUES ($1, $2)"
                 " ON CONFLICT (relay) DO UPDATE SET global_position = $2",

@@ -21,7 +21,7 @@ from ..eventstore import store
 from ..eventstore.records import NewEvent, StoredEvent
 from . import metrics
 from .dead_letters import DeadLetters, InputMessage
-from .decision_inputs import DECISION_TOPIC_NAMES, decode_decision_input
+from .decision_inputs import DECISION_TOPIC_NAMES, DECISION_TYPE_HEADER, decode_decision_input
 from .state_cache import StateCache
 from .timers import TIMER_EVENT_TYPE, TIMER_TOPIC_SUFFIX, advance_business_clock, decode_timer, project_timers
 
@@ -74,10 +74,19 @@ class BatchProcessor:
             return decode_decision_input(message.topic, message.value)
         return decode_event(message.topic, message.value)
 
+    def _wanted(self, message: InputMessage) -> bool:
+        """Another service's decisions of a type this service does not use are passed over
+        before decoding: they decide nothing here, and they are most of that topic."""
+        wanted = getattr(self.decider, "decision_types_consumed", None)
+        if wanted is None or message.topic not in DECISION_TOPIC_NAMES:
+            return True
+        kind = dict(message.headers).get(DECISION_TYPE_HEADER)
+        return kind is None or kind.decode(errors="replace") in wanted
+
     async def process(self, messages: list[InputMessage]) -> None:
         started = time.perf_counter()
         decoded, failures = [], []
-        for message in messages:
+        for message in filter(self._wanted, messages):
             try:
                 decoded.append((message, self._decode(message)))
             except InvalidEvent as exc:

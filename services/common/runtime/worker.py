@@ -213,6 +213,8 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
                         key=e.message.key,
                         value=e.message.value,
                         timestamp_ms=int(e.message.timestamp * 1000) if e.message.timestamp else None,
+                        headers=tuple(e.message.headers.items() if isinstance(e.message.headers, dict)
+                                      else e.message.headers or ()),
                     )
                     for e in events
                 ]
