@@ -15,7 +15,8 @@ SERVICES = ("billing_guard", "dunning", "cards")
 DEFAULT_WEB_PORTS = {"billing_guard": 8101, "dunning": 8102, "cards": 8103}
 
 
-def _int(env: dict, name: str, default: int, lo: int, hi: int) -> int:
+def env_int(env: dict, name: str, default: int, lo: int, hi: int) -> int:
+    """An integer setting within [lo, hi]; ConfigError naming the variable otherwise."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -65,7 +66,7 @@ class Settings:
         env = dict(os.environ if env is None else env)
         ports = dict(DEFAULT_WEB_PORTS)
         for service in SERVICES:
-            ports[service] = _int(env, f"WUGUAN_{service.upper()}_PORT", ports[service], 0, 65535)
+            ports[service] = env_int(env, f"WUGUAN_{service.upper()}_PORT", ports[service], 0, 65535)
         policy_dir = env.get("WUGUAN_POLICY_DIR") or None
         if policy_dir and not Path(policy_dir).is_dir():
             raise ConfigError("WUGUAN_POLICY_DIR", f"{policy_dir!r} is not a directory")
@@ -77,19 +78,19 @@ class Settings:
             raise ConfigError("WUGUAN_TIMER_CLOCK", f"must be business or wall, got {timer_clock!r}")
         return cls(
             timer_clock=timer_clock,
-            fetch_max_wait_ms=_int(env, "WUGUAN_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms, 1, 10_000),
-            verify_interval_s=_int(env, "WUGUAN_VERIFY_INTERVAL_S", cls.verify_interval_s, 1, 7 * 86400),
+            fetch_max_wait_ms=env_int(env, "WUGUAN_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms, 1, 10_000),
+            verify_interval_s=env_int(env, "WUGUAN_VERIFY_INTERVAL_S", cls.verify_interval_s, 1, 7 * 86400),
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or cls.kafka_bootstrap_servers,
             database_url=env.get("DATABASE_URL") or cls.database_url,
-            partitions=_int(env, "WUGUAN_PARTITIONS", cls.partitions, 1, 1024),
-            batch_size=_int(env, "WUGUAN_BATCH_SIZE", cls.batch_size, 1, 100_000),
-            batch_window_ms=_int(env, "WUGUAN_BATCH_WINDOW_MS", cls.batch_window_ms, 1, 60_000),
+            partitions=env_int(env, "WUGUAN_PARTITIONS", cls.partitions, 1, 1024),
+            batch_size=env_int(env, "WUGUAN_BATCH_SIZE", cls.batch_size, 1, 100_000),
+            batch_window_ms=env_int(env, "WUGUAN_BATCH_WINDOW_MS", cls.batch_window_ms, 1, 60_000),
             db_role=env.get("WUGUAN_DB_ROLE", cls.db_role),
-            db_pool_size=_int(env, "WUGUAN_DB_POOL_SIZE", cls.db_pool_size, 2, 100),
+            db_pool_size=env_int(env, "WUGUAN_DB_POOL_SIZE", cls.db_pool_size, 2, 100),
             fast_group_join=_bool(env, "WUGUAN_FAST_GROUP_JOIN", cls.fast_group_join),
             policy_dir=Path(policy_dir) if policy_dir else None,
-            relay_interval_ms=_int(env, "WUGUAN_RELAY_INTERVAL_MS", cls.relay_interval_ms, 10, 60_000),
-            timer_interval_ms=_int(env, "WUGUAN_TIMER_INTERVAL_MS", cls.timer_interval_ms, 10, 60_000),
+            relay_interval_ms=env_int(env, "WUGUAN_RELAY_INTERVAL_MS", cls.relay_interval_ms, 10, 60_000),
+            timer_interval_ms=env_int(env, "WUGUAN_TIMER_INTERVAL_MS", cls.timer_interval_ms, 10, 60_000),
             web_host=env.get("WUGUAN_WEB_HOST", cls.web_host),
             web_ports=ports,
             log_level=level,

@@ -6,23 +6,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from services.common.config import Settings
+from services.common.config import Settings, env_int
 from services.common.errors import ConfigError
 
 MIN_SECRET_LENGTH = 16
-
-
-def _int(env: dict, name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(name, f"must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ConfigError(name, f"must be between {lo} and {hi}, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -41,9 +28,9 @@ class ApiSettings:
         return cls(
             database_url=common.database_url,
             host=common.web_host,
-            port=_int(env, "WUGUAN_API_PORT", 8110, 0, 65535),
+            port=env_int(env, "WUGUAN_API_PORT", 8110, 0, 65535),
             secret=api_secret(env),
-            projector_interval_ms=_int(env, "WUGUAN_PROJECTOR_INTERVAL_MS", 200, 10, 60_000),
+            projector_interval_ms=env_int(env, "WUGUAN_PROJECTOR_INTERVAL_MS", 200, 10, 60_000),
             db_pool_size=common.db_pool_size,
         )
 
