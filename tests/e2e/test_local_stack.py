@@ -3,9 +3,11 @@ process behind."""
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,11 +53,15 @@ def test_run_shows_decisions_within_a_minute_and_ctrl_c_stops_everything():
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     started, lines, descendants = time.monotonic(), [], set()
+    output: queue.Queue = queue.Queue()
+    # A reader thread, so a silent stack fails the test at 60 s instead of blocking it.
+    threading.Thread(target=lambda: [output.put(line) for line in process.stdout], daemon=True).start()
     try:
         while time.monotonic() - started < 60:
-            line = process.stdout.readline()
-            if not line:
-                break
+            try:
+                line = output.get(timeout=1)
+            except queue.Empty:
+                continue
             lines.append(line)
             descendants |= _children_of(process.pid)
             if "dunning.ReminderScheduled" in line:

@@ -76,7 +76,9 @@ class SampleDay:
         for n in range(1, self.accounts + 1):
             account = f"ACC-{n:05d}"
             customer = {"creditLevel": rng.choice(LEVELS), "customerTier": rng.choices(TIERS, (1, 3, 8, 30))[0], "important": n % 50 == 0}
-            habit = rng.choices(("onTime", "lateOnce", "repeat"), (70, 20, 10))[0]
+            # Some pay this morning, a little late: dunning's business clock (the latest time
+            # among its inputs) reaches today, so yesterday's due dates are checked.
+            habit = "paysToday" if n == 1 else rng.choices(("onTime", "lateOnce", "repeat", "paysToday"), (65, 20, 10, 5))[0]
             if habit == "repeat":
                 old = self._bill(account, customer, last_cycle, rng.randint(3_000, 30_000))
                 self._emit("billing.bill.v1", old["billDate"], old, f"{account}-bill-old")
@@ -87,8 +89,8 @@ class SampleDay:
                 }, f"{account}-pay-old")
             bill = self._bill(account, customer, this_cycle, rng.randint(3_000, 30_000))
             self._emit("billing.bill.v1", bill["billDate"], bill, f"{account}-bill")
-            if habit == "onTime":
-                paid = bill["billDate"] + timedelta(days=rng.randint(1, 12))
+            if habit in ("onTime", "paysToday"):
+                paid = bill["billDate"] + timedelta(days=rng.randint(1, 12)) if habit == "onTime" else _at(self.day, 9, n % 60)
                 self._emit("billing.payment.v1", paid, {
                     "paymentId": f"PAY-{account}", "accountId": account, "billId": bill["billId"],
                     "amount": bill["amountDue"], "paymentDate": paid, "status": "received", "channel": "wechatPay",
