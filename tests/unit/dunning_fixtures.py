@@ -1,7 +1,6 @@
 """Builders of dunning inputs for pure unit tests (no broker, no database)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,22 +13,14 @@ from services.common.runtime.timers import decode_timer, timer_message
 from services.dunning.decider import DunningDecider
 from services.dunning.domain.policy import DunningPolicySchema, build_policy
 
+from .input_events import Event
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "services/dunning/policy/default.json"
 
 
 def policy():
     return load_policy(DEFAULT_POLICY, DunningPolicySchema(), build_policy)
-
-
-@dataclass(frozen=True)
-class Event:
-    event_id: str
-    event_type: str
-    event_time: datetime
-    payload: dict
-    correlation_id: str | None = None
-    raw: dict = field(default_factory=dict)
 
 
 def bill(account: str, bill_id: str, due: datetime, fen: int, level: str = "B", tier: str = "standard") -> Event:

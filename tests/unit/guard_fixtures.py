@@ -3,7 +3,6 @@ runtime does (streams, envelopes, timers, Rejected); no broker, no database."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,6 +14,8 @@ from services.common.runtime.timers import decode_timer, timer_message
 from services.billing_guard.decider import GuardDecider
 from services.billing_guard.domain.policy import GuardPolicySchema, build_policy
 
+from .input_events import Event
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "services/billing_guard/policy/default.json"
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=SHANGHAI)
@@ -23,16 +24,6 @@ _ids = itertools.count(1)
 
 def policy():
     return load_policy(DEFAULT_POLICY, GuardPolicySchema(), build_policy)
-
-
-@dataclass(frozen=True)
-class Event:
-    event_id: str
-    event_type: str
-    event_time: datetime
-    payload: dict
-    correlation_id: str | None = None
-    raw: dict = field(default_factory=dict)
 
 
 def rate(usage="voice", dest="local", per_min=10, inc=60, connect=0, cap=None, bands=None) -> dict:
