@@ -23,6 +23,7 @@ from services.common.db import connect, create_pool
 
 from . import dashboard, lists, tokens, trails
 from .csv_export import rows_to_csv
+from .gauges import GaugeRefresher
 from .privacy import masked
 from .projector import run_projector
 from .schema import ensure_schema
@@ -43,6 +44,11 @@ REQUEST_SECONDS = Histogram(
 AUTH_FAILURES = Counter("wuguan_api_auth_failures_total", "Requests refused by the API's auth", ["reason"])
 PROJECTOR_POSITION = Gauge("wuguan_finance_projector_position", "Last global position projected")
 PROJECTOR_APPLIED = Counter("wuguan_finance_projector_events_total", "Events applied by the finance projector")
+# Wall-clock time the projector last reached the log's head: it stops moving when the database is
+# out of reach or the projector loop has died, and then every gauge of gauges.py is stale.
+PROJECTOR_CAUGHT_UP = Gauge(
+    "wuguan_finance_projector_caught_up_timestamp_seconds", "When the finance projector last reached the log's head"
+)
 
 SECRET = web.AppKey("secret", str)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -328,6 +334,16 @@ def build_app(pool: asyncpg.Pool, secret: str, clock=time.time) -> web.Applicati
 def _on_progress(progress) -> None:
     PROJECTOR_POSITION.set(progress.position)
     PROJECTOR_APPLIED.inc(progress.applied)
+    PROJECTOR_CAUGHT_UP.set_to_current_time()  # catch_up returns only at the head
+
+
+def _report_projector_end(task: asyncio.Task) -> None:
+    # run_projector survives database outages only; anything else ends it, and the API would go
+    # on serving an old state in silence (WuguanFinanceProjectorStalled fires; this says why).
+    # The class only: an error's text may quote an event's values (A.PRIVACY).
+    if not task.cancelled() and task.exception() is not None:
+        log.error("finance projector stopped (%s): restart the API once the cause is fixed",
+                  type(task.exception()).__name__)
 
 
 async def serve(settings: ApiSettings, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
@@ -339,7 +355,14 @@ async def serve(settings: ApiSettings, ready: asyncio.Event | None = None, stop:
         await conn.close()
     pool = await create_pool(settings.database_url, role=DB_ROLE, max_size=settings.db_pool_size)
     stop = stop or asyncio.Event()
-    projector = asyncio.create_task(run_projector(pool, settings.projector_interval_ms / 1000, stop, _on_progress))
+    gauges = GaugeRefresher(pool, settings.gauges_interval_ms / 1000)
+
+    def on_progress(progress) -> None:
+        _on_progress(progress)
+        gauges.on_progress(progress)
+
+    projector = asyncio.create_task(run_projector(pool, settings.projector_interval_ms / 1000, stop, on_progress))
+    projector.add_done_callback(_report_projector_end)
     runner = web.AppRunner(build_app(pool, settings.secret), access_log=None)  # access logs would hold account ids
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -353,6 +376,7 @@ async def serve(settings: ApiSettings, ready: asyncio.Event | None = None, stop:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await projector
+        await gauges.close()
         await runner.cleanup()
         await pool.close()
 

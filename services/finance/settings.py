@@ -20,6 +20,7 @@ class ApiSettings:
     secret: str
     projector_interval_ms: int
     db_pool_size: int
+    gauges_interval_ms: int
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "ApiSettings":
@@ -32,6 +33,8 @@ class ApiSettings:
             secret=api_secret(env),
             projector_interval_ms=env_int(env, "WUGUAN_PROJECTOR_INTERVAL_MS", 200, 10, 60_000),
             db_pool_size=common.db_pool_size,
+            # The domain gauges (gauges.py) are read again at most this often while the log moves.
+            gauges_interval_ms=env_int(env, "WUGUAN_GAUGES_INTERVAL_MS", 10_000, 0, 3_600_000),
         )
 
 

@@ -17,21 +17,24 @@ import yaml
 
 from services.common.cli import parser
 from services.common.config import SERVICES, Settings
+from services.finance.settings import ApiSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
 K8S = DEPLOY / "k8s"
 CONFIG_SOURCE = ROOT / "services" / "common" / "config.py"
+API_CONFIG_SOURCE = ROOT / "services" / "finance" / "settings.py"
+API_PORT = 8110  # WUGUAN_API_PORT in every deployment file
 
 
 # ---------------------------------------------------------------- helpers
 
 
 def known_env_names() -> set[str]:
-    """Every variable services/common/config.py reads, taken from its source."""
+    """Every variable services/common/config.py and the finance API's settings read, from their source."""
     source = CONFIG_SOURCE.read_text()
-    names = set(re.findall(r'"((?:WUGUAN|KAFKA)_[A-Z_]+|DATABASE_URL)"', source))
+    names = set(re.findall(r'"((?:WUGUAN|KAFKA)_[A-Z_]+|DATABASE_URL)"', source + API_CONFIG_SOURCE.read_text()))
     if 'f"WUGUAN_{service.upper()}_PORT"' in source:
         names |= {f"WUGUAN_{s.upper()}_PORT" for s in SERVICES}
     return names
@@ -103,8 +106,15 @@ def container_env(container: dict) -> dict:
     return env
 
 
+def assert_api_settings_accepted(env: dict) -> ApiSettings:
+    """The finance API's own settings too; a secret from a Secret or `${...}` stands as a valid one."""
+    filled = {k: ("x" * 32 if k == "WUGUAN_API_SECRET" else str(v)) for k, v in env.items()}
+    return ApiSettings.from_env(filled)
+
+
 def test_helpers_see_unknown_names_and_bad_commands(tmp_path):
-    assert {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "WUGUAN_POLICY_DIR", "WUGUAN_DUNNING_PORT"} <= known_env_names()
+    assert {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "WUGUAN_POLICY_DIR", "WUGUAN_DUNNING_PORT",
+            "WUGUAN_API_SECRET", "WUGUAN_API_PORT", "WUGUAN_GAUGES_INTERVAL_MS"} <= known_env_names()
     with pytest.raises(AssertionError, match="WUGUAN_PARTITION"):
         assert_settings_accepted({"WUGUAN_PARTITION": "6"}, tmp_path)
     with pytest.raises(pytest.fail.Exception):
@@ -154,6 +164,19 @@ def test_compose_workers_listen_check_health_and_are_scraped_where_prometheus_lo
         assert svc["depends_on"]["topics"]["condition"] == "service_completed_successfully"
 
 
+def test_compose_runs_the_finance_api_where_prometheus_scrapes_it():
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "wuguan-finance"]
+    (target,) = job["static_configs"]
+    (name, api), = [(n, s) for n, s in wuguan_compose_services().items() if s["command"] == ["wuguan", "api"]]
+    settings = assert_api_settings_accepted(api["environment"])
+    assert (settings.host, settings.port) == ("0.0.0.0", API_PORT)
+    assert target == {"targets": [f"{name}:{API_PORT}"], "labels": {"service": "finance"}}
+    assert f"http://127.0.0.1:{API_PORT}/healthz" in " ".join(api["healthcheck"]["test"])
+    assert "${WUGUAN_API_SECRET:?" in api["environment"]["WUGUAN_API_SECRET"]  # required, never a default
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
 def test_compose_mounts_existing_files_and_prometheus_loads_the_rules():
     for name, svc in compose()["services"].items():
         for volume in svc.get("volumes", []):
@@ -201,7 +224,7 @@ def test_k8s_deployments_probe_healthz_on_their_port_and_mount_policies(tmp_path
     policy_dir = k8s_config_data()["WUGUAN_POLICY_DIR"]
     services = {s["metadata"]["name"]: s for s in k8s("Service")}
     seen = set()
-    for deployment in k8s("Deployment"):
+    for deployment in worker_deployments():
         (container,) = containers(deployment)
         service = parser().parse_args(container["command"][1:]).service
         seen.add(service)
@@ -227,14 +250,43 @@ def test_k8s_deployments_probe_healthz_on_their_port_and_mount_policies(tmp_path
     assert seen == set(SERVICES)
 
 
-def test_k8s_prometheus_config_finds_the_worker_services():
+def worker_deployments() -> list[dict]:
+    return [d for d in k8s("Deployment") if containers(d)[0]["command"][:2] == ["wuguan", "worker"]]
+
+
+def test_k8s_finance_api_listens_probes_and_reads_its_secret():
+    (deployment,) = [d for d in k8s("Deployment") if containers(d)[0]["command"] == ["wuguan", "api"]]
+    (container,) = containers(deployment)
+    env = container_env(container)
+    settings = assert_api_settings_accepted(env)
+    assert (settings.host, settings.port) == ("0.0.0.0", API_PORT)
+    secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert secrets == {"DATABASE_URL": {"name": "wuguan-database", "key": "DATABASE_URL"},
+                       "WUGUAN_API_SECRET": {"name": "wuguan-api", "key": "WUGUAN_API_SECRET"}}
+    (declared,) = container["ports"]
+    assert declared == {"name": "http", "containerPort": API_PORT}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    (service,) = [s for s in k8s("Service") if s["metadata"]["name"] == deployment["metadata"]["name"]]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert service["spec"]["ports"] == [{"name": "http", "port": API_PORT, "targetPort": "http"}]
+
+
+def test_k8s_prometheus_config_finds_the_worker_services_and_the_finance_api():
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus-k8s.yml").read_text())
-    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "wuguan"]
-    found = {(sd["names"][0].split(".")[0], sd["port"]) for sd in job["dns_sd_configs"]}
-    services = {(s["metadata"]["name"], s["spec"]["ports"][0]["port"]) for s in k8s("Service")}
-    assert found == services
-    labels = {r["replacement"] for r in job["relabel_configs"] if r.get("target_label") == "service"}
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    found = {name: {(sd["names"][0].split(".")[0], sd["port"]) for sd in job["dns_sd_configs"]}
+             for name, job in jobs.items()}
+    ports = {s["metadata"]["name"]: s["spec"]["ports"][0]["port"] for s in k8s("Service")}
+    workers = {d["metadata"]["name"] for d in worker_deployments()}
+    assert found["wuguan"] == {(name, port) for name, port in ports.items() if name in workers}
+    assert found["wuguan-finance"] == {("wuguan-finance-api", API_PORT)}
+    assert set(ports) == workers | {"wuguan-finance-api"}  # every Service is scraped
+    labels = {r["replacement"] for r in jobs["wuguan"]["relabel_configs"] if r.get("target_label") == "service"}
     assert labels == set(SERVICES)
+    assert [r["replacement"] for r in jobs["wuguan-finance"]["relabel_configs"]
+            if r.get("target_label") == "service"] == ["finance"]
 
 
 def test_promtool_checks_the_k8s_prometheus_config():
@@ -274,6 +326,7 @@ def test_policy_configmap_takes_a_policy_dir_and_refuses_non_json(tmp_path):
 def test_k8s_readme_creates_the_secret_the_deployments_read():
     readme = (K8S / "README.md").read_text()
     assert "create secret generic wuguan-database" in readme and "--from-literal=DATABASE_URL=" in readme
+    assert "create secret generic wuguan-api" in readme and "--from-literal=WUGUAN_API_SECRET=" in readme
 
 
 # ---------------------------------------------------------------- image and Alertmanager

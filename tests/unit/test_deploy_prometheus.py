@@ -19,7 +19,12 @@ RULE_FILES = sorted((PROM / "rules").glob("*.yml"))
 TEST_FILES = sorted((PROM / "tests").glob("*.yml"))
 METRICS_DOC = ROOT / "docs" / "operations" / "metrics.md"
 RUNBOOKS = ROOT / "docs" / "operations" / "runbooks.md"
-METRICS_CODE = ROOT / "services" / "common" / "runtime" / "metrics.py"
+# Where metrics are defined: the workers' catalogue, and the finance API's own.
+METRICS_CODE = (
+    ROOT / "services" / "common" / "runtime" / "metrics.py",
+    ROOT / "services" / "finance" / "api.py",
+    ROOT / "services" / "finance" / "gauges.py",
+)
 
 # Names PromQL uses that are not metrics.
 PROMQL_WORDS = {
@@ -46,10 +51,15 @@ def alerts() -> list[dict]:
 
 
 def catalogue() -> set[str]:
-    """Metric names in the catalogue table of docs/operations/metrics.md, plus Prometheus' `up`."""
-    text = METRICS_DOC.read_text()
-    table = text.split("<!-- catalogue:begin -->")[1].split("<!-- catalogue:end -->")[0]
-    return set(re.findall(r"^\| `([a-z_:]+)` \|", table, re.M)) | {"up"}
+    """Metric names in the catalogue tables of docs/operations/metrics.md, plus Prometheus' `up`."""
+    tables = re.findall(r"<!-- catalogue:begin -->(.*?)<!-- catalogue:end -->", METRICS_DOC.read_text(), re.S)
+    assert len(tables) >= 2, "the workers' table and the finance API's"
+    return {name for table in tables for name in re.findall(r"^\| `([a-z_:]+)` \|", table, re.M)} | {"up"}
+
+
+def decision_types_in(expr: str) -> set[str]:
+    """decision_type="a" and decision_type=~"a|b" matchers (the regex ones list exact names)."""
+    return {t for match in re.findall(r'decision_type=~?"([^"]+)"', expr) for t in match.split("|")}
 
 
 def alerting_decision_types() -> set[str]:
@@ -70,7 +80,7 @@ def metric_names(expr: str) -> set[str]:
 
 
 def test_rule_files_and_their_tests_exist():
-    assert {p.stem for p in RULE_FILES} == {"availability", "domain", "integrity", "pipeline"}
+    assert {p.stem for p in RULE_FILES} == {"availability", "domain", "finance", "integrity", "pipeline"}
     assert {p.name for p in TEST_FILES} == {f"{p.stem}_test.yml" for p in RULE_FILES}
 
 
@@ -144,8 +154,9 @@ def test_metric_name_extraction_sees_through_promql():
 
 
 def test_catalogue_lists_every_metric_the_code_exports():
-    exported = set(re.findall(r'^\w+ = \w+\(\s*"(wuguan_\w+)"', METRICS_CODE.read_text(), re.M))
-    assert len(exported) >= 14
+    exported = {name for path in METRICS_CODE
+                for name in re.findall(r'^\w+ = \w+\(\s*"(wuguan_\w+)"', path.read_text(), re.M)}
+    assert len(exported) >= 14 + 17  # the workers' and the finance API's
     missing = exported - catalogue()
     assert not missing, f"document these in docs/operations/metrics.md: {sorted(missing)}"
 
@@ -153,8 +164,20 @@ def test_catalogue_lists_every_metric_the_code_exports():
 def test_decision_types_in_rules_are_the_listed_ones():
     in_rules = set()
     for alert in alerts():
-        in_rules |= set(re.findall(r'decision_type="([^"]+)"', alert["expr"]))
+        in_rules |= decision_types_in(alert["expr"])
     assert in_rules == alerting_decision_types()
+
+
+def test_decision_type_extraction_reads_exact_and_regex_matchers():
+    expr = 'x{decision_type="a.One"} or y{service="cards", decision_type=~"b.Two|c.Three"}'
+    assert decision_types_in(expr) == {"a.One", "b.Two", "c.Three"}
+
+
+def test_alerting_decision_types_are_ones_the_services_decide():
+    """A renamed or misspelt decision type would leave its alert silent for ever."""
+    sources = "".join(p.read_text() for p in (ROOT / "services").glob("*/domain/*.py"))
+    for decision_type in alerting_decision_types():
+        assert f'"{decision_type}"' in sources, decision_type
 
 
 def runbook_commands() -> list[list[str]]:
