@@ -114,6 +114,39 @@ class StrictBoolean(fields.Field):
         raise self.make_error("invalid")
 
 
+_RFC3339 = re.compile(RFC3339_PATTERN)
+# Offsets seen in practice are few; caching saves a timedelta+timezone per value.
+_ZONES: dict[str, timezone] = {}
+
+
+def parse_rfc3339(value: str) -> datetime | None:
+    """The aware datetime (offset kept) for a contract time string, or None if it is not one.
+
+    Shared by the marshmallow field and the compiled loaders (schemas.fastload) so that both
+    give the very same datetime, down to the tzinfo object.
+    """
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    micro = int((fraction[1:] + "00000")[:6]) if fraction else 0
+    zone = _ZONES.get(offset)
+    if zone is None:
+        zone = _ZONES[offset] = _zone(offset)
+    try:
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=zone)
+    except ValueError:  # 2024-02-30 and friends
+        return None
+
+
+def _zone(offset: str) -> timezone:
+    if offset in ("Z", "z"):
+        return timezone.utc
+    sign = -1 if offset[0] == "-" else 1
+    delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+    return timezone.utc if not delta else timezone(sign * delta)
+
+
 class RFC3339DateTime(_DirectValidation, fields.Field):
     """An RFC 3339 date-time with offset, loaded as an aware datetime keeping its offset.
 
@@ -127,9 +160,6 @@ class RFC3339DateTime(_DirectValidation, fields.Field):
             "e.g. 2024-05-01T09:30:00+08:00."
         ),
     }
-    _regex = re.compile(RFC3339_PATTERN)
-    # Offsets seen in practice are few; caching saves a timedelta+timezone per value.
-    _zones: ClassVar[dict[str, timezone]] = {}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         if isinstance(value, datetime):
@@ -139,31 +169,10 @@ class RFC3339DateTime(_DirectValidation, fields.Field):
             return value
         if type(value) is not str:
             raise self.make_error("invalid")
-        match = self._regex.fullmatch(value)
-        if match is None:
+        parsed = parse_rfc3339(value)
+        if parsed is None:
             raise self.make_error("invalid")
-        year, month, day, hour, minute, second, fraction, offset = match.groups()
-        micro = int((fraction[1:] + "00000")[:6]) if fraction else 0
-        try:
-            return datetime(
-                int(year), int(month), int(day), int(hour), int(minute), int(second), micro,
-                tzinfo=self._zone(offset),
-            )
-        except ValueError:  # 2024-02-30 and friends
-            raise self.make_error("invalid") from None
-
-    @classmethod
-    def _zone(cls, offset: str) -> timezone:
-        zone = cls._zones.get(offset)
-        if zone is None:
-            if offset in ("Z", "z"):
-                zone = timezone.utc
-            else:
-                sign = -1 if offset[0] == "-" else 1
-                delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
-                zone = timezone.utc if not delta else timezone(sign * delta)
-            cls._zones[offset] = zone
-        return zone
+        return parsed
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if isinstance(value, datetime):

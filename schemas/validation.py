@@ -18,7 +18,8 @@ import orjson
 from marshmallow import ValidationError
 
 from .envelope import DeadLetterSchema, EnvelopeSchema, InputEvent
-from .registry import SUPPORTED_SCHEMA_VERSIONS, payload_schema
+from .fastload import compiled_or_none
+from .registry import INPUT_TOPICS, SUPPORTED_SCHEMA_VERSIONS, payload_schema
 
 MALFORMED_JSON = "malformed_json"
 NOT_AN_OBJECT = "not_an_object"
@@ -54,11 +55,30 @@ class InvalidEvent(Exception):
 
 _ENVELOPE = EnvelopeSchema()
 _DEAD_LETTER = DeadLetterSchema()
+# Compiled once at import from the very schema objects above (schemas/fastload.py). A topic
+# whose schema cannot be compiled is simply absent, and decoded by marshmallow alone.
+_FAST_ENVELOPE = compiled_or_none(_ENVELOPE)
+_FAST_PAYLOAD = {} if _FAST_ENVELOPE is None else {
+    topic: loader for topic in INPUT_TOPICS if (loader := compiled_or_none(payload_schema(topic))) is not None
+}
 
 
 def decode_event(topic: str, value: bytes) -> InputEvent:
     """Parse and validate one Kafka value consumed from `topic`."""
     schema = payload_schema(topic)
+    raw = _parse(value)
+    event = _fast_decode(topic, raw)
+    return _checked_decode(topic, schema, raw) if event is None else event
+
+
+def decode_event_reference(topic: str, value: bytes) -> InputEvent:
+    """decode_event through marshmallow alone: the oracle the compiled loaders are tested
+    and benchmarked against (tests/unit/test_fast_decode.py, bench/decode.py)."""
+    schema = payload_schema(topic)
+    return _checked_decode(topic, schema, _parse(value))
+
+
+def _parse(value: bytes) -> dict[str, Any]:
     try:
         raw = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -67,7 +87,26 @@ def decode_event(topic: str, value: bytes) -> InputEvent:
         raise InvalidEvent(MALFORMED_JSON, f"value is not JSON bytes ({type(value).__name__})") from None
     if type(raw) is not dict:
         raise InvalidEvent(NOT_AN_OBJECT, f"top-level JSON value is {_json_type(raw)}, not an object")
+    return raw
 
+
+def _fast_decode(topic: str, raw: dict[str, Any]) -> InputEvent | None:
+    """The event, from the compiled loaders; None when they cannot vouch for it."""
+    load_payload = _FAST_PAYLOAD.get(topic)
+    if load_payload is None:
+        return None
+    try:
+        envelope = _FAST_ENVELOPE(raw)
+        version = envelope["schemaVersion"]
+        if envelope["eventType"] != topic or version not in SUPPORTED_SCHEMA_VERSIONS[topic]:
+            return None
+        payload = load_payload(envelope["payload"])
+    except Exception:  # Defer, or anything unforeseen: marshmallow decides either way
+        return None
+    return _event(topic, envelope, payload, raw)
+
+
+def _checked_decode(topic: str, schema: Any, raw: dict[str, Any]) -> InputEvent:
     envelope = _load(_ENVELOPE, raw, ENVELOPE_INVALID, "")
     if envelope["eventType"] != topic:
         raise InvalidEvent(TOPIC_MISMATCH, f"eventType does not equal the topic {topic!r}", ("eventType",))
@@ -80,10 +119,14 @@ def decode_event(topic: str, value: bytes) -> InputEvent:
             ("schemaVersion",),
         )
     payload = _load(schema, envelope["payload"], PAYLOAD_INVALID, "payload")
+    return _event(topic, envelope, payload, raw)
+
+
+def _event(topic: str, envelope: dict[str, Any], payload: dict[str, Any], raw: dict[str, Any]) -> InputEvent:
     return InputEvent(
         event_id=envelope["eventId"],
         event_type=topic,
-        schema_version=version,
+        schema_version=envelope["schemaVersion"],
         event_time=envelope["eventTime"],
         source=envelope["source"],
         correlation_id=envelope["correlationId"],
