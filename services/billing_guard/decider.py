@@ -10,13 +10,17 @@ Streams:
   Sequence numbers are per switch, so only a per-switch view can see a gap; CDRs of one switch
   reach several partitions, so two workers may write it at once and one batch retries. The
   state is a mark plus open gaps, so a retry reloads little (see the service README note);
-- guard-works: every planned work (CP5), read by each CDR for its cutover windows.
+- guard-works: every planned work (CP5), read by each CDR for its cutover windows;
+- guard-account-<account>#charges: a view of the account stream with every charge's body, read
+  (never cached) only by disputes, so the cached account state stays small.
 """
 from __future__ import annotations
 
 from schemas.registry import partition_key
+from services.common.stream_views import view_name, view_of
 
 from .domain.account import AccountState, evolve_billing
+from .domain.charge_history import VIEW as CHARGES_VIEW, ChargeHistory, evolve_charges
 from .domain.customer_data import decide_change, evolve_customer
 from .domain.disputes import DISPUTE_TYPES, REPLY_TIMER, decide_dispute, evolve_dispute, on_reply_timer
 from .domain.offline_billing import decide_bill, decide_cdr
@@ -46,6 +50,10 @@ def account_stream(account_id: str) -> str:
     return f"guard-account-{account_id}"
 
 
+def charges_view(account_id: str) -> str:
+    return view_of(account_stream(account_id), CHARGES_VIEW)
+
+
 def switch_stream(switch_id: str) -> str:
     return f"guard-switch-{switch_id}"
 
@@ -64,7 +72,7 @@ class GuardDecider:
         if kind == "billing.cutover.v1":
             return (WORKS,)
         if kind == "billing.dispute.v1":
-            return (account_stream(p["accountId"]), TARIFFS, WORKS)
+            return (account_stream(p["accountId"]), charges_view(p["accountId"]), TARIFFS, WORKS)
         if kind == DUNNING:
             # Only suspension requests concern the guard; every other dunning decision is
             # recorded as processed without loading a stream.
@@ -87,6 +95,8 @@ class GuardDecider:
             return WorksState()
         if stream_id.startswith("guard-switch-"):
             return SwitchState()
+        if view_name(stream_id) == CHARGES_VIEW:
+            return ChargeHistory()
         return AccountState()
 
     def evolve(self, state, decision: dict):
@@ -96,6 +106,8 @@ class GuardDecider:
             return evolve_switch(state, decision)
         if isinstance(state, WorksState):
             return evolve_works(state, decision)
+        if isinstance(state, ChargeHistory):
+            return evolve_charges(state, decision)
         if decision["decisionType"] in DISPUTE_TYPES:
             return evolve_dispute(state, decision)
         if decision["decisionType"] in suspension.TYPES:
@@ -124,7 +136,8 @@ class GuardDecider:
         if kind == "billing.cutover.v1":
             return decide_work(states[WORKS], event, policy)
         if kind == "billing.dispute.v1":
-            return decide_dispute(states[account_stream(p["accountId"])], states[TARIFFS], states[WORKS], event, policy)
+            return decide_dispute(states[account_stream(p["accountId"])], states[charges_view(p["accountId"])],
+                                  states[TARIFFS], states[WORKS], event, policy)
         if kind == "billing.customer.v1":
             return decide_change(states[account_stream(p["accountId"])], event, policy)
         if kind == "billing.bill.v1":

@@ -6,10 +6,18 @@ import asyncpg
 from .eventstore.store import init_connection
 
 
+# asyncpg prepares every statement, and after five runs Postgres may keep a generic plan made
+# while a table was nearly empty: the processed-inputs lookup (`event_id = ANY($2)`) then stays a
+# sequential scan, comparing every row with every id of the batch, and each batch gets slower as
+# the table grows. Batches run a handful of statements, so planning each with the current table
+# size costs far less than one such scan.
+SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
+
+
 async def create_pool(database_url: str, *, role: str | None, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
     # The role is a startup parameter rather than a SET ROLE, so the pool's RESET ALL
     # between borrowers returns to it instead of to the login user.
-    settings = {"role": role} if role else {}
+    settings = {**SERVER_SETTINGS, **({"role": role} if role else {})}
     return await asyncpg.create_pool(
         database_url,
         min_size=min_size,
@@ -20,6 +28,6 @@ async def create_pool(database_url: str, *, role: str | None, min_size: int = 1,
 
 
 async def connect(database_url: str, *, role: str | None = None) -> asyncpg.Connection:
-    conn = await asyncpg.connect(database_url, server_settings={"role": role} if role else {})
+    conn = await asyncpg.connect(database_url, server_settings={**SERVER_SETTINGS, **({"role": role} if role else {})})
     await init_connection(conn)
     return conn

@@ -102,3 +102,28 @@ async def test_A_REPLAY_redelivered_cdrs_change_nothing(harness):
     before = await harness.stream(f"guard-account-{account}")
     await harness.feed(*batch)
     assert await harness.stream(f"guard-account-{account}") == before and len(before) == 3
+
+
+async def test_D_EVIDENCE_a_dispute_sees_the_charges_decided_before_it_in_the_same_batch(harness):
+    """The charges view (account stream folded with every charge body) is read for disputes only;
+    a CDR decided earlier in the batch must reach a view another input of the batch loaded."""
+    account, switch = f"A-{uuid.uuid4().hex[:8]}", f"SW-{uuid.uuid4().hex[:6]}"
+    t0 = NOW - timedelta(hours=6)
+    await harness.feed(tariff("T-STD", 950, t0 - timedelta(days=1), 10, t0 - timedelta(days=2)))
+    await harness.feed(cdr(account, switch, 1, t0, usage_id="U-EARLIER"))
+
+    def dispute(ticket, items, when):
+        return ev("billing.dispute.v1", {
+            "ticketId": ticket, "ticketType": "Bill Dispute", "action": "open", "accountId": account,
+            "billId": "B-9", "disputedItems": items, "disputedAmount": {"amountMinor": 10, "currency": "CNY"},
+            "reason": "not mine", "channel": "hotline", "actorId": "agent-7"}, when)
+
+    await harness.feed(dispute("K-A", ["U-EARLIER"], t0 + timedelta(hours=1)),
+                       cdr(account, switch, 2, t0 + timedelta(minutes=5), usage_id="U-IN-BATCH"),
+                       dispute("K-B", ["U-IN-BATCH"], t0 + timedelta(hours=1)))
+    opened = {d["payload"]["ticketId"]: d["payload"]["evidence"] for d in await harness.stream(f"guard-account-{account}")
+              if d["decisionType"] == "guard.DisputeOpened"}
+    assert [i["usageId"] for i in opened["K-A"]["items"]] == ["U-EARLIER"]
+    assert [i["usageId"] for i in opened["K-B"]["items"]] == ["U-EARLIER", "U-IN-BATCH"]
+    async with harness.pool.acquire() as conn:
+        assert not await conn.fetchval("SELECT count(*) FROM events WHERE stream_id LIKE '%#%'")

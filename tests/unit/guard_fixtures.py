@@ -11,6 +11,7 @@ from services.common.decider import Rejected
 from services.common.decisions import decision_envelopes
 from services.common.policy import load_policy
 from services.common.runtime.timers import decode_timer, timer_message
+from services.common.stream_views import base_stream, is_view
 from services.billing_guard.decider import GuardDecider
 from services.billing_guard.domain.policy import GuardPolicySchema, build_policy
 
@@ -124,6 +125,12 @@ class Guard:
         self.fired: set[str] = set()
 
     def state(self, stream_id: str):
+        if is_view(stream_id):  # folded from the log whenever asked, as the runtime does
+            state = self.decider.initial_state(stream_id)
+            for decision in self.log:
+                if decision["streamId"] == base_stream(stream_id):
+                    state = self.decider.evolve(state, decision)
+            return state
         if stream_id not in self.states:
             self.states[stream_id] = self.decider.initial_state(stream_id)
         return self.states[stream_id]

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from immutables import Map
+
 from services.common.timefmt import parse_rfc3339
 
 RATED = "guard.CdrRated"
@@ -22,9 +24,10 @@ CYCLE_CLOSED = "guard.BillCycleClosed"
 class AccountState:
     fields: dict = field(default_factory=dict)  # CP1 field -> current value
     tariff_plans: tuple = ()  # (effective from, tariff id), in acceptance order
-    seen: dict = field(default_factory=dict)  # (switch id, origin id) -> usage id of the first copy
+    # dedup_key(switch id, origin id) -> usage id of the first copy. A persistent map: adding a key
+    # shares the rest, where copying a dict per CDR cost O(CDRs on the account) time and memory.
+    seen: Map = Map()
     duplicates: dict = field(default_factory=dict)  # usage id of a suppressed copy -> usage id of the first
-    charges: dict = field(default_factory=dict)  # usage id -> charge summary (see CdrRated payload)
     cycle_totals: dict = field(default_factory=dict)  # cycle -> fen charged
     free_used: dict = field(default_factory=dict)  # cycle -> free voice seconds used
     closed: dict = field(default_factory=dict)  # cycle -> bill amount (fen)
@@ -46,6 +49,12 @@ class AccountState:
         return max(self.closed) if self.closed else None
 
 
+def dedup_key(switch_id: str, origin_id: str) -> str:
+    # One string rather than a tuple of two: a key is kept for every CDR (CP3.DEDUP). "|" cannot
+    # occur in an id (schemas.fields.ID_PATTERN), so two pairs never share a key.
+    return f"{switch_id}|{origin_id}"
+
+
 def _audit(state: AccountState, decision: dict, cycle: str | None) -> tuple:
     return state.audit + ((cycle, decision["decisionId"], decision["decisionType"], tuple(decision["ruleIds"])),)
 
@@ -55,12 +64,9 @@ def evolve_billing(state: AccountState, decision: dict) -> AccountState | None:
     kind, body = decision["decisionType"], decision["payload"]
     if kind == RATED:
         cycle = body["cycle"]
-        key = (body["switchId"], body["originId"])
-        charge = {**body, "decisionId": decision["decisionId"]}
         state = replace(
             state,
-            seen={**state.seen, key: body["usageId"]},
-            charges={**state.charges, body["usageId"]: charge},
+            seen=state.seen.set(dedup_key(body["switchId"], body["originId"]), body["usageId"]),
             cycle_totals={**state.cycle_totals, cycle: state.cycle_totals.get(cycle, 0) + body["amountMinor"]},
             free_used={**state.free_used, cycle: state.free_used.get(cycle, 0) + body["freeSecondsUsed"]}
             if body["freeSecondsUsed"] else state.free_used,
@@ -69,8 +75,8 @@ def evolve_billing(state: AccountState, decision: dict) -> AccountState | None:
             state = replace(state, audit=_audit(state, decision, cycle))
         return state
     if kind in (STALE, UNRATED):
-        key = (body["switchId"], body["originId"])
-        return replace(state, seen={**state.seen, key: body["usageId"]}, audit=_audit(state, decision, body.get("cycle")))
+        return replace(state, seen=state.seen.set(dedup_key(body["switchId"], body["originId"]), body["usageId"]),
+                       audit=_audit(state, decision, body.get("cycle")))
     if kind == DUPLICATE:
         return replace(state, duplicates={**state.duplicates, body["usageId"]: body["originalUsageId"]},
                        audit=_audit(state, decision, body.get("cycle")))

@@ -10,6 +10,7 @@ from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
+from .charge_history import ChargeHistory
 from .masking import mask_number
 from .planned_works import WorksState
 from .policy import GuardPolicy
@@ -59,18 +60,20 @@ def held_amount(state: AccountState, bill_id: str | None = None) -> int:
     return sum(d.amount for d in state.disputes.values() if d.holding and (bill_id is None or d.bill_id == bill_id))
 
 
-def _dispute_cycle(state: AccountState, bill_id: str, items) -> str | None:
+def _dispute_cycle(state: AccountState, history: ChargeHistory, bill_id: str, items) -> str | None:
     bill = state.bills.get(bill_id)
     if bill is not None:
         return bill["cycle"]
-    cycles = sorted({state.charges[i]["cycle"] for i in items if i in state.charges})
+    charges = history.by_usage
+    cycles = sorted({charges[i]["cycle"] for i in items if i in charges})
     return cycles[0] if cycles else None
 
 
-def evidence_pack(state: AccountState, catalogue: Catalogue, works: WorksState, cycle: str | None) -> dict:
+def evidence_pack(state: AccountState, history: ChargeHistory, catalogue: Catalogue, works: WorksState,
+                  cycle: str | None) -> dict:
     """D.EVIDENCE: itemized CDRs, the tariff version applied to each, every checkpoint decision
     that touched the account in the cycle. Numbers masked: the pack is read by staff."""
-    charges = [c for c in state.charges.values() if c["cycle"] == cycle]
+    charges = [c for c in history.by_usage.values() if c["cycle"] == cycle]
     charges.sort(key=lambda c: (c["startDateTime"], c["usageId"]))
     versions = sorted({(c["tariffId"], c["tariffVersion"]) for c in charges})
     tariffs = []
@@ -95,15 +98,16 @@ def evidence_pack(state: AccountState, catalogue: Catalogue, works: WorksState, 
     }
 
 
-def guard_faults(state: AccountState, catalogue: Catalogue, items, policy: GuardPolicy) -> list[dict]:
+def guard_faults(state: AccountState, history: ChargeHistory, catalogue: Catalogue, items,
+                 policy: GuardPolicy) -> list[dict]:
     """D.AUTO_CREDIT: disputed items the guard itself can show were wrongly charged."""
-    faults = []
+    faults, charges = [], history.by_usage
     for item in items:
         original = state.duplicates.get(item)
-        if original is not None and original in state.charges:
-            faults.append({"item": item, "fault": "CHARGED_DUPLICATE", "creditMinor": state.charges[original]["amountMinor"]})
+        if original is not None and original in charges:
+            faults.append({"item": item, "fault": "CHARGED_DUPLICATE", "creditMinor": charges[original]["amountMinor"]})
             continue
-        charge = state.charges.get(item)
+        charge = charges.get(item)
         if charge is None:
             continue
         if "IN_CUTOVER_WINDOW" in charge["flags"]:
@@ -135,14 +139,15 @@ def _credit_note(event, p: dict, dispute: Dispute, amount: int, rule_ids, how: s
                      "amountMinor": amount, "currency": "CNY", "how": how})
 
 
-def decide_dispute(state: AccountState, catalogue: Catalogue, works: WorksState, event, policy: GuardPolicy) -> list[Decision]:
+def decide_dispute(state: AccountState, history: ChargeHistory, catalogue: Catalogue, works: WorksState, event,
+                   policy: GuardPolicy) -> list[Decision]:
     p = event.payload
     action, ticket = p["action"], p["ticketId"]
     dispute = state.disputes.get(ticket)
     if action == "open":
         if dispute is not None:
             return _reject(p, "TICKET_EXISTS")
-        cycle = _dispute_cycle(state, p["billId"], p["disputedItems"])
+        cycle = _dispute_cycle(state, history, p["billId"], p["disputedItems"])
         amount = p["disputedAmount"]["amountMinor"]
         timer_id = derived_id(event.event_id, REPLY_TIMER)
         due = event.event_time + timedelta(days=policy.dispute_reply_days)
@@ -153,11 +158,11 @@ def decide_dispute(state: AccountState, catalogue: Catalogue, works: WorksState,
              "ownerId": p["actorId"], "channel": p["channel"], "reason": p["reason"],
              # D.HOLD: dunning reads this: no late fee, reminder or suspension for the held amount.
              "hold": {"billId": p["billId"], "amountMinor": amount, "billState": "onHold"},
-             "replyDueAt": rfc3339(due), "evidence": evidence_pack(state, catalogue, works, cycle)},
+             "replyDueAt": rfc3339(due), "evidence": evidence_pack(state, history, catalogue, works, cycle)},
             timer=Timer(timer_id, due, REPLY_TIMER, p["accountId"], {"ticketId": ticket}),
         )
         out = [opened]
-        faults = guard_faults(state, catalogue, p["disputedItems"], policy)
+        faults = guard_faults(state, history, catalogue, p["disputedItems"], policy)
         credit = min(amount, sum(f["creditMinor"] for f in faults))
         if faults and credit > 0:
             resolution = "upheld" if credit == amount else "partiallyUpheld"

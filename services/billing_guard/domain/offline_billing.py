@@ -74,7 +74,7 @@ def decide_cdr(state: AccountState, catalogue: Catalogue, switch: SwitchState, w
     if insane:
         # Codes only: the message reaches the DLQ and logs, so it carries no values (A.PRIVACY).
         raise Rejected("CP3.SANITY", "CDR failed sanity checks: " + ", ".join(insane))
-    key = (p["switchId"], p["originId"])
+    key = acc.dedup_key(p["switchId"], p["originId"])
     start = p["startDateTime"]
     natural = cycle_of(start, policy.timezone)
     if key in state.seen:

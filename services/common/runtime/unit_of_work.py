@@ -16,6 +16,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_ex
 from schemas.validation import InvalidEvent, content_hash, decode_event
 
 from ..decider import Rejected
+from ..stream_views import base_stream, evolve_loaded, is_view, views_by_stream
 from ..decisions import decision_envelopes
 from ..eventstore import store
 from ..eventstore.records import NewEvent, StoredEvent
@@ -119,20 +120,38 @@ class BatchProcessor:
             log.warning("database unavailable (%s); retrying batch", type(error).__name__)
 
     async def _load_states(self, conn, stream_ids: set[str]) -> dict[str, tuple[int, object]]:
+        """(version, state) per stream; views are folded from their stream's events every time."""
         states, missing = {}, []
         for stream_id in stream_ids:
-            cached = self.cache.get(stream_id)
+            cached = None if is_view(stream_id) else self.cache.get(stream_id)
             if cached is None:
                 missing.append(stream_id)
             else:
                 states[stream_id] = cached
         if missing:
-            for stream_id, events in (await store.read_streams(conn, missing)).items():
+            logs = await store.read_streams(conn, list({base_stream(s) for s in missing}))
+            for stream_id in missing:
+                events = logs[base_stream(stream_id)]
                 state = self._initial_state(stream_id)
                 for event in events:
                     state = self.decider.evolve(state, event.payload)
                 states[stream_id] = (len(events), state)
         return states
+
+    @staticmethod
+    def _read_versions(states: dict, written) -> dict[str, int]:
+        """Versions of the streams read but not written, which no other writer may have moved.
+        A view stands for its stream; read fresh, it must agree with a cached state of it."""
+        versions: dict[str, int] = {}
+        for stream_id, (version, _) in states.items():
+            base = base_stream(stream_id)
+            if base in written:
+                if version != states.get(base, (version,))[0]:
+                    raise store.ConcurrencyConflict(f"{stream_id} was read at another version than its stream")
+                continue
+            if versions.setdefault(base, version) != version:
+                raise store.ConcurrencyConflict(f"{base} was read at two versions")
+        return versions
 
     async def _decide_and_store(self, decoded) -> list[tuple[InputMessage, Exception]]:
         rejected: list[tuple[InputMessage, Exception]] = []
@@ -146,6 +165,7 @@ class BatchProcessor:
                         rejected.append((message, InvalidEvent("processing_error", f"{type(exc).__name__} finding the stream")))
                 states = await self._load_states(conn, {s for *_, streams in fresh for s in streams})
                 working = {sid: state for sid, (_, state) in states.items()}
+                views = views_by_stream(working)
                 new_events: dict[str, list[NewEvent]] = defaultdict(list)
                 processed_rows = []
                 for message, event, digest, streams in fresh:
@@ -154,7 +174,7 @@ class BatchProcessor:
                         processed_rows.append(processed)
                         continue
                     try:
-                        changed, events = self._decide_one(working, event, streams)
+                        changed, events = self._decide_one(working, event, streams, views)
                     except Rejected as exc:
                         rejected.append((message, exc))
                         continue
@@ -170,7 +190,7 @@ class BatchProcessor:
                 stored = await store.append(
                     conn,
                     [(states[sid][0], events) for sid, events in new_events.items()],
-                    read_versions={sid: version for sid, (version, _) in states.items() if sid not in new_events},
+                    read_versions=self._read_versions(states, new_events),
                 )
                 if processed_rows:
                     await conn.copy_records_to_table(
@@ -212,10 +232,16 @@ class BatchProcessor:
                 )
         return fresh
 
-    def _decide_one(self, working: dict, event, streams: tuple[str, ...]) -> tuple[dict, list[NewEvent]]:
+    def _decide_one(self, working: dict, event, streams: tuple[str, ...],
+                    views: dict[str, tuple[str, ...]]) -> tuple[dict, list[NewEvent]]:
         """Decide one input; returns the streams' new states and the events to append."""
-        states = {sid: working[sid] for sid in streams}
-        view = states if self.multi_stream else states[streams[0]]
+        loaded = {sid: working[sid] for sid in streams}
+        view = loaded if self.multi_stream else loaded[streams[0]]
+        # Views another input of this batch loaded must follow their stream too.
+        states = dict(loaded)
+        for sid in streams:
+            for view_id in views.get(sid, ()):
+                states.setdefault(view_id, working[view_id])
         decisions = self.decider.decide(view, event, self.policy.rules)
         envelopes = decision_envelopes(
             decisions,
@@ -228,9 +254,9 @@ class BatchProcessor:
         events = []
         for decision, envelope in zip(decisions, envelopes):
             target = envelope["streamId"]
-            if target not in states:
+            if target not in loaded or is_view(target):
                 raise ValueError(f"decision {decision.decision_type} targets a stream the input did not load")
-            states[target] = self.decider.evolve(states[target], envelope)
+            evolve_loaded(self.decider, states, envelope)
             events.append(
                 NewEvent(
                     event_id=envelope["decisionId"],
@@ -247,6 +273,8 @@ class BatchProcessor:
 
     def _after_commit(self, states, working, new_events, stored: list[StoredEvent], processed_rows) -> None:
         for stream_id, (version, _) in states.items():
+            if is_view(stream_id):
+                continue
             self.cache.put(stream_id, version + len(new_events.get(stream_id, ())), working[stream_id])
         for _, _, _, topic, _, _ in processed_rows:
             metrics.INPUTS_CONSUMED.labels(self.service, topic).inc()
