@@ -6,6 +6,7 @@ end of the grace period; the timer reports whatever of that gap is still missing
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,36 +32,63 @@ class SwitchState:
     alerted: frozenset = frozenset()
 
 
+def _gap_of(gaps: tuple[Gap, ...], seq: int) -> int | None:
+    """Index of the open gap holding `seq`. Gaps are disjoint and kept in ascending order (a jump
+    opens a gap above every other; filling one splits it in place), so a bisection finds it:
+    a linear scan made each late CDR cost O(open gaps), and a switch spread over partitions
+    keeps hundreds of small gaps open."""
+    i = bisect_right(gaps, seq, key=_low) - 1
+    return i if i >= 0 and seq <= gaps[i].high else None
+
+
+def _low(gap: Gap) -> int:
+    return gap.low
+
+
 def classify(state: SwitchState, seq: int) -> str:
     if state.high_water is None or seq == state.high_water + 1:
         return "inSequence"
     if seq > state.high_water + 1:
         return "gapOpened"
-    for gap in state.gaps:
-        if gap.low <= seq <= gap.high:
-            return "gapClosed" if gap.low == gap.high else "gapFilled"
-    return "repeated"
+    i = _gap_of(state.gaps, seq)
+    if i is None:
+        return "repeated"
+    return "gapClosed" if state.gaps[i].low == state.gaps[i].high else "gapFilled"
+
+
+def _fill(gaps: tuple[Gap, ...], i: int, seq: int) -> tuple[Gap, ...]:
+    gap = gaps[i]
+    pieces = ()
+    if gap.low < seq:
+        pieces += (Gap(gap.low, seq - 1, gap.timer_id),)
+    if seq < gap.high:
+        pieces += (Gap(seq + 1, gap.high, gap.timer_id),)
+    return gaps[:i] + pieces + gaps[i + 1:]
 
 
 def advance(state: SwitchState, seq: int, timer_id: str | None) -> SwitchState:
     """The state after `seq` arrived; `timer_id` names the gap a jump opens. Used by decide and evolve."""
-    outcome = classify(state, seq)
-    if outcome == "inSequence":
+    if state.high_water is None or seq == state.high_water + 1:
         return SwitchState(seq, state.gaps, state.alerted)
-    if outcome == "gapOpened":
+    if seq > state.high_water + 1:
         return SwitchState(seq, state.gaps + (Gap(state.high_water + 1, seq - 1, timer_id),), state.alerted)
-    if outcome in ("gapFilled", "gapClosed"):
-        gaps = []
-        for gap in state.gaps:
-            if gap.low <= seq <= gap.high:
-                if gap.low < seq:
-                    gaps.append(Gap(gap.low, seq - 1, gap.timer_id))
-                if seq < gap.high:
-                    gaps.append(Gap(seq + 1, gap.high, gap.timer_id))
-            else:
-                gaps.append(gap)
-        return SwitchState(state.high_water, tuple(gaps), state.alerted)
-    return state
+    i = _gap_of(state.gaps, seq)
+    if i is None:
+        return state
+    return SwitchState(state.high_water, _fill(state.gaps, i, seq), state.alerted)
+
+
+def _emptied_timer(state: SwitchState, seq: int) -> str | None:
+    """The gap timer `seq` leaves with nothing missing: the pieces of one gap stay next to each
+    other, so only the filled gap's neighbours can still hold its timer."""
+    i = _gap_of(state.gaps, seq)
+    gap = state.gaps[i]
+    if gap.low != gap.high:
+        return None
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(state.gaps) and state.gaps[j].timer_id == gap.timer_id:
+            return None
+    return gap.timer_id
 
 
 def decide_sequence(state: SwitchState, event, policy, stream_id: str) -> Decision:
@@ -72,11 +100,10 @@ def decide_sequence(state: SwitchState, event, policy, stream_id: str) -> Decisi
         timer_id = derived_id(event.event_id, GAP_TIMER)
         timer = Timer(timer_id, event.event_time + timedelta(seconds=policy.sequence_gap_grace_seconds), GAP_TIMER,
                       p["switchId"], {"switchId": p["switchId"]})
-    after = advance(state, seq, timer_id)
-    if outcome in ("gapFilled", "gapClosed"):
+    if outcome == "gapClosed":
         # A gap fully filled before its grace period ends needs no alert any more.
-        still_open = {g.timer_id for g in after.gaps}
-        cancels = tuple(sorted({g.timer_id for g in state.gaps} - still_open - state.alerted))
+        emptied = _emptied_timer(state, seq)
+        cancels = (emptied,) if emptied is not None and emptied not in state.alerted else ()
     body = {"switchId": p["switchId"], "sequenceNumber": seq, "usageId": p["usageId"]}
     if timer_id:
         body["gapTimerId"] = timer_id
