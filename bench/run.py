@@ -7,7 +7,9 @@
 (d) cards complaint -> decision p99 at a paced 20/s;
 (e) rebuild rate: `wuguan verify` walk and folding stored decisions back into state;
 (f) worker RSS at 25/50/75/100 % of (b) and peak (VmHWM);
-(g) optional py-spy profile of the worker under full load (BENCH_PROFILE=0 to skip).
+(g) optional py-spy profile of the worker under full load (BENCH_PROFILE=0 to skip);
+(h) finance list queries and projection rebuild on a 1M-event store (bench.queries; BENCH_QUERY_EVENTS,
+    BENCH_QUERIES=0 to skip).
 
 Everything lives in a temp dir; embedded broker + Postgres unless KAFKA_BOOTSTRAP_SERVERS /
 DATABASE_URL are set (a fresh database is created on that server either way).
@@ -505,6 +507,13 @@ class Bench:
              "start " + str(_mib(f.get("start_kib"))) + "; " + ", ".join(
                  f"{k} {_mib(v)}" for k, v in (f.get("samples_kib") or {}).items())),
         ]
+        h = r.get("h_queries", {})
+        if h.get("cases"):
+            worst = max(h["cases"], key=lambda c: c["p99_ms"])
+            rows.append(("(h) finance lists, 1M-event store", h.get("met", ""),
+                         f"worst p99 {worst['p99_ms']} ms ({worst['case']}); table: python -m bench.queries"))
+            rows.append(("(h) projections rebuild, 1M events", f"{h['rebuild']['events_per_s']} ev/s",
+                         f"{h['rebuild']['seconds']} s"))
         g = r.get("g_profile", {})
         if g.get("self_top"):
             rows.append(("(g) profiled run", f"{g.get('events_per_s_while_profiled')} ev/s", "see hot spots below"))
@@ -535,6 +544,11 @@ class Bench:
             self.stop_worker("billing_guard")
             await self.cards()
             await self.rebuild()
+            if os.environ.get("BENCH_QUERIES", "1") not in ("0", ""):
+                from .queries import run_queries
+
+                log("(h) finance list queries on a 1M-event store")
+                self.results["h_queries"] = await run_queries(self.database_url)
         finally:
             self.results["config"]["wall_seconds"] = round(time.monotonic() - started, 1)
             self.out_path.parent.mkdir(parents=True, exist_ok=True)

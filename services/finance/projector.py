@@ -1,6 +1,12 @@
 """The catch-up projector: reads `events` by global position in pages and applies
 projection_rules to the finance tables, moving its checkpoint in the same transaction.
 
+Per page: the audit-trail index rows of every decision are written by one set-based statement
+(projection_rules.INDEX_PAGE_SQL), which hands back only the decisions Python must look at
+(those a rule projects, those that set a timer); their operations are then batched by statement
+where reordering cannot change the result (_batches). Catch-up and rebuild run this same code;
+only the page size differs, and the result does not depend on it.
+
 Positions follow commit order (the store appends under one advisory lock), so following them
 never skips a late commit. The checkpoint row is locked FOR UPDATE for the page, so two
 projectors (two API processes, or the API and `wuguan projections rebuild`) serialise instead
@@ -9,18 +15,22 @@ of applying a page twice.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import logging
 from dataclasses import dataclass
 
 import asyncpg
 
-from .projection_rules import Row, index_ops, projection_ops
+from .projection_rules import (INDEX_PAGE_SQL, RULE_TYPES, SET_FORMS, TIMER_ORIGINS_SQL, Op, Row, projection_ops,
+                               timer_origin)
 from .schema import PROJECTION_TABLES
 
 log = logging.getLogger(__name__)
 PROJECTOR = "finance"
 PAGE_SIZE = 1000
+# A rebuild reads the whole log: larger pages mean fewer round trips and larger statement batches.
+REBUILD_PAGE_SIZE = 25_000
 
 
 @dataclass(frozen=True)
@@ -29,18 +39,29 @@ class Progress:
     applied: int  # events read in this call
 
 
-async def _run_ops(conn: asyncpg.Connection, ops) -> None:
-    # Consecutive operations with the same statement go in one executemany round trip;
-    # order is kept, which matters (an update must follow the insert it updates).
-    run_sql, run_args = None, []
-    for sql, args in ops:
-        if sql != run_sql and run_args:
-            await conn.executemany(run_sql, run_args)
-            run_args = []
-        run_sql = sql
-        run_args.append(args)
-    if run_args:
-        await conn.executemany(run_sql, run_args)
+def _batches(ops: list[Op]) -> list[tuple[str, list[tuple]]]:
+    """Operations in log order -> (statement, [parameters]) batches, run in order.
+
+    Each operation joins the first batch of its statement after the batch that holds the previous
+    operation of its key, or starts a new batch at the end. So a key's operations keep their
+    order and a batch never holds two of one key; operations of different keys commute
+    (projection_rules.Op), so one statement per batch gives what running the operations one by
+    one in log order gives."""
+    batches: list[tuple[str, list[tuple]]] = []
+    by_statement: dict[str, list[int]] = {}  # statement -> indexes of its batches, ascending
+    after: dict[str, int] = {}  # key -> the batch holding its latest operation
+    for sql, args, key in ops:
+        candidates = by_statement.setdefault(sql, [])
+        i = bisect.bisect_right(candidates, after.get(key, -1))
+        if i < len(candidates):
+            index = candidates[i]
+        else:
+            index = len(batches)
+            batches.append((sql, []))
+            candidates.append(index)
+        batches[index][1].append(args)
+        after[key] = index
+    return batches
 
 
 async def project_page(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> Progress:
@@ -50,33 +71,34 @@ async def project_page(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> 
             "SELECT global_position FROM finance.checkpoint WHERE projector = $1 FOR UPDATE", PROJECTOR
         )
         position = checkpoint["global_position"]
-        rows = await conn.fetch(
-            "SELECT global_position, event_id::text AS event_id, event_type, stream_id, business_time, payload"
-            " FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2",
-            position,
-            page_size,
-        )
-        if not rows:
+        # Committed positions are exactly 1..head (appends take positions under one lock, in
+        # commit order, and never delete), so a page is a range of positions, and every
+        # statement below sees the same events in it.
+        head = await conn.fetchval("SELECT max(global_position) FROM events")
+        last = min(position + page_size, head or 0)
+        if last <= position:
             return Progress(position, 0)
-        page = [Row(**dict(r)) for r in rows]
-        ops, index = [], []
-        for row in page:
-            ops.extend(projection_ops(row))
-            index.extend(index_ops(row))
-        await _run_ops(conn, ops)
-        # Index rows are independent of each other: grouped by statement, one round trip each.
-        index.sort(key=lambda op: op[0])
-        await _run_ops(conn, index)
-        last = page[-1].global_position
-        latest = max(row.business_time for row in page)
-        await conn.execute(
-            "UPDATE finance.checkpoint SET global_position = $1,"
-            " as_of = CASE WHEN as_of IS NULL OR as_of < $2 THEN $2 ELSE as_of END WHERE projector = $3",
-            last,
-            latest,
-            PROJECTOR,
-        )
-        return Progress(last, len(page))
+        await conn.execute("SET LOCAL work_mem = '64MB'")  # the page's index rows, sorted in memory
+        rows = await conn.fetch(INDEX_PAGE_SQL, position, last, RULE_TYPES, PROJECTOR)
+        ops, timers = [], ([], [])
+        for r in rows:
+            if r["timer_id"] is not None:
+                timer, origin = timer_origin(r["global_position"], r["timer_id"])
+                timers[0].append(timer)
+                timers[1].append(origin)
+            if r["envelope"] is not None:
+                row = Row(r["global_position"], r["event_id"], r["event_type"], r["stream_id"], r["business_time"],
+                          r["envelope"])
+                ops.extend(projection_ops(row))
+        for sql, args in _batches(ops):
+            form = SET_FORMS.get(sql)
+            if form is not None and len(args) > 1 and len({a[form.key] for a in args}) == len(args):
+                await conn.execute(form.sql, *map(list, zip(*args)))
+            else:
+                await conn.executemany(sql, args)
+        if timers[0]:
+            await conn.execute(TIMER_ORIGINS_SQL, *timers)
+        return Progress(last, last - position)
 
 
 async def catch_up(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> Progress:
@@ -89,8 +111,23 @@ async def catch_up(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> Prog
             return Progress(progress.position, total)
 
 
-async def rebuild(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> Progress:
-    """Truncate every projection and replay from position 0 (A.REPLAY)."""
+# The audit-trail index tables and their primary keys. A rebuild writes ~1.6 rows a decision
+# into them; keeping their btrees row by row costs more than building them once from the
+# finished tables (a sort), so a rebuild drops the keys and adds them back at its end.
+INDEX_KEYS = (
+    ("account_decisions", "account_id, global_position"),
+    ("ticket_decisions", "ticket_id, global_position"),
+    ("decision_causes", "cause_id, global_position"),
+)
+
+
+async def rebuild(conn: asyncpg.Connection, page_size: int = REBUILD_PAGE_SIZE) -> Progress:
+    """Truncate every projection and replay from position 0 (A.REPLAY).
+
+    One transaction, so a failed rebuild changes nothing, and readers see the old projections
+    (they wait on the truncated tables) until the new ones are complete. The pages are applied
+    by the catch-up code itself, each in a savepoint: the same rows whatever the page size.
+    """
     async with conn.transaction():
         await conn.fetchrow("SELECT 1 FROM finance.checkpoint WHERE projector = $1 FOR UPDATE", PROJECTOR)
         tables = ", ".join(f"finance.{name}" for name, _ in PROJECTION_TABLES)
@@ -98,7 +135,19 @@ async def rebuild(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> Progr
         await conn.execute(
             "UPDATE finance.checkpoint SET global_position = 0, as_of = NULL WHERE projector = $1", PROJECTOR
         )
-    return await catch_up(conn, page_size)
+        # Dropping a key takes the tables' owner; any other role rebuilds with the keys in place.
+        owner = await conn.fetchval(
+            "SELECT bool_and(pg_has_role(current_user, tableowner, 'MEMBER')) FROM pg_tables"
+            " WHERE schemaname = 'finance' AND tablename = ANY($1::text[])", [name for name, _ in INDEX_KEYS])
+        if owner:
+            for name, _ in INDEX_KEYS:
+                await conn.execute(f"ALTER TABLE finance.{name} DROP CONSTRAINT {name}_pkey")
+        progress = await catch_up(conn, page_size)
+        if owner:
+            await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for name, columns in INDEX_KEYS:
+                await conn.execute(f"ALTER TABLE finance.{name} ADD CONSTRAINT {name}_pkey PRIMARY KEY ({columns})")
+    return progress
 
 
 async def checksum(conn: asyncpg.Connection) -> str:

@@ -58,13 +58,18 @@ async def decision_trail(conn: asyncpg.Connection, decision_id: str) -> dict | N
         return None
     envelope = row["payload"]
     inputs = [str(c) for c in envelope.get("causedBy") or ()]
-    causes = await conn.fetch(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id::text = ANY($1::text[])"
-        " OR global_position IN (SELECT global_position FROM finance.timer_origins WHERE timer_event_id = ANY($1::text[]))"
-        " ORDER BY global_position",
+    # Two lookups, each by an index: matching `event_id::text` (or an OR of both) scanned the log.
+    decisions = await conn.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[])", [i for i in inputs if is_uuid(i)])
+    fired_by = await conn.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE global_position IN"
+        " (SELECT global_position FROM finance.timer_origins WHERE timer_event_id = ANY($1::text[]))",
         inputs,
     )
-    found = {r["event_id"] for r in causes}
+    causes = sorted({r["global_position"]: r for r in [*decisions, *fired_by]}.values(),
+                    key=lambda r: r["global_position"])
+    stored = {r["event_id"] for r in decisions}
+    found = {i for i in inputs if is_uuid(i) and str(uuid.UUID(i)) in stored}
     timer_inputs = {r["timer_event_id"] for r in await conn.fetch(
         "SELECT timer_event_id FROM finance.timer_origins WHERE timer_event_id = ANY($1::text[])", inputs)}
     # What it caused: decisions whose input was this decision or one of the timers it set.

@@ -61,6 +61,30 @@ async def test_projects_disputes_credit_notes_arrears_fees_suspensions_and_cards
     assert as_of == await conn.fetchval("SELECT max(business_time) FROM events")
 
 
+async def test_index_rows_name_the_account_ticket_causes_and_timer(conn):
+    history = guard_and_dunning()
+    await store(conn, history)
+    await catch_up(conn)
+    [overdue] = [d for d in history if d["decisionType"] == "guard.DisputeReplyOverdue"]
+    assert "accountId" not in overdue["payload"]  # taken from its account stream instead
+    pos = await conn.fetchval("SELECT global_position FROM events WHERE event_id = $1::uuid", overdue["decisionId"])
+    assert await conn.fetchval("SELECT account_id FROM finance.account_decisions WHERE global_position = $1", pos) == "A2"
+    assert await conn.fetchval("SELECT ticket_id FROM finance.ticket_decisions WHERE global_position = $1", pos) == "T2"
+    assert [r[0] for r in await conn.fetch(
+        "SELECT cause_id FROM finance.decision_causes WHERE global_position = $1", pos)] == overdue["causedBy"]
+    # The timer that fired it leads back to the decision that set it (DisputeOpened of T2).
+    origin = await conn.fetchval("SELECT global_position FROM finance.timer_origins WHERE timer_event_id = $1",
+                                 overdue["causedBy"][0])
+    opened = await conn.fetchval("SELECT payload->>'decisionType' FROM events WHERE global_position = $1", origin)
+    assert opened == "guard.DisputeOpened"
+    # Every decision of the history names its causes; tariff and switch decisions name no account.
+    assert await conn.fetchval("SELECT count(DISTINCT global_position) FROM finance.decision_causes") == len(history)
+    unnamed = await conn.fetchval("SELECT count(*) FROM events e WHERE NOT EXISTS"
+                                  " (SELECT 1 FROM finance.account_decisions a WHERE a.global_position = e.global_position)")
+    assert unnamed == sum(d["streamId"] in ("guard-tariffs",) or d["streamId"].startswith("guard-switch-")
+                          for d in history)
+
+
 async def test_rebuild_gives_the_checksum_of_incremental_projection(conn):
     history = guard_and_dunning() + cards()
     half = len(history) // 2
@@ -77,7 +101,31 @@ async def test_rebuild_gives_the_checksum_of_incremental_projection(conn):
     progress = await rebuild(conn)
     assert progress.applied == len(history)
     assert await checksum(conn) == incremental
+    assert await _index_keys(conn) == INDEX_TABLES  # dropped for the rebuild, built again at its end
 
     # The checksum does see a difference.
     await conn.execute("UPDATE finance.disputes SET held_minor = held_minor + 1 WHERE ticket_id = 'T2'")
     assert await checksum(conn) != incremental
+
+
+INDEX_TABLES = {"finance.account_decisions", "finance.ticket_decisions", "finance.decision_causes"}
+
+
+async def _index_keys(conn) -> set[str]:
+    rows = await conn.fetch("SELECT conrelid::regclass::text AS t FROM pg_constraint WHERE contype = 'p'"
+                            " AND connamespace = 'finance'::regnamespace")
+    return {r["t"] for r in rows} & INDEX_TABLES
+
+
+async def test_a_rebuild_by_a_role_that_does_not_own_the_tables_keeps_their_keys(conn):
+    history = guard_and_dunning() + cards()
+    await store(conn, history)
+    await catch_up(conn, page_size=3)
+    incremental = await checksum(conn)
+    await conn.execute("SET ROLE wuguan_finance")  # the API's role: may write rows, may not drop keys
+    try:
+        assert (await rebuild(conn)).applied == len(history)
+    finally:
+        await conn.execute("RESET ROLE")
+    assert await checksum(conn) == incremental
+    assert await _index_keys(conn) == INDEX_TABLES

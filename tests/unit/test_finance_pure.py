@@ -15,7 +15,7 @@ from services.finance.csv_export import cell, rows_to_csv
 from services.finance.lists import LISTS, BadRequest, build_query
 from services.finance.money import yuan
 from services.finance.privacy import masked
-from services.finance.projection_rules import RULES, Row, index_ops, projection_ops, timer_event_id
+from services.finance.projection_rules import RULES, Row, projection_ops, timer_event_id, timer_origin
 from services.finance.settings import ApiSettings
 
 SECRET = "unit-secret-0123456789"
@@ -166,10 +166,24 @@ def test_every_rule_emits_parameterised_sql_only():
     assert "cards.CardReplaced" in RULES and "dunning.LateFeeCharged" in RULES
 
 
-def test_index_rows_name_the_account_ticket_causes_and_timer():
-    ops = index_ops(_row("guard.DisputeReplyOverdue", {"ticketId": "T9", "timer": {"timerId": "tm"}}))
-    tables = [sql.split()[2] for sql, _ in ops]
-    assert tables == ["finance.account_decisions", "finance.ticket_decisions", "finance.decision_causes",
-                      "finance.timer_origins"]
-    assert ops[0][1] == ("A9", 7)  # no accountId in the body: taken from the account stream
-    assert ops[3][1] == (timer_event_id("tm"), 7)
+def test_a_timer_leads_back_to_the_decision_that_set_it():
+    assert timer_origin(7, "tm") == (timer_event_id("tm"), 7)
+
+
+def test_operations_name_the_row_they_must_stay_in_order_with():
+    due = _row("dunning.ReminderDue", {"accountId": "B2", "occurrenceId": "O1", "channel": "letter"},
+               stream="dunning-account-B2")
+    assert [op[2] for op in projection_ops(due)] == ["reminder:d-1", "occurrence:O1"]
+    assert [op[2] for op in projection_ops(_row("guard.DisputeReplyOverdue", {"ticketId": "T9"}))] == ["dispute:T9"]
+    # Suspensions and restorations pick among the account's rows: one key for the account.
+    missed = _row("guard.RestorationSlaMissed", {"accountId": "A9", "restoreBy": "2026-01-01T00:00:00+08:00"})
+    assert [op[2] for op in projection_ops(missed)] == ["cp4:A9"]
+
+
+def test_batches_keep_each_keys_operations_in_order_and_never_two_of_a_key_together():
+    from services.finance.projector import _batches
+
+    ops = [("insert d", (1,), "A"), ("update d", (2,), "A"), ("insert d", (3,), "B"), ("update d", (4,), "A"),
+           ("update d", (5,), "C"), ("insert r", (6,), "C"), ("update d", (7,), "B"), ("insert d", (8,), "B")]
+    assert _batches(ops) == [("insert d", [(1,), (3,)]), ("update d", [(2,), (5,), (7,)]),
+                             ("update d", [(4,)]), ("insert r", [(6,)]), ("insert d", [(8,)])]
