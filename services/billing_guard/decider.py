@@ -11,15 +11,18 @@ Streams:
   reach several partitions, so two workers may write it at once and one batch retries. The
   state is a mark plus open gaps, so a retry reloads little (see the service README note);
 - guard-works: every planned work (CP5), read by each CDR for its cutover windows;
+- claim:cdr:<switch>|<origin>: CP3.DEDUP's unique claim, the usage id of a CDR's first copy, kept
+  in the store's claims table rather than in the account state (which would grow with every CDR);
 - guard-account-<account>#charges: a view of the account stream with every charge's body, read
   (never cached) only by disputes, so the cached account state stays small.
 """
 from __future__ import annotations
 
 from schemas.registry import partition_key
+from services.common.runtime.claims import claim_id
 from services.common.stream_views import view_name, view_of
 
-from .domain.account import AccountState, evolve_billing
+from .domain.account import AccountState, claims_made, dedup_key, evolve_billing
 from .domain.charge_history import VIEW as CHARGES_VIEW, ChargeHistory, evolve_charges
 from .domain.customer_data import decide_change, evolve_customer
 from .domain.disputes import DISPUTE_TYPES, REPLY_TIMER, decide_dispute, evolve_dispute, on_reply_timer
@@ -50,6 +53,10 @@ def account_stream(account_id: str) -> str:
     return f"guard-account-{account_id}"
 
 
+def cdr_claim(cdr: dict) -> str:
+    return claim_id(dedup_key(cdr["switchId"], cdr["originId"]))
+
+
 def charges_view(account_id: str) -> str:
     return view_of(account_stream(account_id), CHARGES_VIEW)
 
@@ -66,7 +73,7 @@ class GuardDecider:
     def stream_ids(self, event) -> tuple[str, ...]:
         kind, p = event.event_type, event.payload
         if kind == "billing.cdr.v1":
-            return (account_stream(p["accountId"]), TARIFFS, switch_stream(p["switchId"]), WORKS)
+            return (account_stream(p["accountId"]), TARIFFS, switch_stream(p["switchId"]), WORKS, cdr_claim(p))
         if kind == "billing.tariff.v1":
             return (TARIFFS,)
         if kind == "billing.cutover.v1":
@@ -87,6 +94,9 @@ class GuardDecider:
         if event.event_type == DUNNING:
             return _dunning_account(event)
         return partition_key(event.event_type, event.payload)
+
+    def claims_made(self, decision: dict) -> list[tuple[str, str]]:
+        return claims_made(decision)
 
     def initial_state(self, stream_id: str):
         if stream_id == TARIFFS:
@@ -129,7 +139,7 @@ class GuardDecider:
             return suspension.on_timer(state, event)
         if kind == "billing.cdr.v1":
             return decide_cdr(states[account_stream(p["accountId"])], states[TARIFFS],
-                              states[switch_stream(p["switchId"])], states[WORKS], event, policy,
+                              states[switch_stream(p["switchId"])], states[WORKS], states[cdr_claim(p)], event, policy,
                               switch_stream(p["switchId"]))
         if kind == "billing.tariff.v1":
             return decide_tariff(states[TARIFFS], event, policy, TARIFFS)

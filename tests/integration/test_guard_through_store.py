@@ -3,6 +3,7 @@ catalogue stream, CP3 dedup / sanity DLQ / sequence-gap timer through Kafka, D.A
 D.HOLD on the account stream, and a replay that changes nothing (A.REPLAY)."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -127,3 +128,33 @@ async def test_D_EVIDENCE_a_dispute_sees_the_charges_decided_before_it_in_the_sa
     assert [i["usageId"] for i in opened["K-B"]["items"]] == ["U-EARLIER", "U-IN-BATCH"]
     async with harness.pool.acquire() as conn:
         assert not await conn.fetchval("SELECT count(*) FROM events WHERE stream_id LIKE '%#%'")
+
+
+async def test_CP3_DEDUP_the_claim_outlives_the_workers_memory_and_two_racing_workers_charge_once(harness):
+    """The dedup key is a unique claim in the store, not in the cached account state: a copy that
+    arrives after a restart (empty cache) is still suppressed, and two workers deciding copies of
+    one CDR at the same time charge it once."""
+    from services.common.runtime.unit_of_work import BatchProcessor
+
+    account, switch = f"A-{uuid.uuid4().hex[:8]}", f"SW-{uuid.uuid4().hex[:6]}"
+    t0 = NOW - timedelta(hours=6)
+    await harness.feed(tariff("T-STD", 960, t0 - timedelta(days=1), 10, t0 - timedelta(days=2)))
+    await harness.feed(cdr(account, switch, 1, t0, origin="O-1", usage_id="U-FIRST"))
+    harness.processor.cache.clear()  # what a restarted worker has
+    await harness.feed(cdr(account, switch, 1, t0, origin="O-1", usage_id="U-AFTER-RESTART"))
+    kinds = [(d["decisionType"], d["payload"]["usageId"]) for d in await harness.stream(f"guard-account-{account}")]
+    assert kinds == [("guard.CdrRated", "U-FIRST"), ("guard.DuplicateCdrSuppressed", "U-AFTER-RESTART")]
+    async with harness.pool.acquire() as conn:
+        claim = await conn.fetchrow("SELECT value, position FROM unique_claims WHERE claim_key = $1", f"cdr:{switch}|O-1")
+        rated_at = await conn.fetchval("SELECT global_position FROM events WHERE event_type = 'guard.CdrRated'"
+                                       " AND payload->'payload'->>'usageId' = 'U-FIRST'")
+    assert (claim["value"], claim["position"]) == ("U-FIRST", rated_at)
+
+    other = BatchProcessor(decider=harness.processor.decider, policy=harness.processor.policy, pool=harness.pool,
+                           dead_letters=harness.processor.dead_letters, service_version="test")
+    accounts = [f"A-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    copies = [cdr(a, switch, 2, t0, origin="O-2", usage_id=f"U-RACE-{i}") for i, a in enumerate(accounts)]
+    await asyncio.gather(harness.processor.process([harness.message(*copies[0])]),
+                         other.process([harness.message(*copies[1])]))
+    decided = [d for a in accounts for d in await harness.stream(f"guard-account-{a}")]
+    assert sorted(d["decisionType"] for d in decided) == ["guard.CdrRated", "guard.DuplicateCdrSuppressed"]

@@ -11,6 +11,7 @@ from services.common.decider import Rejected
 from services.common.decisions import decision_envelopes
 from services.common.policy import load_policy
 from services.common.runtime.timers import decode_timer, timer_message
+from services.common.runtime.claims import claim_id, is_claim
 from services.common.stream_views import base_stream, is_view
 from services.billing_guard.decider import GuardDecider
 from services.billing_guard.domain.policy import GuardPolicySchema, build_policy
@@ -120,11 +121,14 @@ class Guard:
         self.decider = GuardDecider()
         self.loaded = loaded or policy()
         self.states: dict = {}
+        self.claims: dict = {}  # claim id -> value, as the store's unique_claims table
         self.log: list[dict] = []
         self.dead: list[tuple[str, Rejected]] = []
         self.fired: set[str] = set()
 
     def state(self, stream_id: str):
+        if is_claim(stream_id):
+            return self.claims.get(stream_id)
         if is_view(stream_id):  # folded from the log whenever asked, as the runtime does
             state = self.decider.initial_state(stream_id)
             for decision in self.log:
@@ -151,6 +155,8 @@ class Guard:
         for envelope in envelopes:
             assert envelope["streamId"] in view, envelope["decisionType"]
             self.states[envelope["streamId"]] = self.decider.evolve(self.states[envelope["streamId"]], envelope)
+            for key, value in self.decider.claims_made(envelope):
+                self.claims.setdefault(claim_id(key), value)
         self.log.extend(envelopes)
         return envelopes
 

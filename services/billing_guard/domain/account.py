@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from immutables import Map
-
 from services.common.timefmt import parse_rfc3339
 
 RATED = "guard.CdrRated"
@@ -24,9 +22,6 @@ CYCLE_CLOSED = "guard.BillCycleClosed"
 class AccountState:
     fields: dict = field(default_factory=dict)  # CP1 field -> current value
     tariff_plans: tuple = ()  # (effective from, tariff id), in acceptance order
-    # dedup_key(switch id, origin id) -> usage id of the first copy. A persistent map: adding a key
-    # shares the rest, where copying a dict per CDR cost O(CDRs on the account) time and memory.
-    seen: Map = Map()
     duplicates: dict = field(default_factory=dict)  # usage id of a suppressed copy -> usage id of the first
     cycle_totals: dict = field(default_factory=dict)  # cycle -> fen charged
     free_used: dict = field(default_factory=dict)  # cycle -> free voice seconds used
@@ -50,9 +45,18 @@ class AccountState:
 
 
 def dedup_key(switch_id: str, origin_id: str) -> str:
-    # One string rather than a tuple of two: a key is kept for every CDR (CP3.DEDUP). "|" cannot
-    # occur in an id (schemas.fields.ID_PATTERN), so two pairs never share a key.
-    return f"{switch_id}|{origin_id}"
+    """CP3.DEDUP's unique claim for a CDR: its state is the usage id of the first copy. Claims live
+    in the store (services/common/runtime/claims.py), not in this state, which would otherwise
+    grow with every CDR. "|" cannot occur in an id (schemas.fields.ID_PATTERN)."""
+    return f"cdr:{switch_id}|{origin_id}"
+
+
+def claims_made(decision: dict) -> list[tuple[str, str]]:
+    """The first copy of a CDR claims its key, whatever became of it (charged, held or unrated)."""
+    if decision["decisionType"] in (RATED, STALE, UNRATED):
+        body = decision["payload"]
+        return [(dedup_key(body["switchId"], body["originId"]), body["usageId"])]
+    return []
 
 
 def _audit(state: AccountState, decision: dict, cycle: str | None) -> tuple:
@@ -66,7 +70,6 @@ def evolve_billing(state: AccountState, decision: dict) -> AccountState | None:
         cycle = body["cycle"]
         state = replace(
             state,
-            seen=state.seen.set(dedup_key(body["switchId"], body["originId"]), body["usageId"]),
             cycle_totals={**state.cycle_totals, cycle: state.cycle_totals.get(cycle, 0) + body["amountMinor"]},
             free_used={**state.free_used, cycle: state.free_used.get(cycle, 0) + body["freeSecondsUsed"]}
             if body["freeSecondsUsed"] else state.free_used,
@@ -75,8 +78,7 @@ def evolve_billing(state: AccountState, decision: dict) -> AccountState | None:
             state = replace(state, audit=_audit(state, decision, cycle))
         return state
     if kind in (STALE, UNRATED):
-        return replace(state, seen=state.seen.set(dedup_key(body["switchId"], body["originId"]), body["usageId"]),
-                       audit=_audit(state, decision, body.get("cycle")))
+        return replace(state, audit=_audit(state, decision, body.get("cycle")))
     if kind == DUPLICATE:
         return replace(state, duplicates={**state.duplicates, body["usageId"]: body["originalUsageId"]},
                        audit=_audit(state, decision, body.get("cycle")))

@@ -67,19 +67,19 @@ def huge_fee(state: AccountState, cycle: str, new_total: int, policy: GuardPolic
 
 
 def decide_cdr(state: AccountState, catalogue: Catalogue, switch: SwitchState, works: WorksState,
-               event, policy: GuardPolicy, switch_stream: str) -> list[Decision]:
+               first_copy: str | None, event, policy: GuardPolicy, switch_stream: str) -> list[Decision]:
+    """`first_copy`: the usage id that claimed this CDR's dedup key, if any (CP3.DEDUP)."""
     p = event.payload
     received = event.event_time
     insane = sanity_reasons(p, received, policy)
     if insane:
         # Codes only: the message reaches the DLQ and logs, so it carries no values (A.PRIVACY).
         raise Rejected("CP3.SANITY", "CDR failed sanity checks: " + ", ".join(insane))
-    key = acc.dedup_key(p["switchId"], p["originId"])
     start = p["startDateTime"]
     natural = cycle_of(start, policy.timezone)
-    if key in state.seen:
+    if first_copy is not None:
         return [Decision(acc.DUPLICATE, ("CP3.DEDUP",), "suppressed",
-                         {**_ids(p), "accountId": p["accountId"], "originalUsageId": state.seen[key], "cycle": natural},
+                         {**_ids(p), "accountId": p["accountId"], "originalUsageId": first_copy, "cycle": natural},
                          ("DUPLICATE_SWITCH_ORIGIN_ID",))]
     decisions = [decide_sequence(switch, event, policy, switch_stream)]
     if start < months_before(received, policy.stale_after_months):

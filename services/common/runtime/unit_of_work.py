@@ -21,6 +21,7 @@ from ..decisions import decision_envelopes
 from ..eventstore import store
 from ..eventstore.records import NewEvent, StoredEvent
 from . import metrics
+from .claims import claim_id, is_claim, load_claims, record_claims
 from .dead_letters import DeadLetters, InputMessage
 from .decision_inputs import DECISION_TOPIC_NAMES, DECISION_TYPE_HEADER, decode_decision_input
 from .state_cache import StateCache
@@ -122,7 +123,12 @@ class BatchProcessor:
     async def _load_states(self, conn, stream_ids: set[str]) -> dict[str, tuple[int, object]]:
         """(version, state) per stream; views are folded from their stream's events every time."""
         states, missing = {}, []
+        claims = [s for s in stream_ids if is_claim(s)]
+        if claims:
+            states.update({c: (0, value) for c, value in (await load_claims(conn, self.service, claims)).items()})
         for stream_id in stream_ids:
+            if is_claim(stream_id):
+                continue
             cached = None if is_view(stream_id) else self.cache.get(stream_id)
             if cached is None:
                 missing.append(stream_id)
@@ -144,6 +150,8 @@ class BatchProcessor:
         A view stands for its stream; read fresh, it must agree with a cached state of it."""
         versions: dict[str, int] = {}
         for stream_id, (version, _) in states.items():
+            if is_claim(stream_id):  # checked by the claims table's primary key instead
+                continue
             base = base_stream(stream_id)
             if base in written:
                 if version != states.get(base, (version,))[0]:
@@ -185,6 +193,9 @@ class BatchProcessor:
                     working.update(changed)
                     for new_event in events:
                         new_events[new_event.stream_id].append(new_event)
+                        for key, value in self._claims_made(new_event.payload):
+                            if working.get(claim_id(key)) is None:  # a later input of the batch sees it
+                                working[claim_id(key)] = value
                     processed_rows.append(processed)
                 append_started = time.perf_counter()
                 stored = await store.append(
@@ -192,6 +203,11 @@ class BatchProcessor:
                     [(states[sid][0], events) for sid, events in new_events.items()],
                     read_versions=self._read_versions(states, new_events),
                 )
+                try:
+                    await record_claims(conn, self.service, [
+                        (key, value, e.global_position) for e in stored for key, value in self._claims_made(e.payload)])
+                except asyncpg.UniqueViolationError as exc:
+                    raise store.ConcurrencyConflict("a unique claim was made by another writer first") from exc
                 if processed_rows:
                     await conn.copy_records_to_table(
                         "processed_inputs",
@@ -206,6 +222,10 @@ class BatchProcessor:
                 metrics.APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - append_started)
         self._after_commit(states, working, new_events, stored, processed_rows)
         return rejected
+
+    def _claims_made(self, decision: dict) -> list[tuple[str, str]]:
+        claims_made = getattr(self.decider, "claims_made", None)
+        return claims_made(decision) if claims_made is not None else []
 
     async def _drop_already_processed(self, conn, decoded, rejected):
         if not decoded:
@@ -254,7 +274,7 @@ class BatchProcessor:
         events = []
         for decision, envelope in zip(decisions, envelopes):
             target = envelope["streamId"]
-            if target not in loaded or is_view(target):
+            if target not in loaded or is_view(target) or is_claim(target):
                 raise ValueError(f"decision {decision.decision_type} targets a stream the input did not load")
             evolve_loaded(self.decider, states, envelope)
             events.append(
@@ -273,7 +293,7 @@ class BatchProcessor:
 
     def _after_commit(self, states, working, new_events, stored: list[StoredEvent], processed_rows) -> None:
         for stream_id, (version, _) in states.items():
-            if is_view(stream_id):
+            if is_view(stream_id) or is_claim(stream_id):
                 continue
             self.cache.put(stream_id, version + len(new_events.get(stream_id, ())), working[stream_id])
         for _, _, _, topic, _, _ in processed_rows:
