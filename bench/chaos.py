@@ -87,6 +87,7 @@ class Outcome:
     decisions: dict = field(default_factory=dict)      # event_id -> (service, stream, version, type, payload)
     processed: set = field(default_factory=set)        # (consumer, event_id, content_hash)
     timers: set = field(default_factory=set)           # pending timers, publication time left out
+    claims: set = field(default_factory=set)           # unique claims, log position left out
     clocks: dict = field(default_factory=dict)
     published: dict = field(default_factory=dict)      # service -> Counter(decisionId)
     finance_checksum: str = ""                         # `wuguan projections rebuild` over the log
@@ -274,6 +275,7 @@ class Run:
                 "SELECT consumer, event_id, content_hash FROM processed_inputs")}
             outcome.timers = {tuple(r) for r in await conn.fetch(
                 "SELECT timer_id, service, stream_id, partition_key, due_at_text, kind, data::text FROM pending_timers")}
+            outcome.claims = {tuple(r) for r in await conn.fetch("SELECT service, claim_key, value FROM unique_claims")}
             outcome.clocks = {r["service"]: r["watermark"] for r in await conn.fetch("SELECT * FROM business_clocks")}
             outcome.chain_ok = (await verify_chain(conn)).ok
         finally:
@@ -360,6 +362,8 @@ def compare(calm: Outcome, chaos: Outcome) -> list[str]:
                    f" extra {sorted(chaos.processed - calm.processed)[:5]}")
     if calm.timers != chaos.timers:
         out.append(f"pending timers differ: {len(calm.timers ^ chaos.timers)} rows")
+    if calm.claims != chaos.claims:
+        out.append(f"unique claims differ: {len(calm.claims ^ chaos.claims)} rows")
     if calm.clocks != chaos.clocks:
         out.append(f"business clocks differ: {calm.clocks} vs {chaos.clocks}")
     for service in SERVICES:
