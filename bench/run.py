@@ -14,7 +14,8 @@
 Everything lives in a temp dir; embedded broker + Postgres unless KAFKA_BOOTSTRAP_SERVERS /
 DATABASE_URL are set (a fresh database is created on that server either way).
 Environment: BENCH_EVENTS (CDRs in (b), default 50000), BENCH_ACCOUNTS (default 5000),
-BENCH_PROFILE (1), BENCH_PARTITIONS (6), BENCH_OUT (bench/results/latest.json).
+BENCH_PROFILE (1), BENCH_PARTITIONS (6), BENCH_OUT (bench/results/latest.json), BENCH_STAGES
+(a,b,c,d,e,g,h by default; e.g. BENCH_STAGES=b BENCH_EVENTS=1000000 for the worker's RSS over 1M CDRs).
 """
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ from .workload import Workload
 
 ROOT = Path(__file__).resolve().parent
 BASELINE_TOPIC = "bench.baseline.v1"
+# (f) RSS is sampled during (b); (c) and (g) need (b)'s worker.
+STAGES = ("a", "b", "c", "d", "e", "g", "h")
 
 
 def log(msg: str) -> None:
@@ -106,6 +109,9 @@ class Bench:
         self.profile = os.environ.get("BENCH_PROFILE", "1") not in ("0", "", "false")
         self.partitions = int(os.environ.get("BENCH_PARTITIONS", "6"))
         self.out_path = Path(os.environ.get("BENCH_OUT", ROOT / "results" / "latest.json"))
+        self.stages = set(os.environ.get("BENCH_STAGES", ",".join(STAGES)).replace(" ", "").split(","))
+        if not self.stages <= set(STAGES):
+            raise SystemExit(f"BENCH_STAGES: unknown stage(s) {sorted(self.stages - set(STAGES))}; known: {','.join(STAGES)}")
         self.tmp = Path(tempfile.mkdtemp(prefix="wuguan-bench-"))
         self.results: dict = {"config": {
             "events": self.events, "accounts": self.accounts, "partitions": self.partitions,
@@ -291,7 +297,7 @@ class Bench:
                                       " WHERE service = 'billing_guard' GROUP BY 1, 2 ORDER BY 3 DESC")
         elapsed = t_relayed - t0
         rate = len(messages) / elapsed
-        a = self.results["a_baseline"]["events_per_s"]
+        a = self.results.get("a_baseline", {}).get("events_per_s")
         metrics = await asyncio.to_thread(self._get, "billing_guard", "/metrics") or ""
         conflicts = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines()
                         if l.startswith("wuguan_concurrency_conflicts_total{"))
@@ -300,7 +306,7 @@ class Bench:
             "seconds_to_last_processed": round(t_processed - t0, 2),
             "seconds_to_last_stored": round(float(last_recorded) - t0, 2),
             "seconds_to_last_relayed": round(elapsed, 2),
-            "events_per_s": round(rate, 1), "ratio_to_baseline": round(rate / a, 3),
+            "events_per_s": round(rate, 1), "ratio_to_baseline": round(rate / a, 3) if a else None,
             "concurrency_conflict_retries": conflicts,
             "decisions_by_type": {f"{r['event_type']}/{r['outcome']}": r["count"] for r in by_type},
         }
@@ -309,7 +315,8 @@ class Bench:
             "samples_kib": {k: v.get("VmRSS") for k, v in samples.items()},
             "peak_hwm_kib": rss_kib(pid).get("VmHWM"),
         }
-        log(f"(b) {rate:.0f} inputs/s end to end = {rate / a:.3f} x baseline; RSS {self.results['f_rss']}")
+        log(f"(b) {rate:.0f} inputs/s end to end" + (f" = {rate / a:.3f} x baseline" if a else "")
+            + f"; RSS {self.results['f_rss']}")
         self._metrics_before_c = metrics
 
     async def latency(self, rate_max: float) -> None:
@@ -535,16 +542,22 @@ class Bench:
             guard_inputs = [m for _, m in self.workload.guard_mix(self.events)]
             gen_s = time.perf_counter() - t
             self.results["config"]["generate_events_per_s"] = round(len(guard_inputs) / gen_s, 1)
-            await self.baseline(guard_inputs)
-            profile_inputs = [m for _, m in self.workload.guard_mix(max(2000, self.events // 4))] if self.profile else []
-            await self.guard_throughput(guard_inputs, profile_inputs)
-            await self.latency(self.results["b_guard"]["events_per_s"])
-            if self.profile:
-                await self.profile_worker(profile_inputs)
-            self.stop_worker("billing_guard")
-            await self.cards()
-            await self.rebuild()
-            if os.environ.get("BENCH_QUERIES", "1") not in ("0", ""):
+            if "a" in self.stages:
+                await self.baseline(guard_inputs)
+            profile = self.profile and "g" in self.stages
+            profile_inputs = [m for _, m in self.workload.guard_mix(max(2000, self.events // 4))] if profile else []
+            if "b" in self.stages:
+                await self.guard_throughput(guard_inputs, profile_inputs)
+                if "c" in self.stages:
+                    await self.latency(self.results["b_guard"]["events_per_s"])
+                if profile:
+                    await self.profile_worker(profile_inputs)
+                self.stop_worker("billing_guard")
+            if "d" in self.stages:
+                await self.cards()
+            if "e" in self.stages:
+                await self.rebuild()
+            if "h" in self.stages and os.environ.get("BENCH_QUERIES", "1") not in ("0", ""):
                 from .queries import run_queries
 
                 log("(h) finance list queries on a 1M-event store")

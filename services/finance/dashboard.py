@@ -15,13 +15,17 @@ async def summary(conn: asyncpg.Connection) -> dict:
         disputes = await conn.fetch(
             "SELECT opened_at, held_minor FROM finance.v_disputes WHERE status = 'acknowledged'")
         arrears = await conn.fetch("SELECT anchor_at, overdue_minor FROM finance.v_arrears WHERE status = 'open'")
+        # Occurrences reminded and delivered in one pass over the reminders (two count(DISTINCT)
+        # sorts were most of the dashboard's time on a 1M-event store).
         funnel = await conn.fetchrow(
             "SELECT (SELECT count(*) FROM finance.arrears)::int AS occurrences,"
-            " (SELECT count(DISTINCT occurrence_id) FROM finance.reminders)::int AS reminded,"
-            " (SELECT count(DISTINCT occurrence_id) FROM finance.reminders WHERE delivered)::int AS delivered,"
+            " r.reminded, r.delivered,"
             " (SELECT count(*) FROM finance.arrears WHERE suspension_requested_at IS NOT NULL)::int AS suspension_requested,"
             " (SELECT count(*) FROM finance.suspensions WHERE outcome = 'approved')::int AS suspended,"
-            " (SELECT count(*) FROM finance.restorations)::int AS restored")
+            " (SELECT count(*) FROM finance.restorations)::int AS restored"
+            " FROM (SELECT count(*)::int AS reminded, count(*) FILTER (WHERE delivered)::int AS delivered"
+            "       FROM (SELECT bool_or(delivered) AS delivered FROM finance.reminders"
+            "             WHERE occurrence_id IS NOT NULL GROUP BY occurrence_id) per_occurrence) r")
         channels = await conn.fetch("SELECT * FROM finance.v_reminders_by_channel ORDER BY channel")
         sla = await conn.fetchrow(
             "SELECT (SELECT count(*) FROM finance.v_disputes WHERE reply_overdue)::int AS dispute_reply_overdue,"
