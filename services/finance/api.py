@@ -208,25 +208,14 @@ async def dashboard_data(request: web.Request) -> web.Response:
 @roles(AUDITOR)
 async def dispute_trail(request: web.Request) -> web.Response:
     ticket = request.match_info["ticket_id"]
+    as_csv = wants_csv(request)
     async with request.app[POOL].acquire() as conn:
-        decisions = await trails.ticket_trail(conn, ticket)
+        decisions = await trails.ticket_trail(conn, ticket, flat=as_csv)
     if not decisions:
         return _error(404, "no such dispute")
-    if wants_csv(request):
-        return csv_response("dispute-trail", rows_to_csv([_flat(d) for d in decisions], FLAT, True))
+    if as_csv:
+        return csv_response("dispute-trail", rows_to_csv(decisions, trails.FLAT, True))
     return json_response({"ticketId": ticket, "decisions": decisions})
-
-
-FLAT = ["globalPosition", "decisionId", "decisionType", "service", "streamId", "businessTime", "outcome",
-        "ruleIds", "reasonCodes", "causedBy"]
-
-
-def _flat(event: dict) -> dict:
-    d = event["decision"]
-    return {"globalPosition": event["globalPosition"], "decisionId": d["decisionId"],
-            "decisionType": d["decisionType"], "service": d["service"], "streamId": event["streamId"],
-            "businessTime": event["businessTime"], "outcome": d["outcome"], "ruleIds": d["ruleIds"],
-            "reasonCodes": d["reasonCodes"], "causedBy": d["causedBy"]}
 
 
 @roles(AUDITOR)
@@ -252,8 +241,8 @@ async def account_trail(request: web.Request) -> web.Response:
         out, first = [], True
         async with request.app[POOL].acquire() as conn:
             while True:
-                decisions = await trails.account_trail(conn, account, after, lists.MAX_LIMIT)
-                out.append(rows_to_csv([_flat(d) for d in decisions], FLAT, first))
+                decisions = await trails.account_trail(conn, account, after, lists.MAX_LIMIT, flat=True)
+                out.append(rows_to_csv(decisions, trails.FLAT, first))
                 first = False
                 if len(decisions) < lists.MAX_LIMIT:
                     break

@@ -22,23 +22,42 @@ def render_event(row) -> dict:
     })
 
 
-async def ticket_trail(conn: asyncpg.Connection, ticket_id: str) -> list[dict]:
-    rows = await conn.fetch(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE global_position IN"
-        " (SELECT global_position FROM finance.ticket_decisions WHERE ticket_id = $1) ORDER BY global_position",
-        ticket_id,
-    )
-    return [render_event(r) for r in rows]
+# The CSV trails list a few envelope fields of each decision: read just those, not the whole
+# payload (an evidence pack can be large) to decode and mask only to be dropped.
+FLAT_COLUMNS = ("global_position, stream_id, business_time, payload->>'decisionId' AS decision_id,"
+                " payload->>'decisionType' AS decision_type, payload->>'service' AS service,"
+                " payload->>'outcome' AS outcome, payload->'ruleIds' AS rule_ids,"
+                " payload->'reasonCodes' AS reason_codes, payload->'causedBy' AS caused_by")
+FLAT = ["globalPosition", "decisionId", "decisionType", "service", "streamId", "businessTime", "outcome",
+        "ruleIds", "reasonCodes", "causedBy"]
+_TICKET = "SELECT global_position FROM finance.ticket_decisions WHERE ticket_id = $1"
+_ACCOUNT_PAGE = ("SELECT global_position FROM finance.account_decisions WHERE account_id = $1 AND global_position > $2"
+                 " ORDER BY global_position LIMIT $3")
 
 
-async def account_trail(conn: asyncpg.Connection, account_id: str, after: int, limit: int) -> list[dict]:
-    rows = await conn.fetch(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE global_position IN"
-        " (SELECT global_position FROM finance.account_decisions WHERE account_id = $1 AND global_position > $2"
-        "  ORDER BY global_position LIMIT $3) ORDER BY global_position",
-        account_id, after, limit,
-    )
-    return [render_event(r) for r in rows]
+def render_flat(row) -> dict:
+    return {"globalPosition": row["global_position"], "decisionId": row["decision_id"],
+            "decisionType": row["decision_type"], "service": row["service"], "streamId": row["stream_id"],
+            "businessTime": render_time(row["business_time"]), "outcome": row["outcome"],
+            "ruleIds": row["rule_ids"], "reasonCodes": row["reason_codes"], "causedBy": row["caused_by"]}
+
+
+async def _trail(conn: asyncpg.Connection, columns: str, positions_sql: str, *args) -> list:
+    return await conn.fetch(
+        f"SELECT {columns} FROM events WHERE global_position IN ({positions_sql}) ORDER BY global_position", *args)
+
+
+async def ticket_trail(conn: asyncpg.Connection, ticket_id: str, *, flat: bool = False) -> list[dict]:
+    if flat:
+        return [render_flat(r) for r in await _trail(conn, FLAT_COLUMNS, _TICKET, ticket_id)]
+    return [render_event(r) for r in await _trail(conn, EVENT_COLUMNS, _TICKET, ticket_id)]
+
+
+async def account_trail(conn: asyncpg.Connection, account_id: str, after: int, limit: int, *,
+                        flat: bool = False) -> list[dict]:
+    if flat:
+        return [render_flat(r) for r in await _trail(conn, FLAT_COLUMNS, _ACCOUNT_PAGE, account_id, after, limit)]
+    return [render_event(r) for r in await _trail(conn, EVENT_COLUMNS, _ACCOUNT_PAGE, account_id, after, limit)]
 
 
 def is_uuid(text: str) -> bool:

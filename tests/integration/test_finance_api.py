@@ -136,6 +136,21 @@ async def test_account_audit_trail_spans_services_and_pages(api):
     assert body["nextCursor"] is None and paged == body["decisions"]
 
 
+async def test_trail_csv_lists_what_the_json_trail_holds(api):
+    """The CSV trails read a few envelope fields straight from the log; they must agree with the
+    JSON trail (every decision, in order, same identity, time and outcome)."""
+    for path, key in (("/api/audit/accounts/D1", "decisions"), ("/api/disputes/T1/trail", "decisions")):
+        body = await get_json(api, path, role="auditor")
+        response = await api.get(path, headers=bearer("auditor"), params={"format": "csv"})
+        rows = list(csv.DictReader(io.StringIO(await response.text())))
+        expected = [(str(d["globalPosition"]), d["decision"]["decisionId"], d["decision"]["decisionType"],
+                     d["decision"]["service"], d["streamId"], d["businessTime"], d["decision"]["outcome"],
+                     ";".join(d["decision"]["ruleIds"]), ";".join(d["decision"]["causedBy"])) for d in body[key]]
+        assert [(r["globalPosition"], r["decisionId"], r["decisionType"], r["service"], r["streamId"],
+                 r["businessTime"], r["outcome"], r["ruleIds"], r["causedBy"]) for r in rows] == expected, path
+        assert len(expected) >= 3
+
+
 async def test_decision_trail_shows_causes_and_effects_across_services_and_timers(api):
     by_type = {}
     for d in api.decisions:
