@@ -15,7 +15,8 @@ Everything lives in a temp dir; embedded broker + Postgres unless KAFKA_BOOTSTRA
 DATABASE_URL are set (a fresh database is created on that server either way).
 Environment: BENCH_EVENTS (CDRs in (b), default 50000), BENCH_ACCOUNTS (default 5000),
 BENCH_PROFILE (1), BENCH_PARTITIONS (6), BENCH_OUT (bench/results/latest.json), BENCH_STAGES
-(a,b,c,d,e,g,h by default; e.g. BENCH_STAGES=b BENCH_EVENTS=1000000 for the worker's RSS over 1M CDRs).
+(a,b,c,d,e,g,h by default; e.g. BENCH_STAGES=b BENCH_EVENTS=1000000 for the worker's RSS over 1M CDRs),
+BENCH_GUARD_WORKERS (1; replicas of billing_guard in one consumer group for (b)).
 """
 from __future__ import annotations
 
@@ -108,6 +109,8 @@ class Bench:
         self.accounts = int(os.environ.get("BENCH_ACCOUNTS", "5000"))
         self.profile = os.environ.get("BENCH_PROFILE", "1") not in ("0", "", "false")
         self.partitions = int(os.environ.get("BENCH_PARTITIONS", "6"))
+        # Replicas of billing_guard in (b): the switch streams are written from every partition.
+        self.guard_workers = int(os.environ.get("BENCH_GUARD_WORKERS", "1"))
         self.out_path = Path(os.environ.get("BENCH_OUT", ROOT / "results" / "latest.json"))
         self.stages = set(os.environ.get("BENCH_STAGES", ",".join(STAGES)).replace(" ", "").split(","))
         if not self.stages <= set(STAGES):
@@ -181,21 +184,24 @@ class Bench:
             "WUGUAN_PARTITIONS": str(self.partitions), "WUGUAN_FAST_GROUP_JOIN": "true",
             "WUGUAN_TIMER_CLOCK": "wall", "WUGUAN_LOG_LEVEL": "INFO",
         }
-        env.update({f"WUGUAN_{s.upper()}_PORT": str(p) for s, p in self.ports.items()})
+        env.update({f"WUGUAN_{s.upper()}_PORT": str(p) for s, p in self.ports.items() if "#" not in s})
         return env
 
-    async def start_worker(self, service: str) -> subprocess.Popen:
-        self.ports.setdefault(service, free_port())
-        process = spawn_worker(service, self.worker_env(), self.tmp / f"{service}.log")
-        self.workers[service] = process
+    async def start_worker(self, service: str, replica: int = 1) -> subprocess.Popen:
+        """Replicas after the first join the same consumer group on a port of their own."""
+        name = service if replica == 1 else f"{service}#{replica}"
+        self.ports.setdefault(name, free_port())
+        env = {**self.worker_env(), f"WUGUAN_{service.upper()}_PORT": str(self.ports[name])}
+        process = spawn_worker(service, env, self.tmp / f"{name}.log")
+        self.workers[name] = process
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"{service} exited {process.returncode}; see {self.tmp}/{service}.log")
-            if await asyncio.to_thread(self._get, service, "/healthz") is not None:
+                raise RuntimeError(f"{name} exited {process.returncode}; see {self.tmp}/{name}.log")
+            if await asyncio.to_thread(self._get, name, "/healthz") is not None:
                 return process
             await asyncio.sleep(0.3)
-        raise RuntimeError(f"{service} not healthy after 90 s")
+        raise RuntimeError(f"{name} not healthy after 90 s")
 
     def _get(self, service: str, path: str) -> str | None:
         try:
@@ -267,6 +273,8 @@ class Bench:
     async def guard_throughput(self, messages, profile_messages) -> None:
         wl_setup = self.workload
         process = await self.start_worker("billing_guard")
+        for replica in range(2, self.guard_workers + 1):
+            await self.start_worker("billing_guard", replica)
         pid = process.pid
         rss_start = rss_kib(pid)
         _, tariff = wl_setup.tariff()
@@ -299,13 +307,16 @@ class Bench:
         rate = len(messages) / elapsed
         a = self.results.get("a_baseline", {}).get("events_per_s")
         metrics = await asyncio.to_thread(self._get, "billing_guard", "/metrics") or ""
-        conflicts = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines()
+        every = [metrics] + [await asyncio.to_thread(self._get, name, "/metrics") or ""
+                             for name in self.workers if name.startswith("billing_guard#")]
+        conflicts = sum(float(l.rsplit(" ", 1)[1]) for text in every for l in text.splitlines()
                         if l.startswith("wuguan_concurrency_conflicts_total{"))
         self.results["b_guard"] = {
             "inputs": len(messages), "decisions_stored": decisions,
             "seconds_to_last_processed": round(t_processed - t0, 2),
             "seconds_to_last_stored": round(float(last_recorded) - t0, 2),
             "seconds_to_last_relayed": round(elapsed, 2),
+            "workers": self.guard_workers,
             "events_per_s": round(rate, 1), "ratio_to_baseline": round(rate / a, 3) if a else None,
             "concurrency_conflict_retries": conflicts,
             "decisions_by_type": {f"{r['event_type']}/{r['outcome']}": r["count"] for r in by_type},
@@ -552,7 +563,8 @@ class Bench:
                     await self.latency(self.results["b_guard"]["events_per_s"])
                 if profile:
                     await self.profile_worker(profile_inputs)
-                self.stop_worker("billing_guard")
+                for name in [n for n in self.workers if n.startswith("billing_guard")]:
+                    self.stop_worker(name)
             if "d" in self.stages:
                 await self.cards()
             if "e" in self.stages:
