@@ -1,7 +1,8 @@
 """Bulk-loads decision envelopes into an empty `events` table with COPY, as the store's own
 append would have written them: positions in the given order, stream versions counted per
-stream, and the real hash chain (services.common.eventstore.chain), so `wuguan verify`
-passes on the result. One transaction: a failed load leaves no half store.
+stream, and the real hash chain (services.common.eventstore.chain), and the unique claims the
+decisions make (services/common/runtime/claims.py), so `wuguan verify` passes on the result.
+One transaction: a failed load leaves no half store.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterable
 
 import asyncpg
 
+from services.billing_guard.decider import GuardDecider
 from services.common.eventstore.chain import GENESIS_HASH, event_hash
 from services.common.eventstore.records import StoredEvent
 from services.common.eventstore.store import COLUMNS
@@ -34,14 +36,22 @@ def stored_rows(decisions: Iterable[dict], versions: dict[str, int] | None = Non
         prev = sealed
 
 
+CLAIMS_MADE = {GuardDecider.service: GuardDecider().claims_made}
+
+
 async def load(conn: asyncpg.Connection, decisions: Iterable[dict]) -> int:
     """COPY every decision into `events` (which must be empty); returns how many."""
     last: list = []
+    claims: list[tuple] = []
 
     def rows():
         for row in stored_rows(decisions):
             yield row
             last[:] = row
+            decision = row[10]
+            made = CLAIMS_MADE.get(decision["service"])
+            if made is not None:
+                claims.extend((decision["service"], key, value, row[0]) for key, value in made(decision))
 
     async with conn.transaction():
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events)"):
@@ -50,6 +60,8 @@ async def load(conn: asyncpg.Connection, decisions: Iterable[dict]) -> int:
         await conn.copy_records_to_table("events", columns=COLUMNS, records=rows())
         if not last:
             return 0
+        await conn.copy_records_to_table("unique_claims", columns=("service", "claim_key", "value", "position"),
+                                         records=claims)
         await conn.execute(
             "INSERT INTO event_chain_head (singleton, global_position, hash) VALUES (true, $1, $2)"
             " ON CONFLICT (singleton) DO UPDATE SET global_position = $1, hash = $2", last[0], last[-1])

@@ -11,14 +11,19 @@ from .config import SERVICES, Settings
 from .errors import ConfigError
 
 
-def _worker(args) -> int:
-    settings = Settings.from_env()
-    if args.service == "dunning":
+def _definition(service: str):
+    if service == "dunning":
         from services.dunning.worker import DEFINITION
-    elif args.service == "billing_guard":
+    elif service == "billing_guard":
         from services.billing_guard.worker import DEFINITION
     else:
         from services.cards.worker import DEFINITION
+    return DEFINITION
+
+
+def _worker(args) -> int:
+    settings = Settings.from_env()
+    DEFINITION = _definition(args.service)
     from .runtime.worker import run_worker
 
     # Load the policy before anything starts, so a bad file stops the worker at once.
@@ -52,14 +57,18 @@ async def _verify() -> int:
     from .db import connect
     from .eventstore.verify import verify_chain
 
+    deciders = [_definition(service).decider for service in SERVICES]
+    claims_made = {d.service: d.claims_made for d in deciders if hasattr(d, "claims_made")}
     conn = await connect(Settings.from_env().database_url)
     try:
-        report = await verify_chain(conn)
+        report = await verify_chain(conn, claims_made=claims_made)
     finally:
         await conn.close()
     for problem in report.problems:
         print(f"TAMPERED: {problem}")
-    print(f"{'OK' if report.ok else 'FAILED'}: {report.events_checked} events checked")
+    claims = sum(report.claims_checked.values())
+    print(f"{'OK' if report.ok else 'FAILED'}: {report.events_checked} events checked"
+          + (f", {claims} unique claims" if claims else ""))
     return 0 if report.ok else 1
 
 

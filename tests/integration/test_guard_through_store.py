@@ -158,3 +158,32 @@ async def test_CP3_DEDUP_the_claim_outlives_the_workers_memory_and_two_racing_wo
                          other.process([harness.message(*copies[1])]))
     decided = [d for a in accounts for d in await harness.stream(f"guard-account-{a}")]
     assert sorted(d["decisionType"] for d in decided) == ["guard.CdrRated", "guard.DuplicateCdrSuppressed"]
+
+
+async def test_A_TAMPER_EVIDENT_verify_checks_the_unique_claims_against_the_decisions(harness):
+    """The claims table is outside the hash chain: a whole walk recomputes each claim from the
+    decision that made it and reports a deleted, altered or forged claim."""
+    from services.billing_guard.decider import GuardDecider
+    from services.common.db import connect
+
+    account, switch = f"A-{uuid.uuid4().hex[:8]}", f"SW-{uuid.uuid4().hex[:6]}"
+    t0 = NOW - timedelta(hours=6)
+    await harness.feed(tariff("T-STD", 970, t0 - timedelta(days=1), 10, t0 - timedelta(days=2)))
+    await harness.feed(*[cdr(account, switch, n, t0, origin=f"O-{n}", usage_id=f"U-V{n}") for n in (1, 2, 3)])
+    claims = {"billing_guard": GuardDecider().claims_made}
+    admin = await connect(harness.database_url)  # the login user: the services' role may not edit claims
+    try:
+        assert (await verify_chain(admin, claims_made=claims)).ok
+        await admin.execute("DELETE FROM unique_claims WHERE claim_key = $1", f"cdr:{switch}|O-1")
+        await admin.execute("UPDATE unique_claims SET value = 'U-OTHER' WHERE claim_key = $1", f"cdr:{switch}|O-2")
+        await admin.execute("INSERT INTO unique_claims (service, claim_key, value, position)"
+                            " VALUES ('billing_guard', 'cdr:SW-FORGED|O-9', 'U-FORGED', 1)")
+        report = await verify_chain(admin, claims_made=claims)
+        assert any("claim is missing" in p for p in report.problems)
+        assert any("claim was altered" in p for p in report.problems)
+        assert any("made by no decision" in p for p in report.problems)
+        assert (await verify_chain(admin)).ok  # the chain itself is intact
+    finally:
+        await admin.execute("DELETE FROM unique_claims WHERE claim_key LIKE $1 OR claim_key = 'cdr:SW-FORGED|O-9'",
+                            f"cdr:{switch}|%")
+        await admin.close()

@@ -14,15 +14,16 @@ log = logging.getLogger(__name__)
 
 
 class PeriodicVerifier:
-    def __init__(self, *, service: str, pool, interval_s: float):
+    def __init__(self, *, service: str, pool, interval_s: float, claims_made=None):
         self.service = service
+        self.claims_made = {service: claims_made} if claims_made is not None else None
         self.pool = pool
         self.interval_s = interval_s
         self.verified_through = 0
 
     async def verify_once(self) -> bool:
         async with self.pool.acquire() as conn:
-            report = await verify_chain(conn)
+            report = await verify_chain(conn, claims_made=self.claims_made)
         VERIFY_LAST_RUN.labels(self.service).set(time.time())
         VERIFY_EVENTS_CHECKED.labels(self.service).set(report.events_checked)
         VERIFY_OK.labels(self.service).set(1 if report.ok else 0)

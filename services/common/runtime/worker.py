@@ -117,7 +117,8 @@ class Runtime:
             service=self.service, pool=self.pool, producer=self.producer,
             interval_s=self.settings.timer_interval_ms / 1000, clock=self.settings.timer_clock,
         )
-        verifier = PeriodicVerifier(service=self.service, pool=self.pool, interval_s=self.settings.verify_interval_s)
+        verifier = PeriodicVerifier(service=self.service, pool=self.pool, interval_s=self.settings.verify_interval_s,
+                                    claims_made=getattr(self.definition.decider, "claims_made", None))
         self._zero_counters()
         self.tasks = [
             asyncio.create_task(relay.run(), name=f"{self.service}-relay"),
