@@ -46,7 +46,7 @@ from services.finance.tokens import mint
 
 from . import event_writer
 from .finance_history import Shape, build
-from .run import quantile
+from .run import quantile, rebuilt_counts
 
 ROOT = Path(__file__).resolve().parent
 GOAL_MS = 50.0
@@ -277,9 +277,12 @@ async def run_queries(server_url: str | None = None, results_tmp: Path | None = 
         line = next((l for l in done.stdout.splitlines() if l.startswith("rebuilt:")), "")
         if not line:
             raise RuntimeError(f"projections rebuild failed: {done.stderr[-500:]}")
-        replayed = int(line.split()[1])
+        replayed, rebuild_s = rebuilt_counts(line)
+        # The rate is the rebuild's own (the command prints it); the command also starts Python
+        # and computes the checksum, reported beside it.
         result["rebuild"] = {"output": line, "checksum": done.stdout.strip().splitlines()[-1],
-                             "seconds": round(seconds, 2), "events_per_s": round(replayed / seconds, 1)}
+                             "seconds": rebuild_s, "events_per_s": round(replayed / rebuild_s, 1),
+                             "command_seconds": round(seconds, 2), "command_events_per_s": round(replayed / seconds, 1)}
         log(f"rebuild: {result['rebuild']}")
         conn = await connect(database_url)
         try:
@@ -318,8 +321,9 @@ def table(result: dict) -> str:
     if store:
         lines.append(f"\nstore: {store.get('events')} events generated and loaded in {store.get('seconds')} s"
                      f" ({store.get('events_per_s')} ev/s); verify: {result.get('verify', {}).get('output')}")
-    lines.append(f"projection rebuild: {rebuild.get('events_per_s')} ev/s ({rebuild.get('output')},"
-                 f" {rebuild.get('seconds')} s)")
+    lines.append(f"projection rebuild: {rebuild.get('events_per_s')} ev/s ({rebuild.get('output')});"
+                 f" the command with its checksum: {rebuild.get('command_seconds')} s ="
+                 f" {rebuild.get('command_events_per_s')} ev/s")
     lines.append(f"rows: {result.get('rows')}")
     lines.append(f"goal: {result.get('met')}")
     return "\n".join(lines)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 import logging
 import sys
 from datetime import date
@@ -215,8 +216,10 @@ async def _projections(args) -> int:
     try:
         await ensure_schema(conn)
         if args.action == "rebuild":
+            started = time.perf_counter()
             progress = await rebuild(conn)
-            print(f"rebuilt: {progress.applied} events replayed, at position {progress.position}")
+            print(f"rebuilt: {progress.applied} events replayed, at position {progress.position}"
+                  f" in {time.perf_counter() - started:.2f} s")
         print(await checksum(conn))
     finally:
         await conn.close()
