@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 import logging
 import sys
+import time
 from datetime import date
 
 from .config import SERVICES, Settings
@@ -197,8 +197,6 @@ def _api(args) -> int:
 
 
 def _api_token(args) -> int:
-    import time
-
     from services.finance.settings import api_secret
     from services.finance.tokens import mint
 
@@ -229,6 +227,7 @@ async def _projections(args) -> int:
 async def _explain_charge(args) -> int:
     import json
 
+    from services.billing_guard.decider import TARIFFS, WORKS, account_stream
     from services.billing_guard.domain.charge_story import explain_charge, render
 
     from .db import connect
@@ -247,7 +246,7 @@ async def _explain_charge(args) -> int:
             "SELECT payload FROM events WHERE service = 'billing_guard' AND (stream_id = ANY($1::text[])"
             " OR (stream_id LIKE 'guard-switch-%' AND payload->'payload'->>'usageId' = $2))"
             " ORDER BY global_position",
-            [f"guard-account-{account}", "guard-tariffs", "guard-works"],
+            [account_stream(account), TARIFFS, WORKS],
             args.usage_id,
         )
     finally:

@@ -16,20 +16,23 @@ from .eventstore.store import init_connection
 SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
 
 
+def _server_settings(role: str | None) -> dict:
+    return {**SERVER_SETTINGS, **({"role": role} if role else {})}
+
+
 async def create_pool(database_url: str, *, role: str | None, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
     # The role is a startup parameter rather than a SET ROLE, so the pool's RESET ALL
     # between borrowers returns to it instead of to the login user.
-    settings = {**SERVER_SETTINGS, **({"role": role} if role else {})}
     return await asyncpg.create_pool(
         database_url,
         min_size=min_size,
         max_size=max_size,
         init=init_connection,
-        server_settings=settings,
+        server_settings=_server_settings(role),
     )
 
 
 async def connect(database_url: str, *, role: str | None = None) -> asyncpg.Connection:
-    conn = await asyncpg.connect(database_url, server_settings={**SERVER_SETTINGS, **({"role": role} if role else {})})
+    conn = await asyncpg.connect(database_url, server_settings=_server_settings(role))
     await init_connection(conn)
     return conn

@@ -175,6 +175,7 @@ class BatchProcessor:
                 working = {sid: state for sid, (_, state) in states.items()}
                 views = views_by_stream(working)
                 new_events: dict[str, list[NewEvent]] = defaultdict(list)
+                claims: dict[str, list[tuple[str, str]]] = {}  # decision id -> the claims it makes
                 processed_rows = []
                 for message, event, digest, streams in fresh:
                     processed = (self.service, event.event_id, digest, message.topic, message.partition, message.offset)
@@ -193,7 +194,10 @@ class BatchProcessor:
                     working.update(changed)
                     for new_event in events:
                         new_events[new_event.stream_id].append(new_event)
-                        for key, value in self._claims_made(new_event.payload):
+                        made = self._claims_made(new_event.payload)
+                        if made:
+                            claims[new_event.event_id] = made
+                        for key, value in made:
                             if working.get(claim_id(key)) is None:  # a later input of the batch sees it
                                 working[claim_id(key)] = value
                     processed_rows.append(processed)
@@ -205,7 +209,7 @@ class BatchProcessor:
                 )
                 try:
                     await record_claims(conn, self.service, [
-                        (key, value, e.global_position) for e in stored for key, value in self._claims_made(e.payload)])
+                        (key, value, e.global_position) for e in stored for key, value in claims.get(e.event_id, ())])
                 except asyncpg.UniqueViolationError as exc:
                     raise store.ConcurrencyConflict("a unique claim was made by another writer first") from exc
                 if processed_rows:
