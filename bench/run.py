@@ -50,12 +50,12 @@ from services.common.localstack.topics import create_topics
 from .workload import Workload
 
 ROOT = Path(__file__).resolve().parent
-BASELINE_TOPIC = "bench.baseline.v1"
+CONSUMER_MODULES = ("bench.baseline", "bench.faust_floor")
 
 
-def baseline_topic(run: int) -> str:
-    # A topic per run: each run's consumer reads its topic from the start.
-    return BASELINE_TOPIC if run == 0 else f"{BASELINE_TOPIC}.{run}"
+def baseline_topic(module: str, run: int) -> str:
+    # A topic per consumer and run: each run's consumer reads its own topic from the start.
+    return f"{module}.v1.{run}"
 # (f) RSS is sampled during (b); (c) and (g) need (b)'s worker.
 STAGES = ("a", "b", "c", "d", "e", "g", "h")
 
@@ -160,6 +160,7 @@ class Bench:
         from urllib.parse import urlsplit, urlunsplit
 
         self.database_url = urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
+        self.admin_url = admin
         conn = await connect(self.database_url)
         try:
             await migrate(conn)
@@ -170,7 +171,8 @@ class Bench:
         await admin_client.start()
         try:
             existing = await admin_client.list_topics()
-            wanted = [baseline_topic(i) for i in range(self.baseline_runs) if baseline_topic(i) not in existing]
+            wanted = [t for t in (baseline_topic(m, i) for m in CONSUMER_MODULES for i in range(self.baseline_runs))
+                      if t not in existing]
             if wanted:
                 await admin_client.create_topics([NewTopic(t, self.partitions, 1) for t in wanted])
         finally:
@@ -264,28 +266,65 @@ class Bench:
 
     # -- (a) ------------------------------------------------------------------------
     async def baseline(self, messages) -> None:
-        log(f"(a) baseline: {len(messages)} events, bare aiokafka + orjson + COPY, median of {self.baseline_runs} runs")
-        runs = []
+        """The bare aiokafka ceiling, and the same work through faust (the worker's framework),
+        alternated run by run so both see the same machine; each reports its median run."""
+        log(f"(a) baseline: {len(messages)} events, bare aiokafka + orjson + COPY, and the same through faust; "
+            f"median of {self.baseline_runs} runs each")
+        runs: dict[str, list[dict]] = {module: [] for module in CONSUMER_MODULES}
         for run in range(self.baseline_runs):
-            await self.db.execute("DROP TABLE IF EXISTS bench_baseline")
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.baseline", self.bootstrap, self.database_url, baseline_topic(run),
-                str(len(messages)), stdout=asyncio.subprocess.PIPE, cwd=str(ROOT.parent))
-            line = await asyncio.wait_for(proc.stdout.readline(), 60)
-            assert line.strip() == b"ready", line
-            t0 = time.time()
-            await self.publish_all(messages, baseline_topic(run))
-            published = time.time()
-            line = await asyncio.wait_for(proc.stdout.readline(), 600)
-            await proc.wait()
-            report = orjson.loads(line)
-            elapsed = report["last_ms"] / 1000 - t0
-            runs.append({"events": report["rows"], "seconds": round(elapsed, 2),
-                         "events_per_s": round(report["rows"] / elapsed, 1),
-                         "publish_seconds": round(published - t0, 2)})
-        median = sorted(runs, key=lambda r: r["events_per_s"])[len(runs) // 2]
-        self.results["a_baseline"] = {**median, "runs_events_per_s": [r["events_per_s"] for r in runs]}
-        log(f"(a) {self.results['a_baseline']}")
+            for module, kept in runs.items():
+                kept.append(await self.consume_run(module, baseline_topic(module, run), messages))
+        for key, module in (("a_baseline", "bench.baseline"), ("a_faust_floor", "bench.faust_floor")):
+            median = sorted(runs[module], key=lambda r: r["events_per_s"])[len(runs[module]) // 2]
+            self.results[key] = {**median, "runs_events_per_s": [r["events_per_s"] for r in runs[module]]}
+            log(f"(a) {module}: {self.results[key]}")
+        a, floor = self.results["a_baseline"]["events_per_s"], self.results["a_faust_floor"]["events_per_s"]
+        self.results["a_faust_floor"]["ratio_to_baseline"] = round(floor / a, 3)
+
+    async def consume_run(self, module: str, topic: str, messages) -> dict:
+        """One timed run of a consumer process: from the first publish to its last row committed."""
+        await self.db.execute("DROP TABLE IF EXISTS bench_baseline")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, self.bootstrap, self.database_url, topic,
+            str(len(messages)), stdout=asyncio.subprocess.PIPE, cwd=str(ROOT.parent))
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert line.strip().endswith(b"ready"), line  # faust's console spinner may come first
+        t0 = time.time()
+        await self.publish_all(messages, topic)
+        published = time.time()
+        line = await asyncio.wait_for(proc.stdout.readline(), 600)
+        await proc.wait()
+        report = orjson.loads(line[line.index(b"{"):])
+        elapsed = report["last_ms"] / 1000 - t0
+        return {"events": report["rows"], "seconds": round(elapsed, 2),
+                "events_per_s": round(report["rows"] / elapsed, 1), "publish_seconds": round(published - t0, 2)}
+
+    # -- (b) without the broker ----------------------------------------------------------
+    async def in_process(self, messages) -> None:
+        """(b)'s inputs straight into the guard's batch processor, on a database of their own."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        name = f"wuguan_inproc_{uuid.uuid4().hex[:8]}"
+        await create_database(self.admin_url, name)
+        url = urlunsplit(urlsplit(self.admin_url)._replace(path=f"/{name}"))
+        conn = await connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        inputs = self.tmp / "in-process-inputs.json"
+        inputs.write_bytes(orjson.dumps([[t, k.decode(), v.decode()] for t, k, v in messages]))
+        log(f"(b) in process: {len(messages) - 1} inputs into the guard's batch processor, no broker")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.in_process", url, str(inputs), stdout=asyncio.subprocess.PIPE,
+            cwd=str(ROOT.parent), env={**os.environ, **self.worker_env()})
+        out, _ = await asyncio.wait_for(proc.communicate(), 900)
+        if proc.returncode:
+            raise RuntimeError(f"bench.in_process exited with {proc.returncode}")
+        report = orjson.loads(out.splitlines()[-1])
+        a = self.results.get("a_baseline", {}).get("events_per_s")
+        self.results["b_in_process"] = {**report, "ratio_to_baseline": round(report["events_per_s"] / a, 3) if a else None}
+        log(f"(b) in process: {self.results['b_in_process']}")
 
     # -- (b) + (f) ------------------------------------------------------------------
     async def guard_throughput(self, messages, profile_messages) -> None:
@@ -529,6 +568,10 @@ class Bench:
         d, e, f = r.get("d_cards", {}), r.get("e_rebuild", {}), r.get("f_rss", {})
         rows = [
             ("(a) baseline aiokafka+orjson+COPY", f"{a.get('events_per_s')} ev/s", f"{a.get('events')} ev in {a.get('seconds')} s"),
+            ("(a) the same work through faust", f"{r.get('a_faust_floor', {}).get('events_per_s')} ev/s",
+             f"ratio to baseline {r.get('a_faust_floor', {}).get('ratio_to_baseline')}: faust's own cost"),
+            ("(b) the guard's batch processor, no broker", f"{r.get('b_in_process', {}).get('events_per_s')} ev/s",
+             f"ratio to baseline {r.get('b_in_process', {}).get('ratio_to_baseline')}: Wuguan's own work"),
             ("(b) billing_guard end to end", f"{b.get('events_per_s')} ev/s",
              f"ratio b/a = {b.get('ratio_to_baseline')}; {b.get('decisions_stored')} decisions; relayed at {b.get('seconds_to_last_relayed')} s"),
             ("(c) guard latency @ half max", f"p50 {c.get('p50_ms')} ms / p99 {c.get('p99_ms')} ms",
@@ -578,6 +621,8 @@ class Bench:
             profile = self.profile and "g" in self.stages
             profile_inputs = [m for _, m in self.workload.guard_mix(max(2000, self.events // 4))] if profile else []
             if "b" in self.stages:
+                _, tariff = self.workload.tariff()
+                await self.in_process([tariff, *guard_inputs])
                 await self.guard_throughput(guard_inputs, profile_inputs)
                 if "c" in self.stages:
                     await self.latency(self.results["b_guard"]["events_per_s"])

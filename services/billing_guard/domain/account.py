@@ -5,9 +5,10 @@ states it had cached, so a state object must never change after it was produced.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.common.frozen import evolved
 from services.common.timefmt import parse_rfc3339
 
 RATED = "guard.CdrRated"
@@ -68,24 +69,24 @@ def evolve_billing(state: AccountState, decision: dict) -> AccountState | None:
     kind, body = decision["decisionType"], decision["payload"]
     if kind == RATED:
         cycle = body["cycle"]
-        state = replace(
+        state = evolved(
             state,
             cycle_totals={**state.cycle_totals, cycle: state.cycle_totals.get(cycle, 0) + body["amountMinor"]},
             free_used={**state.free_used, cycle: state.free_used.get(cycle, 0) + body["freeSecondsUsed"]}
             if body["freeSecondsUsed"] else state.free_used,
         )
         if body["flags"]:
-            state = replace(state, audit=_audit(state, decision, cycle))
+            state = evolved(state, audit=_audit(state, decision, cycle))
         return state
     if kind in (STALE, UNRATED):
-        return replace(state, audit=_audit(state, decision, body.get("cycle")))
+        return evolved(state, audit=_audit(state, decision, body.get("cycle")))
     if kind == DUPLICATE:
-        return replace(state, duplicates={**state.duplicates, body["usageId"]: body["originalUsageId"]},
+        return evolved(state, duplicates={**state.duplicates, body["usageId"]: body["originalUsageId"]},
                        audit=_audit(state, decision, body.get("cycle")))
     if kind == HUGE_FEE:
-        return replace(state, huge_alerted=state.huge_alerted | {body["cycle"]}, audit=_audit(state, decision, body["cycle"]))
+        return evolved(state, huge_alerted=state.huge_alerted | {body["cycle"]}, audit=_audit(state, decision, body["cycle"]))
     if kind == CYCLE_CLOSED:
-        return replace(
+        return evolved(
             state,
             closed={**state.closed, body["cycle"]: body["amountMinor"]},
             bills={**state.bills, body["billId"]: {"cycle": body["cycle"], "amountMinor": body["amountMinor"],

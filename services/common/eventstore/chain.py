@@ -19,11 +19,17 @@ def _utc(moment: datetime) -> str:
 
 def event_hash(prev_hash: bytes, event) -> bytes:
     """The chain link of one stored event (a StoredEvent, or a row with the same fields)."""
+    return chain_link(prev_hash, event.global_position, event.stream_version, event)
+
+
+def chain_link(prev_hash: bytes, global_position: int, stream_version: int, event) -> bytes:
+    """The link of `event` (a NewEvent, or anything with its fields) stored at that position and
+    version: the store seals events before it builds their StoredEvent, verify after reading one."""
     body = orjson.dumps(
         [
-            event.global_position,
+            global_position,
             event.stream_id,
-            event.stream_version,
+            stream_version,
             str(event.event_id),
             event.event_type,
             event.schema_version,

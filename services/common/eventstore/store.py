@@ -7,12 +7,11 @@ one lock and one COPY per batch of decisions, not per event.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import asyncpg
 import orjson
 
-from .chain import GENESIS_HASH, event_hash
+from .chain import GENESIS_HASH, chain_link
 from .records import NewEvent, StoredEvent
 
 APPEND_LOCK = 7_700_002
@@ -92,7 +91,8 @@ async def append(
         for event in events:
             position += 1
             version += 1
-            unsealed = StoredEvent(
+            link = chain_link(prev, position, version, event)
+            stored.append(StoredEvent(
                 global_position=position,
                 stream_id=event.stream_id,
                 stream_version=version,
@@ -106,10 +106,9 @@ async def append(
                 correlation_id=event.correlation_id,
                 payload=event.payload,
                 prev_hash=prev,
-                hash=b"",
-            )
-            prev = event_hash(prev, unsealed)
-            stored.append(replace(unsealed, hash=prev))
+                hash=link,
+            ))
+            prev = link
     try:
         await conn.copy_records_to_table(
             "events",

@@ -1,0 +1,81 @@
+"""The baseline's work through faust: what the worker's framework costs before Wuguan decides anything.
+
+The same consumer settings as a worker (`faust_settings`, the fetch wait, batches of
+`take_events`), doing exactly what `bench.baseline` does with each batch: `orjson.loads` each
+event and COPY the batch into a table; faust commits the offsets of acknowledged events. The
+difference between this and the bare aiokafka baseline is faust's own cost per message;
+the difference between this and the guard worker is Wuguan's.
+
+Run as its own process, like the baseline and the worker:
+    python -m bench.faust_floor BOOTSTRAP DATABASE_URL TOPIC EXPECTED
+Prints "ready" once its partitions are assigned, then one JSON line when it has stored EXPECTED
+rows: {"rows": n, "first_ms": t, "last_ms": t}.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+
+import asyncpg
+import faust
+import orjson
+
+from services.common.config import Settings
+from services.common.runtime.fetch_wait import set_fetch_max_wait
+from services.common.runtime.worker import faust_settings
+
+from .baseline import TABLE, init
+
+COLUMNS = ("event_id", "topic", "kafka_partition", "kafka_offset", "account_id", "payload")
+
+
+def say(line: bytes) -> None:
+    # faust's worker redirects sys.stdout into its logger; the bench reads the real stdout.
+    os.write(1, line + b"\n")
+
+
+def build(bootstrap: str, database_url: str, topic: str, expected: int) -> faust.App:
+    settings = Settings.from_env({**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "WUGUAN_FAST_GROUP_JOIN": "true"})
+    set_fetch_max_wait(settings.fetch_max_wait_ms)
+    conf = {**faust_settings(settings, "billing_guard"), "web_enabled": False}
+    app = faust.App(f"bench-faust-floor-{topic}", **conf)
+    channel = app.topic(topic, value_type=bytes, key_type=bytes)
+    state = {"stored": 0, "first": None}
+
+    @app.task
+    async def announce_ready() -> None:
+        while not app.consumer.assignment():
+            await asyncio.sleep(0.05)
+        say(b"ready")
+
+    @app.agent(channel)
+    async def store(stream):
+        conn = await asyncpg.connect(database_url)
+        await init(conn)
+        await conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (event_id text PRIMARY KEY, topic text, "
+                           "kafka_partition int, kafka_offset bigint, account_id text, payload jsonb)")
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_ms / 1000):
+            rows = []
+            for e in events:
+                event = orjson.loads(e.message.value)
+                rows.append((event["eventId"], e.message.topic, e.message.partition, e.message.offset,
+                             event["payload"].get("accountId"), event))
+            state["first"] = state["first"] or time.time()
+            async with conn.transaction():
+                await conn.copy_records_to_table(TABLE, records=rows, columns=COLUMNS)
+            state["stored"] += len(rows)
+            if state["stored"] >= expected:
+                say(orjson.dumps({"rows": state["stored"], "first_ms": state["first"] * 1000,
+                                  "last_ms": time.time() * 1000}))
+                # Measured; faust's shutdown (seconds, with a rebalance) is not part of it.
+                os._exit(0)
+
+    return app
+
+
+if __name__ == "__main__":
+    bootstrap, database_url, topic, expected = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    application = build(bootstrap, database_url, topic, expected)
+    faust.Worker(application, loglevel="warning", quiet=True).execute_from_commandline()
