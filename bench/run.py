@@ -35,6 +35,7 @@ import urllib.request
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -155,17 +156,8 @@ class Bench:
             self.postgres = start_postgres(Path(tempfile.mkdtemp(prefix="wgb-", dir="/tmp")))
             admin = self.postgres.url()
             self.results["config"]["postgres"] = "embedded (pgserver)"
-        name = f"wuguan_bench_{uuid.uuid4().hex[:8]}"
-        await create_database(admin, name)
-        from urllib.parse import urlsplit, urlunsplit
-
-        self.database_url = urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
         self.admin_url = admin
-        conn = await connect(self.database_url)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
+        self.database_url = await self.migrated_database("wuguan_bench")
         await create_topics(self.bootstrap, self.partitions)
         admin_client = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin_client.start()
@@ -181,7 +173,19 @@ class Bench:
                                          enable_idempotence=False, max_batch_size=256 * 1024)
         await self.producer.start()
         self.db = await asyncpg.connect(self.database_url)
-        log(f"broker {self.bootstrap}; database {name}; logs in {self.tmp}")
+        log(f"broker {self.bootstrap}; database {urlsplit(self.database_url).path.lstrip('/')}; logs in {self.tmp}")
+
+    async def migrated_database(self, prefix: str) -> str:
+        """A new database on the bench's Postgres with the store's schema; its URL."""
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        await create_database(self.admin_url, name)
+        url = urlunsplit(urlsplit(self.admin_url)._replace(path=f"/{name}"))
+        conn = await connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        return url
 
     async def teardown(self) -> None:
         stop_processes(list(self.workers.values()))
@@ -302,16 +306,7 @@ class Bench:
     # -- (b) without the broker ----------------------------------------------------------
     async def in_process(self, messages) -> None:
         """(b)'s inputs straight into the guard's batch processor, on a database of their own."""
-        from urllib.parse import urlsplit, urlunsplit
-
-        name = f"wuguan_inproc_{uuid.uuid4().hex[:8]}"
-        await create_database(self.admin_url, name)
-        url = urlunsplit(urlsplit(self.admin_url)._replace(path=f"/{name}"))
-        conn = await connect(url)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
+        url = await self.migrated_database("wuguan_inproc")
         inputs = self.tmp / "in-process-inputs.json"
         inputs.write_bytes(orjson.dumps([[t, k.decode(), v.decode()] for t, k, v in messages]))
         log(f"(b) in process: {len(messages) - 1} inputs into the guard's batch processor, no broker")
