@@ -16,18 +16,26 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 TABLE = "bench_baseline"
+COLUMNS = ("event_id", "topic", "kafka_partition", "kafka_offset", "account_id", "payload")
 
 
-async def init(conn):
+async def prepare(conn) -> None:
+    """The jsonb codec and the table the rows go to (bench.faust_floor does the same work)."""
     await conn.set_type_codec("jsonb", encoder=lambda v: b"\x01" + orjson.dumps(v),
                               decoder=lambda d: orjson.loads(d[1:]), schema="pg_catalog", format="binary")
+    await conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (event_id text PRIMARY KEY, topic text, "
+                       "kafka_partition int, kafka_offset bigint, account_id text, payload jsonb)")
+
+
+def row(value: bytes, topic: str, partition: int, offset: int) -> tuple:
+    """One event decoded into the table's row."""
+    event = orjson.loads(value)
+    return (event["eventId"], topic, partition, offset, event["payload"].get("accountId"), event)
 
 
 async def run(bootstrap: str, database_url: str, topic: str, expected: int, batch: int = 500) -> None:
     conn = await asyncpg.connect(database_url)
-    await init(conn)
-    await conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (event_id text PRIMARY KEY, topic text, "
-                       "kafka_partition int, kafka_offset bigint, account_id text, payload jsonb)")
+    await prepare(conn)
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-baseline-{topic}",
                                 enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=batch,
                                 session_timeout_ms=6000, heartbeat_interval_ms=1000)
@@ -39,18 +47,12 @@ async def run(bootstrap: str, database_url: str, topic: str, expected: int, batc
     try:
         while stored < expected:
             records = await consumer.getmany(timeout_ms=50, max_records=batch)
-            rows = []
-            for tp_records in records.values():
-                for r in tp_records:
-                    event = orjson.loads(r.value)
-                    rows.append((event["eventId"], r.topic, r.partition, r.offset,
-                                 event["payload"].get("accountId"), event))
+            rows = [row(r.value, r.topic, r.partition, r.offset) for tp_records in records.values() for r in tp_records]
             if not rows:
                 continue
             first = first or time.time()
             async with conn.transaction():
-                await conn.copy_records_to_table(TABLE, records=rows, columns=(
-                    "event_id", "topic", "kafka_partition", "kafka_offset", "account_id", "payload"))
+                await conn.copy_records_to_table(TABLE, records=rows, columns=COLUMNS)
             await consumer.commit()
             stored += len(rows)
         print(orjson.dumps({"rows": stored, "first_ms": first * 1000, "last_ms": time.time() * 1000}).decode(),

@@ -26,9 +26,7 @@ from services.common.config import Settings
 from services.common.runtime.fetch_wait import set_fetch_max_wait
 from services.common.runtime.worker import faust_settings
 
-from .baseline import TABLE, init
-
-COLUMNS = ("event_id", "topic", "kafka_partition", "kafka_offset", "account_id", "payload")
+from .baseline import COLUMNS, TABLE, prepare, row
 
 
 def say(line: bytes) -> None:
@@ -53,15 +51,9 @@ def build(bootstrap: str, database_url: str, topic: str, expected: int) -> faust
     @app.agent(channel)
     async def store(stream):
         conn = await asyncpg.connect(database_url)
-        await init(conn)
-        await conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (event_id text PRIMARY KEY, topic text, "
-                           "kafka_partition int, kafka_offset bigint, account_id text, payload jsonb)")
+        await prepare(conn)
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_ms / 1000):
-            rows = []
-            for e in events:
-                event = orjson.loads(e.message.value)
-                rows.append((event["eventId"], e.message.topic, e.message.partition, e.message.offset,
-                             event["payload"].get("accountId"), event))
+            rows = [row(e.message.value, e.message.topic, e.message.partition, e.message.offset) for e in events]
             state["first"] = state["first"] or time.time()
             async with conn.transaction():
                 await conn.copy_records_to_table(TABLE, records=rows, columns=COLUMNS)

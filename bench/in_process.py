@@ -23,6 +23,8 @@ from services.common.runtime.dead_letters import DeadLetters, InputMessage
 from services.common.runtime.unit_of_work import BatchProcessor
 from services.common.runtime.worker import SERVICE_VERSION
 
+from .decision_counts import decisions_by_type
+
 
 async def run(database_url: str, inputs_file: Path) -> dict:
     settings = Settings.from_env()
@@ -41,13 +43,11 @@ async def run(database_url: str, inputs_file: Path) -> dict:
             await processor.process(timed[i:i + settings.batch_size])
         seconds = time.perf_counter() - started
         async with pool.acquire() as conn:
-            decisions = await conn.fetchval("SELECT count(*) FROM events")
-            by_type = await conn.fetch("SELECT event_type, payload->>'outcome' AS outcome, count(*) FROM events GROUP BY 1, 2")
+            by_type = await decisions_by_type(conn, DEFINITION.decider.service)
     finally:
         await pool.close()
     return {"inputs": len(timed), "seconds": round(seconds, 2), "events_per_s": round(len(timed) / seconds, 1),
-            "decisions_stored": decisions,
-            "decisions_by_type": {f"{r['event_type']}/{r['outcome']}": r["count"] for r in by_type}}
+            "decisions_stored": sum(by_type.values()), "decisions_by_type": by_type}
 
 
 if __name__ == "__main__":

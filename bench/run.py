@@ -48,10 +48,12 @@ from services.common.localstack.embedded import create_database, free_port, star
 from services.common.localstack.processes import spawn_worker, stop_processes
 from services.common.localstack.topics import create_topics
 
+from .decision_counts import decisions_by_type
 from .workload import Workload
 
 ROOT = Path(__file__).resolve().parent
-CONSUMER_MODULES = ("bench.baseline", "bench.faust_floor")
+# (a)'s consumers, each a process of its own, and the key each reports under.
+CONSUMERS = {"bench.baseline": "a_baseline", "bench.faust_floor": "a_faust_floor"}
 
 
 def baseline_topic(module: str, run: int) -> str:
@@ -163,7 +165,7 @@ class Bench:
         await admin_client.start()
         try:
             existing = await admin_client.list_topics()
-            wanted = [t for t in (baseline_topic(m, i) for m in CONSUMER_MODULES for i in range(self.baseline_runs))
+            wanted = [t for t in (baseline_topic(m, i) for m in CONSUMERS for i in range(self.baseline_runs))
                       if t not in existing]
             if wanted:
                 await admin_client.create_topics([NewTopic(t, self.partitions, 1) for t in wanted])
@@ -274,11 +276,11 @@ class Bench:
         alternated run by run so both see the same machine; each reports its median run."""
         log(f"(a) baseline: {len(messages)} events, bare aiokafka + orjson + COPY, and the same through faust; "
             f"median of {self.baseline_runs} runs each")
-        runs: dict[str, list[dict]] = {module: [] for module in CONSUMER_MODULES}
+        runs: dict[str, list[dict]] = {module: [] for module in CONSUMERS}
         for run in range(self.baseline_runs):
             for module, kept in runs.items():
                 kept.append(await self.consume_run(module, baseline_topic(module, run), messages))
-        for key, module in (("a_baseline", "bench.baseline"), ("a_faust_floor", "bench.faust_floor")):
+        for module, key in CONSUMERS.items():
             median = sorted(runs[module], key=lambda r: r["events_per_s"])[len(runs[module]) // 2]
             self.results[key] = {**median, "runs_events_per_s": [r["events_per_s"] for r in runs[module]]}
             log(f"(a) {module}: {self.results[key]}")
@@ -352,9 +354,8 @@ class Bench:
         await publisher
         t_relayed = await self.wait_relayed("billing_guard", 300)
         last_recorded = await self.db.fetchval("SELECT extract(epoch FROM max(recorded_at)) FROM events")
-        decisions = await self.db.fetchval("SELECT count(*) FROM events WHERE service = 'billing_guard'")
-        by_type = await self.db.fetch("SELECT event_type, payload->>'outcome' AS outcome, count(*) FROM events"
-                                      " WHERE service = 'billing_guard' GROUP BY 1, 2 ORDER BY 3 DESC")
+        by_type = await decisions_by_type(self.db, "billing_guard")
+        decisions = sum(by_type.values())
         elapsed = t_relayed - t0
         rate = len(messages) / elapsed
         a = self.results.get("a_baseline", {}).get("events_per_s")
@@ -371,7 +372,7 @@ class Bench:
             "workers": self.guard_workers,
             "events_per_s": round(rate, 1), "ratio_to_baseline": round(rate / a, 3) if a else None,
             "concurrency_conflict_retries": conflicts,
-            "decisions_by_type": {f"{r['event_type']}/{r['outcome']}": r["count"] for r in by_type},
+            "decisions_by_type": by_type,
         }
         self.results["f_rss"] = {
             "start_kib": rss_start.get("VmRSS"),
