@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e schemas schemas-check clean prometheus-tools bench chaos chromium simulate
+.PHONY: install run test test-unit test-integration test-e2e schemas schemas-check clean prometheus-tools bench chaos chromium simulate fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +57,8 @@ chaos: $(STAMP)
 # Issue 4's full simulation: 90 days for 10,000 accounts, pure and through the real worker.
 simulate: $(STAMP)
 	WUGUAN_SIM_ACCOUNTS=10000 $(BIN)/python -m pytest -p no:cacheprovider -s tests/unit/test_dunning_simulation.py tests/e2e/test_dunning_simulation_e2e.py
+
+# Issue 19's generated hostile input at full size: 20,000 cases (1,819 per input topic, valid
+# events interleaved) through the three workers; `make test` runs 200 per topic.
+fuzz: $(STAMP)
+	WUGUAN_FUZZ_CASES=1819 $(BIN)/python -m pytest -p no:cacheprovider -s tests/e2e/test_generated_inputs.py

@@ -11,29 +11,22 @@ from collections.abc import Iterable
 import asyncpg
 
 from services.billing_guard.decider import GuardDecider
-from services.common.eventstore.chain import GENESIS_HASH, event_hash
-from services.common.eventstore.records import StoredEvent
-from services.common.eventstore.store import COLUMNS
+from services.common.eventstore.chain import GENESIS_HASH
+from services.common.eventstore.records import NewEvent
+from services.common.eventstore.store import COLUMNS, row, seal
 from services.common.timefmt import parse_rfc3339
 
 
 def stored_rows(decisions: Iterable[dict], versions: dict[str, int] | None = None):
-    """(columns of `events`) per decision, chained; the runtime's NewEvent mapping
-    (unit_of_work: event id = decision id, causation = the input, business time as decided)."""
-    versions = {} if versions is None else versions
-    prev, position = GENESIS_HASH, 0
-    for decision in decisions:
-        position += 1
-        stream = decision["streamId"]
-        version = versions[stream] = versions.get(stream, 0) + 1
-        causes = decision["causedBy"]
-        event = StoredEvent(position, stream, version, decision["decisionId"], decision["decisionType"], 1,
-                            decision["service"], parse_rfc3339(decision["businessTime"]), None,
-                            causes[0] if causes else None, decision.get("correlationId"), decision, prev, b"")
-        sealed = event_hash(prev, event)
-        yield (position, stream, version, event.event_id, event.event_type, 1, event.service, event.business_time,
-               event.causation_id, event.correlation_id, decision, prev, sealed)
-        prev = sealed
+    """(columns of `events`) per decision, sealed as the store's append seals them; the runtime's
+    NewEvent mapping (batch_processor: event id = decision id, causation = the input, business
+    time as decided)."""
+    events = (NewEvent(event_id=d["decisionId"], stream_id=d["streamId"], event_type=d["decisionType"],
+                       service=d["service"], business_time=parse_rfc3339(d["businessTime"]), payload=d,
+                       causation_id=d["causedBy"][0] if d["causedBy"] else None,
+                       correlation_id=d.get("correlationId"))
+              for d in decisions)
+    return map(row, seal(events, 0, GENESIS_HASH, {} if versions is None else versions))
 
 
 CLAIMS_MADE = {GuardDecider.service: GuardDecider().claims_made}
@@ -45,13 +38,13 @@ async def load(conn: asyncpg.Connection, decisions: Iterable[dict]) -> int:
     claims: list[tuple] = []
 
     def rows():
-        for row in stored_rows(decisions):
-            yield row
-            last[:] = row
-            decision = row[10]
+        for record in stored_rows(decisions):
+            yield record
+            last[:] = record
+            decision = record[10]
             made = CLAIMS_MADE.get(decision["service"])
             if made is not None:
-                claims.extend((decision["service"], key, value, row[0]) for key, value in made(decision))
+                claims.extend((decision["service"], key, value, record[0]) for key, value in made(decision))
 
     async with conn.transaction():
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events)"):

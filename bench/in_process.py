@@ -20,7 +20,7 @@ from services.billing_guard.worker import DEFINITION
 from services.common.config import Settings
 from services.common.db import create_pool
 from services.common.runtime.dead_letters import DeadLetters, InputMessage
-from services.common.runtime.unit_of_work import BatchProcessor
+from services.common.runtime.batch_processor import BatchProcessor
 from services.common.runtime.worker import SERVICE_VERSION
 
 from .decision_counts import decisions_by_type
@@ -34,7 +34,7 @@ async def run(database_url: str, inputs_file: Path) -> dict:
     pool = await create_pool(database_url, role=None, max_size=2)
     try:
         processor = BatchProcessor(decider=DEFINITION.decider, policy=DEFINITION.load_policy(settings), pool=pool,
-                                   dead_letters=DeadLetters(None, DEFINITION.decider.service, pool),
+                                   dead_letters=DeadLetters(DEFINITION.decider.service),
                                    service_version=SERVICE_VERSION)
         setup, timed = messages[:1], messages[1:]  # the tariff in force, as in (b)
         await processor.process(setup)

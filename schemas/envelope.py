@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from marshmallow import Schema, fields
 
-from .fields import Choice, FreeObject, Id, Int, Name, Object, StrictSchema, Text, Timestamp, Uuid
+from .fields import Bool, Choice, FreeObject, Id, Int, Matching, Name, Object, StrictSchema, Text, Timestamp, Uuid
 
 class EnvelopeSchema(StrictSchema):
     """Envelope of every input event; `payload` is checked afterwards by the topic's schema."""
@@ -64,8 +64,15 @@ class DeadLetterSchema(StrictSchema):
                  required=True, allow_none=True, min_length=0, max_length=None)
     valueEncoding = Choice(("utf8", "base64"))
     failedAt = Timestamp("When the consumer gave up on the input.")
-    consumer = Id("The service that refused the input: a topic read by two services can yield"
-                  " one letter from each.", optional=True)
+    consumer = Id("The service that refused the input: a topic read by two services yields one"
+                  " letter from each, told apart by this field and the wuguan-consumer header.")
+    originalSize = Int("Size of the original value in bytes (0 for a record without value).", minimum=0)
+    originalSha256 = Matching(r"[0-9a-f]{64}", "64 lower-case hex digits",
+                              "SHA-256 of the original value, hex; null for a record without value.",
+                              required=True, allow_none=True)
+    truncated = Bool("True when `value` holds only the start of the original, so that the letter"
+                     " fits the broker's message limit. The whole original stays in the"
+                     " service's dead_lettered_inputs table and at originalTopic/partition/offset.")
 
 
 _ENVELOPE = EnvelopeSchema()

@@ -331,12 +331,15 @@ def Const(value: str, description: str | None = None, **kwargs: Any) -> fields.S
     return ContractString(validate=validate.Equal(value), **_described(description, _presence(False, kwargs)))
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def Int(description: str | None = None, *, minimum: int | None = None,
         maximum: int | None = None, optional: bool = False, **kwargs: Any) -> fields.Integer:
-    """A JSON integer; true/false and 1.0 are rejected (strict)."""
-    validators = []
-    if minimum is not None or maximum is not None:
-        validators.append(validate.Range(min=minimum, max=maximum))
+    """A JSON integer; true/false and 1.0 are rejected (strict). Without bounds of its own it
+    must still fit 64 bits: what a consumer's parser and Postgres' bigint can hold."""
+    validators = [validate.Range(min=INT64_MIN if minimum is None else minimum,
+                                 max=INT64_MAX if maximum is None else maximum)]
     return ContractInteger(validate=validators, **_described(description, _presence(optional, kwargs)))
 
 

@@ -81,8 +81,13 @@ def payload_schema(topic: str) -> Schema:
     return schema
 
 
+def partition_key_field(topic: str, payload: dict[str, Any]) -> str:
+    """The payload field whose value is the Kafka key of an event of `topic`."""
+    if topic == "cards.inventory.v1" and payload.get("action") == "batchIssued":
+        return "batchId"
+    return PARTITION_KEY[topic]
+
+
 def partition_key(topic: str, payload: dict[str, Any]) -> str:
     """Kafka key for an event of `topic` with this (raw or decoded) payload."""
-    if topic == "cards.inventory.v1" and payload.get("action") == "batchIssued":
-        return payload["batchId"]
-    return payload[PARTITION_KEY[topic]]
+    return payload[partition_key_field(topic, payload)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,7 +20,7 @@ from marshmallow import ValidationError
 
 from .envelope import DeadLetterSchema, EnvelopeSchema, InputEvent
 from .fastload import compiled_or_none
-from .registry import INPUT_TOPICS, SUPPORTED_SCHEMA_VERSIONS, payload_schema
+from .registry import INPUT_TOPICS, SUPPORTED_SCHEMA_VERSIONS, partition_key_field, payload_schema
 
 MALFORMED_JSON = "malformed_json"
 NOT_AN_OBJECT = "not_an_object"
@@ -28,10 +29,15 @@ UNKNOWN_TOPIC = "unknown_topic"
 TOPIC_MISMATCH = "topic_mismatch"
 UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
 PAYLOAD_INVALID = "payload_invalid"
+DUPLICATE_KEY = "duplicate_key"
+EVENT_TOO_LARGE = "event_too_large"
+KEY_MISMATCH = "key_mismatch"
 ERROR_CODES = frozenset(
     {MALFORMED_JSON, NOT_AN_OBJECT, ENVELOPE_INVALID, UNKNOWN_TOPIC, TOPIC_MISMATCH,
-     UNSUPPORTED_SCHEMA_VERSION, PAYLOAD_INVALID}
+     UNSUPPORTED_SCHEMA_VERSION, PAYLOAD_INVALID, DUPLICATE_KEY, EVENT_TOO_LARGE, KEY_MISMATCH}
 )
+# The contract's largest event value (CONTRACT.SIZE): bigger ones are dead-lettered unread.
+DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 # Code used in a dead letter for an exception that carries no code of its own.
 PROCESSING_ERROR = "processing_error"
 
@@ -71,6 +77,20 @@ def decode_event(topic: str, value: bytes) -> InputEvent:
     return _checked_decode(topic, schema, raw) if event is None else event
 
 
+def decode_message(topic: str, key: bytes | None, value: bytes | None,
+                   max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> InputEvent:
+    """decode_event for a whole Kafka record: its size (CONTRACT.SIZE) and its key, which must be
+    the event's partition key (CONTRACT.KEY), are part of the contract too."""
+    if value is not None and len(value) > max_event_bytes:
+        raise InvalidEvent(EVENT_TOO_LARGE, f"value is {len(value)} bytes; the contract allows at most {max_event_bytes}")
+    event = decode_event(topic, value)
+    field = partition_key_field(topic, event.payload)
+    if key is None or bytes(key) != str(event.payload[field]).encode():
+        raise InvalidEvent(KEY_MISMATCH, f"the Kafka key {'is missing' if key is None else 'differs'};"
+                                         f" it must equal payload.{field}", (f"payload.{field}",))
+    return event
+
+
 def decode_event_reference(topic: str, value: bytes) -> InputEvent:
     """decode_event through marshmallow alone: the oracle the compiled loaders are tested
     and benchmarked against (tests/unit/test_fast_decode.py, bench/decode.py)."""
@@ -82,12 +102,37 @@ def _parse(value: bytes) -> dict[str, Any]:
     try:
         raw = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
+        if exc.msg.startswith("number"):
+            raise InvalidEvent(MALFORMED_JSON, f"number out of range at char {exc.pos}: numbers must fit"
+                                               " a 64-bit integer or double") from None
         raise InvalidEvent(MALFORMED_JSON, f"value is not valid UTF-8 JSON (error at char {exc.pos})") from None
     except (TypeError, ValueError, RecursionError):  # not bytes at all, e.g. a None tombstone
         raise InvalidEvent(MALFORMED_JSON, f"value is not JSON bytes ({type(value).__name__})") from None
     if type(raw) is not dict:
         raise InvalidEvent(NOT_AN_OBJECT, f"top-level JSON value is {_json_type(raw)}, not an object")
+    # orjson keeps the last of two equal keys. Compact JSON that re-encodes to the very same
+    # bytes cannot hold a duplicate, so only other spellings pay for the strict second parse.
+    if orjson.dumps(raw) != value:
+        _refuse_duplicate_keys(value)
     return raw
+
+
+def _refuse_duplicate_keys(value: bytes) -> None:
+    def pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            key = next(k for k, _ in pairs if k in seen or seen.add(k))
+            raise InvalidEvent(DUPLICATE_KEY, f"key {_safe_key(key)!r} appears twice in one object;"
+                                              " the contract refuses duplicate keys", (_safe_key(key),))
+        return obj
+
+    try:
+        json.loads(value, object_pairs_hook=pairs_to_dict)
+    except InvalidEvent:
+        raise
+    except Exception:  # orjson accepted it; a quirk of the stdlib parser is no reason to refuse
+        return
 
 
 def _fast_decode(topic: str, raw: dict[str, Any]) -> InputEvent | None:
@@ -198,6 +243,12 @@ def content_hash(raw: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+# What a dead letter may weigh, by default: under Kafka's default message.max.bytes (1 MiB
+# plus record overhead), so a letter for any input the broker accepted can be sent back.
+DEFAULT_DEAD_LETTER_MAX_BYTES = 1_000_000
+_KEY_MAX_CHARS = 1_000
+
+
 def dead_letter(
     topic: str,
     partition: int,
@@ -206,9 +257,15 @@ def dead_letter(
     value: bytes | None,
     error: BaseException,
     failed_at: datetime,
-    consumer: str | None = None,
+    consumer: str,
+    max_bytes: int = DEFAULT_DEAD_LETTER_MAX_BYTES,
 ) -> bytes:
-    """The message for `<topic>.dlq`: the input verbatim plus a value-free reason.
+    """The message for `<topic>.dlq`: the input, a value-free reason, and the original's size
+    and SHA-256; never more than `max_bytes` (CONTRACT.DLQ_FITS).
+
+    The original goes in verbatim when it fits; otherwise its start, with `truncated` set.
+    Escaping can double a value (a string of quotes) or make it six times longer (control
+    characters), so the cut is found by encoding, not by counting input bytes.
 
     `error` is an InvalidEvent, or any exception: one with string attributes `code` (and
     `message`) keeps them, e.g. a service's CP3.SANITY rejection; any other is reported by
@@ -217,24 +274,57 @@ def dead_letter(
     if not isinstance(failed_at, datetime) or failed_at.utcoffset() is None:
         raise ValueError("failed_at must be an aware datetime")
     code, message = _error_parts(error)
-    text, encoding = _value_text(value)
+    data = None if value is None else bytes(value)
+    text, encoding = _value_text(data)
     letter = {
         "error": {"code": code, "message": message},
         "originalTopic": topic,
         "partition": partition,
         "offset": offset,
-        "key": None if key is None else bytes(key).decode("utf-8", "replace").replace("\x00", "\ufffd"),
+        "key": None if key is None else _key_text(key),
         "value": text,
         "valueEncoding": encoding,
         "failedAt": failed_at.isoformat(),
+        "consumer": consumer,
+        "originalSize": 0 if data is None else len(data),
+        "originalSha256": None if data is None else hashlib.sha256(data).hexdigest(),
+        "truncated": False,
     }
-    if consumer is not None:
-        letter["consumer"] = consumer
     try:
         validate_dead_letter(letter)
     except InvalidEvent as exc:  # a caller bug (bad topic, negative offset): fail loudly
         raise ValueError(exc.message) from None
-    return orjson.dumps(letter)
+    body = orjson.dumps(letter)
+    if len(body) <= max_bytes or data is None:
+        return body
+    return _truncated(letter, data, encoding, max_bytes)
+
+
+def _truncated(letter: dict[str, Any], data: bytes, encoding: str, max_bytes: int) -> bytes:
+    letter["truncated"] = True
+    letter["value"] = ""
+    room = max_bytes - len(orjson.dumps(letter))
+    if room < 0:
+        raise ValueError(f"max_bytes={max_bytes} leaves no room for the dead letter's own fields")
+    keep = len(data)
+    while True:
+        # Each pass scales the cut by how much the encoded value overshot the room left.
+        letter["value"] = _prefix_text(data, keep, encoding)
+        size = len(orjson.dumps(letter["value"])) - 2
+        if size <= room:
+            return orjson.dumps(letter)
+        keep = min(keep - 1, int(keep * room / size))
+
+
+def _key_text(key: bytes) -> str:
+    return bytes(key).decode("utf-8", "replace").replace("\x00", "\ufffd")[:_KEY_MAX_CHARS]
+
+
+def _prefix_text(data: bytes, keep: int, encoding: str) -> str:
+    if encoding == "base64":
+        return base64.b64encode(data[:keep]).decode("ascii")
+    # The whole value is valid UTF-8, so only a character cut in half at the end is dropped.
+    return data[:keep].decode("utf-8", "ignore")
 
 
 def validate_dead_letter(obj: dict[str, Any]) -> None:
@@ -261,10 +351,9 @@ def _error_parts(error: BaseException) -> tuple[str, str]:
     return code, message.replace("\x00", "\ufffd")[:500]
 
 
-def _value_text(value: bytes | None) -> tuple[str | None, str]:
-    if value is None:
+def _value_text(data: bytes | None) -> tuple[str | None, str]:
+    if data is None:
         return None, "utf8"
-    data = bytes(value)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -181,10 +181,11 @@ async def _cards(args) -> int:
 async def _dlq(args) -> int:
     from .dlq_tools import inspect_dlq, replay_dlq
 
-    bootstrap = Settings.from_env().kafka_bootstrap_servers
+    settings = Settings.from_env()
+    bootstrap = settings.kafka_bootstrap_servers
     if args.action == "inspect":
         return await inspect_dlq(bootstrap, args.topic, args.limit)
-    return await replay_dlq(bootstrap, args.topic, args.limit)
+    return await replay_dlq(bootstrap, args.topic, args.limit, database_url=settings.database_url)
 
 
 def _api(args) -> int:
@@ -194,6 +195,18 @@ def _api(args) -> int:
     settings = ApiSettings.from_env()  # refuses to start without WUGUAN_API_SECRET
     asyncio.run(serve_api(settings))
     return 0
+
+
+def _token_ttl(text: str) -> int:
+    from services.finance.tokens import MAX_TTL_S
+
+    try:
+        ttl = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds, got {text!r}") from None
+    if not 1 <= ttl <= MAX_TTL_S:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_TTL_S} seconds (7 days), got {ttl}")
+    return ttl
 
 
 def _api_token(args) -> int:
@@ -286,7 +299,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("api", help="run the finance read API, its projector and the dashboard")
     token = sub.add_parser("api-token", help="mint a bearer token for the finance API (needs WUGUAN_API_SECRET)")
     token.add_argument("--role", choices=("finance", "auditor"), required=True)
-    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.add_argument("--ttl", type=_token_ttl, default=3600, help="seconds until it expires (at most 604800, 7 days)")
     token.add_argument("--sub", default="cli", help="who the token is for (no personal data)")
     projections = sub.add_parser("projections", help="rebuild the finance projections, or print their checksum")
     projections.add_argument("action", choices=("rebuild", "checksum"))

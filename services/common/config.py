@@ -60,6 +60,8 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_ports: dict = field(default_factory=lambda: dict(DEFAULT_WEB_PORTS))
     log_level: str = "INFO"
+    max_event_bytes: int = 1024 * 1024
+    dead_letter_max_bytes: int = 1_000_000
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -94,4 +96,7 @@ class Settings:
             web_host=env.get("WUGUAN_WEB_HOST", cls.web_host),
             web_ports=ports,
             log_level=level,
+            max_event_bytes=env_int(env, "WUGUAN_MAX_EVENT_BYTES", cls.max_event_bytes, 1024, 64 * 1024 * 1024),
+            dead_letter_max_bytes=env_int(env, "WUGUAN_DEAD_LETTER_MAX_BYTES", cls.dead_letter_max_bytes,
+                                          16 * 1024, 64 * 1024 * 1024),
         )

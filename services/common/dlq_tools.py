@@ -43,19 +43,44 @@ async def inspect_dlq(bootstrap: str, topic: str, limit: int) -> int:
     return 0
 
 
-async def replay_dlq(bootstrap: str, topic: str, limit: int) -> int:
-    """Send dead-lettered originals back to their topic, e.g. after a policy or code fix."""
-    messages, seen = [], set()
+async def replay_dlq(bootstrap: str, topic: str, limit: int, database_url: str | None = None) -> int:
+    """Send dead-lettered originals back to their topic, e.g. after a policy or code fix.
+
+    A letter cut to fit the broker (`truncated`) carries only the start of its original; the
+    whole one is read from the refusing service's dead_lettered_inputs row."""
+    messages, seen, missing = [], set(), 0
     for letter in await _read(bootstrap, _dlq_name(topic), limit):
         # A topic read by two services can hold one letter from each for the same input.
         origin = (letter["originalTopic"], letter["partition"], letter["offset"])
         if origin in seen:
             continue
         seen.add(origin)
-        value = letter["value"]
-        raw = base64.b64decode(value) if letter.get("valueEncoding") == "base64" else value.encode()
+        raw = await _whole_original(letter, database_url)
+        if raw is None:
+            missing += 1
+            continue
         key = letter["key"].encode() if letter.get("key") is not None else None
         messages.append((letter["originalTopic"], key, raw))
     sent = await publish(bootstrap, messages)
     print(f"replayed {sent} dead letters")
-    return 0
+    if missing:
+        print(f"{missing} truncated letter(s) not replayed: their originals are not in the database at DATABASE_URL")
+    return 1 if missing else 0
+
+
+async def _whole_original(letter: dict, database_url: str | None) -> bytes | None:
+    if not letter.get("truncated"):
+        value = letter["value"]
+        return base64.b64decode(value) if letter.get("valueEncoding") == "base64" else value.encode()
+    if database_url is None:
+        return None
+    from .db import connect
+
+    conn = await connect(database_url)
+    try:
+        original = await conn.fetchval(
+            'SELECT original FROM dead_lettered_inputs WHERE consumer = $1 AND topic = $2 AND partition = $3'
+            ' AND "offset" = $4', letter["consumer"], letter["originalTopic"], letter["partition"], letter["offset"])
+    finally:
+        await conn.close()
+    return None if original is None else bytes(original)

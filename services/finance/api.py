@@ -294,9 +294,27 @@ def _static(name: str, content_type: str):
     return handler
 
 
+# Every response, errors included: finance data must not be sniffed, framed or cached, and the
+# server does not advertise its software versions (issue 19).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+                               " object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Server": "wuguan",
+}
+
+
+async def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
+
+
 def build_app(pool: asyncpg.Pool, secret: str, clock=time.time) -> web.Application:
     """The routes over an existing pool (tests pass theirs; `serve` makes one)."""
     app = web.Application(middlewares=[timing, auth])
+    app.on_response_prepare.append(_secure_headers)
     app[SECRET], app[POOL], app[CLOCK] = secret, pool, clock
     r = app.router
     for name in lists.LISTS:

@@ -49,7 +49,13 @@ def sign(claims: Claims, secret: str) -> str:
     return f"{body}.{_mac(secret, body)}"
 
 
+# A token is a bearer secret: one that outlives a working week is one nobody will remember to revoke.
+MAX_TTL_S = 7 * 86400
+
+
 def mint(sub: str, role: str, ttl_s: int, secret: str, now: float) -> str:
+    if not 1 <= ttl_s <= MAX_TTL_S:
+        raise ValueError(f"ttl must be between 1 and {MAX_TTL_S} seconds (7 days), got {ttl_s}")
     return sign(Claims(sub=sub, role=role, exp=int(now) + ttl_s), secret)
 
 

@@ -41,6 +41,7 @@ class Workers:
         self.log_dir = log_dir
         self.ports = {service: free_port() for service in SERVICES}
         self.processes: dict[str, subprocess.Popen] = {}
+        self.extra_env: dict[str, str] = {}
 
     def env(self) -> dict:
         env = {
@@ -54,6 +55,7 @@ class Workers:
             "WUGUAN_TIMER_CLOCK": self.timer_clock,
         }
         env.update({f"WUGUAN_{s.upper()}_PORT": str(p) for s, p in self.ports.items()})
+        env.update(self.extra_env)
         return env
 
     def start(self, service: str) -> None:

@@ -5,7 +5,7 @@ events (bad JSON, non-UTF-8 bytes, empty and null values, wrong types, missing a
 fields, huge numbers, negative money, odd unicode incl. NUL and RTL marks, far-future times,
 a reused eventId with different content) and interleaves them with valid events.
 
-The oracle is the contract itself (schemas.validation.decode_event), run here on the same
+The oracle is the contract itself (schemas.validation.decode_message), run here on the same
 bytes: whatever it refuses must come back on `<topic>.dlq` from every consuming service with
 the same error code, a message, the consumer's name and the original bytes. Whatever it
 accepts must be handled: recorded in processed_inputs, or refused by the service's own rule
@@ -27,13 +27,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.registry import INPUT_TOPICS, PARTITION_KEY, dlq_topic
-from schemas.validation import InvalidEvent, decode_event
+from schemas.validation import InvalidEvent, decode_message
 from services.billing_guard.decider import INPUT_TOPICS as GUARD_TOPICS
 from services.cards.decider import INPUT_TOPICS as CARDS_TOPICS
 from services.common.config import SERVICES
 from services.common.db import connect
 from services.dunning.decider import INPUT_TOPICS as DUNNING_TOPICS
 
+from ..hostile_inputs import leaves, set_at
 from ..kafka_helpers import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -86,24 +87,6 @@ def key_of(topic: str, event) -> bytes:
         return b"FUZZ"
 
 
-def _paths(value, prefix=()):
-    """Every (path, leaf) in a JSON document."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, prefix + (i,))
-    else:
-        yield prefix, value
-
-
-def _set(doc, path, value):
-    for part in path[:-1]:
-        doc = doc[part]
-    doc[path[-1]] = value
-
-
 def _del(doc, path):
     for part in path[:-1]:
         doc = doc[part]
@@ -133,14 +116,14 @@ def mutants(topic: str, rng: random.Random) -> list[tuple[str, bytes | None]]:
     d["payload"]["fuzzExtra"] = "surplus"
     out.append(("extra_payload_field", dumps(d)))
     d = good()
-    leaves = [(p, v) for p, v in _paths(d["payload"])]
+    leaves = [(p, v) for p, v in leaves(d["payload"])]
     path, value = rng.choice([(p, v) for p, v in leaves if isinstance(v, str)])
-    _set(d["payload"], path, rng.choice([12345, ["list"], {"obj": True}, True]))
+    set_at(d["payload"], path, rng.choice([12345, ["list"], {"obj": True}, True]))
     out.append(("wrong_type", dumps(d)))
     d = good()
     ints = [(p, v) for p, v in leaves if isinstance(v, int) and not isinstance(v, bool)]
     if ints:
-        _set(d["payload"], rng.choice(ints)[0], 10**30)
+        set_at(d["payload"], rng.choice(ints)[0], 10**30)
         out.append(("huge_number", json.dumps(d).encode()))  # orjson refuses ints over 64 bits
     d = good()
     d["payload"][PARTITION_KEY[topic] if PARTITION_KEY[topic] in d["payload"] else "batchId"] = "ACC\u0000NUL"
@@ -158,23 +141,23 @@ def mutants(topic: str, rng: random.Random) -> list[tuple[str, bytes | None]]:
     d = good()
     money = [p[:-1] for p, _ in leaves if p and p[-1] == "amountMinor"]
     if money:
-        _set(d["payload"], money[0] + ("amountMinor",), -rng.randint(1, 10**6))
+        set_at(d["payload"], money[0] + ("amountMinor",), -rng.randint(1, 10**6))
         out.append(("negative_money", dumps(d)))
     texts = [p for p, v in leaves if isinstance(v, str) and not str(v).startswith(("20", "19"))]
     for path in rng.sample(texts, min(3, len(texts))):  # some land in free text, some in ids
         d = good()
-        _set(d["payload"], path, rng.choice(["\u202eRTL\u202c 名字", "\u200f\u200e\u2066x\u2069", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀",
+        set_at(d["payload"], path, rng.choice(["\u202eRTL\u202c 名字", "\u200f\u200e\u2066x\u2069", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀",
                                              "e\u0301\u0301\u0301", "\ufeff\u2028\ufffd"]))
         out.append(("odd_unicode", dumps(d)))
     d = good()
-    _set(d["payload"], rng.choice(texts), "a\u0000b")
+    set_at(d["payload"], rng.choice(texts), "a\u0000b")
     out.append(("nul_in_text", dumps(d)))
     d = good()
     times = [p for p, v in leaves if isinstance(v, str) and str(v)[:2] in ("19", "20") and "T" in str(v)]
     if times:
         far = rng.choice(["2199-01-01T00:00:00+08:00", "2999-06-30T12:00:00+00:00", "9999-12-31T23:59:59+08:00"])
         for p in times:
-            _set(d["payload"], p, far)
+            set_at(d["payload"], p, far)
         d["eventTime"] = far
         out.append(("far_future", dumps(d)))
     d = good()
@@ -186,10 +169,10 @@ def mutants(topic: str, rng: random.Random) -> list[tuple[str, bytes | None]]:
     return out
 
 
-def oracle(topic: str, value: bytes | None) -> str | None:
-    """The contract's verdict on these bytes: an error code, or None when it is a valid event."""
+def oracle(topic: str, key: bytes | None, value: bytes | None) -> str | None:
+    """The contract's verdict on this record: an error code, or None when it is a valid event."""
     try:
-        decode_event(topic, value)
+        decode_message(topic, key, value)
     except InvalidEvent as exc:
         return exc.code
     except Exception as exc:  # the contract must answer with InvalidEvent, never crash
@@ -216,13 +199,13 @@ async def test_fuzzed_inputs_are_dead_lettered_with_a_reason_and_valid_ones_proc
                 ok = fresh(topic, rng)
                 plan.append((topic, "valid", orjson.dumps(ok), key_of(topic, ok)))
         twin = copy.deepcopy(first)
-        reason_fields = [p for p, v in _paths(twin["payload"]) if isinstance(v, str) and p[-1] not in (PARTITION_KEY[topic], "batchId", "action")]
-        _set(twin["payload"], reason_fields[-1], "changed-" + str(rng.getrandbits(16)))
+        reason_fields = [p for p, v in leaves(twin["payload"]) if isinstance(v, str) and p[-1] not in (PARTITION_KEY[topic], "batchId", "action")]
+        set_at(twin["payload"], reason_fields[-1], "changed-" + str(rng.getrandbits(16)))
         plan.append((topic, "duplicate_id", orjson.dumps(twin), key_of(topic, first)))
         last = fresh(topic, rng)
         plan.append((topic, "valid_tail", orjson.dumps(last), key_of(topic, last)))
 
-    verdicts = [(t, label, value, key, oracle(t, value)) for t, label, value, key in plan]
+    verdicts = [(t, label, value, key, oracle(t, key, value)) for t, label, value, key in plan]
     crashes = [(t, label, code) for t, label, _, _, code in verdicts if code and code.startswith("CRASH")]
     assert crashes == [], f"decode_event crashed instead of refusing: {crashes}"
     accepted_bad = [(t, label) for t, label, _, _, code in verdicts if label in MUST_REJECT and code is None]

@@ -114,16 +114,16 @@ async def test_a_month_of_1000_accounts_through_the_guard_worker(workers):
         return message[0], account.encode(), message[1]
 
     setup = datetime(2026, 2, 20, 9, tzinfo=SHANGHAI)
-    at_day(setup, keyed("T", tariff("T-STD", 1, datetime(2026, 1, 1, tzinfo=SHANGHAI), RATE[1], setup - timedelta(days=60))))
-    at_day(setup, keyed("T", tariff("T-STD", 2, V2_FROM, RATE[2], setup, replacesVersion=1)))
+    at_day(setup, keyed("T-STD", tariff("T-STD", 1, datetime(2026, 1, 1, tzinfo=SHANGHAI), RATE[1], setup - timedelta(days=60))))
+    at_day(setup, keyed("T-STD", tariff("T-STD", 2, V2_FROM, RATE[2], setup, replacesVersion=1)))
     for cycle in ("2025-12", "2026-01", "2026-02"):
         at_day(setup, keyed(huge, bill(huge, f"B-{huge}-{cycle}", cycle, 100, when=setup)))
     planned = datetime(2026, 3, 14, 9, tzinfo=SHANGHAI)
     hours = int((WINDOW[1] - WINDOW[0]).total_seconds() // 3600)
-    at_day(planned, keyed("W", work("W-CUT", planned, WINDOW[0], hours=hours, approvals=("provincial",),
+    at_day(planned, keyed("W-CUT", work("W-CUT", planned, WINDOW[0], hours=hours, approvals=("provincial",),
                                     notices=(planned - timedelta(days=1),), switches=(cut_switch,), areas=(),
                                     accounts=accounts[:3])))
-    at_day(planned, keyed("W", work("W-NOAPPROVAL", planned, WINDOW[0], hours=hours, notices=(planned - timedelta(days=1),),
+    at_day(planned, keyed("W-NOAPPROVAL", work("W-NOAPPROVAL", planned, WINDOW[0], hours=hours, notices=(planned - timedelta(days=1),),
                                     switches=(blocked_switch,), areas=(), accounts=accounts[3:5])))
     for c in cdrs:
         at_day(c.start, keyed(c.account, cdr(c.account, c.switch, c.seq, c.start, c.seconds, origin=c.origin,

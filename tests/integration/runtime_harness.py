@@ -2,15 +2,19 @@
 to the real broker and a real Postgres: what a worker does, minus faust."""
 from __future__ import annotations
 
+import orjson
 from aiokafka import AIOKafkaProducer
+
+from schemas.registry import INPUT_TOPICS, partition_key
 
 from services.common.config import Settings
 from services.common.db import connect, create_pool
 from services.common.eventstore.migrate import migrate
 from services.common.localstack.topics import create_topics
+from services.common.runtime.dead_letter_relay import DeadLetterRelay
 from services.common.runtime.dead_letters import DeadLetters, InputMessage
 from services.common.runtime.timers import TimerPublisher, timer_topic
-from services.common.runtime.unit_of_work import BatchProcessor
+from services.common.runtime.batch_processor import BatchProcessor
 
 from ..kafka_helpers import read_topic
 
@@ -32,9 +36,11 @@ class RuntimeHarness:
         self.pool = await create_pool(self.database_url, role="wuguan_service")
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=False)
         await self.producer.start()
+        self.dead_letter_relay = DeadLetterRelay(service=self.service, pool=self.pool, producer=self.producer,
+                                                 interval_s=0.1)
         self.processor = BatchProcessor(
             decider=self.definition.decider, policy=self.definition.load_policy(Settings()), pool=self.pool,
-            dead_letters=DeadLetters(self.producer, self.service, self.pool), service_version="test",
+            dead_letters=DeadLetters(self.service), service_version="test",
         )
         self.timers = TimerPublisher(service=self.service, pool=self.pool, producer=self.producer, interval_s=0.1,
                                      clock=self.timer_clock)
@@ -44,12 +50,19 @@ class RuntimeHarness:
         await self.producer.stop()
         await self.pool.close()
 
-    def message(self, topic: str, value: bytes, key: bytes = b"k") -> InputMessage:
+    def message(self, topic: str, value: bytes, key: bytes | None = None) -> InputMessage:
+        """The next offset of partition 0, keyed as a producer keeps the contract (CONTRACT.KEY)."""
         self.offset += 1
-        return InputMessage(topic=topic, partition=0, offset=self.offset, key=key, value=value)
+        return InputMessage(topic=topic, partition=0, offset=self.offset, key=key or contract_key(topic, value),
+                            value=value)
 
     async def feed(self, *events: tuple[str, bytes]) -> None:
-        await self.processor.process([self.message(topic, value) for topic, value in events])
+        """Decide the events in one batch and send the dead letters it stored, as a worker does."""
+        await self.process([self.message(topic, value) for topic, value in events])
+
+    async def process(self, messages: list[InputMessage], processor: BatchProcessor | None = None) -> None:
+        await (processor or self.processor).process(messages)
+        await self.dead_letter_relay.deliver_due()
 
     async def fire_due_timers(self) -> int:
         """Publish due timers to the broker and decide what comes back from it."""
@@ -57,9 +70,19 @@ class RuntimeHarness:
         if published:
             records = await read_topic(self.bootstrap, timer_topic(self.service))
             await self.processor.process([InputMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records])
+            await self.dead_letter_relay.deliver_due()
         return published
 
     async def stream(self, stream_id: str) -> list[dict]:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch("SELECT payload FROM events WHERE stream_id = $1 ORDER BY stream_version", stream_id)
         return [r["payload"] for r in rows]
+
+
+def contract_key(topic: str, value: bytes) -> bytes:
+    """The partition key a contract-keeping producer sends; any key for what is not an input event."""
+    try:
+        payload = orjson.loads(value)["payload"]
+        return partition_key(topic, payload).encode() if topic in INPUT_TOPICS else b"k"
+    except Exception:  # a malformed event: it is refused before its key matters
+        return b"k"

@@ -23,7 +23,7 @@ from services.common.eventstore.verify import verify_chain
 from services.common.localstack.publish import publish
 from services.common.runtime import metrics
 from services.common.runtime.dead_letters import InputMessage
-from services.common.runtime.unit_of_work import BatchProcessor
+from services.common.runtime.batch_processor import BatchProcessor
 
 from ..kafka_helpers import read_topic
 from .runtime_harness import RuntimeHarness
@@ -82,7 +82,7 @@ class Harness(RuntimeHarness):
 
     async def decide(self, *messages: tuple[str, bytes, bytes], processor: BatchProcessor | None = None) -> None:
         """Decide (topic, key, value) messages in one batch."""
-        await (processor or self.processor).process([self.message(t, v, key=k) for t, k, v in messages])
+        await self.process([self.message(t, v, key=k) for t, k, v in messages], processor)
 
     async def decisions(self, stream_id: str | None = None) -> list[dict]:
         if stream_id is not None:

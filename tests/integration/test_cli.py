@@ -75,7 +75,8 @@ async def test_dlq_inspect_and_replay(kafka_bootstrap):
 
     offset = uuid.uuid4().int % 10**12  # unique origin: other tests share this topic
     letter = dead_letter("cards.complaint.v1", 0, offset, marker.encode(), b'{"x": 1}',
-                         InvalidEvent("payload_invalid", "payload.cardSerial: missing"), datetime.now(timezone.utc))
+                         InvalidEvent("payload_invalid", "payload.cardSerial: missing"), datetime.now(timezone.utc),
+                         consumer="cards")
     second = dead_letter("cards.complaint.v1", 0, offset, marker.encode(), b'{"x": 1}',
                          InvalidEvent("payload_invalid", "payload.cardSerial: missing"), datetime.now(timezone.utc),
                          consumer="another_service")
@@ -153,3 +154,10 @@ async def test_cards_stock_and_disposal_lists_from_the_store(database_url):
     assert stock.stdout.strip().splitlines() == ["outletId,faceValueMinor,cardsOnHand", "OUT-CLI,5000,4"]
     disposal = wuguan("cards", "disposal", "--outlet", "OUT-CLI", DATABASE_URL=database_url)
     assert disposal.returncode == 0 and f"cardSerial={cards[0]}" in disposal.stdout
+
+
+def test_api_token_refuses_a_ttl_beyond_seven_days():
+    env = {"WUGUAN_API_SECRET": "s" * 32}
+    assert wuguan("api-token", "--sub", "ops", "--role", "finance", "--ttl", "604800", **env).returncode == 0
+    refused = wuguan("api-token", "--sub", "ops", "--role", "finance", "--ttl", "604801", **env)
+    assert refused.returncode == 2 and "--ttl: must be between 1 and 604800" in refused.stderr

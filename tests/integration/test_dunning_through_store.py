@@ -68,12 +68,12 @@ async def harness(kafka_bootstrap, database_url):
 async def test_DN_FIRST_LETTER_and_DN_REPEAT_VOICE_through_broker_and_store(harness):
     account = f"ACC-{uuid.uuid4().hex[:8]}"
     first_due = NOW - timedelta(days=40)
-    await harness.processor.process([harness.message("billing.bill.v1", bill_event(account, "B1", first_due))])
+    await harness.process([harness.message("billing.bill.v1", bill_event(account, "B1", first_due))])
     await harness.fire_due_timers()
-    await harness.processor.process(
+    await harness.process(
         [harness.message("billing.payment.v1", payment_event(account, "P1", first_due + timedelta(days=5), 5_000, "B1"))]
     )
-    await harness.processor.process([harness.message("billing.bill.v1", bill_event(account, "B2", NOW - timedelta(days=1)))])
+    await harness.process([harness.message("billing.bill.v1", bill_event(account, "B2", NOW - timedelta(days=1)))])
     await harness.fire_due_timers()
 
     decisions = await harness.decisions(account)
@@ -90,10 +90,10 @@ async def test_DN_FIRST_LETTER_and_DN_REPEAT_VOICE_through_broker_and_store(harn
 async def test_redelivered_and_republished_inputs_change_nothing(harness):
     account = f"ACC-{uuid.uuid4().hex[:8]}"
     value = bill_event(account, "B1", NOW + timedelta(days=10))
-    await harness.processor.process([harness.message("billing.bill.v1", value)])
+    await harness.process([harness.message("billing.bill.v1", value)])
     before = await harness.decisions(account)
     # the same bytes again: once as a redelivery of the same offset, once republished
-    await harness.processor.process([harness.message("billing.bill.v1", value), harness.message("billing.bill.v1", value)])
+    await harness.process([harness.message("billing.bill.v1", value), harness.message("billing.bill.v1", value)])
     assert await harness.decisions(account) == before
     assert len(before) == 1
 
@@ -102,7 +102,7 @@ async def test_invalid_input_is_dead_lettered_with_the_reason_and_the_batch_goes
     account = f"ACC-{uuid.uuid4().hex[:8]}"
     bad = harness.message("billing.bill.v1", b'{"eventId": 1', key=account.encode())
     good = harness.message("billing.bill.v1", bill_event(account, "B1", NOW + timedelta(days=10)))
-    await harness.processor.process([bad, good])
+    await harness.process([bad, good])
     assert len(await harness.decisions(account)) == 1
     letters = [orjson.loads(r.value) for r in await read_topic(harness.bootstrap, "billing.bill.v1.dlq")]
     mine = [letter for letter in letters if letter["key"] == account]
@@ -115,14 +115,14 @@ async def test_invalid_input_is_dead_lettered_with_the_reason_and_the_batch_goes
 async def test_same_event_id_with_different_content_is_dead_lettered(harness):
     account = f"ACC-{uuid.uuid4().hex[:8]}"
     event_id = str(uuid.uuid4())
-    await harness.processor.process(
+    await harness.process(
         [harness.message("billing.bill.v1", bill_event(account, "B1", NOW + timedelta(days=10), event_id=event_id))]
     )
     forged = harness.message(
         "billing.bill.v1", bill_event(account, "B1", NOW + timedelta(days=10), fen=1, event_id=event_id),
         key=account.encode(),
     )
-    await harness.processor.process([forged])
+    await harness.process([forged])
     letters = [orjson.loads(r.value) for r in await read_topic(harness.bootstrap, "billing.bill.v1.dlq")]
     assert any(l["key"] == account and l["error"]["code"] == "duplicate_event_id" for l in letters)
     decisions = await harness.decisions(account)
@@ -131,7 +131,7 @@ async def test_same_event_id_with_different_content_is_dead_lettered(harness):
 
 async def test_relay_publishes_decisions_in_global_order_keyed_by_stream(harness):
     account = f"ACC-{uuid.uuid4().hex[:8]}"
-    await harness.processor.process(
+    await harness.process(
         [harness.message("billing.bill.v1", bill_event(account, f"B{i}", NOW + timedelta(days=10 + i))) for i in range(5)]
     )
     relay = Relay(service="dunning", topic="dunning.decisions.v1", database_url=harness.database_url,
@@ -154,8 +154,8 @@ async def test_relay_publishes_decisions_in_global_order_keyed_by_stream(harness
 async def test_a_redelivered_bad_input_is_dead_lettered_once_and_recorded(harness):
     marker = f"ACC-{uuid.uuid4().hex[:8]}"
     bad = harness.message("billing.payment.v1", b"[1, 2]", key=marker.encode())
-    await harness.processor.process([bad])
-    await harness.processor.process([bad])  # the same offset again, as after a rebalance
+    await harness.process([bad])
+    await harness.process([bad])  # the same offset again, as after a rebalance
     letters = [orjson.loads(r.value) for r in await read_topic(harness.bootstrap, "billing.payment.v1.dlq")]
     assert [l["error"]["code"] for l in letters if l["key"] == marker] == ["not_an_object"]
     async with harness.pool.acquire() as conn:
@@ -171,10 +171,10 @@ async def test_timers_fire_on_the_business_clock_not_the_wall_clock(harness):
     harness.timers.clock = "business"
     account = f"ACC-{uuid.uuid4().hex[:8]}"
     due = datetime(2026, 7, 15, 23, 59, tzinfo=timezone.utc)
-    await harness.processor.process([harness.message("billing.bill.v1", bill_event(account, "B1", due))])
+    await harness.process([harness.message("billing.bill.v1", bill_event(account, "B1", due))])
     assert await harness.timers.publish_due() == 0  # business time is still the bill date
     later = payment_event(f"{account}-other", "PX", due + timedelta(hours=1), 100, "BX")
-    await harness.processor.process([harness.message("billing.payment.v1", later)])
+    await harness.process([harness.message("billing.payment.v1", later)])
     assert await harness.timers.publish_due() == 1
     async with harness.pool.acquire() as conn:
         watermark = await conn.fetchval("SELECT watermark FROM business_clocks WHERE service = 'dunning'")
@@ -186,7 +186,7 @@ async def test_decisions_of_other_services_this_one_does_not_use_are_passed_over
     unwanted = harness.message("guard.decisions.v1", b"not even json", key=b"y")
     wanted = replace(wanted, headers=(("wuguan-decision-type", b"guard.DisputeOpened"),))
     unwanted = replace(unwanted, headers=(("wuguan-decision-type", b"guard.CdrRated"),))
-    await harness.processor.process([wanted, unwanted])
+    await harness.process([wanted, unwanted])
     async with harness.pool.acquire() as conn:
         refused = await conn.fetch(
             """SELECT "offset" FROM dead_lettered_inputs WHERE topic = 'guard.decisions.v1' ORDER BY 1""")

@@ -32,6 +32,10 @@ def token(role: str, ttl: int = 600, secret: str = SECRET) -> str:
     return tokens.mint("test", role, ttl, secret, time.time())
 
 
+def expired_token(role: str) -> str:
+    return tokens.sign(tokens.Claims("test", role, int(time.time()) - 1), SECRET)
+
+
 def bearer(role: str = "finance") -> dict:
     return {"Authorization": f"Bearer {token(role)}"}
 
@@ -194,7 +198,7 @@ async def test_every_endpoint_refuses_missing_expired_tampered_and_wrong_role_to
     cases = {
         "missing": ({}, 401),
         "notBearer": ({"Authorization": f"Basic {good}"}, 401),
-        "expired": ({"Authorization": f"Bearer {token('auditor', ttl=-1)}"}, 401),
+        "expired": ({"Authorization": f"Bearer {expired_token('auditor')}"}, 401),
         "tampered": ({"Authorization": f"Bearer {forged_body}.{mac}"}, 401),
         "otherSecret": ({"Authorization": f"Bearer {token('auditor', secret='another-secret-0123456789')}"}, 401),
         "unknownRole": ({"Authorization": "Bearer " + tokens._b64(b'{"sub":"x","role":"admin","exp":9999999999}')
@@ -238,3 +242,24 @@ async def test_health_metrics_and_aging_agree_with_the_sql_view(api):
                 for r in await conn.fetch("SELECT * FROM finance.v_arrears_aging")]
     assert [(b["bucket"], b["count"], b["amountMinor"]) for b in aging] == view
     assert sum(b["count"] for b in aging) == 2  # D1 and D3 still open
+
+
+@pytest.mark.parametrize("path,role", [("/api/disputes", "finance"), ("/api/disputes", None), ("/", None),
+                                       ("/static/dashboard.js", None), ("/no-such-route", None)])
+async def test_every_response_carries_security_headers_and_hides_the_server_software(api, path, role):
+    """Issue 19: no sniffing, framing or caching of finance data, and no aiohttp/Python
+    versions in `Server` — on success, on 401 and on 404 alike."""
+    response = await api.get(path, headers=bearer(role) if role else {})
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Server"] == "wuguan"
+    assert "aiohttp" not in str(response.headers) and "Python" not in str(response.headers)
+
+
+def test_a_token_lives_at_most_seven_days():
+    tokens.mint("ops", "finance", tokens.MAX_TTL_S, SECRET, time.time())
+    for ttl in (0, -5, tokens.MAX_TTL_S + 1, 10**9):
+        with pytest.raises(ValueError, match="ttl must be between"):
+            tokens.mint("ops", "finance", ttl, SECRET, time.time())

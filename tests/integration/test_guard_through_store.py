@@ -134,7 +134,7 @@ async def test_CP3_DEDUP_the_claim_outlives_the_workers_memory_and_two_racing_wo
     """The dedup key is a unique claim in the store, not in the cached account state: a copy that
     arrives after a restart (empty cache) is still suppressed, and two workers deciding copies of
     one CDR at the same time charge it once."""
-    from services.common.runtime.unit_of_work import BatchProcessor
+    from services.common.runtime.batch_processor import BatchProcessor
 
     account, switch = f"A-{uuid.uuid4().hex[:8]}", f"SW-{uuid.uuid4().hex[:6]}"
     t0 = NOW - timedelta(hours=6)

@@ -32,8 +32,10 @@ from schemas.registry import (
     partition_key,
 )
 from schemas.validation import (
+    DUPLICATE_KEY,
     ENVELOPE_INVALID,
     ERROR_CODES,
+    EVENT_TOO_LARGE,
     MALFORMED_JSON,
     NOT_AN_OBJECT,
     PAYLOAD_INVALID,
@@ -618,7 +620,7 @@ def test_dead_letter_keeps_utf8_value_as_text() -> None:
     value = orjson.dumps(mutate(load(CDR_EX), ("payload", "callingNumber"), "1380000abcd"))
     with pytest.raises(InvalidEvent) as info:
         decode_event(CDR, value)
-    letter = orjson.loads(dead_letter(CDR, 3, 42, b"ACC-4400-0001023", value, info.value, FAILED_AT))
+    letter = orjson.loads(dead_letter(CDR, 3, 42, b"ACC-4400-0001023", value, info.value, FAILED_AT, "billing_guard"))
     validate_dead_letter(letter)
     assert letter["error"] == {"code": PAYLOAD_INVALID, "message": info.value.message}
     assert letter["value"].encode() == value and letter["valueEncoding"] == "utf8"
@@ -631,14 +633,14 @@ def test_dead_letter_keeps_utf8_value_as_text() -> None:
 def test_dead_letter_uses_base64_for_binary(value: bytes) -> None:
     import base64
 
-    letter = orjson.loads(dead_letter(CDR, 0, 0, b"\xffkey\x00", value, InvalidEvent(MALFORMED_JSON, "x"), FAILED_AT))
+    letter = orjson.loads(dead_letter(CDR, 0, 0, b"\xffkey\x00", value, InvalidEvent(MALFORMED_JSON, "x"), FAILED_AT, "billing_guard"))
     validate_dead_letter(letter)
     assert letter["valueEncoding"] == "base64" and base64.b64decode(letter["value"]) == bytes(value)
     assert letter["key"] == "\ufffdkey\ufffd"
 
 
 def test_dead_letter_for_tombstone_and_other_exceptions() -> None:
-    letter = orjson.loads(dead_letter(CDR, 0, 7, None, None, KeyError("13800001234"), FAILED_AT))
+    letter = orjson.loads(dead_letter(CDR, 0, 7, None, None, KeyError("13800001234"), FAILED_AT, "billing_guard"))
     validate_dead_letter(letter)
     assert letter["value"] is None and letter["key"] is None
     assert letter["error"]["code"] == PROCESSING_ERROR
@@ -648,15 +650,54 @@ def test_dead_letter_for_tombstone_and_other_exceptions() -> None:
         code = "CP3.SANITY"
         message = "payload.endDateTime is before payload.startDateTime"
 
-    letter = orjson.loads(dead_letter(CDR, 0, 8, None, b"{}", SanityRejected(), FAILED_AT))
+    letter = orjson.loads(dead_letter(CDR, 0, 8, None, b"{}", SanityRejected(), FAILED_AT, "billing_guard"))
     assert letter["error"] == {"code": "CP3.SANITY", "message": SanityRejected.message}
+
+
+@pytest.mark.parametrize("value", [b'"' * 900_506, b"x" * 2_000_000, b"\x00" * 900_000, "\u96fb".encode() * 400_000])
+def test_CONTRACT_DLQ_FITS_a_letter_never_exceeds_the_limit_and_says_what_it_cut(value: bytes) -> None:
+    """Escaping doubles a string of quotes; the letter still fits, and names the original by
+    size and SHA-256 so the whole one can be found and checked (issue 19)."""
+    import base64
+    import hashlib
+
+    body = dead_letter(CDR, 1, 9, b"A-1", value, InvalidEvent(EVENT_TOO_LARGE, "x"), FAILED_AT, "billing_guard",
+                       max_bytes=1_000_000)
+    assert len(body) <= 1_000_000
+    letter = orjson.loads(body)
+    validate_dead_letter(letter)
+    assert letter["truncated"] is True and letter["consumer"] == "billing_guard"
+    assert (letter["originalSize"], letter["originalSha256"]) == (len(value), hashlib.sha256(value).hexdigest())
+    kept = base64.b64decode(letter["value"]) if letter["valueEncoding"] == "base64" else letter["value"].encode()
+    assert value.startswith(kept) and len(body) > 900_000  # as much as fits, not a token start
+
+
+def test_CONTRACT_DLQ_FITS_a_letter_that_fits_is_whole() -> None:
+    letter = orjson.loads(dead_letter(CDR, 0, 1, None, b'{"a": 1}', InvalidEvent(MALFORMED_JSON, "x"), FAILED_AT,
+                                      "dunning"))
+    assert (letter["truncated"], letter["value"], letter["originalSize"]) == (False, '{"a": 1}', 8)
+
+
+@pytest.mark.parametrize("value,field", [(b'{"eventId": "a", "eventId": "b"}', "eventId"),
+                                         (b'{"payload": {"amountMinor": 1, "amountMinor": 900}}', "amountMinor"),
+                                         (b'{"x":1,"x":1}', "x")])
+def test_CONTRACT_JSON_duplicate_keys_are_refused_naming_the_key(value: bytes, field: str) -> None:
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(CDR, value)
+    assert info.value.code == DUPLICATE_KEY and field in info.value.message
+
+
+def test_CONTRACT_JSON_a_huge_number_is_refused_as_out_of_range() -> None:
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(CDR, b'{"eventId": ' + b"1" + b"0" * 400 + b"}")
+    assert info.value.code == MALFORMED_JSON and "out of range" in info.value.message
 
 
 def test_dead_letter_refuses_caller_bugs() -> None:
     with pytest.raises(ValueError):
-        dead_letter(CDR, 0, 0, None, b"{}", InvalidEvent(MALFORMED_JSON, "x"), datetime(2024, 5, 6))
+        dead_letter(CDR, 0, 0, None, b"{}", InvalidEvent(MALFORMED_JSON, "x"), datetime(2024, 5, 6), "billing_guard")
     with pytest.raises(ValueError):
-        dead_letter(CDR, 0, -1, None, b"{}", InvalidEvent(MALFORMED_JSON, "x"), FAILED_AT)
+        dead_letter(CDR, 0, -1, None, b"{}", InvalidEvent(MALFORMED_JSON, "x"), FAILED_AT, "billing_guard")
 
 
 # --- property tests: decode never raises anything but InvalidEvent -------------------------------
@@ -797,3 +838,4 @@ def test_encode_event_does_not_coerce_wrong_types() -> None:
     with pytest.raises(InvalidEvent) as info:
         encode_event(CDR, {**payload, "startDateTime": object()}, **common)
     assert info.value.code == PAYLOAD_INVALID
+

@@ -3,7 +3,7 @@ the versions they were read at."""
 import pytest
 
 from services.common.eventstore.store import ConcurrencyConflict
-from services.common.runtime.unit_of_work import BatchProcessor
+from services.common.runtime.batch_processor import BatchProcessor
 from services.common.stream_views import base_stream, evolve_loaded, is_view, view_name, view_of, views_by_stream
 
 

@@ -6,7 +6,7 @@ one lock and one COPY per batch of decisions, not per event.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import asyncpg
 import orjson
@@ -46,8 +46,43 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-def _stored(row: asyncpg.Record) -> StoredEvent:
-    return StoredEvent(**dict(row))
+def _stored(record: asyncpg.Record) -> StoredEvent:
+    return StoredEvent(**dict(record))
+
+
+def seal(events: Iterable[NewEvent], after_position: int, prev_hash: bytes,
+         versions: dict[str, int]) -> Iterator[StoredEvent]:
+    """The events as the log stores them, in this order: the next positions after
+    `after_position`, the next version of each stream (`versions` holds the current ones and is
+    advanced), and each one's link in the hash chain. The one sealing the store's append and
+    the bench's bulk load both use."""
+    for event in events:
+        after_position += 1
+        version = versions[event.stream_id] = versions.get(event.stream_id, 0) + 1
+        link = chain_link(prev_hash, after_position, version, event)
+        yield StoredEvent(
+            global_position=after_position,
+            stream_id=event.stream_id,
+            stream_version=version,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            schema_version=event.schema_version,
+            service=event.service,
+            business_time=event.business_time,
+            recorded_at=None,  # set by the database
+            causation_id=event.causation_id,
+            correlation_id=event.correlation_id,
+            payload=event.payload,
+            prev_hash=prev_hash,
+            hash=link,
+        )
+        prev_hash = link
+
+
+def row(e: StoredEvent) -> tuple:
+    """A sealed event as the COLUMNS of `events`."""
+    return (e.global_position, e.stream_id, e.stream_version, e.event_id, e.event_type, e.schema_version, e.service,
+            e.business_time, e.causation_id, e.correlation_id, e.payload, e.prev_hash, e.hash)
 
 
 async def append(
@@ -87,41 +122,12 @@ async def append(
     position, prev = (head["global_position"], bytes(head["hash"])) if head else (0, GENESIS_HASH)
     stored: list[StoredEvent] = []
     for expected_version, events in appends:
-        version = expected_version
-        for event in events:
-            position += 1
-            version += 1
-            link = chain_link(prev, position, version, event)
-            stored.append(StoredEvent(
-                global_position=position,
-                stream_id=event.stream_id,
-                stream_version=version,
-                event_id=event.event_id,
-                event_type=event.event_type,
-                schema_version=event.schema_version,
-                service=event.service,
-                business_time=event.business_time,
-                recorded_at=None,  # set by the database
-                causation_id=event.causation_id,
-                correlation_id=event.correlation_id,
-                payload=event.payload,
-                prev_hash=prev,
-                hash=link,
-            ))
-            prev = link
+        # Each (expected version, events) is checked on its own, even two for one stream.
+        stored += seal(events, position, prev, {e.stream_id: expected_version for e in events[:1]})
+        if stored:
+            position, prev = stored[-1].global_position, stored[-1].hash
     try:
-        await conn.copy_records_to_table(
-            "events",
-            columns=COLUMNS,
-            records=[
-                (
-                    e.global_position, e.stream_id, e.stream_version, e.event_id, e.event_type,
-                    e.schema_version, e.service, e.business_time, e.causation_id,
-                    e.correlation_id, e.payload, e.prev_hash, e.hash,
-                )
-                for e in stored
-            ],
-        )
+        await conn.copy_records_to_table("events", columns=COLUMNS, records=map(row, stored))
     except asyncpg.UniqueViolationError as exc:
         raise ConcurrencyConflict(str(exc)) from exc
     await conn.execute(

@@ -1,18 +1,26 @@
-"""Sends inputs that cannot be decided to `<topic>.dlq`, with the reason (nothing is lost)."""
+"""Records inputs that cannot be decided, durably, in the batch's own transaction.
+
+A dead letter is a row of dead_lettered_inputs before it is a message on `<topic>.dlq`: it
+commits with the batch's decisions, so the batch's offsets can be committed knowing that
+nothing in it is lost, whatever the broker does next (CONTRACT.DLQ_DURABLE). The row keeps
+the whole original; DeadLetterRelay sends the letter and marks it sent.
+"""
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
-from aiokafka import AIOKafkaProducer
+import asyncpg
 
-from schemas.registry import dlq_topic
-from schemas.validation import dead_letter
+from schemas.validation import PROCESSING_ERROR
 
 from .metrics import DEAD_LETTERS
 
 log = logging.getLogger(__name__)
+
+Refusal = tuple["InputMessage", Exception]
 
 
 @dataclass(frozen=True)
@@ -26,60 +34,44 @@ class InputMessage:
     headers: tuple = ()  # (name, bytes) pairs as Kafka delivered them
 
 
+def refusal_code(error: Exception) -> str:
+    return getattr(error, "code", None) or PROCESSING_ERROR
+
+
+def refusal_message(error: Exception) -> str:
+    # Only codes and messages the project wrote itself: exception texts can quote the data.
+    message = getattr(error, "message", None) or f"{type(error).__name__} (details in the service log)"
+    return message.replace("\x00", "\ufffd")[:500]
+
+
 class DeadLetters:
-    def __init__(self, producer: AIOKafkaProducer, service: str, pool=None):
-        self._producer = producer
-        self._service = service
-        self._pool = pool
+    def __init__(self, service: str, wake: Callable[[], None] | None = None):
+        self.service = service
+        self._wake = wake or (lambda: None)
 
-    async def send(self, failures: list[tuple[InputMessage, Exception]]) -> None:
-        """Publish each failure once, wait for the broker's acknowledgements, and record them.
-
-        A bad input redelivered after a rebalance is recognised by (topic, partition, offset)
-        and not dead-lettered again; a crash between publishing and recording can still
-        repeat one, which consumers of the DLQ tolerate (at-least-once).
-        """
-        if not failures:
+    async def record(self, conn: asyncpg.Connection, refusals: list[Refusal]) -> None:
+        """Store each refusal inside the caller's transaction. A redelivered input that was
+        refused before keeps its first row, so it is dead-lettered once."""
+        if not refusals:
             return
-        if self._pool is not None:
-            failures = await self._not_yet_recorded(failures)
-        futures = []
-        now = datetime.now(timezone.utc)
-        for message, error in failures:
-            code = getattr(error, "code", "processing_error")
-            body = dead_letter(
-                message.topic, message.partition, message.offset, message.key, message.value, error, now,
-                consumer=self._service,
-            )
-            futures.append(await self._producer.send(dlq_topic(message.topic), key=message.key, value=body))
-            DEAD_LETTERS.labels(self._service, message.topic, code).inc()
-            # The message text names fields, never values, so it is safe to log.
-            log.warning(
-                "dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset, code
-            )
-        for future in futures:
-            await future
-        if self._pool is not None and failures:
-            async with self._pool.acquire() as conn:
-                await conn.executemany(
-                    'INSERT INTO dead_lettered_inputs (consumer, topic, partition, "offset", code, message)'
-                    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                    [
-                        (self._service, m.topic, m.partition, m.offset, getattr(e, "code", "processing_error"),
-                         getattr(e, "message", type(e).__name__))
-                        for m, e in failures
-                    ],
-                )
+        await conn.executemany(
+            "INSERT INTO dead_lettered_inputs (consumer, topic, partition, \"offset\", code, message,"
+            " message_key, original, original_size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT DO NOTHING",
+            [(self.service, m.topic, m.partition, m.offset, refusal_code(e), refusal_message(e),
+              None if m.key is None else bytes(m.key), None if m.value is None else bytes(m.value),
+              0 if m.value is None else len(m.value))
+             for m, e in refusals],
+        )
 
-    async def _not_yet_recorded(self, failures):
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                'SELECT topic, partition, "offset" FROM dead_lettered_inputs WHERE consumer = $1'
-                ' AND (topic, partition, "offset") IN (SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[]))',
-                self._service,
-                [m.topic for m, _ in failures],
-                [m.partition for m, _ in failures],
-                [m.offset for m, _ in failures],
-            )
-        seen = {(r["topic"], r["partition"], r["offset"]) for r in rows}
-        return [(m, e) for m, e in failures if (m.topic, m.partition, m.offset) not in seen]
+    def committed(self, refusals: list[Refusal]) -> None:
+        """Count and log what the transaction made durable, and wake the relay to send it."""
+        if not refusals:
+            return
+        for (topic, code), n in Counter((m.topic, refusal_code(e)) for m, e in refusals).items():
+            DEAD_LETTERS.labels(self.service, topic, code).inc(n)
+        for message, error in refusals:
+            # The code and the message name fields, never values, so they are safe to log.
+            log.warning("dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset,
+                        refusal_code(error))
+        self._wake()

@@ -58,3 +58,21 @@ VERIFY_LAST_RUN = Gauge(
 VERIFY_EVENTS_CHECKED = Gauge(
     "wuguan_verify_events_checked", "Events this worker has verified since it started", ["service"]
 )
+STORE_BLOCKED = Gauge(
+    "wuguan_store_blocked",
+    "1 while the database refuses the worker's writes (permission, read-only, disk full, down):"
+    " consumption waits, offsets stay where they are",
+    ["service"],
+)
+DEAD_LETTERS_UNSENT = Gauge(
+    "wuguan_dead_letters_unsent",
+    "Dead letters stored in Postgres and not yet acknowledged by the broker", ["service"],
+)
+DEAD_LETTERS_UNDELIVERED = Gauge(
+    "wuguan_dead_letters_undelivered",
+    "Stored dead letters whose sending has failed at least once; the relay keeps retrying", ["service"],
+)
+DEAD_LETTER_SEND_FAILURES = Counter(
+    "wuguan_dead_letter_send_failures_total", "Attempts to send a dead letter that the broker refused or that failed",
+    ["service"],
+)

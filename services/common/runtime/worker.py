@@ -22,13 +22,16 @@ from ..config import Settings
 from ..db import connect, create_pool
 from ..eventstore.migrate import migrate
 from ..policy import LoadedPolicy
+from .dead_letter_relay import DeadLetterRelay
 from .dead_letters import DeadLetters, InputMessage
 from .fetch_wait import set_fetch_max_wait
 from .integrity import PeriodicVerifier
-from .metrics import CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTERS, STORE_RETRIES, UP
+from .metrics import (
+    CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTER_SEND_FAILURES, DEAD_LETTERS, STORE_BLOCKED, STORE_RETRIES, UP,
+)
 from .relay import Relay
 from .timers import TimerPublisher, timer_topic
-from .unit_of_work import BatchProcessor
+from .batch_processor import BatchProcessor
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +99,21 @@ class Runtime:
             acks="all",
             enable_idempotence=False,  # the embedded broker has no idempotent producer
             linger_ms=5,
+            # room for the largest dead letter and the record's own framing
+            max_request_size=self.settings.dead_letter_max_bytes + 64 * 1024,
         )
         await self.producer.start()
+        dead_letter_relay = DeadLetterRelay(
+            service=self.service, pool=self.pool, producer=self.producer,
+            interval_s=self.settings.relay_interval_ms / 1000, max_bytes=self.settings.dead_letter_max_bytes,
+        )
         self.processor = BatchProcessor(
             decider=self.definition.decider,
             policy=policy,
             pool=self.pool,
-            dead_letters=DeadLetters(self.producer, self.service, self.pool),
+            dead_letters=DeadLetters(self.service, wake=dead_letter_relay.wake),
             service_version=SERVICE_VERSION,
+            max_event_bytes=self.settings.max_event_bytes,
         )
         relay = Relay(
             service=self.service,
@@ -122,6 +132,7 @@ class Runtime:
         self._zero_counters()
         self.tasks = [
             asyncio.create_task(relay.run(), name=f"{self.service}-relay"),
+            asyncio.create_task(dead_letter_relay.run(), name=f"{self.service}-dead-letters"),
             asyncio.create_task(verifier.run(), name=f"{self.service}-verify"),
             asyncio.create_task(timers.run(), name=f"{self.service}-timers"),
             asyncio.create_task(self._watch_lag(), name=f"{self.service}-lag"),
@@ -145,7 +156,9 @@ class Runtime:
             for code in ERROR_CODES | {"processing_error", "duplicate_event_id"}:
                 DEAD_LETTERS.labels(self.service, topic, code)
         STORE_RETRIES.labels(self.service)
+        STORE_BLOCKED.labels(self.service).set(0)
         CONCURRENCY_CONFLICTS.labels(self.service)
+        DEAD_LETTER_SEND_FAILURES.labels(self.service)
 
     async def _watch_lag(self) -> None:
         while True:
@@ -179,7 +192,23 @@ class Runtime:
             checks["broker"] = "ok"
         except Exception as exc:
             checks["broker"] = type(exc).__name__
+        # SELECT 1 passes on a database that refuses writes; the processor knows better.
+        blocked_by = self.processor.blocked_by if self.processor is not None else None
+        checks["store"] = "ok" if blocked_by is None else f"refusing writes ({blocked_by})"
         return checks
+
+
+def input_message(message) -> InputMessage:
+    headers = message.headers
+    return InputMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+        headers=tuple(headers.items() if isinstance(headers, dict) else headers or ()),
+    )
 
 
 def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
@@ -204,22 +233,14 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
     async def decide(stream):
         await runtime.ready.wait()
         within = settings.batch_window_ms / 1000
-        async for events in stream.take_events(settings.batch_size, within=within):
-            await runtime.processor.process(
-                [
-                    InputMessage(
-                        topic=e.message.topic,
-                        partition=e.message.partition,
-                        offset=e.message.offset,
-                        key=e.message.key,
-                        value=e.message.value,
-                        timestamp_ms=int(e.message.timestamp * 1000) if e.message.timestamp else None,
-                        headers=tuple(e.message.headers.items() if isinstance(e.message.headers, dict)
-                                      else e.message.headers or ()),
-                    )
-                    for e in events
-                ]
-            )
+        # noack_take: faust's take_events acknowledges a batch in a `finally`, even when
+        # processing raised or was cancelled by a rebalance, and its offsets were then
+        # committed with nothing stored. Here a batch is acknowledged only after process()
+        # has made all of it durable; one cut short is redelivered (CONTRACT.NOTHING_LOST).
+        async for events in stream.noack_take(settings.batch_size, within=within):
+            await runtime.processor.process([input_message(e.message) for e in events])
+            for event in events:
+                await stream.ack(event)
 
     @app.page("/healthz")
     async def healthz(web, request):
