@@ -112,9 +112,16 @@ def _parse(value: bytes) -> dict[str, Any]:
         raise InvalidEvent(NOT_AN_OBJECT, f"top-level JSON value is {_json_type(raw)}, not an object")
     # orjson keeps the last of two equal keys. Compact JSON that re-encodes to the very same
     # bytes cannot hold a duplicate, so only other spellings pay for the strict second parse.
-    if orjson.dumps(raw) != value:
+    if not _reencodes_to(raw, value):
         _refuse_duplicate_keys(value)
     return raw
+
+
+def _reencodes_to(raw: dict[str, Any], value: bytes) -> bool:
+    try:
+        return orjson.dumps(raw) == value
+    except TypeError:  # orjson encodes less deeply nested JSON than it decodes
+        return False
 
 
 def _refuse_duplicate_keys(value: bytes) -> None:
@@ -131,6 +138,9 @@ def _refuse_duplicate_keys(value: bytes) -> None:
         json.loads(value, object_pairs_hook=pairs_to_dict)
     except InvalidEvent:
         raise
+    except RecursionError:
+        raise InvalidEvent(MALFORMED_JSON, "nesting too deep to check for duplicate keys (the contract's"
+                                           " events nest a few levels)") from None
     except Exception:  # orjson accepted it; a quirk of the stdlib parser is no reason to refuse
         return
 

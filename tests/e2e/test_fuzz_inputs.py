@@ -116,12 +116,12 @@ def mutants(topic: str, rng: random.Random) -> list[tuple[str, bytes | None]]:
     d["payload"]["fuzzExtra"] = "surplus"
     out.append(("extra_payload_field", dumps(d)))
     d = good()
-    leaves = [(p, v) for p, v in leaves(d["payload"])]
-    path, value = rng.choice([(p, v) for p, v in leaves if isinstance(v, str)])
+    payload_leaves = list(leaves(d["payload"]))
+    path, value = rng.choice([(p, v) for p, v in payload_leaves if isinstance(v, str)])
     set_at(d["payload"], path, rng.choice([12345, ["list"], {"obj": True}, True]))
     out.append(("wrong_type", dumps(d)))
     d = good()
-    ints = [(p, v) for p, v in leaves if isinstance(v, int) and not isinstance(v, bool)]
+    ints = [(p, v) for p, v in payload_leaves if isinstance(v, int) and not isinstance(v, bool)]
     if ints:
         set_at(d["payload"], rng.choice(ints)[0], 10**30)
         out.append(("huge_number", json.dumps(d).encode()))  # orjson refuses ints over 64 bits
@@ -139,11 +139,11 @@ def mutants(topic: str, rng: random.Random) -> list[tuple[str, bytes | None]]:
     out.append(("bad_time", dumps(d)))
     # Adversarial but perhaps contract-valid: the contract decides, the services must cope.
     d = good()
-    money = [p[:-1] for p, _ in leaves if p and p[-1] == "amountMinor"]
+    money = [p[:-1] for p, _ in payload_leaves if p and p[-1] == "amountMinor"]
     if money:
         set_at(d["payload"], money[0] + ("amountMinor",), -rng.randint(1, 10**6))
         out.append(("negative_money", dumps(d)))
-    texts = [p for p, v in leaves if isinstance(v, str) and not str(v).startswith(("20", "19"))]
+    texts = [p for p, v in payload_leaves if isinstance(v, str) and not str(v).startswith(("20", "19"))]
     for path in rng.sample(texts, min(3, len(texts))):  # some land in free text, some in ids
         d = good()
         set_at(d["payload"], path, rng.choice(["\u202eRTL\u202c 名字", "\u200f\u200e\u2066x\u2069", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀",
@@ -153,7 +153,7 @@ def mutants(topic: str, rng: random.Random) -> list[tuple[str, bytes | None]]:
     set_at(d["payload"], rng.choice(texts), "a\u0000b")
     out.append(("nul_in_text", dumps(d)))
     d = good()
-    times = [p for p, v in leaves if isinstance(v, str) and str(v)[:2] in ("19", "20") and "T" in str(v)]
+    times = [p for p, v in payload_leaves if isinstance(v, str) and str(v)[:2] in ("19", "20") and "T" in str(v)]
     if times:
         far = rng.choice(["2199-01-01T00:00:00+08:00", "2999-06-30T12:00:00+00:00", "9999-12-31T23:59:59+08:00"])
         for p in times:

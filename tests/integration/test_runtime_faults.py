@@ -178,3 +178,29 @@ async def test_CONTRACT_KEY_a_key_that_is_not_the_account_is_dead_lettered(guard
     [row] = await guard_rows(guard, "SELECT code, message FROM dead_lettered_inputs")
     assert row["code"] == "key_mismatch" and "payload.accountId" in row["message"]
     assert len(await decided_usages(guard)) == 1  # the same event, keyed right, is decided
+
+
+async def test_CONTRACT_DLQ_FITS_a_huge_key_and_years_of_failed_attempts_still_let_the_letter_go(guard):
+    """A 300 kB Kafka key would push the letter's record over the broker's limit: the record is
+    keyed by the key's SHA-256 instead (the letter keeps the key's start as text). A letter that
+    failed 5,000 times is retried 5 minutes later, not after 2**5000 seconds or an SQL error."""
+    quotes = b'"' * 600_000  # malformed, and its escaped letter would weigh 1.2 MB
+    await guard.processor.process([guard.message("billing.cdr.v1", quotes, key=b"k" * 300_000)])
+    conn = await admin(guard)
+    try:
+        await conn.execute("UPDATE dead_lettered_inputs SET attempts = 5000")
+        strict = DeadLetterRelay(service="billing_guard", pool=guard.pool, producer=guard.producer, interval_s=0.1,
+                                 max_bytes=4_000_000)
+        assert await strict.deliver_due() == 0  # the producer refuses a 1.2 MB record
+        wait = await conn.fetchval("SELECT extract(epoch FROM next_attempt_at - clock_timestamp())"
+                                   " FROM dead_lettered_inputs")
+        assert 250 < wait <= 300
+        await conn.execute("UPDATE dead_lettered_inputs SET next_attempt_at = now()")
+    finally:
+        await conn.close()
+    fitting = DeadLetterRelay(service="billing_guard", pool=guard.pool, producer=guard.producer, interval_s=0.1)
+    assert await fitting.deliver_due() == 1
+    records = [r for r in await read_topic(guard.bootstrap, "billing.cdr.v1.dlq")
+               if dict(r.headers).get("wuguan-consumer") == b"billing_guard" and len(r.key or b"") == 64]
+    [letter] = [orjson.loads(r.value) for r in records if orjson.loads(r.value)["originalSize"] == len(quotes)]
+    assert letter["truncated"] and letter["key"] == "k" * 1000

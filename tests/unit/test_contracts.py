@@ -839,3 +839,12 @@ def test_encode_event_does_not_coerce_wrong_types() -> None:
         encode_event(CDR, {**payload, "startDateTime": object()}, **common)
     assert info.value.code == PAYLOAD_INVALID
 
+
+
+@pytest.mark.parametrize("depth", [200, 300, 800, 1000, 1023, 1030])
+def test_CONTRACT_JSON_any_nesting_depth_is_refused_with_a_contract_code_never_a_crash(depth: int) -> None:
+    """orjson decodes 1024 levels but encodes fewer, and the stdlib's duplicate-key check stops
+    near 1000: every depth still ends in InvalidEvent."""
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(CDR, b'{"eventId":' + b"[" * depth + b"]" * depth + b"}")
+    assert info.value.code in (ENVELOPE_INVALID, MALFORMED_JSON)

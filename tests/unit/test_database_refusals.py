@@ -18,6 +18,8 @@ def test_NOTHING_LOST_the_runtime_waits_for_a_refusing_database_and_isolates_wha
              error(asyncpg.SerializationError, "40001"), error(asyncpg.UndefinedTableError, "42P01"),
              ConnectionResetError(), asyncpg.InterfaceError("closed")]
     blames = [error(asyncpg.CharacterNotInRepertoireError, "22021"), error(asyncpg.NotNullViolationError, "23502"),
-              error(asyncpg.ProgramLimitExceededError, "54000"), KeyError("x"), ValueError("x")]
+              error(asyncpg.ProgramLimitExceededError, "54000"), KeyError("x"), ValueError("x"),
+              # raised by asyncpg itself, before the query: an argument it cannot encode
+              asyncpg.exceptions._base.DataError("invalid input for query argument $1")]
     assert all(database_refuses_writes(e) for e in waits)
     assert not any(database_refuses_writes(e) for e in blames)

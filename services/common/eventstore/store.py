@@ -129,7 +129,8 @@ async def append(
     try:
         await conn.copy_records_to_table("events", columns=COLUMNS, records=map(row, stored))
     except asyncpg.UniqueViolationError as exc:
-        raise ConcurrencyConflict(str(exc)) from exc
+        # The constraint only: the error's detail quotes the conflicting values.
+        raise ConcurrencyConflict(f"unique constraint {exc.constraint_name} refused the append") from exc
     await conn.execute(
         "INSERT INTO event_chain_head (singleton, global_position, hash) VALUES (true, $1, $2)"
         " ON CONFLICT (singleton) DO UPDATE SET global_position = $1, hash = $2",

@@ -60,6 +60,8 @@ MAX_CONFLICT_RETRIES = 12
 
 def database_refuses_writes(error: BaseException) -> bool:
     """True for faults of the database itself, which waiting cures; False for faults of the input."""
+    if isinstance(error, asyncpg.exceptions._base.DataError):  # an argument asyncpg cannot encode
+        return False
     if isinstance(error, TRANSIENT_DB_ERRORS):
         return True
     if isinstance(error, asyncpg.PostgresError):
@@ -163,19 +165,22 @@ class BatchProcessor:
             raise
         except Exception as exc:
             error = exc
+        if refused:  # the refusals alone cannot be to blame for an input: store them first
+            await self._commit([], refused)
+            await self._store_isolating(decoded, [])
+            return
         if len(decoded) > 1:
             middle = len(decoded) // 2
-            await self._store_isolating(decoded[:middle], refused)
+            await self._store_isolating(decoded[:middle], [])
             await self._store_isolating(decoded[middle:], [])
             return
         (message, _), = decoded
-        # The class only: an exception's text can quote the data that broke it (A.PRIVACY).
-        log.error("%s[%d]@%d cannot be decided or stored (%s); dead-lettered", message.topic, message.partition,
-                  message.offset, type(error).__name__)
-        log.debug("isolated input failure", exc_info=error)
+        # The class and SQLSTATE only: an exception's text can quote the data (A.PRIVACY).
+        log.error("%s[%d]@%d cannot be decided or stored (%s %s); dead-lettered", message.topic, message.partition,
+                  message.offset, type(error).__name__, getattr(error, "sqlstate", None) or "")
         poison = InvalidEvent(PROCESSING_ERROR, f"{type(error).__name__} while deciding or storing it"
                                                 " (details in the service log)")
-        await self._commit([], [*refused, (message, poison)])
+        await self._commit([], [(message, poison)])
 
     async def _commit(self, decoded: list, refused: list[Refusal]) -> None:
         self._conflicts = 0
@@ -188,17 +193,20 @@ class BatchProcessor:
         )
         async for attempt in retrying:
             with attempt:
-                await self._decide_and_store(decoded, refused)
+                batch = await self._decide_and_store(decoded, refused)
+        # Outside the attempts: what follows the commit must never count as a failed write.
+        self._after_commit(batch)
         if self.blocked_by is not None:
             log.warning("the database accepts writes again; consuming")
             self.blocked_by = None
             metrics.STORE_BLOCKED.labels(self.service).set(0)
 
     def _worth_waiting_for(self, error: BaseException, has_inputs: bool) -> bool:
+        if not has_inputs:  # only dead letters left to store: no input to blame, wait whatever it is
+            return isinstance(error, Exception)
         if isinstance(error, store.ConcurrencyConflict):
             return self._conflicts < MAX_CONFLICT_RETRIES
-        # With only dead letters left to store there is no input to blame: wait, whatever it is.
-        return database_refuses_writes(error) or (not has_inputs and isinstance(error, Exception))
+        return database_refuses_writes(error)
 
     def _before_retry(self, retry_state) -> None:
         error = retry_state.outcome.exception()
@@ -255,7 +263,7 @@ class BatchProcessor:
                 raise store.ConcurrencyConflict(f"{base} was read at two versions")
         return versions
 
-    async def _decide_and_store(self, decoded: list, refused: list[Refusal]) -> None:
+    async def _decide_and_store(self, decoded: list, refused: list[Refusal]) -> _Decided:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 batch = _Decided(refusals=list(refused))
@@ -263,7 +271,7 @@ class BatchProcessor:
                 append_started = time.perf_counter()
                 await self._write(conn, batch)
                 metrics.APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - append_started)
-        self._after_commit(batch)
+        return batch
 
     async def _decide_fresh(self, conn, decoded: list, batch: _Decided) -> None:
         for message, event, digest in await self._drop_already_processed(conn, decoded, batch.refusals):

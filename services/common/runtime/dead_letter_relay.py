@@ -4,11 +4,12 @@ Each letter is built to fit the broker's limit (schemas.validation.dead_letter),
 its own acknowledgement, and marked sent only once acknowledged. A letter the broker refuses
 (size, serialization, broker down) is counted and retried later with a growing delay; the
 others go on, and so does consumption, which never waits for this relay. Several replicas
-may run it: each takes rows with SKIP LOCKED, so a letter is sent by one at a time.
+may run it: each claims rows for a lease (SKIP LOCKED), so a letter is sent by one at a time.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from datetime import datetime
 
@@ -25,11 +26,22 @@ log = logging.getLogger(__name__)
 CONSUMER_HEADER = "wuguan-consumer"
 ERROR_CODE_HEADER = "wuguan-error-code"
 MAX_RETRY_DELAY_S = 300
+# A Kafka key longer than this is replaced on the letter's record by its SHA-256 (hex): the
+# letter carries the key's text anyway, and the record must stay under the broker's limit.
+MAX_RECORD_KEY_BYTES = 1024
+
+
+def record_key(key: bytes | None) -> bytes | None:
+    if key is None or len(key) <= MAX_RECORD_KEY_BYTES:
+        return key
+    return hashlib.sha256(key).hexdigest().encode()
 
 
 class DeadLetterRelay:
     def __init__(self, *, service: str, pool: asyncpg.Pool, producer: AIOKafkaProducer, interval_s: float,
                  max_bytes: int = DEFAULT_DEAD_LETTER_MAX_BYTES, send_timeout_s: float = 30.0, page_size: int = 200):
+        # A claimed letter is not claimed again (by this relay or a replica's) before the lease
+        # ends; a relay that dies holding it only delays it by that much.
         self.service = service
         self.pool = pool
         self.producer = producer
@@ -37,6 +49,7 @@ class DeadLetterRelay:
         self.max_bytes = max_bytes
         self.send_timeout_s = send_timeout_s
         self.page_size = page_size
+        self.lease_s = send_timeout_s * 2
         self._woken = asyncio.Event()
 
     def wake(self) -> None:
@@ -53,17 +66,25 @@ class DeadLetterRelay:
                 return sent
 
     async def _deliver_page(self) -> tuple[int, int]:
+        # Claimed in one short statement and marked in another: no transaction and no pooled
+        # connection is held while the broker takes its time.
+        async with self.pool.acquire() as conn:
+            rows = sorted(await conn.fetch(
+                "UPDATE dead_lettered_inputs d SET next_attempt_at = clock_timestamp() + $3 * interval '1 second'"
+                ' FROM (SELECT consumer, topic, partition, "offset" FROM dead_lettered_inputs'
+                "       WHERE consumer = $1 AND published_at IS NULL AND next_attempt_at <= clock_timestamp()"
+                '       ORDER BY topic, partition, "offset" LIMIT $2 FOR UPDATE SKIP LOCKED) due'
+                ' WHERE (d.consumer, d.topic, d.partition, d."offset") = (due.consumer, due.topic, due.partition,'
+                ' due."offset")'
+                ' RETURNING d.topic, d.partition, d."offset", d.code, d.message, d.message_key, d.original, d.failed_at',
+                self.service, self.page_size, self.lease_s,
+            ), key=lambda r: (r["topic"], r["partition"], r["offset"]))
+        if not rows:
+            return 0, 0
+        outcomes = await self._send_each(rows)
+        sent = [r for r, failure in zip(rows, outcomes) if failure is None]
+        failed = [(r, failure) for r, failure in zip(rows, outcomes) if failure is not None]
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                'SELECT topic, partition, "offset", code, message, message_key, original, failed_at'
-                " FROM dead_lettered_inputs WHERE consumer = $1 AND published_at IS NULL"
-                " AND next_attempt_at <= clock_timestamp()"
-                ' ORDER BY topic, partition, "offset" LIMIT $2 FOR UPDATE SKIP LOCKED',
-                self.service, self.page_size,
-            )
-            outcomes = await self._send_each(rows)
-            sent = [r for r, failure in zip(rows, outcomes) if failure is None]
-            failed = [(r, failure) for r, failure in zip(rows, outcomes) if failure is not None]
             if sent:
                 await conn.executemany(
                     "UPDATE dead_lettered_inputs SET published_at = clock_timestamp()"
@@ -73,7 +94,8 @@ class DeadLetterRelay:
             if failed:
                 await conn.executemany(
                     "UPDATE dead_lettered_inputs SET attempts = attempts + 1, last_error = $5,"
-                    " next_attempt_at = clock_timestamp() + least(power(2, attempts), $6) * interval '1 second'"
+                    " next_attempt_at = clock_timestamp()"
+                    "   + least(power(2, least(attempts, 16)), $6) * interval '1 second'"
                     ' WHERE consumer = $1 AND topic = $2 AND partition = $3 AND "offset" = $4',
                     [(self.service, r["topic"], r["partition"], r["offset"], failure, MAX_RETRY_DELAY_S)
                      for r, failure in failed],
@@ -86,15 +108,18 @@ class DeadLetterRelay:
 
     async def _send_each(self, rows) -> list[str | None]:
         """Hand every letter to the producer, then await each acknowledgement on its own, so one
-        failure does not skip the rest. Returns None per letter sent, else the failure's name."""
+        failure does not skip the rest; all within one deadline, well inside the claim's lease.
+        Returns None per letter sent, else the failure's name."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.send_timeout_s
         pending: list[asyncio.Future | str] = []
         for row in rows:
             try:
                 body = self._letter(row)
-                pending.append(await self.producer.send(
-                    dlq_topic(row["topic"]), key=row["message_key"], value=body,
+                pending.append(await asyncio.wait_for(self.producer.send(
+                    dlq_topic(row["topic"]), key=record_key(row["message_key"]), value=body,
                     headers=[(CONSUMER_HEADER, self.service.encode()), (ERROR_CODE_HEADER, row["code"].encode())],
-                ))
+                ), max(0.0, deadline - loop.time())))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # too large for the producer, a defect, the broker gone
@@ -105,7 +130,7 @@ class DeadLetterRelay:
                 outcomes.append(future)
                 continue
             try:
-                await asyncio.wait_for(future, self.send_timeout_s)
+                await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
                 outcomes.append(None)
             except asyncio.CancelledError:
                 raise
@@ -131,13 +156,13 @@ class DeadLetterRelay:
 
     async def run(self) -> None:
         while True:
+            self._woken.clear()  # before delivering: a wake-up during delivery is kept
             try:
                 await self.deliver_due()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Postgres away: the letters wait in it, nothing is lost
                 log.warning("dead-letter relay %s: %s; retrying", self.service, type(exc).__name__)
-            self._woken.clear()
             try:
                 await asyncio.wait_for(self._woken.wait(), self.interval_s)
             except asyncio.TimeoutError:
