@@ -1,8 +1,8 @@
 """The baseline's work through faust: what the worker's framework costs before Wuguan decides anything.
 
-The same consumer settings as a worker (`faust_settings`, the fetch wait, batches of
-`take_events`), doing exactly what `bench.baseline` does with each batch: `orjson.loads` each
-event and COPY the batch into a table; faust commits the offsets of acknowledged events. The
+The same consumer as a worker (`faust_settings`, the fetch wait, BatchConsumer delivering each
+fetch as a batch and committing its offsets after the batch's transaction), doing exactly what
+`bench.baseline` does with each batch: `orjson.loads` each event and COPY the batch into a table. The
 difference between this and the bare aiokafka baseline is faust's own cost per message;
 the difference between this and the guard worker is Wuguan's.
 
@@ -23,6 +23,7 @@ import faust
 import orjson
 
 from services.common.config import Settings
+from services.common.runtime.batch_consumer import deliver_batches
 from services.common.runtime.fetch_wait import set_fetch_max_wait
 from services.common.runtime.worker import faust_settings
 
@@ -49,21 +50,28 @@ def build(bootstrap: str, database_url: str, topic: str, expected: int) -> faust
         say(b"ready")
 
     @app.agent(channel)
-    async def store(stream):
-        conn = await asyncpg.connect(database_url)
-        await prepare(conn)
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_ms / 1000):
-            rows = [row(e.message.value, e.message.topic, e.message.partition, e.message.offset) for e in events]
-            state["first"] = state["first"] or time.time()
-            async with conn.transaction():
-                await conn.copy_records_to_table(TABLE, records=rows, columns=COLUMNS)
-            state["stored"] += len(rows)
-            if state["stored"] >= expected:
-                say(orjson.dumps({"rows": state["stored"], "first_ms": state["first"] * 1000,
-                                  "last_ms": time.time() * 1000}))
-                # Measured; faust's shutdown (seconds, with a rebalance) is not part of it.
-                os._exit(0)
+    async def subscribe(stream):  # BatchConsumer delivers every fetch to store() instead
+        async for _ in stream:
+            pass
 
+    connection: list[asyncpg.Connection] = []
+
+    async def store(messages) -> None:
+        if not connection:
+            connection.append(await asyncpg.connect(database_url))
+            await prepare(connection[0])
+        rows = [row(m.value, m.topic, m.partition, m.offset) for m in messages]
+        state["first"] = state["first"] or time.time()
+        async with connection[0].transaction():
+            await connection[0].copy_records_to_table(TABLE, records=rows, columns=COLUMNS)
+        state["stored"] += len(rows)
+        if state["stored"] >= expected:
+            say(orjson.dumps({"rows": state["stored"], "first_ms": state["first"] * 1000,
+                              "last_ms": time.time() * 1000}))
+            # Measured; faust's shutdown (seconds, with a rebalance) is not part of it.
+            os._exit(0)
+
+    deliver_batches(app, store, service="bench", max_bytes=settings.batch_max_bytes)
     return app
 
 

@@ -47,7 +47,7 @@ class Settings:
     database_url: str = "postgresql://postgres@127.0.0.1:5432/wuguan"
     partitions: int = 6
     batch_size: int = 500
-    batch_window_ms: int = 50
+    batch_max_bytes: int = 16 * 1024 * 1024
     db_role: str = "wuguan_service"
     db_pool_size: int = 4
     fast_group_join: bool = False
@@ -86,7 +86,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or cls.database_url,
             partitions=env_int(env, "WUGUAN_PARTITIONS", cls.partitions, 1, 1024),
             batch_size=env_int(env, "WUGUAN_BATCH_SIZE", cls.batch_size, 1, 100_000),
-            batch_window_ms=env_int(env, "WUGUAN_BATCH_WINDOW_MS", cls.batch_window_ms, 1, 60_000),
+            batch_max_bytes=env_int(env, "WUGUAN_BATCH_MAX_BYTES", cls.batch_max_bytes, 64 * 1024, 1024 * 1024 * 1024),
             db_role=env.get("WUGUAN_DB_ROLE", cls.db_role),
             db_pool_size=env_int(env, "WUGUAN_DB_POOL_SIZE", cls.db_pool_size, 2, 100),
             fast_group_join=_bool(env, "WUGUAN_FAST_GROUP_JOIN", cls.fast_group_join),

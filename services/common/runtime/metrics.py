@@ -76,3 +76,7 @@ DEAD_LETTER_SEND_FAILURES = Counter(
     "wuguan_dead_letter_send_failures_total", "Attempts to send a dead letter that the broker refused or that failed",
     ["service"],
 )
+OFFSET_COMMIT_FAILURES = Counter(
+    "wuguan_offset_commit_failures_total",
+    "Offset commits refused after their batch was durable; the inputs are redelivered and skipped", ["service"],
+)

@@ -31,6 +31,7 @@ from .metrics import (
 )
 from .relay import Relay
 from .timers import TimerPublisher, timer_topic
+from . import batch_consumer
 from .batch_processor import BatchProcessor
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,11 @@ class ServiceDefinition:
 
 
 def faust_settings(settings: Settings, service: str) -> dict:
+    hosts = [host.strip() for host in settings.kafka_bootstrap_servers.split(",")]
     conf = dict(
-        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
+        broker=[f"kafka://{host}" for host in hosts],
+        # faust's consumer with one change: each fetch is delivered as a batch (batch_consumer.py)
+        broker_consumer=[f"{batch_consumer.SCHEME}://{host}" for host in hosts],
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=settings.partitions,
@@ -198,19 +202,6 @@ class Runtime:
         return checks
 
 
-def input_message(message) -> InputMessage:
-    headers = message.headers
-    return InputMessage(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
-        headers=tuple(headers.items() if isinstance(headers, dict) else headers or ()),
-    )
-
-
 def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
     set_fetch_max_wait(settings.fetch_max_wait_ms)
     decider = definition.decider
@@ -229,18 +220,18 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
 
     channel = app.topic(*decider.input_topics, timer_topic(service), value_type=bytes, key_type=bytes)
 
+    # The agent only subscribes the worker to its topics: BatchConsumer hands every fetch to
+    # process_batch below, and commits its offsets once process_batch has made it durable.
     @app.agent(channel, name=f"{service}-decide")
     async def decide(stream):
+        async for _ in stream:  # pragma: no cover - nothing is delivered one by one
+            pass
+
+    async def process_batch(messages: list[InputMessage]) -> None:
         await runtime.ready.wait()
-        within = settings.batch_window_ms / 1000
-        # noack_take: faust's take_events acknowledges a batch in a `finally`, even when
-        # processing raised or was cancelled by a rebalance, and its offsets were then
-        # committed with nothing stored. Here a batch is acknowledged only after process()
-        # has made all of it durable; one cut short is redelivered (CONTRACT.NOTHING_LOST).
-        async for events in stream.noack_take(settings.batch_size, within=within):
-            await runtime.processor.process([input_message(e.message) for e in events])
-            for event in events:
-                await stream.ack(event)
+        await runtime.processor.process(messages)
+
+    batch_consumer.deliver_batches(app, process_batch, service=service, max_bytes=settings.batch_max_bytes)
 
     @app.page("/healthz")
     async def healthz(web, request):

@@ -1,0 +1,168 @@
+"""faust's Kafka consumer, delivering each fetch as one batch and committing offsets after it is durable.
+
+faust hands an agent one message at a time: two tasks and an `asyncio.wait` per message
+(`Consumer._drain_messages`), which capped a worker at about a quarter of a bare aiokafka
+consumer (docs/performance.md, run 10). This consumer keeps everything else of faust (the
+consumer thread, group membership, rebalancing, flow control, the web server) and replaces only
+that loop: what one fetch returned goes to the worker's batch handler at once, and the offsets
+are committed only after the handler has returned, i.e. after the batch's decisions and dead
+letters are durable (CONTRACT.NOTHING_LOST). A crash at any point redelivers the batch; the
+store's input dedup makes the second delivery change nothing.
+
+The worker registers it with `broker_consumer=["wuguan://host:port"]`; it leans on faust
+internals, so faust-streaming is pinned in pyproject.toml and tests/integration/test_batch_consumer.py
+covers the path.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from time import monotonic
+from typing import Awaitable, Callable, Iterable, Iterator, Mapping
+
+from aiokafka import TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from faust.transport import drivers
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from . import metrics
+from .dead_letters import InputMessage
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[list[InputMessage]], Awaitable[None]]
+# How long a revocation waits for the batch in flight to become durable, so that its offsets are
+# committed before its partitions move. Past it the rebalance goes on: the new owner redelivers
+# and the store's dedup keeps the effect once.
+REVOKE_WAIT_S = 10.0
+
+
+def input_message(tp: TP, record) -> InputMessage:
+    return InputMessage(
+        topic=tp.topic,
+        partition=tp.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        timestamp_ms=record.timestamp or None,
+        headers=tuple(record.headers or ()),
+    )
+
+
+def merged(records: Mapping[TP, list]) -> Iterator[InputMessage]:
+    """One fetch's records, each partition's in offset order, partitions merged by the producer's
+    timestamp: the order upstream published in, whatever order the broker answered the fetch in."""
+    streams = ([(r.timestamp or 0, i, n, tp, r) for n, r in enumerate(rs)] for i, (tp, rs) in enumerate(records.items()))
+    for _, _, _, tp, record in heapq.merge(*streams):
+        yield input_message(tp, record)
+
+
+def bounded(messages: Iterable[InputMessage], max_count: int, max_bytes: int) -> Iterator[list[InputMessage]]:
+    """Batches of at most max_count messages and (but for a single larger message) max_bytes of values."""
+    batch: list[InputMessage] = []
+    size = 0
+    for message in messages:
+        length = len(message.value or b"")
+        if batch and (len(batch) >= max_count or size + length > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(message)
+        size += length
+    if batch:
+        yield batch
+
+
+def next_offsets(batch: list[InputMessage]) -> dict[TP, int]:
+    """The offsets to commit once `batch` is durable: one past the last of each partition."""
+    offsets: dict[TP, int] = {}
+    for message in batch:
+        tp = TP(message.topic, message.partition)
+        offsets[tp] = max(offsets.get(tp, 0), message.offset + 1)
+    return offsets
+
+
+def deliver_batches(app, handler: BatchHandler, *, service: str, max_bytes: int) -> None:
+    """Make `handler` the receiver of every fetch of `app`'s consumer (with faust_settings' broker_consumer)."""
+    app.batch_handler = handler
+    app.batch_service = service
+    app.batch_max_bytes = max_bytes
+
+
+class BatchConsumer(faust_aiokafka.Consumer):
+    """Hands each fetch to `app.batch_handler` and commits its offsets when the handler returns."""
+
+    _in_flight: asyncio.Lock | None = None
+
+    def _flight(self) -> asyncio.Lock:
+        if self._in_flight is None:
+            self._in_flight = asyncio.Lock()
+        return self._in_flight
+
+    async def _drain_messages(self, fetcher) -> None:  # replaces faust's per-message loop
+        handler: BatchHandler = self.app.batch_handler
+        conf = self.app.conf
+        max_bytes = self.app.batch_max_bytes
+        while not (self._stopped.is_set() or fetcher._stopped.is_set()):
+            records, _ = await self._wait_next_records(timeout=1.0)
+            if not records or self.should_stop:
+                continue
+            # Records of a partition a rebalance took away meanwhile are its new owner's, who reads
+            # them from the committed offset. The rest are kept: dropping them would lose them, as the
+            # fetch position has moved past them.
+            assigned = self.assignment()
+            records = {tp: rs for tp, rs in records.items() if tp in assigned}
+            for batch in bounded(merged(records), conf.broker_max_poll_records, max_bytes):
+                async with self._flight():
+                    await handler(batch)
+                    await self._commit_durable(next_offsets(batch))
+
+    async def _commit_durable(self, offsets: dict[TP, int]) -> None:
+        """Commit offsets of inputs that are durable. A failed commit loses nothing: the inputs are
+        delivered again and the store's dedup skips them; so it is counted and not retried."""
+        now = monotonic()
+        for tp, offset in offsets.items():
+            self._read_offset[tp] = offset - 1
+            self.app.monitor.stream_inbound_time[tp] = now
+        try:
+            committed = await self._thread.call_thread(_commit_on_thread, self._thread, offsets)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("offset commit failed (%s); the batch is durable and will be redelivered and skipped",
+                        type(exc).__name__)
+            metrics.OFFSET_COMMIT_FAILURES.labels(self.app.batch_service).inc()
+            return
+        self._committed_offset.update(committed)
+
+    async def wait_empty(self) -> None:
+        """Before partitions are revoked or the worker stops: let the batch in flight become durable
+        and its offsets committed, within REVOKE_WAIT_S."""
+        lock = self._flight()
+        try:
+            await asyncio.wait_for(lock.acquire(), REVOKE_WAIT_S)
+        except asyncio.TimeoutError:
+            log.warning("a batch is still being stored after %.0f s; rebalancing without it", REVOKE_WAIT_S)
+            return
+        lock.release()
+
+
+async def _commit_on_thread(thread, offsets: dict[TP, int]) -> dict[TP, int]:
+    """Runs on faust's consumer thread, which owns the aiokafka consumer. Partitions no longer
+    assigned are left to their new owner."""
+    assigned = thread.assignment()
+    mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+    if mine:
+        await thread._ensure_consumer().commit(
+            {TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "") for tp, offset in mine.items()})
+        thread.tp_last_committed_at.update({tp: monotonic() for tp in mine})
+    return mine
+
+
+class BatchTransport(faust_aiokafka.Transport):
+    Consumer = BatchConsumer
+
+
+SCHEME = "wuguan"
+drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:BatchTransport"
