@@ -7,26 +7,34 @@ One transaction: a failed load leaves no half store.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import count
 
 import asyncpg
 
 from services.billing_guard.decider import GuardDecider
-from services.common.eventstore.chain import GENESIS_HASH
 from services.common.eventstore.records import NewEvent
-from services.common.eventstore.store import COLUMNS, row, seal
+from services.common.eventstore.store import COLUMNS, chain_genesis, row, seal
 from services.common.timefmt import parse_rfc3339
 
 
-def stored_rows(decisions: Iterable[dict], versions: dict[str, int] | None = None):
-    """(columns of `events`) per decision, sealed as the store's append seals them; the runtime's
-    NewEvent mapping (batch_processor: event id = decision id, causation = the input, business
-    time as decided)."""
+class _Heads(dict):
+    """chain -> [seq, hash], a new chain starting at its genesis."""
+
+    def __missing__(self, chain: str) -> list:
+        head = self[chain] = [0, chain_genesis(chain)]
+        return head
+
+
+def stored_rows(decisions: Iterable[dict], versions: dict[str, int] | None = None, heads: dict | None = None):
+    """(columns of `events`) per decision, sealed as the store's append seals them, one chain per
+    service (`<service>/bench`); the runtime's NewEvent mapping (batch_processor: event id =
+    decision id, causation = the input, business time as decided)."""
     events = (NewEvent(event_id=d["decisionId"], stream_id=d["streamId"], event_type=d["decisionType"],
                        service=d["service"], business_time=parse_rfc3339(d["businessTime"]), payload=d,
                        causation_id=d["causedBy"][0] if d["causedBy"] else None,
-                       correlation_id=d.get("correlationId"))
+                       correlation_id=d.get("correlationId"), chain_id=f"{d['service']}/bench")
               for d in decisions)
-    return map(row, seal(events, 0, GENESIS_HASH, {} if versions is None else versions))
+    return map(row, seal(events, count(1), _Heads() if heads is None else heads, {} if versions is None else versions))
 
 
 CLAIMS_MADE = {GuardDecider.service: GuardDecider().claims_made}
@@ -36,9 +44,10 @@ async def load(conn: asyncpg.Connection, decisions: Iterable[dict]) -> int:
     """COPY every decision into `events` (which must be empty); returns how many."""
     last: list = []
     claims: list[tuple] = []
+    heads = _Heads()
 
     def rows():
-        for record in stored_rows(decisions):
+        for record in stored_rows(decisions, heads=heads):
             yield record
             last[:] = record
             decision = record[10]
@@ -55,7 +64,7 @@ async def load(conn: asyncpg.Connection, decisions: Iterable[dict]) -> int:
             return 0
         await conn.copy_records_to_table("unique_claims", columns=("service", "claim_key", "value", "position"),
                                          records=claims)
-        await conn.execute(
-            "INSERT INTO event_chain_head (singleton, global_position, hash) VALUES (true, $1, $2)"
-            " ON CONFLICT (singleton) DO UPDATE SET global_position = $1, hash = $2", last[0], last[-1])
+        await conn.executemany("INSERT INTO event_chains (chain_id, seq, hash) VALUES ($1, $2, $3)",
+                               [(chain, seq, link) for chain, (seq, link) in heads.items()])
+        await conn.execute("SELECT setval('events_position_seq', $1)", last[0])
         return last[0]

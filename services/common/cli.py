@@ -69,7 +69,7 @@ async def _verify() -> int:
         print(f"TAMPERED: {problem}")
     claims = sum(report.claims_checked.values())
     print(f"{'OK' if report.ok else 'FAILED'}: {report.events_checked} events checked"
-          + (f", {claims} unique claims" if claims else ""))
+          f" on {report.chains_checked} chains" + (f", {claims} unique claims" if claims else ""))
     return 0 if report.ok else 1
 
 

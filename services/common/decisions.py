@@ -18,18 +18,12 @@ def decision_envelopes(
     policy_version: str,
 ) -> list[dict]:
     envelopes = []
+    input_time = None  # the input's own time, written once for every decision that has none
     for ordinal, decision in enumerate(decisions):
-        payload = dict(decision.payload)
-        if decision.timer is not None:
-            payload["timer"] = {
-                "timerId": decision.timer.timer_id,
-                "dueAt": rfc3339(decision.timer.due_at),
-                "kind": decision.timer.kind,
-                "key": decision.timer.key,
-                "data": decision.timer.data,
-            }
-        if decision.cancels_timers:
-            payload["cancelsTimers"] = list(decision.cancels_timers)
+        if decision.business_time is not None:
+            business_time = rfc3339(decision.business_time)
+        else:
+            business_time = input_time = input_time or rfc3339(event.event_time)
         envelopes.append(
             {
                 "decisionId": derived_id(event.event_id, decision.decision_type, ordinal),
@@ -41,10 +35,26 @@ def decision_envelopes(
                 "policyVersion": policy_version,
                 "service": service,
                 "serviceVersion": service_version,
-                "businessTime": rfc3339(decision.business_time or event.event_time),
+                "businessTime": business_time,
                 "streamId": decision.stream_id or stream_id,
                 "correlationId": event.correlation_id,
-                "payload": payload,
+                "payload": _payload(decision),
             }
         )
     return envelopes
+
+
+def _payload(decision: Decision) -> dict:
+    """The decision's payload with its timer requests; a copy, so the Decision stays as it was."""
+    payload = dict(decision.payload)
+    if decision.timer is not None:
+        payload["timer"] = {
+            "timerId": decision.timer.timer_id,
+            "dueAt": rfc3339(decision.timer.due_at),
+            "kind": decision.timer.kind,
+            "key": decision.timer.key,
+            "data": decision.timer.data,
+        }
+    if decision.cancels_timers:
+        payload["cancelsTimers"] = list(decision.cancels_timers)
+    return payload

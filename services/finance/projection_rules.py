@@ -53,10 +53,11 @@ def timer_event_id(timer_id: str) -> str:
 # Postgres takes about twice as fast as ON CONFLICT in position order. The statement also returns
 # what needs Python: the decisions a rule projects (with their envelope) and those that set a timer
 # (timer_origin); and it moves the checkpoint to the end of the page, its as-of to the latest
-# business time seen. $1 < position <= $2; $3 = RULE_TYPES; $4 = the projector.
+# business time seen. $1, $2: the checkpoint (tx_id, position), the page reading the next $5 events
+# in commit order (store.COMMITTED_AFTER); $3 = RULE_TYPES; $4 = the projector.
 INDEX_PAGE_SQL = """
 WITH page AS MATERIALIZED (
-    SELECT global_position AS pos, event_id, event_type, stream_id, business_time,
+    SELECT tx_id, global_position AS pos, event_id, event_type, stream_id, business_time,
            CASE WHEN event_type = ANY($3::text[]) THEN payload END AS envelope,
            coalesce(nullif(payload->'payload'->>'accountId', ''),
                     CASE WHEN stream_id LIKE 'guard-account-%' THEN substr(stream_id, 15)
@@ -65,7 +66,9 @@ WITH page AS MATERIALIZED (
            CASE WHEN jsonb_typeof(payload->'causedBy') = 'array' THEN payload->'causedBy' END AS caused_by,
            CASE WHEN jsonb_typeof(payload->'payload'->'timer') = 'object'
                 THEN nullif(payload->'payload'->'timer'->>'timerId', '') END AS timer_id
-    FROM events WHERE global_position > $1 AND global_position <= $2
+    FROM events WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
+                  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY tx_id, global_position LIMIT $5
 ), accounts AS (
     INSERT INTO finance.account_decisions
     SELECT account_id, pos FROM page WHERE account_id IS NOT NULL ORDER BY 1, 2
@@ -77,13 +80,18 @@ WITH page AS MATERIALIZED (
     SELECT DISTINCT cause COLLATE "C", pos FROM page, jsonb_array_elements_text(caused_by) AS cause
     WHERE cause IS NOT NULL ORDER BY 1, 2
 ), checkpoint AS (
-    UPDATE finance.checkpoint SET global_position = $2,
+    UPDATE finance.checkpoint SET (tx_id, global_position) = (SELECT tx_id, pos FROM page ORDER BY tx_id DESC, pos DESC LIMIT 1),
            as_of = greatest(as_of, (SELECT max(business_time) FROM page))  -- greatest() skips a NULL as_of
-    WHERE projector = $4
+    WHERE projector = $4 AND EXISTS (SELECT 1 FROM page)
 )
-SELECT pos AS global_position, event_id::text AS event_id, event_type, stream_id, business_time, envelope,
-       timer_id
-FROM page WHERE envelope IS NOT NULL OR timer_id IS NOT NULL ORDER BY pos
+SELECT * FROM (
+    SELECT tx_id, pos AS global_position, event_id::text AS event_id, event_type, stream_id, business_time,
+           envelope, timer_id, NULL::bigint AS page_rows
+    FROM page WHERE envelope IS NOT NULL OR timer_id IS NOT NULL
+    UNION ALL  -- last: how many events the page read, whatever Python has to look at
+    SELECT NULL, (SELECT pos FROM page ORDER BY tx_id DESC, pos DESC LIMIT 1), NULL, NULL, NULL, NULL, NULL, NULL,
+           (SELECT count(*) FROM page)
+) AS result ORDER BY tx_id NULLS LAST, global_position
 """
 
 

@@ -1,4 +1,4 @@
-"""The catch-up projector: reads `events` by global position in pages and applies
+"""The catch-up projector: reads `events` in commit order in pages and applies
 projection_rules to the finance tables, moving its checkpoint in the same transaction.
 
 Per page: the audit-trail index rows of every decision are written by one set-based statement
@@ -7,8 +7,8 @@ Per page: the audit-trail index rows of every decision are written by one set-ba
 where reordering cannot change the result (_batches). Catch-up and rebuild run this same code;
 only the page size differs, and the result does not depend on it.
 
-Positions follow commit order (the store appends under one advisory lock), so following them
-never skips a late commit. The checkpoint row is locked FOR UPDATE for the page, so two
+The log is read in commit order, (tx_id, global_position), up to the oldest transaction still
+running (store.COMMITTED_AFTER), so following it never skips a late commit. The checkpoint row is locked FOR UPDATE for the page, so two
 projectors (two API processes, or the API and `wuguan projections rebuild`) serialise instead
 of applying a page twice.
 """
@@ -68,18 +68,14 @@ async def project_page(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> 
     """Apply the next page of events, if any, in one transaction with the checkpoint."""
     async with conn.transaction():
         checkpoint = await conn.fetchrow(
-            "SELECT global_position FROM finance.checkpoint WHERE projector = $1 FOR UPDATE", PROJECTOR
+            "SELECT tx_id, global_position FROM finance.checkpoint WHERE projector = $1 FOR UPDATE", PROJECTOR
         )
-        position = checkpoint["global_position"]
-        # Committed positions are exactly 1..head (appends take positions under one lock, in
-        # commit order, and never delete), so a page is a range of positions, and every
-        # statement below sees the same events in it.
-        head = await conn.fetchval("SELECT max(global_position) FROM events")
-        last = min(position + page_size, head or 0)
-        if last <= position:
-            return Progress(position, 0)
         await conn.execute("SET LOCAL work_mem = '64MB'")  # the page's index rows, sorted in memory
-        rows = await conn.fetch(INDEX_PAGE_SQL, position, last, RULE_TYPES, PROJECTOR)
+        *rows, size = await conn.fetch(INDEX_PAGE_SQL, checkpoint["tx_id"], checkpoint["global_position"], RULE_TYPES,
+                                       PROJECTOR, page_size)
+        read = size["page_rows"]
+        if not read:
+            return Progress(checkpoint["global_position"], 0)
         ops, timers = [], ([], [])
         for r in rows:
             if r["timer_id"] is not None:
@@ -98,7 +94,7 @@ async def project_page(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> 
                 await conn.executemany(sql, args)
         if timers[0]:
             await conn.execute(TIMER_ORIGINS_SQL, *timers)
-        return Progress(last, last - position)
+        return Progress(size["global_position"], read)
 
 
 async def catch_up(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> Progress:
@@ -133,7 +129,7 @@ async def rebuild(conn: asyncpg.Connection, page_size: int = REBUILD_PAGE_SIZE) 
         tables = ", ".join(f"finance.{name}" for name, _ in PROJECTION_TABLES)
         await conn.execute(f"TRUNCATE {tables}")
         await conn.execute(
-            "UPDATE finance.checkpoint SET global_position = 0, as_of = NULL WHERE projector = $1", PROJECTOR
+            "UPDATE finance.checkpoint SET tx_id = '0', global_position = 0, as_of = NULL WHERE projector = $1", PROJECTOR
         )
         # Dropping a key takes the tables' owner; any other role rebuilds with the keys in place.
         owner = await conn.fetchval(

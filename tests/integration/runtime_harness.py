@@ -50,10 +50,10 @@ class RuntimeHarness:
         await self.producer.stop()
         await self.pool.close()
 
-    def message(self, topic: str, value: bytes, key: bytes | None = None) -> InputMessage:
-        """The next offset of partition 0, keyed as a producer keeps the contract (CONTRACT.KEY)."""
+    def message(self, topic: str, value: bytes, key: bytes | None = None, partition: int = 0) -> InputMessage:
+        """The next offset of a partition (0 unless said), keyed as a producer keeps the contract (CONTRACT.KEY)."""
         self.offset += 1
-        return InputMessage(topic=topic, partition=0, offset=self.offset, key=key or contract_key(topic, value),
+        return InputMessage(topic=topic, partition=partition, offset=self.offset, key=key or contract_key(topic, value),
                             value=value)
 
     async def feed(self, *events: tuple[str, bytes]) -> None:
@@ -61,7 +61,8 @@ class RuntimeHarness:
         await self.process([self.message(topic, value) for topic, value in events])
 
     async def process(self, messages: list[InputMessage], processor: BatchProcessor | None = None) -> None:
-        await (processor or self.processor).process(messages)
+        fenced = await (processor or self.processor).process(messages)
+        assert not fenced, "a processor was fenced out of a partition it was given"
         await self.dead_letter_relay.deliver_due()
 
     async def fire_due_timers(self) -> int:

@@ -73,16 +73,21 @@ class Harness(RuntimeHarness):
 
     def __init__(self, bootstrap, database_url):
         super().__init__(bootstrap, database_url, DEFINITION)
+        self.partitions: dict[int, int] = {}  # id of a processor new_processor made -> its partition
 
     def new_processor(self) -> BatchProcessor:
-        """Another worker: its own state cache, the same database, policy and dead letters."""
+        """Another worker, owning partitions of its own: its own state cache and chains, the same
+        database, policy and dead letters."""
         base = self.processor
-        return BatchProcessor(decider=base.decider, policy=base.policy, pool=self.pool,
-                              dead_letters=base.dead_letters, service_version="test")
+        worker = BatchProcessor(decider=base.decider, policy=base.policy, pool=self.pool,
+                                dead_letters=base.dead_letters, service_version="test")
+        self.partitions[id(worker)] = len(self.partitions) + 1
+        return worker
 
     async def decide(self, *messages: tuple[str, bytes, bytes], processor: BatchProcessor | None = None) -> None:
-        """Decide (topic, key, value) messages in one batch."""
-        await self.process([self.message(t, v, key=k) for t, k, v in messages], processor)
+        """Decide (topic, key, value) messages in one batch, on the processor's partition."""
+        partition = self.partitions.get(id(processor), 0)
+        await self.process([self.message(t, v, key=k, partition=partition) for t, k, v in messages], processor)
 
     async def decisions(self, stream_id: str | None = None) -> list[dict]:
         if stream_id is not None:

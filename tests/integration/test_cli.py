@@ -50,7 +50,7 @@ async def test_migrate_then_verify_passes_and_fails_after_a_superuser_edit(datab
         await conn.close()
     tampered = wuguan("verify", DATABASE_URL=database_url)
     assert tampered.returncode == 1
-    assert "TAMPERED: position 2" in tampered.stdout
+    assert "TAMPERED: chain dunning/- seq 2 (position 2)" in tampered.stdout
 
 
 def test_worker_with_a_bad_policy_refuses_to_start_naming_the_field(tmp_path):

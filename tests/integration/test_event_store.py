@@ -60,20 +60,82 @@ async def test_optimistic_concurrency_rejects_a_stale_writer(conn):
     assert len(await store.read_stream(conn, "s-1")) == 1
 
 
-async def test_positions_follow_commit_order_under_concurrent_writers(database_url, conn):
+def on(chain: str, event: NewEvent) -> NewEvent:
+    return NewEvent(**{**event.__dict__, "chain_id": chain})
+
+
+async def test_concurrent_writers_of_one_chain_keep_it_whole(database_url, conn):
     pool = await create_pool(database_url, role="wuguan_service", max_size=8)
 
     async def writer(i: int):
         async with pool.acquire() as c, c.transaction():
-            await store.append(c, [(0, [new(f"w-{i}", 1), new(f"w-{i}", 2)])])
+            await store.append(c, [(0, [on(f"dunning/t/{i % 2}", new(f"w-{i}", 1)), on(f"dunning/t/{i % 2}", new(f"w-{i}", 2))])])
             await asyncio.sleep(0.01)  # hold the transaction open while others queue
 
     await asyncio.gather(*(writer(i) for i in range(20)))
     await pool.close()
-    rows = await conn.fetch("SELECT global_position, recorded_at FROM events ORDER BY global_position")
-    assert [r["global_position"] for r in rows] == list(range(1, 41))
+    seqs = await conn.fetch("SELECT chain_id, array_agg(chain_seq ORDER BY chain_seq) AS seqs FROM events GROUP BY 1")
+    assert {r["chain_id"]: list(r["seqs"]) for r in seqs} == {"dunning/t/0": list(range(1, 21)),
+                                                              "dunning/t/1": list(range(1, 21))}
     report = await verify_chain(conn)
     assert report.ok, report.problems
+    assert report.chains_checked == 3  # the two, and the (empty) chain of the log before chains
+
+
+async def test_two_partitions_append_concurrently(database_url, conn):
+    """An open transaction on one partition's chain does not hold up an append on another's:
+    there is no lock all appends share (issue 13)."""
+    first, second = await connect(database_url), await connect(database_url)
+    try:
+        slow = first.transaction()
+        await slow.start()
+        await store.append(first, [(0, [on("guard/cdr/0", new("a-1", 1))])])
+        async with second.transaction():  # would wait for `slow` to end if appends were serialised
+            await asyncio.wait_for(store.append(second, [(0, [on("guard/cdr/1", new("a-2", 1))])]), timeout=5)
+        await slow.commit()
+    finally:
+        await first.close()
+        await second.close()
+    assert (await verify_chain(conn)).ok
+
+
+async def test_a_reader_following_commit_order_never_skips_a_late_commit(database_url, conn):
+    """Positions no longer follow commit order; (tx_id, position) read up to the oldest running
+    transaction does (store.COMMITTED_AFTER)."""
+    early, late = await connect(database_url), await connect(database_url)
+    query = f"SELECT global_position FROM events WHERE {store.COMMITTED_AFTER} ORDER BY tx_id, global_position"
+    try:
+        open_tx = early.transaction()
+        await open_tx.start()
+        await store.append(early, [(0, [on("x/t/0", new("early", 1))])])  # takes position 1, commits last
+        async with late.transaction():
+            await store.append(late, [(0, [on("x/t/1", new("late", 1))])])  # position 2, committed first
+        assert await conn.fetch(query, 0, 0) == []  # position 2 is held back while 1 may still commit
+        await open_tx.commit()
+        assert [r["global_position"] for r in await conn.fetch(query, 0, 0)] == [1, 2]
+    finally:
+        await early.close()
+        await late.close()
+
+
+async def test_a_former_owner_is_fenced_out_of_its_chain(conn):
+    """The new owner of a partition claims its chain; the former owner, still holding a batch
+    after the rebalance, cannot append to it any more."""
+    async with conn.transaction():
+        former = await store.claim_chains(conn, ["guard/cdr/3"])
+    async with conn.transaction():
+        await store.append(conn, [(0, [on("guard/cdr/3", new("acc-1", 1))])], epochs=former)
+    async with conn.transaction():
+        current = await store.claim_chains(conn, ["guard/cdr/3"])
+    assert current["guard/cdr/3"] == former["guard/cdr/3"] + 1
+    with pytest.raises(store.FencedOut) as fenced:
+        async with conn.transaction():
+            await store.append(conn, [(1, [on("guard/cdr/3", new("acc-1", 2))])], epochs=former)
+    assert fenced.value.chains == ("guard/cdr/3",)
+    async with conn.transaction():
+        await store.append(conn, [(1, [on("guard/cdr/3", new("acc-1", 2))])], epochs=current)
+    assert [e.stream_version for e in await store.read_stream(conn, "acc-1")] == [1, 2]
+    assert (await verify_chain(conn)).ok
 
 
 async def test_service_role_cannot_update_or_delete_events(database_url, conn):
@@ -115,11 +177,18 @@ async def _as_superuser_bypassing_triggers(conn, sql: str) -> None:
         "UPDATE events SET global_position = 2 WHERE global_position = 3;"
         "UPDATE events SET global_position = 3 WHERE global_position = -2",
         "UPDATE events SET stream_id = 's-other' WHERE global_position = 1",
+        # the chains themselves: a truncated tail, a swapped order, an event moved to another chain
+        "DELETE FROM events WHERE chain_seq = 2 AND chain_id = 'dunning/t/1'",
+        "UPDATE events SET chain_seq = -1 WHERE global_position = 1;"
+        "UPDATE events SET chain_seq = 1 WHERE global_position = 2;"
+        "UPDATE events SET chain_seq = 2 WHERE global_position = 1",
+        "UPDATE events SET chain_id = 'dunning/t/1', chain_seq = 3 WHERE global_position = 3",
+        "UPDATE event_chains SET seq = seq - 1 WHERE chain_id = 'dunning/t/0'",
     ],
 )
 async def test_A_TAMPER_EVIDENT_verify_detects_changes_removals_and_reordering(conn, tamper):
-    await append(conn, 0, [new("s-1", 1), new("s-1", 2), new("s-1", 3)])
-    await append(conn, 0, [new("s-2", 4), new("s-2", 5)])
+    await append(conn, 0, [on("dunning/t/0", new("s-1", n)) for n in (1, 2, 3)])
+    await append(conn, 0, [on("dunning/t/1", new("s-2", n)) for n in (4, 5)])
     assert (await verify_chain(conn)).ok
     await _as_superuser_bypassing_triggers(conn, tamper)
     report = await verify_chain(conn)

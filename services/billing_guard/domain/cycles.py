@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 def cycle_of(moment: datetime, zone: ZoneInfo) -> str:
     local = moment.astimezone(zone)
-    return f"{local.year:04d}-{local.month:02d}"
+    # The text of f"{year:04d}-{month:02d}"; %-formatting is faster on this per-CDR path.
+    return "%04d-%02d" % (local.year, local.month)
 
 
 def next_cycle(cycle: str) -> str:

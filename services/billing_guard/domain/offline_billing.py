@@ -5,8 +5,6 @@ the switch's sequence record, and, once per cycle, the huge-fee alert.
 """
 from __future__ import annotations
 
-from datetime import timedelta
-
 from services.common.decider import Decision, Rejected
 from services.common.timefmt import rfc3339
 
@@ -28,7 +26,7 @@ def sanity_reasons(p: dict, received_at, policy: GuardPolicy) -> list[str]:
         reasons.append("ABSURD_DURATION")
     if p["endDateTime"] < p["startDateTime"]:
         reasons.append("END_BEFORE_START")
-    if p["startDateTime"] > received_at + timedelta(seconds=policy.clock_skew_seconds):
+    if p["startDateTime"] > received_at + policy.clock_skew:
         reasons.append("START_IN_FUTURE")
     return reasons
 
@@ -47,7 +45,8 @@ def billed_cycle(state: AccountState, natural: str) -> tuple[str, bool]:
 
 def huge_fee(state: AccountState, cycle: str, new_total: int, policy: GuardPolicy, account_id: str) -> Decision | None:
     """CP3.HUGE_FEE: > factor x average of up to N previous closed cycles; once per cycle."""
-    if cycle in state.huge_alerted:
+    # No closed cycle is no baseline (most accounts, most of the time): skip the sort below.
+    if not state.closed or cycle in state.huge_alerted:
         return None
     previous = sorted(c for c in state.closed if c < cycle)[-policy.huge_fee_baseline_cycles:]
     baseline_sum = sum(state.closed[c] for c in previous)

@@ -7,7 +7,8 @@ fields, dispute reply days, CP4/CP5 periods.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import time
+from datetime import time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, fields, validate
@@ -45,6 +46,12 @@ class GuardPolicy:
     notice_hours: int
     long_impact_hours: int
     outage_credit_per_hour: int
+
+    @cached_property
+    def clock_skew(self) -> timedelta:
+        """clock_skew_seconds as a timedelta, built once: every CDR's sanity check (CP3.SANITY)
+        adds it, and building a timedelta cost more than the comparison it feeds."""
+        return timedelta(seconds=self.clock_skew_seconds)
 
 
 class _Strict(Schema):

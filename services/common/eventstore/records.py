@@ -16,6 +16,9 @@ class NewEvent:
     causation_id: str | None = None
     correlation_id: str | None = None
     schema_version: int = 1
+    # the chain of the partition whose input caused it (store.chain_name); None: the service's
+    # chain for writers that have no partitions (`<service>/-`: tests, tools)
+    chain_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,3 +37,5 @@ class StoredEvent:
     payload: dict
     prev_hash: bytes
     hash: bytes
+    chain_id: str | None = None  # None: written before chains per partition (migration 0005)
+    chain_seq: int | None = None

@@ -1,35 +1,66 @@
 """Append-only, hash-chained event store on Postgres (asyncpg).
 
-Appends take one transaction-scoped advisory lock, so global positions are handed out
-in commit order and the chain head is extended by one writer at a time. Callers batch:
-one lock and one COPY per batch of decisions, not per event.
+The log is made of chains, one per (service, partition) (migration 0005): each event is sealed
+into the chain of the partition whose input caused it, and a chain's head row is locked by the
+appending transaction only. Two partitions' appends therefore commit concurrently; the one lock
+all appends used to share is gone. Callers batch: one COPY per batch of decisions, not per event.
+
+Optimistic concurrency stays per stream: UNIQUE(stream_id, stream_version) refuses a second
+writer of the same version, and the versions of streams read but not written are checked at
+append time (see `append`).
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 
 import asyncpg
 import orjson
 
-from .chain import GENESIS_HASH, chain_link
+from .chain import chain_link
 from .records import NewEvent, StoredEvent
-
-APPEND_LOCK = 7_700_002
 
 COLUMNS = (
     "global_position", "stream_id", "stream_version", "event_id", "event_type",
     "schema_version", "service", "business_time", "causation_id", "correlation_id",
-    "payload", "prev_hash", "hash",
+    "payload", "prev_hash", "hash", "chain_id", "chain_seq",
 )
 SELECT_COLUMNS = (
     "global_position, stream_id, stream_version, event_id::text AS event_id, event_type, "
     "schema_version, service, business_time, recorded_at, causation_id, correlation_id, "
-    "payload, prev_hash, hash"
+    "payload, prev_hash, hash, chain_id, chain_seq"
 )
+
+
+# Readers that follow the log (relays, the finance projector) go by (tx_id, global_position),
+# which every reader sees in one order, and read only rows of transactions older than every
+# transaction still running: a row that commits late is then never skipped, as positions are
+# not handed out in commit order. $1, $2: the reader's checkpoint (tx_id, global_position).
+COMMITTED_AFTER = ("(tx_id, global_position) > ($1::xid8, $2::bigint)"
+                   " AND tx_id < pg_snapshot_xmin(pg_current_snapshot())")
 
 
 class ConcurrencyConflict(Exception):
     """Another writer appended to one of the streams first; reload and decide again."""
+
+
+class FencedOut(Exception):
+    """The chains' partitions have a newer owner (their epoch moved on): this writer may not append."""
+
+    def __init__(self, chains: Sequence[str]):
+        super().__init__(f"fenced out of {len(chains)} chain(s): {', '.join(chains)}")
+        self.chains = tuple(chains)
+
+
+def chain_name(service: str, topic: str, partition: int) -> str:
+    """The chain of one input partition of a service. Per topic as well as partition, so that
+    a chain's single writer is the partition's owner whatever the group assigns together."""
+    return f"{service}/{topic}/{partition}"
+
+
+def chain_genesis(chain_id: str) -> bytes:
+    """The `prev_hash` of a chain's first event: binds the chain's events to its name."""
+    return hashlib.sha256(b"wuguan-chain:" + chain_id.encode()).digest()
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -50,18 +81,24 @@ def _stored(record: asyncpg.Record) -> StoredEvent:
     return StoredEvent(**dict(record))
 
 
-def seal(events: Iterable[NewEvent], after_position: int, prev_hash: bytes,
+def default_chain(event: NewEvent) -> str:
+    return event.chain_id or f"{event.service}/-"
+
+
+def seal(events: Iterable[NewEvent], positions: Iterator[int], heads: dict[str, list],
          versions: dict[str, int]) -> Iterator[StoredEvent]:
-    """The events as the log stores them, in this order: the next positions after
-    `after_position`, the next version of each stream (`versions` holds the current ones and is
-    advanced), and each one's link in the hash chain. The one sealing the store's append and
-    the bench's bulk load both use."""
+    """The events as the log stores them, in this order: the next of `positions` each, the next
+    version of each stream (`versions` holds the current ones and is advanced) and the next link
+    of each one's chain (`heads` maps a chain to its [seq, hash] and is advanced). The one sealing
+    the store's append and the bench's bulk load both use."""
     for event in events:
-        after_position += 1
+        position = next(positions)
         version = versions[event.stream_id] = versions.get(event.stream_id, 0) + 1
-        link = chain_link(prev_hash, after_position, version, event)
+        chain = default_chain(event)
+        head = heads[chain]
+        link = chain_link(head[1], position, version, event)
         yield StoredEvent(
-            global_position=after_position,
+            global_position=position,
             stream_id=event.stream_id,
             stream_version=version,
             event_id=event.event_id,
@@ -73,70 +110,107 @@ def seal(events: Iterable[NewEvent], after_position: int, prev_hash: bytes,
             causation_id=event.causation_id,
             correlation_id=event.correlation_id,
             payload=event.payload,
-            prev_hash=prev_hash,
+            prev_hash=head[1],
             hash=link,
+            chain_id=chain,
+            chain_seq=head[0] + 1,
         )
-        prev_hash = link
+        head[0], head[1] = head[0] + 1, link
 
 
 def row(e: StoredEvent) -> tuple:
     """A sealed event as the COLUMNS of `events`."""
     return (e.global_position, e.stream_id, e.stream_version, e.event_id, e.event_type, e.schema_version, e.service,
-            e.business_time, e.causation_id, e.correlation_id, e.payload, e.prev_hash, e.hash)
+            e.business_time, e.causation_id, e.correlation_id, e.payload, e.prev_hash, e.hash, e.chain_id,
+            e.chain_seq)
+
+
+async def claim_chains(conn: asyncpg.Connection, chains: Sequence[str]) -> dict[str, int]:
+    """Take ownership of the chains for a new owner of their partitions: bump each one's epoch.
+    A former owner's appends, made with the epoch it had, are refused from now on (FencedOut)."""
+    rows = await conn.fetch(
+        "INSERT INTO event_chains AS c (chain_id, seq, hash, epoch)"
+        " SELECT id, 0, genesis, 1 FROM unnest($1::text[], $2::bytea[]) AS u(id, genesis) ORDER BY id"
+        " ON CONFLICT (chain_id) DO UPDATE SET epoch = c.epoch + 1 RETURNING chain_id, epoch",
+        list(chains), [chain_genesis(c) for c in chains])
+    return {r["chain_id"]: r["epoch"] for r in rows}
+
+
+async def _lock_heads(conn: asyncpg.Connection, chains: list[str]) -> dict[str, asyncpg.Record]:
+    """The chains' heads, locked to this transaction's commit; sorted, so two writers that share
+    chains take them in one order and cannot deadlock."""
+    query = "SELECT chain_id, seq, hash, epoch FROM event_chains WHERE chain_id = ANY($1::text[]) ORDER BY chain_id FOR UPDATE"
+    heads = {r["chain_id"]: r for r in await conn.fetch(query, chains)}
+    if len(heads) < len(chains):  # a chain's first append
+        await conn.execute(
+            "INSERT INTO event_chains (chain_id, seq, hash) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])"
+            " ORDER BY 1 ON CONFLICT DO NOTHING",
+            [c for c in chains if c not in heads], [0] * (len(chains) - len(heads)),
+            [chain_genesis(c) for c in chains if c not in heads])
+        heads = {r["chain_id"]: r for r in await conn.fetch(query, chains)}
+    return heads
+
+
+async def _check_read_versions(conn: asyncpg.Connection, read_versions: dict[str, int]) -> None:
+    rows = await conn.fetch(
+        "SELECT stream_id, max(stream_version) AS version FROM events"
+        " WHERE stream_id = ANY($1::text[]) GROUP BY stream_id",
+        list(read_versions),
+    )
+    current = {r["stream_id"]: r["version"] for r in rows}
+    moved = sum(1 for stream, version in read_versions.items() if current.get(stream, 0) != version)
+    if moved:
+        raise ConcurrencyConflict(f"{moved} stream(s) read for this batch moved on")
 
 
 async def append(
     conn: asyncpg.Connection,
     appends: Sequence[tuple[int, Sequence[NewEvent]]],
     read_versions: dict[str, int] | None = None,
+    epochs: dict[str, int] | None = None,
 ) -> list[StoredEvent]:
     """Append events to streams inside the caller's transaction.
 
     `appends` holds (expected current version of the stream, events for that stream) per
-    stream. `read_versions` holds the versions of streams the decisions were based on but
-    that get no events (a tariff catalogue, an account with nothing to decide): another
-    writer may not have moved them either. Raises ConcurrencyConflict when any stream has
-    moved on since it was read.
+    stream; each event goes to its `chain_id`. `read_versions` holds the versions of streams the
+    decisions were based on but that get no events (a tariff catalogue, an account with nothing
+    to decide): they may not have moved either. Raises ConcurrencyConflict when any stream has
+    moved on since it was read. `epochs` (chain -> epoch from claim_chains) fences the writer:
+    FencedOut when a chain has been claimed by a newer owner since.
+
+    A stream read but not written is checked when the batch appends, without a lock: a write to
+    it committing between that check and this commit is ordered as concurrent with the batch,
+    like two inputs of different topics arriving together. Streams that are written are exact:
+    their unique (stream, version) allows one writer per version.
     """
     if not conn.is_in_transaction():
         raise RuntimeError("append must run inside a transaction")
-    writing = any(events for _, events in appends)
-    if not writing and not read_versions:
-        return []
-    # Held to commit: appends are serialised, so positions follow commit order and the
-    # version check below cannot race another writer.
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
     if read_versions:
-        rows = await conn.fetch(
-            "SELECT stream_id, max(stream_version) AS version FROM events"
-            " WHERE stream_id = ANY($1::text[]) GROUP BY stream_id",
-            list(read_versions),
-        )
-        current = {r["stream_id"]: r["version"] for r in rows}
-        moved = sum(1 for stream, version in read_versions.items() if current.get(stream, 0) != version)
-        if moved:
-            raise ConcurrencyConflict(f"{moved} stream(s) read for this batch moved on")
-    if not writing:
+        await _check_read_versions(conn, read_versions)
+    count = sum(len(events) for _, events in appends)
+    if not count:
         return []
-    head = await conn.fetchrow("SELECT global_position, hash FROM event_chain_head")
-    position, prev = (head["global_position"], bytes(head["hash"])) if head else (0, GENESIS_HASH)
+    chains = sorted({default_chain(e) for _, events in appends for e in events})
+    heads = await _lock_heads(conn, chains)
+    fenced = [c for c in chains if epochs is not None and heads[c]["epoch"] != epochs.get(c)]
+    if fenced:
+        raise FencedOut(fenced)
+    positions = iter(await conn.fetchval(
+        "SELECT array_agg(nextval('events_position_seq')) FROM generate_series(1, $1)", count))
+    links = {c: [heads[c]["seq"], bytes(heads[c]["hash"])] for c in chains}
     stored: list[StoredEvent] = []
     for expected_version, events in appends:
         # Each (expected version, events) is checked on its own, even two for one stream.
-        stored += seal(events, position, prev, {e.stream_id: expected_version for e in events[:1]})
-        if stored:
-            position, prev = stored[-1].global_position, stored[-1].hash
+        stored += seal(events, positions, links, {e.stream_id: expected_version for e in events[:1]})
     try:
         await conn.copy_records_to_table("events", columns=COLUMNS, records=map(row, stored))
     except asyncpg.UniqueViolationError as exc:
         # The constraint only: the error's detail quotes the conflicting values.
         raise ConcurrencyConflict(f"unique constraint {exc.constraint_name} refused the append") from exc
     await conn.execute(
-        "INSERT INTO event_chain_head (singleton, global_position, hash) VALUES (true, $1, $2)"
-        " ON CONFLICT (singleton) DO UPDATE SET global_position = $1, hash = $2",
-        position,
-        prev,
-    )
+        "UPDATE event_chains c SET seq = u.seq, hash = u.hash FROM unnest($1::text[], $2::bigint[], $3::bytea[])"
+        " AS u(chain_id, seq, hash) WHERE c.chain_id = u.chain_id",
+        chains, [links[c][0] for c in chains], [links[c][1] for c in chains])
     return stored
 
 

@@ -1,30 +1,35 @@
-"""Walks the hash chain up to the chain head (A.TAMPER_EVIDENT).
+"""Walks every hash chain of the log up to its head (A.TAMPER_EVIDENT).
 
-The head is read first, so appends committed during the walk are left for the next walk
-instead of being mistaken for a broken end. A walk can resume from a position already
-verified (the workers do that periodically; `wuguan verify` starts from the beginning).
+The log holds one chain per (service, partition) (migration 0005), plus the single chain of the
+events written before it (chain_id NULL, head in event_chain_head). Each chain's head is read
+before its walk, so appends committed during the walk are left for the next walk instead of
+being mistaken for a broken end. Within a chain, sequence numbers must run 1, 2, 3 ... with each
+event linked to the one before; each chain's last event must be its head.
 
 A whole walk also checks the unique claims (services/common/runtime/claims.py) against the
 decisions that made them, when given each service's `claims_made`: the claims table sits
-outside the chain, and a deleted claim would let a duplicate through.
+outside the chains, and a deleted claim would let a duplicate through.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import asyncpg
 
 from .chain import GENESIS_HASH, event_hash
-from .store import SELECT_COLUMNS, _stored
+from .store import SELECT_COLUMNS, _stored, chain_genesis
+
+LEGACY = "log"  # how findings name the chain of events written before chains per partition
+ClaimsMade = Mapping[str, Callable[[dict], list[tuple[str, str]]]]
 
 
 @dataclass
 class VerifyReport:
     events_checked: int = 0
+    chains_checked: int = 0
     problems: list[str] = field(default_factory=list)
-    last_position: int = 0
-    last_hash: bytes = GENESIS_HASH
     claims_checked: dict[str, int] = field(default_factory=dict)  # service -> claims its decisions made
 
     @property
@@ -32,85 +37,114 @@ class VerifyReport:
         return not self.problems
 
 
+@dataclass
+class _Walk:
+    """One chain's walk: where it is, and the head it must end at."""
+
+    name: str
+    head_seq: int
+    head_hash: bytes
+    seq: int = 0
+    prev: bytes = GENESIS_HASH
+
+
 async def verify_chain(
     conn: asyncpg.Connection,
     *,
-    from_position: int = 0,
-    from_hash: bytes = GENESIS_HASH,
     page_size: int = 5000,
     max_problems: int = 20,
-    claims_made: Mapping[str, Callable[[dict], list[tuple[str, str]]]] | None = None,
+    claims_made: ClaimsMade | None = None,
 ) -> VerifyReport:
-    head = await conn.fetchrow("SELECT global_position, hash FROM event_chain_head")
-    head_position, head_hash = (head["global_position"], bytes(head["hash"])) if head else (0, GENESIS_HASH)
-    report = VerifyReport(last_position=from_position, last_hash=from_hash)
-    expected_position, prev = from_position, from_hash
-    while len(report.problems) < max_problems and expected_position < head_position:
-        rows = await conn.fetch(
-            f"SELECT {SELECT_COLUMNS} FROM events WHERE global_position > $1 AND global_position <= $2"
-            " ORDER BY global_position LIMIT $3",
-            expected_position,
-            head_position,
-            page_size,
-        )
-        if not rows:
-            break
-        page_after, made = expected_position, []
-        for event in map(_stored, rows):
-            expected_position += 1
-            report.events_checked += 1
-            if event.global_position != expected_position:
-                report.problems.append(
-                    f"position {expected_position}: missing (next stored is {event.global_position})"
-                )
-                expected_position = event.global_position
-            if bytes(event.prev_hash) != prev:
-                report.problems.append(f"position {event.global_position}: link to previous event broken")
-            recomputed = event_hash(bytes(event.prev_hash), event)
-            if recomputed != bytes(event.hash):
-                report.problems.append(f"position {event.global_position}: content does not match its hash")
-            prev = bytes(event.hash)
-            if claims_made and from_position == 0 and event.service in claims_made:
-                made += [(event.service, key, value, event.global_position)
-                         for key, value in claims_made[event.service](event.payload)]
-        if claims_made and from_position == 0:
-            await _check_claims(conn, made, page_after, rows[-1]["global_position"], report)
-            if len(report.problems) > max_problems:  # a wiped claims table is one finding, not a million
-                extra = len(report.problems) - max_problems
-                report.problems[max_problems:] = [f"... and {extra} more problems in positions up to"
-                                                  f" {rows[-1]['global_position']}"]
-    if claims_made and from_position == 0:
-        stray = await conn.fetchval("SELECT count(*) FROM unique_claims WHERE position < 1")
-        if stray:
-            report.problems.append(f"{stray} unique claim(s) made by no decision in the log")
-    if expected_position != head_position or prev != head_hash:
-        report.problems.append(
-            f"chain head is at position {head_position} but the log ends at {expected_position}"
-            " (events removed from the end, or the head was altered)"
-        )
-    report.last_position, report.last_hash = expected_position, prev
+    report = VerifyReport()
+    made: Counter = Counter()
+    legacy = await conn.fetchrow("SELECT global_position, hash FROM event_chain_head")
+    walks = [(None, _Walk(LEGACY, legacy["global_position"], bytes(legacy["hash"])) if legacy
+              else _Walk(LEGACY, 0, GENESIS_HASH))]
+    for head in await conn.fetch("SELECT chain_id, seq, hash FROM event_chains ORDER BY chain_id"):
+        walks.append((head["chain_id"], _Walk(head["chain_id"], head["seq"], bytes(head["hash"]),
+                                              prev=chain_genesis(head["chain_id"]))))
+    for chain_id, walk in walks:
+        await _walk(conn, chain_id, walk, report, page_size, max_problems, claims_made, made)
+        report.chains_checked += 1
+    await _check_unknown_chains(conn, {c for c, _ in walks if c is not None}, report)
+    if claims_made:
+        await _check_stray_claims(conn, claims_made, made, report)
     return report
 
 
-async def _check_claims(conn: asyncpg.Connection, made: list[tuple[str, str, str, int]], after: int, through: int,
-                        report: VerifyReport) -> None:
-    """For one page of the log (positions after..through): each claim its decisions made is stored
-    with that decision's value and position, and each claim stored as made by one of them is."""
+async def _walk(conn, chain_id: str | None, walk: _Walk, report: VerifyReport, page_size: int, max_problems: int,
+                claims_made: ClaimsMade | None, made: Counter) -> None:
+    # The legacy chain is ordered by global position, the others by their sequence number.
+    order, where = ("global_position", "chain_id IS NULL") if chain_id is None else ("chain_seq", "chain_id = $4")
+    query = (f"SELECT {SELECT_COLUMNS} FROM events WHERE {where} AND {order} > $1 AND {order} <= $2"
+             f" ORDER BY {order} LIMIT $3")
+    while len(report.problems) < max_problems and walk.seq < walk.head_seq:
+        rows = await conn.fetch(query, walk.seq, walk.head_seq, page_size, *(() if chain_id is None else (chain_id,)))
+        if not rows:
+            break
+        page = [_stored(r) for r in rows]
+        for event in page:
+            _check_link(walk, event, event.global_position if chain_id is None else event.chain_seq, report)
+        if claims_made:
+            await _check_claims(conn, page, claims_made, made, report, max_problems)
+    if walk.seq != walk.head_seq or walk.prev != walk.head_hash:
+        report.problems.append(
+            f"chain {walk.name}: head is at {walk.head_seq} but the chain ends at {walk.seq}"
+            " (events removed from the end, or the head was altered)")
+
+
+def _check_link(walk: _Walk, event, seq: int, report: VerifyReport) -> None:
+    walk.seq += 1
+    report.events_checked += 1
+    where = f"chain {walk.name} seq {seq} (position {event.global_position})"
+    if seq != walk.seq:
+        report.problems.append(f"chain {walk.name} seq {walk.seq}: missing (next stored is {seq})")
+        walk.seq = seq
+    if bytes(event.prev_hash) != walk.prev:
+        report.problems.append(f"{where}: link to previous event broken")
+    if event_hash(bytes(event.prev_hash), event) != bytes(event.hash):
+        report.problems.append(f"{where}: content does not match its hash")
+    walk.prev = bytes(event.hash)
+
+
+async def _check_unknown_chains(conn, known: set[str], report: VerifyReport) -> None:
+    """Events on a chain that has no head were put there by no append."""
+    for r in await conn.fetch("SELECT chain_id, count(*) AS n FROM events WHERE chain_id IS NOT NULL"
+                              " AND NOT (chain_id = ANY($1::text[])) GROUP BY chain_id", list(known)):
+        report.problems.append(f"chain {r['chain_id']}: {r['n']} event(s) on a chain with no head")
+
+
+async def _check_claims(conn, page: list, claims_made: ClaimsMade, made: Counter, report: VerifyReport,
+                        max_problems: int) -> None:
+    """Each claim a page's decisions made is stored with that decision's value and position;
+    `made` counts, per service, those found stored."""
+    wanted = [(e.service, key, value, e.global_position)
+              for e in page if e.service in claims_made for key, value in claims_made[e.service](e.payload)]
+    if not wanted:
+        return
     rows = await conn.fetch(
         "SELECT c.service, c.claim_key, c.value, c.position FROM unique_claims c"
         " JOIN unnest($1::text[], $2::text[]) AS m(service, claim_key) USING (service, claim_key)",
-        [m[0] for m in made], [m[1] for m in made])
+        [m[0] for m in wanted], [m[1] for m in wanted])
     stored = {(r["service"], r["claim_key"]): (r["value"], r["position"]) for r in rows}
-    for service, key, value, position in made:
+    for service, key, value, position in wanted:
         report.claims_checked[service] = report.claims_checked.get(service, 0) + 1
         found = stored.get((service, key))
+        made[service] += found is not None
+        if len(report.problems) >= max_problems:  # a wiped claims table is a few findings, not a million
+            continue
         if found is None:
             report.problems.append(f"position {position}: its unique claim is missing")
         elif found != (value, position):
             report.problems.append(f"position {position}: its unique claim was altered")
-    expected = set(made)
-    for r in await conn.fetch("SELECT service, claim_key, value, position FROM unique_claims"
-                              " WHERE position > $1 AND position <= $2", after, through):
-        if (r["service"], r["claim_key"], r["value"], r["position"]) not in expected \
-                and (r["service"], r["claim_key"]) not in stored:
-            report.problems.append(f"position {r['position']}: a unique claim made by no decision in the log")
+
+
+async def _check_stray_claims(conn, claims_made: ClaimsMade, made: Counter, report: VerifyReport) -> None:
+    """Claims stored beyond those the decisions made (and that were found stored) were made by
+    no decision: forged."""
+    rows = await conn.fetch("SELECT service, count(*) AS n FROM unique_claims WHERE service = ANY($1::text[])"
+                            " GROUP BY service", list(claims_made))
+    for r in rows:
+        stray = r["n"] - made.get(r["service"], 0)
+        if stray > 0:
+            report.problems.append(f"{stray} unique claim(s) of {r['service']} made by no decision in the log")

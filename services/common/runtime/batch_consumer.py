@@ -32,7 +32,9 @@ from .dead_letters import InputMessage
 
 log = logging.getLogger(__name__)
 
-BatchHandler = Callable[[list[InputMessage]], Awaitable[None]]
+# (the batch, the consumer group's generation) -> the inputs not stored because their partition
+# has another owner now: their offsets are not committed.
+BatchHandler = Callable[[list[InputMessage], int], Awaitable[list[InputMessage]]]
 # How long a revocation waits for the batch in flight to become durable, so that its offsets are
 # committed before its partitions move. Past it the rebalance goes on: the new owner redelivers
 # and the store's dedup keeps the effect once.
@@ -74,12 +76,15 @@ def bounded(messages: Iterable[InputMessage], max_count: int, max_bytes: int) ->
         yield batch
 
 
-def next_offsets(batch: list[InputMessage]) -> dict[TP, int]:
-    """The offsets to commit once `batch` is durable: one past the last of each partition."""
+def next_offsets(batch: list[InputMessage], not_stored: Iterable[InputMessage] = ()) -> dict[TP, int]:
+    """The offsets to commit once `batch` is durable: one past the last of each partition, but
+    none for a partition with inputs `not_stored`."""
+    skip = {TP(m.topic, m.partition) for m in not_stored}
     offsets: dict[TP, int] = {}
     for message in batch:
         tp = TP(message.topic, message.partition)
-        offsets[tp] = max(offsets.get(tp, 0), message.offset + 1)
+        if tp not in skip:
+            offsets[tp] = max(offsets.get(tp, 0), message.offset + 1)
     return offsets
 
 
@@ -111,12 +116,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
             # Records of a partition a rebalance took away meanwhile are its new owner's, who reads
             # them from the committed offset. The rest are kept: dropping them would lose them, as the
             # fetch position has moved past them.
-            assigned = self.assignment()
+            assigned, generation = self.assignment(), self.app.consumer_generation_id
             records = {tp: rs for tp, rs in records.items() if tp in assigned}
             for batch in bounded(merged(records), conf.broker_max_poll_records, max_bytes):
                 async with self._flight():
-                    await handler(batch)
-                    await self._commit_durable(next_offsets(batch))
+                    not_stored = await handler(batch, generation)
+                    await self._commit_durable(next_offsets(batch, not_stored))
+                    await self._rewind(not_stored)
 
     async def _commit_durable(self, offsets: dict[TP, int]) -> None:
         """Commit offsets of inputs that are durable. A failed commit loses nothing: the inputs are
@@ -135,6 +141,18 @@ class BatchConsumer(faust_aiokafka.Consumer):
             metrics.OFFSET_COMMIT_FAILURES.labels(self.app.batch_service).inc()
             return
         self._committed_offset.update(committed)
+
+    async def _rewind(self, not_stored: list[InputMessage]) -> None:
+        """Fetch again what was not stored, should the partition still be ours (a rebalance that
+        takes it away seeks its new owner to the committed offset anyway)."""
+        first: dict[TP, int] = {}
+        for message in not_stored:
+            tp = TP(message.topic, message.partition)
+            first[tp] = min(first.get(tp, message.offset), message.offset)
+        assigned = self.assignment()
+        for tp, offset in first.items():
+            if tp in assigned:
+                await self.seek(tp, offset)
 
     async def wait_empty(self) -> None:
         """Before partitions are revoked or the worker stops: let the batch in flight become durable

@@ -32,6 +32,7 @@ from ..decisions import decision_envelopes
 from ..eventstore import store
 from ..eventstore.records import NewEvent, StoredEvent
 from . import metrics
+from .chain_ownership import ChainOwnership
 from .claims import claim_id, is_claim, load_claims, record_claims
 from .dead_letters import DeadLetters, InputMessage, Refusal
 from .decision_inputs import DECISION_TOPIC_NAMES, DECISION_TYPE_HEADER, decode_decision_input
@@ -85,6 +86,7 @@ class _Decided:
     processed_rows: list = field(default_factory=list)
     refusals: list = field(default_factory=list)
     stored: list = field(default_factory=list)
+    claimed: dict = field(default_factory=dict)  # chain -> (generation, epoch) claimed by this batch
 
 
 class BatchProcessor:
@@ -100,7 +102,10 @@ class BatchProcessor:
         self.cache = StateCache()
         self.multi_stream = hasattr(decider, "stream_ids")
         self.blocked_by: str | None = None  # why the database refuses writes, while it does
+        self.chains = ChainOwnership(self.service)
         self._conflicts = 0
+        self._generation = 0
+        self._fenced: list[InputMessage] = []
 
     def _streams_of(self, event) -> tuple[str, ...]:
         if event.event_type == TIMER_EVENT_TYPE:
@@ -142,10 +147,13 @@ class BatchProcessor:
                 refused.append((message, InvalidEvent(PROCESSING_ERROR, f"{type(exc).__name__} while decoding")))
         return decoded, refused
 
-    async def process(self, messages: list[InputMessage]) -> None:
-        """Returns once every message's decisions or dead letter is durable. Raises nothing but
-        CancelledError: an exception would let faust acknowledge inputs that were not stored."""
+    async def process(self, messages: list[InputMessage], generation: int = 0) -> list[InputMessage]:
+        """Returns once every message's decisions or dead letter is durable, but for those it
+        returns: inputs of partitions another worker owns now (fenced out), whose offsets are not
+        to be committed here. `generation`: the consumer group's when the messages were fetched.
+        Raises nothing but CancelledError: an exception would commit inputs that were not stored."""
         started = time.perf_counter()
+        self._generation, self._fenced = generation, []
         decoded, refused = self._decode_all(messages)
         await self._store_isolating(decoded, refused)
         metrics.BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
@@ -154,6 +162,7 @@ class BatchProcessor:
         for message, _ in decoded:
             if message.timestamp_ms:
                 latency.observe(max(0.0, (now_ms - message.timestamp_ms) / 1000))
+        return self._fenced
 
     async def _store_isolating(self, decoded: list, refused: list[Refusal]) -> None:
         """Commit the batch; if one of its inputs makes that impossible, split the batch (in
@@ -163,6 +172,9 @@ class BatchProcessor:
             return
         except asyncio.CancelledError:
             raise
+        except store.FencedOut as exc:
+            await self._store_isolating(self._drop_fenced(decoded, exc.chains), refused)
+            return
         except Exception as exc:
             error = exc
         if refused:  # the refusals alone cannot be to blame for an input: store them first
@@ -181,6 +193,18 @@ class BatchProcessor:
         poison = InvalidEvent(PROCESSING_ERROR, f"{type(error).__name__} while deciding or storing it"
                                                 " (details in the service log)")
         await self._commit([], [(message, poison)])
+
+    def _drop_fenced(self, decoded: list, chains: tuple[str, ...]) -> list:
+        """The inputs of partitions that are still this worker's; the others are their new owner's."""
+        log.warning("fenced out of %d chain(s) by a newer owner; leaving their inputs to it", len(chains))
+        self.chains.forget(chains)
+        kept = []
+        for message, event in decoded:
+            if self.chains.chain_of(message) in chains:
+                self._fenced.append(message)
+            else:
+                kept.append((message, event))
+        return kept
 
     async def _commit(self, decoded: list, refused: list[Refusal]) -> None:
         self._conflicts = 0
@@ -292,7 +316,7 @@ class BatchProcessor:
     def _decide_into(self, batch: _Decided, message: InputMessage, event, streams, views) -> bool:
         """Decide one input into the batch; False when it was refused instead."""
         try:
-            changed, events = self._decide_one(batch.working, event, streams, views)
+            changed, events = self._decide_one(batch.working, event, streams, views, self.chains.chain_of(message))
         except Rejected as exc:
             batch.refusals.append((message, exc))
             return False
@@ -313,10 +337,12 @@ class BatchProcessor:
         return True
 
     async def _write(self, conn, batch: _Decided) -> None:
+        chains = {e.chain_id for events in batch.new_events.values() for e in events}
         batch.stored = await store.append(
             conn,
             [(batch.states[sid][0], events) for sid, events in batch.new_events.items()],
             read_versions=self._read_versions(batch.states, batch.new_events),
+            epochs=await self.chains.epochs(conn, chains, self._generation, batch.claimed) if chains else None,
         )
         try:
             await record_claims(conn, self.service, [
@@ -366,7 +392,7 @@ class BatchProcessor:
         return fresh
 
     def _decide_one(self, working: dict, event, streams: tuple[str, ...],
-                    views: dict[str, tuple[str, ...]]) -> tuple[dict, list[NewEvent]]:
+                    views: dict[str, tuple[str, ...]], chain: str) -> tuple[dict, list[NewEvent]]:
         """Decide one input; returns the streams' new states and the events to append."""
         loaded = {sid: working[sid] for sid in streams}
         view = loaded if self.multi_stream else loaded[streams[0]]
@@ -400,11 +426,13 @@ class BatchProcessor:
                     payload=envelope,
                     causation_id=event.event_id,
                     correlation_id=event.correlation_id,
+                    chain_id=chain,
                 )
             )
         return states, events
 
     def _after_commit(self, batch: _Decided) -> None:
+        self.chains.confirm(batch.claimed)
         for stream_id, (version, _) in batch.states.items():
             if is_view(stream_id) or is_claim(stream_id):
                 continue

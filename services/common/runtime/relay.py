@@ -1,4 +1,4 @@
-"""Publishes stored decisions to the service's decision topic in global-position order.
+"""Publishes stored decisions to the service's decision topic in commit order.
 
 One relay per service holds a Postgres advisory lock, so replicas never publish out of
 order; the others stand by. Publishing is at-least-once (a crash between the broker's
@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from ..db import connect
 from .decision_inputs import DECISION_TYPE_HEADER
+from ..eventstore.store import COMMITTED_AFTER
 from .metrics import RELAY_LAG, RELAY_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -35,17 +36,15 @@ class Relay:
         self.name = f"relay:{service}"
 
     async def publish_page(self, conn: asyncpg.Connection) -> int:
-        checkpoint = await conn.fetchval(
-            "SELECT global_position FROM relay_checkpoints WHERE relay = $1", self.name
-        ) or 0
+        checkpoint = await conn.fetchrow(
+            "SELECT tx_id, global_position FROM relay_checkpoints WHERE relay = $1", self.name)
+        after = (checkpoint["tx_id"], checkpoint["global_position"]) if checkpoint else (0, 0)
         # The stored JSON text goes out as it is: decoding every decision just written and
         # encoding it again was a fifth of a worker's time (docs/performance.md).
         events = await conn.fetch(
-            "SELECT global_position, stream_id, event_type, payload::text AS body FROM events"
-            " WHERE service = $1 AND global_position > $2 ORDER BY global_position LIMIT $3",
-            self.service,
-            checkpoint,
-            self.page_size,
+            "SELECT tx_id, global_position, stream_id, event_type, payload::text AS body FROM events"
+            f" WHERE {COMMITTED_AFTER} AND service = $3 ORDER BY tx_id, global_position LIMIT $4",
+            *after, self.service, self.page_size,
         )
         if events:
             futures = [
@@ -63,17 +62,16 @@ class Relay:
             ]
             for future in futures:
                 await future
-            checkpoint = events[-1]["global_position"]
+            after = (events[-1]["tx_id"], events[-1]["global_position"])
             await conn.execute(
-                "INSERT INTO relay_checkpoints (relay, global_position) VALUES ($1, $2)"
-                " ON CONFLICT (relay) DO UPDATE SET global_position = $2",
-                self.name,
-                checkpoint,
+                "INSERT INTO relay_checkpoints (relay, tx_id, global_position) VALUES ($1, $2, $3)"
+                " ON CONFLICT (relay) DO UPDATE SET tx_id = $2, global_position = $3",
+                self.name, *after,
             )
             RELAY_PUBLISHED.labels(self.service).inc(len(events))
         lag = await conn.fetchval(
-            "SELECT count(*) FROM events WHERE service = $1 AND global_position > $2", self.service, checkpoint
-        )
+            "SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1::xid8, $2) AND service = $3", *after,
+            self.service)
         RELAY_LAG.labels(self.service).set(lag)
         return len(events)
 

@@ -227,9 +227,9 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
         async for _ in stream:  # pragma: no cover - nothing is delivered one by one
             pass
 
-    async def process_batch(messages: list[InputMessage]) -> None:
+    async def process_batch(messages: list[InputMessage], generation: int) -> list[InputMessage]:
         await runtime.ready.wait()
-        await runtime.processor.process(messages)
+        return await runtime.processor.process(messages, generation)
 
     batch_consumer.deliver_batches(app, process_batch, service=service, max_bytes=settings.batch_max_bytes)
 
