@@ -61,7 +61,7 @@ async def test_optimistic_concurrency_rejects_a_stale_writer(conn):
 
 
 def on(chain: str, event: NewEvent) -> NewEvent:
-    return NewEvent(**{**event.__dict__, "chain_id": chain})
+    return event._replace(chain_id=chain)
 
 
 async def test_concurrent_writers_of_one_chain_keep_it_whole(database_url, conn):
