@@ -106,6 +106,7 @@ class BatchProcessor:
         self._conflicts = 0
         self._generation = 0
         self._fenced: list[InputMessage] = []
+        self._attempted: tuple[str, ...] = ()  # the streams the last attempt read
 
     def _streams_of(self, event) -> tuple[str, ...]:
         if event.event_type == TIMER_EVENT_TYPE:
@@ -237,7 +238,9 @@ class BatchProcessor:
         if isinstance(error, store.ConcurrencyConflict):
             self._conflicts += 1
             metrics.CONCURRENCY_CONFLICTS.labels(self.service).inc()
-            self.cache.clear()
+            # Only what the failed attempt read can be stale; the rest of the cache stays warm
+            # (clearing it all made every conflict reload every account of the next batches).
+            self.cache.drop(self._attempted)
             return
         metrics.STORE_RETRIES.labels(self.service).inc()
         metrics.STORE_BLOCKED.labels(self.service).set(1)
@@ -305,6 +308,7 @@ class BatchProcessor:
                 batch.refusals.append(
                     (message, InvalidEvent(PROCESSING_ERROR, f"{type(exc).__name__} finding the stream")))
         batch.states = await self._load_states(conn, {s for *_, streams in batch.fresh for s in streams})
+        self._attempted = tuple(batch.states)
         batch.working = {sid: state for sid, (_, state) in batch.states.items()}
         views = views_by_stream(batch.working)
         for message, event, digest, streams in batch.fresh:
