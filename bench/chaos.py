@@ -94,6 +94,7 @@ class Outcome:
     finance_rows: dict = field(default_factory=dict)   # table -> Counter(row without positions)
     chain_ok: bool = False
     kills: int = 0
+    rebalances: int = 0
     postgres_restarts: int = 0
     store_retries: float = 0.0
     seconds: float = 0.0
@@ -203,10 +204,24 @@ class Run:
         finally:
             await producer.stop()
 
+    async def rebalance(self, stay_s: float) -> None:
+        """A second guard worker joins the group (partitions move to it mid-batch), stays a while,
+        and leaves the hard way (they move back): the fencing of chains and the acknowledgement
+        after commit are what keep the outcome equal."""
+        env = {**self.env(), "WUGUAN_BILLING_GUARD_PORT": str(free_port())}
+        second = spawn_worker("billing_guard", env, self.tmp / "billing_guard-2.log")
+        await asyncio.sleep(stay_s)
+        second.send_signal(signal.SIGKILL)
+        second.wait()
+
     async def chaos(self, kills: int, interval_s: float, rng: random.Random, outcome: Outcome) -> None:
         restart_at = kills // 2
         for i in range(kills):
             await asyncio.sleep(interval_s)
+            if i == 1:
+                log(f"{self.name}: a second billing_guard joins for {2 * interval_s:.0f} s, then is killed")
+                await self.rebalance(2 * interval_s)
+                outcome.rebalances += 1
             service = rng.choice(SERVICES)
             self.kill(service)
             outcome.kills += 1
@@ -242,8 +257,9 @@ class Run:
                         " (SELECT count(*) FROM processed_inputs WHERE consumer = 'dunning'"
                         "   AND topic LIKE 'billing.%') AS dunning,"
                         " (SELECT count(*) FROM pending_timers WHERE published_at IS NULL AND due_at <= now()) AS due,"
-                        " (SELECT count(*) FROM events e WHERE e.global_position > coalesce((SELECT global_position"
-                        "   FROM relay_checkpoints r WHERE r.relay = 'relay:' || e.service), 0)) AS unrelayed")
+                        " (SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM relay_checkpoints r"
+                        "   WHERE r.relay = 'relay:' || e.service"
+                        "   AND (r.tx_id, r.global_position) >= (e.tx_id, e.global_position))) AS unrelayed")
                 finally:
                     await conn.close()
             except Exception:
@@ -387,7 +403,7 @@ def compare(calm: Outcome, chaos: Outcome) -> list[str]:
 def summary(calm: Outcome, chaos: Outcome, events: int) -> dict:
     dup = {s: sum(n - 1 for n in c.values() if n > 1) for s, c in chaos.published.items()}
     return {"inputs": events, "decisions": len(chaos.decisions), "calm_decisions": len(calm.decisions),
-            "kills": chaos.kills, "postgres_restarts": chaos.postgres_restarts,
+            "kills": chaos.kills, "rebalances": chaos.rebalances, "postgres_restarts": chaos.postgres_restarts,
             "store_retries_seen": chaos.store_retries, "calm_seconds": calm.seconds, "chaos_seconds": chaos.seconds,
             "relay_duplicates_on_topic": dup,
             "finance_rows_compared": {t: sum(c.values()) for t, c in chaos.finance_rows.items()}}
