@@ -1,9 +1,29 @@
 """Postgres connections for the services: jsonb codecs, and the append-only role."""
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 
 from .eventstore.store import init_connection
+
+
+class _OneLineFloorFailures(logging.Filter):
+    """asyncpg logs a whole traceback each second it fails to reopen its pool's minimum of
+    connections, i.e. every second of a Postgres outage that the worker waits out by design
+    (CONTRACT.NOTHING_LOST). One line naming the exception class says as much; and a line with
+    only the class cannot quote data (A.PRIVACY)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()} ({type(record.exc_info[1]).__name__})"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OneLineFloorFailures())
 
 
 # asyncpg prepares every statement, and after five runs Postgres may keep a generic plan made

@@ -23,6 +23,11 @@ class DunningDecider:
     def partition_key(self, event) -> str:
         return event.payload["accountId"]
 
+    def order_sensitive(self, event) -> bool:
+        """Bills and payments (CONTRACT.POISON_HOLD): what an account owes is folded from them in
+        order, so one decided while an earlier one of the account could not be would misstate it."""
+        return event.event_type in ("billing.bill.v1", "billing.payment.v1")
+
     def initial_state(self) -> AccountState:
         return AccountState()
 

@@ -5,7 +5,9 @@ import asyncio
 import os
 import signal
 import subprocess
+import urllib.error
 import urllib.request
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -13,23 +15,45 @@ import pytest
 from services.common.config import SERVICES
 from services.common.db import connect
 from services.common.eventstore.migrate import migrate
-from services.common.localstack.embedded import free_port, start_broker
+from services.common.localstack.embedded import EmbeddedBroker, free_port, start_broker
 from services.common.localstack.processes import spawn_worker, stop_processes
 from services.common.localstack.topics import create_topics
 
 PARTITIONS = 3
 
 
+class RestartableBroker:
+    """The test's embedded broker, which a fault test may stop and start again on its port."""
+
+    def __init__(self):
+        self.broker: EmbeddedBroker = start_broker()
+
+    @property
+    def bootstrap(self) -> str:
+        return self.broker.bootstrap
+
+    def stop(self) -> None:
+        self.broker.stop()
+
+    def start_again(self) -> None:
+        self.broker = start_broker(port=self.broker.port)
+
+
 @pytest.fixture
-def e2e_bootstrap():
+def e2e_broker():
     """A broker of the test's own: consumer-group offsets and topics start empty."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         pytest.fail("e2e tests start their own broker per test; unset KAFKA_BOOTSTRAP_SERVERS")
-    broker = start_broker()
+    broker = RestartableBroker()
     try:
-        yield broker.bootstrap
+        yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def e2e_bootstrap(e2e_broker):
+    return e2e_broker.bootstrap
 
 
 class Workers:
@@ -70,6 +94,8 @@ class Workers:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.ports[service]}/healthz", timeout=2) as r:
                 return r.status
+        except urllib.error.HTTPError as exc:  # 503: up, but not ready
+            return exc.code
         except Exception:
             return 0
 
@@ -98,14 +124,21 @@ class Workers:
         self.processes.clear()
 
 
-@pytest.fixture
-async def workers(e2e_bootstrap, database_url, tmp_path):
+@asynccontextmanager
+async def workers_on(bootstrap: str, database_url: str, log_dir: Path):
+    """Workers against a migrated database and a broker with every topic; stopped on exit."""
     conn = await connect(database_url)
     await migrate(conn)
     await conn.close()
-    await create_topics(e2e_bootstrap, PARTITIONS)
-    running = Workers(e2e_bootstrap, database_url, tmp_path)
+    await create_topics(bootstrap, PARTITIONS)
+    running = Workers(bootstrap, database_url, log_dir)
     try:
         yield running
     finally:
         running.stop_all()
+
+
+@pytest.fixture
+async def workers(e2e_bootstrap, database_url, tmp_path):
+    async with workers_on(e2e_bootstrap, database_url, tmp_path) as running:
+        yield running

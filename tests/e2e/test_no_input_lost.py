@@ -1,96 +1,78 @@
 """Issue 19's two losses, reproduced against the real workers, broker and Postgres, and shown
 closed (CONTRACT.NOTHING_LOST, CONTRACT.DLQ_FITS):
 
-- INSERT revoked from the services' role while 20 payments arrive: the workers hold them,
-  report themselves blocked, and after the GRANT decide each one exactly once;
+- INSERT revoked from the services' role, or the database read-only, while 20 payments arrive:
+  the workers hold them, report themselves blocked, commit no offset, and after the GRANT (or
+  once writable) decide each one exactly once, in the same process;
 - a 900 KB event of quote characters (its escaped dead letter would be 1.8 MB) and a 2 MB
   event, each followed by a valid CDR on the same partition: one dead letter each, naming
   billing_guard, both CDRs decided, and the worker never restarts.
 """
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from services.common.db import connect
 
-from ..integration.guard_inputs import cdr, payment, uid
+from ..integration.guard_inputs import cdr, uid
 from ..kafka_helpers import read_topic
+from .faults import (
+    NOW, PAYMENT_READERS, all_decided_once, assert_held_while_refused, assert_never_restarted, committed_offsets,
+    dead_letter_count, eventually, payments, produce, start_healthy, wait_healthy_again,
+)
 
 pytestmark = pytest.mark.e2e
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+KILL_WORKER_SESSIONS = ("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
 
-async def produce(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False,
-                                max_request_size=4 * 1024 * 1024)
-    await producer.start()
+async def refuse_then_accept(workers, database_url: str, refuse: list[str], accept: list[str], what: str) -> None:
+    """While the database refuses the workers' writes, 20 payments arrive: both workers hold them
+    (blocked metric, /healthz 503, committed offsets unmoved) and, once it accepts writes again,
+    decide each one exactly once in the same process, with no dead letter."""
+    pids = await start_healthy(workers)
+    offsets_before = {s: await committed_offsets(workers.bootstrap, s) for s in PAYMENT_READERS}
+    admin = await connect(database_url)
     try:
-        for topic, key, value in messages:
-            await producer.send_and_wait(topic, value=value, key=key)
+        for sql in refuse:
+            await admin.execute(sql)
+        await produce(workers.bootstrap, payments(20))
+        await assert_held_while_refused(workers, PAYMENT_READERS, offsets_before, what)
+        assert await admin.fetchval("SELECT count(*) FROM processed_inputs") == 0
     finally:
-        await producer.stop()
-
-
-async def eventually(check, timeout_s: float, what: str):
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.3)
-
-
-def assert_never_restarted(workers, service: str, pid: int) -> None:
-    assert workers.processes[service].pid == pid and workers.processes[service].poll() is None
-    log = workers.log(service)
-    assert "Crashed" not in log and "Traceback" not in log, log[-3000:]
+        for sql in accept:
+            await admin.execute(sql)
+        await admin.close()
+    await eventually(lambda: all_decided_once(database_url, 20), 60, "every payment decided once by both services")
+    assert await dead_letter_count(database_url) == 0
+    await wait_healthy_again(workers, PAYMENT_READERS)
+    # The offsets that did not move while blocked now cover all 20 payments: the check above
+    # reads the live group, it is not blind.
+    async def offsets_cover_all():
+        return all([sum((await committed_offsets(workers.bootstrap, s)).values()) == 20 for s in PAYMENT_READERS])
+    await eventually(offsets_cover_all, 30, "the committed offsets to cover every payment")
+    for service, pid in pids.items():
+        assert_never_restarted(workers, service, pid)
 
 
 async def test_NOTHING_LOST_insert_revoked_then_granted_decides_every_payment_once(workers, database_url):
-    for service in ("billing_guard", "dunning"):
-        workers.start(service)
-    for service in ("billing_guard", "dunning"):
-        await workers.wait_healthy(service)
-    pids = {s: workers.processes[s].pid for s in ("billing_guard", "dunning")}
-    admin = await connect(database_url)
-    try:
-        await admin.execute("REVOKE INSERT ON events FROM wuguan_service")
-        payments = []
-        for n in range(20):
-            account = uid("A")
-            topic, value = payment(account, uid("P"), NOW - timedelta(minutes=n), 1000 + n)
-            payments.append((topic, account.encode(), value))
-        await produce(workers.bootstrap, payments)
+    await refuse_then_accept(workers, database_url, ["REVOKE INSERT ON events FROM wuguan_service"],
+                             ["GRANT INSERT ON events TO wuguan_service"], "INSERT revoked")
 
-        async def both_blocked():
-            return all('wuguan_store_blocked{service="%s"} 1.0' % s in workers.metrics(s) for s in pids)
-        await eventually(both_blocked, 60, "both workers to report the refused writes")
-        assert all(workers.health(s) != 200 for s in pids)  # /healthz answers 503: not ready
-        await asyncio.sleep(3)  # several offset-commit intervals pass while blocked
-        assert await admin.fetchval("SELECT count(*) FROM processed_inputs") == 0
-        await admin.execute("GRANT INSERT ON events TO wuguan_service")
 
-        async def all_decided():
-            rows = await admin.fetch("SELECT consumer, count(*) AS n FROM processed_inputs"
-                                     " WHERE topic = 'billing.payment.v1' GROUP BY consumer")
-            return {r["consumer"]: r["n"] for r in rows} == {"billing_guard": 20, "dunning": 20}
-        await eventually(all_decided, 60, "every payment to be decided by both services")
-        assert await admin.fetchval("SELECT count(*) FROM dead_lettered_inputs") == 0
-        await eventually(lambda: asyncio.to_thread(lambda: all(workers.health(s) == 200 for s in pids)), 30,
-                         "the workers to report healthy again")
-    finally:
-        await admin.execute("GRANT INSERT ON events TO wuguan_service")
-        await admin.close()
-    for service, pid in pids.items():
-        assert_never_restarted(workers, service, pid)
+async def test_NOTHING_LOST_read_only_database_then_writable_decides_every_payment_once(workers, database_url):
+    database = urlsplit(database_url).path.lstrip("/")
+    # The setting reaches new sessions only: the workers' sessions are ended, and they reconnect.
+    await refuse_then_accept(
+        workers, database_url,
+        [f'ALTER DATABASE "{database}" SET default_transaction_read_only = on', KILL_WORKER_SESSIONS],
+        [f'ALTER DATABASE "{database}" RESET default_transaction_read_only', KILL_WORKER_SESSIONS],
+        "a read-only database")
 
 
 async def test_CONTRACT_DLQ_FITS_oversized_events_get_one_letter_each_and_the_partition_flows(workers, database_url):

@@ -35,6 +35,7 @@ from . import metrics
 from .chain_ownership import ChainOwnership
 from .claims import claim_id, is_claim, load_claims, record_claims
 from .dead_letters import DeadLetters, InputMessage, Refusal
+from .poison_hold import PoisonHolds
 from .decision_inputs import DECISION_TOPIC_NAMES, DECISION_TYPE_HEADER, decode_decision_input
 from .state_cache import StateCache
 from .timers import TIMER_EVENT_TYPE, TIMER_TOPIC_SUFFIX, advance_business_clock, decode_timer, project_timers
@@ -87,6 +88,7 @@ class _Decided:
     refusals: list = field(default_factory=list)
     stored: list = field(default_factory=list)
     claimed: dict = field(default_factory=dict)  # chain -> (generation, epoch) claimed by this batch
+    holds: object = None  # poison_hold.BatchHolds: the streams held behind a poisoned input
 
 
 class BatchProcessor:
@@ -103,6 +105,8 @@ class BatchProcessor:
         self.multi_stream = hasattr(decider, "stream_ids")
         self.blocked_by: str | None = None  # why the database refuses writes, while it does
         self.chains = ChainOwnership(self.service)
+        self.holds = PoisonHolds(service=self.service, decider=decider, service_version=service_version,
+                                 policy_version=policy.version)
         self._conflicts = 0
         self._generation = 0
         self._fenced: list[InputMessage] = []
@@ -187,13 +191,20 @@ class BatchProcessor:
             await self._store_isolating(decoded[:middle], [])
             await self._store_isolating(decoded[middle:], [])
             return
-        (message, _), = decoded
+        (message, event), = decoded
         # The class and SQLSTATE only: an exception's text can quote the data (A.PRIVACY).
         log.error("%s[%d]@%d cannot be decided or stored (%s %s); dead-lettered", message.topic, message.partition,
                   message.offset, type(error).__name__, getattr(error, "sqlstate", None) or "")
-        poison = InvalidEvent(PROCESSING_ERROR, f"{type(error).__name__} while deciding or storing it"
-                                                " (details in the service log)")
-        await self._commit([], [(message, poison)])
+        reason = f"{type(error).__name__} while deciding or storing it (details in the service log)"
+        await self._commit([], [self._poison(message, event, reason)])
+
+    def _poison(self, message: InputMessage, event, reason: str) -> Refusal:
+        """The processing_error refusal of an input, holding its stream (CONTRACT.POISON_HOLD)."""
+        try:
+            streams = self._streams_of(event)
+        except Exception:  # the stream cannot even be named: nothing to hold
+            streams = ()
+        return self.holds.empty().poison(message, event, streams, reason)
 
     def _drop_fenced(self, decoded: list, chains: tuple[str, ...]) -> list:
         """The inputs of partitions that are still this worker's; the others are their new owner's."""
@@ -307,14 +318,22 @@ class BatchProcessor:
             except Exception as exc:  # e.g. a decision input without the id this service keys on
                 batch.refusals.append(
                     (message, InvalidEvent(PROCESSING_ERROR, f"{type(exc).__name__} finding the stream")))
-        batch.states = await self._load_states(conn, {s for *_, streams in batch.fresh for s in streams})
+        batch.holds = await self.holds.load(conn, batch.fresh)
+        # A held input is not decided, so its streams (whose evolve may be what fails) are not read.
+        batch.states = await self._load_states(
+            conn, {s for _, event, _, streams in batch.fresh if not batch.holds.skips_loading(event, streams)
+                  for s in streams})
         self._attempted = tuple(batch.states)
         batch.working = {sid: state for sid, (_, state) in batch.states.items()}
         views = views_by_stream(batch.working)
         for message, event, digest, streams in batch.fresh:
+            if batch.holds.blocks(event, streams):
+                batch.refusals.append(batch.holds.block(message, event, streams[0]))
+                continue
             processed = (self.service, event.event_id, digest, message.topic, message.partition, message.offset)
             if streams and not self._decide_into(batch, message, event, streams, views):
                 continue
+            batch.holds.decided(event, streams)
             batch.processed_rows.append(processed)
 
     def _decide_into(self, batch: _Decided, message: InputMessage, event, streams, views) -> bool:
@@ -327,7 +346,7 @@ class BatchProcessor:
         except Exception as exc:  # a defect must not stop the stream or lose the input
             log.error("decider failed on %s[%d]@%d (%s)", message.topic, message.partition, message.offset,
                       type(exc).__name__)
-            batch.refusals.append((message, InvalidEvent(PROCESSING_ERROR, f"{type(exc).__name__} while deciding")))
+            batch.refusals.append(batch.holds.poison(message, event, streams, f"{type(exc).__name__} while deciding"))
             return False
         batch.working.update(changed)
         for new_event in events:
@@ -360,6 +379,7 @@ class BatchProcessor:
                 records=batch.processed_rows,
             )
         await self.dead_letters.record(conn, batch.refusals)
+        batch.stored += await batch.holds.write(conn, batch.refusals)
         fired = [e.payload["timerId"] for _, e, *_ in batch.fresh if e.event_type == TIMER_EVENT_TYPE]
         await project_timers(conn, self.service, batch.stored, fired)
         await advance_business_clock(

@@ -29,6 +29,7 @@ from .integrity import PeriodicVerifier
 from .metrics import (
     CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTER_SEND_FAILURES, DEAD_LETTERS, STORE_BLOCKED, STORE_RETRIES, UP,
 )
+from .poison_hold import STREAM_BLOCKED
 from .relay import Relay
 from .timers import TimerPublisher, timer_topic
 from . import batch_consumer
@@ -157,7 +158,7 @@ class Runtime:
         """Labelled counters appear at 0 from the start, so rate() and increase() see the
         first dead letter or retry instead of a series that begins at 1."""
         for topic in self.definition.decider.input_topics:
-            for code in ERROR_CODES | {"processing_error", "duplicate_event_id"}:
+            for code in ERROR_CODES | {"processing_error", "duplicate_event_id", STREAM_BLOCKED}:
                 DEAD_LETTERS.labels(self.service, topic, code)
         STORE_RETRIES.labels(self.service)
         STORE_BLOCKED.labels(self.service).set(0)
