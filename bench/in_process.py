@@ -4,12 +4,17 @@ The worker's batch processor, policy and decider on a database of their own, fed
 in batches of the worker's size from memory. No faust, no relay, no broker: what remains is
 decoding, deciding, the hash chain and the store's transaction. Set beside (a)'s faust floor
 it splits the end-to-end rate into the framework's share and Wuguan's (docs/performance.md).
+While it runs, bench.phase_timer times the processor's steps (µs per input by phase; BENCH_PHASES=0
+turns it off). Then, with the timed run over, a run of CDRs only (ROWS_FILE, when given) measures
+the rows and index entries each CDR writes, from Postgres's statistics (bench.row_counts).
 Run by the bench, in its own process so the measurement has a core of its own:
-    python -m bench.in_process DATABASE_URL INPUTS_FILE
+    python -m bench.in_process DATABASE_URL INPUTS_FILE [ROWS_FILE]
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,32 +28,62 @@ from services.common.runtime.dead_letters import DeadLetters, InputMessage
 from services.common.runtime.batch_processor import BatchProcessor
 from services.common.runtime.worker import SERVICE_VERSION
 
+from . import row_counts
 from .decision_counts import decisions_by_type
+from .phase_timer import PhaseTimer
 
 
-async def run(database_url: str, inputs_file: Path) -> dict:
+def _messages(path: Path, partitions: int, first_offset: int = 0) -> list[InputMessage]:
+    return [InputMessage(topic=topic, partition=i % partitions, offset=first_offset + i, key=key.encode(),
+                         value=value.encode(), timestamp_ms=None, headers=())
+            for i, (topic, key, value) in enumerate(orjson.loads(path.read_bytes()))]
+
+
+async def _in_batches(processor: BatchProcessor, messages: list[InputMessage], size: int) -> None:
+    for i in range(0, len(messages), size):
+        await processor.process(messages[i:i + size])
+
+
+async def rows_per_cdr(processor: BatchProcessor, database_url: str, cdrs: list[InputMessage], size: int) -> dict:
+    """The CDRs through the processor between two settled readings of the tables' statistics;
+    the processor's pool is closed before each reading so that its backends report theirs."""
+    await processor.pool.close()
+    before = await row_counts.settled_reading(database_url)
+    processor.pool = await create_pool(database_url, role=None, max_size=2)
+    await _in_batches(processor, cdrs, size)
+    await processor.pool.close()
+    after = await row_counts.settled_reading(database_url)
+    return row_counts.per_cdr(before, after, len(cdrs))
+
+
+async def run(database_url: str, inputs_file: Path, rows_file: Path | None = None) -> dict:
     settings = Settings.from_env()
-    messages = [InputMessage(topic=topic, partition=i % settings.partitions, offset=i, key=key.encode(),
-                             value=value.encode(), timestamp_ms=None, headers=())
-                for i, (topic, key, value) in enumerate(orjson.loads(inputs_file.read_bytes()))]
+    messages = _messages(inputs_file, settings.partitions)
     pool = await create_pool(database_url, role=None, max_size=2)
+    processor = BatchProcessor(decider=DEFINITION.decider, policy=DEFINITION.load_policy(settings), pool=pool,
+                               dead_letters=DeadLetters(DEFINITION.decider.service),
+                               service_version=SERVICE_VERSION)
+    timing = os.environ.get("BENCH_PHASES", "1") not in ("0", "")
     try:
-        processor = BatchProcessor(decider=DEFINITION.decider, policy=DEFINITION.load_policy(settings), pool=pool,
-                                   dead_letters=DeadLetters(DEFINITION.decider.service),
-                                   service_version=SERVICE_VERSION)
         setup, timed = messages[:1], messages[1:]  # the tariff in force, as in (b)
         await processor.process(setup)
-        started = time.perf_counter()
-        for i in range(0, len(timed), settings.batch_size):
-            await processor.process(timed[i:i + settings.batch_size])
-        seconds = time.perf_counter() - started
-        async with pool.acquire() as conn:
+        with PhaseTimer() if timing else contextlib.nullcontext() as phases:
+            started = time.perf_counter()
+            await _in_batches(processor, timed, settings.batch_size)
+            seconds = time.perf_counter() - started
+        async with processor.pool.acquire() as conn:
             by_type = await decisions_by_type(conn, DEFINITION.decider.service)
+        report = {"inputs": len(timed), "seconds": round(seconds, 2), "events_per_s": round(len(timed) / seconds, 1),
+                  "decisions_stored": sum(by_type.values()), "decisions_by_type": by_type,
+                  "phases": phases.report(len(timed), seconds) if phases else None}
+        if rows_file is not None:
+            cdrs = _messages(rows_file, settings.partitions, len(messages))
+            report["rows_per_cdr"] = await rows_per_cdr(processor, database_url, cdrs, settings.batch_size)
     finally:
-        await pool.close()
-    return {"inputs": len(timed), "seconds": round(seconds, 2), "events_per_s": round(len(timed) / seconds, 1),
-            "decisions_stored": sum(by_type.values()), "decisions_by_type": by_type}
+        await processor.pool.close()
+    return report
 
 
 if __name__ == "__main__":
-    print(orjson.dumps(asyncio.run(run(sys.argv[1], Path(sys.argv[2])))).decode(), flush=True)
+    rows = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+    print(orjson.dumps(asyncio.run(run(sys.argv[1], Path(sys.argv[2]), rows))).decode(), flush=True)

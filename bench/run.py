@@ -2,22 +2,27 @@
 
 (a) baseline: bare aiokafka consumer + orjson + asyncpg COPY + offset commit per batch (bench.baseline);
 (b) the billing_guard worker end to end (first publish -> last input processed, decisions stored
-    and relayed), events/s and the ratio b/a;
+    and relayed), events/s and the ratio b/a; in process (bench.in_process), µs per input by phase
+    (bench.phase_timer) and rows and index entries written per CDR (bench.row_counts);
 (c) p50/p99 decision latency at half of (b)'s rate;
 (d) cards complaint -> decision p99 at a paced 20/s;
 (e) rebuild rate: `wuguan verify` walk and folding stored decisions back into state;
 (f) worker RSS at 25/50/75/100 % of (b) and peak (VmHWM);
 (g) optional py-spy profile of the worker under full load (BENCH_PROFILE=0 to skip);
 (h) finance list queries and projection rebuild on a 1M-event store (bench.queries; BENCH_QUERY_EVENTS,
-    BENCH_QUERIES=0 to skip).
+    BENCH_QUERIES=0 to skip);
+(i) billing_guard, dunning and cards workers together on one mixed workload (bench.mixed_services);
+(j) billing_guard with 1 and with 2 worker processes on 4 partitions (bench.guard_scaling).
 
 Everything lives in a temp dir; embedded broker + Postgres unless KAFKA_BOOTSTRAP_SERVERS /
 DATABASE_URL are set (a fresh database is created on that server either way).
 Environment: BENCH_EVENTS (CDRs in (b), default 50000), BENCH_ACCOUNTS (default 5000),
 BENCH_PROFILE (1), BENCH_PARTITIONS (6), BENCH_OUT (bench/results/latest.json), BENCH_STAGES
-(a,b,c,d,e,g,h by default; e.g. BENCH_STAGES=b BENCH_EVENTS=1000000 for the worker's RSS over 1M CDRs),
+(a,b,c,d,e,g,h,i,j by default; e.g. BENCH_STAGES=b BENCH_EVENTS=1000000 for the worker's RSS over 1M CDRs),
 BENCH_GUARD_WORKERS (1; replicas of billing_guard in one consumer group for (b)), BENCH_BASELINE_RUNS (3;
-(a) reports the median run).
+(a) reports the median run), BENCH_ROWS_CDRS (CDRs of (b)'s rows-per-CDR run; BENCH_EVENTS / 10, at most
+2000), BENCH_PHASES (1; 0 leaves (b) in process untimed by phase), BENCH_MIXED_CDRS (BENCH_EVENTS / 2),
+BENCH_SCALING_SETTLE (3 s).
 """
 from __future__ import annotations
 
@@ -49,6 +54,7 @@ from services.common.localstack.processes import spawn_worker, stop_processes
 from services.common.localstack.topics import create_topics
 
 from .decision_counts import decisions_by_type
+from .row_counts import cdrs_only
 from .workload import Workload
 
 ROOT = Path(__file__).resolve().parent
@@ -60,7 +66,12 @@ def baseline_topic(module: str, run: int) -> str:
     # A topic per consumer and run: each run's consumer reads its own topic from the start.
     return f"{module}.v1.{run}"
 # (f) RSS is sampled during (b); (c) and (g) need (b)'s worker.
-STAGES = ("a", "b", "c", "d", "e", "g", "h")
+STAGES = ("a", "b", "c", "d", "e", "g", "h", "i", "j")
+
+
+def new_producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, enable_idempotence=False,
+                            max_batch_size=256 * 1024)
 
 
 def log(msg: str) -> None:
@@ -171,8 +182,7 @@ class Bench:
                 await admin_client.create_topics([NewTopic(t, self.partitions, 1) for t in wanted])
         finally:
             await admin_client.close()
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
-                                         enable_idempotence=False, max_batch_size=256 * 1024)
+        self.producer = new_producer(self.bootstrap)
         await self.producer.start()
         self.db = await asyncpg.connect(self.database_url)
         log(f"broker {self.bootstrap}; database {urlsplit(self.database_url).path.lstrip('/')}; logs in {self.tmp}")
@@ -262,10 +272,13 @@ class Bench:
     async def wait_relayed(self, service: str, timeout_s: float) -> float:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            head = await self.db.fetchval("SELECT max(global_position) FROM events WHERE service = $1", service) or 0
-            done = await self.db.fetchval(
-                "SELECT global_position FROM relay_checkpoints WHERE relay = $1", f"relay:{service}") or 0
-            if done >= head:
+            # In commit order, as the relay reads: with several writers positions need not follow it.
+            done = await self.db.fetchrow(
+                "SELECT tx_id, global_position FROM relay_checkpoints WHERE relay = $1", f"relay:{service}")
+            behind = await self.db.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE service = $1 AND (tx_id, global_position) > ($2::xid8, $3))",
+                service, done["tx_id"] if done else 0, done["global_position"] if done else 0)
+            if not behind:
                 return time.time()
             await asyncio.sleep(0.1)
         raise RuntimeError(f"relay of {service} did not catch up in {timeout_s}s")
@@ -307,18 +320,24 @@ class Bench:
 
     # -- (b) without the broker ----------------------------------------------------------
     async def in_process(self, messages) -> None:
-        """(b)'s inputs straight into the guard's batch processor, on a database of their own."""
+        """(b)'s inputs straight into the guard's batch processor, on a database of their own;
+        then CDRs only, for the rows each writes (new switches and usage ids, (b)'s accounts)."""
         url = await self.migrated_database("wuguan_inproc")
-        inputs = self.tmp / "in-process-inputs.json"
+        inputs, rows = self.tmp / "in-process-inputs.json", self.tmp / "rows-per-cdr-inputs.json"
         inputs.write_bytes(orjson.dumps([[t, k.decode(), v.decode()] for t, k, v in messages]))
+        count = int(os.environ.get("BENCH_ROWS_CDRS", str(min(2000, max(100, self.events // 10)))))
+        rows.write_bytes(orjson.dumps(cdrs_only(self.workload.accounts, count)))
         log(f"(b) in process: {len(messages) - 1} inputs into the guard's batch processor, no broker")
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.in_process", url, str(inputs), stdout=asyncio.subprocess.PIPE,
+            sys.executable, "-m", "bench.in_process", url, str(inputs), str(rows), stdout=asyncio.subprocess.PIPE,
             cwd=str(ROOT.parent), env={**os.environ, **self.worker_env()})
         out, _ = await asyncio.wait_for(proc.communicate(), 900)
         if proc.returncode:
             raise RuntimeError(f"bench.in_process exited with {proc.returncode}")
         report = orjson.loads(out.splitlines()[-1])
+        self.results["b_phases"] = report.pop("phases")
+        self.results["b_rows_per_cdr"] = report.pop("rows_per_cdr")
+        log("; ".join(f"{row[0]}: {row[1]} ({row[2]})" for row in scale_rows(self.results)))
         a = self.results.get("a_baseline", {}).get("events_per_s")
         self.results["b_in_process"] = {**report, "ratio_to_baseline": round(report["events_per_s"] / a, 3) if a else None}
         log(f"(b) in process: {self.results['b_in_process']}")
@@ -583,6 +602,7 @@ class Bench:
              "start " + str(_mib(f.get("start_kib"))) + "; " + ", ".join(
                  f"{k} {_mib(v)}" for k, v in (f.get("samples_kib") or {}).items())),
         ]
+        rows[4:4] = scale_rows(r)  # beside (b)
         h = r.get("h_queries", {})
         if h.get("cases"):
             worst = max(h["cases"], key=lambda c: c["p99_ms"])
@@ -602,6 +622,15 @@ class Bench:
             lines += [f"  self {p:5.1f}%  {f_}" for f_, p in g["self_top"][:15]]
             lines += [f"  incl {p:5.1f}%  {f_}" for f_, p in g["inclusive_top"][:25]]
         return "\n".join(lines)
+
+    async def scale_stages(self, guard_inputs) -> None:
+        """(i) and (j), each on a broker and database of its own."""
+        from . import guard_scaling, mixed_services
+
+        if "i" in self.stages:
+            await mixed_services.run(self)
+        if "j" in self.stages:
+            await guard_scaling.run(self, guard_inputs)
 
     async def run(self) -> None:
         started = time.monotonic()
@@ -630,6 +659,7 @@ class Bench:
                 await self.cards()
             if "e" in self.stages:
                 await self.rebuild()
+            await self.scale_stages(guard_inputs)
             if "h" in self.stages and os.environ.get("BENCH_QUERIES", "1") not in ("0", ""):
                 from .queries import run_queries
 
@@ -644,6 +674,13 @@ class Bench:
                 shutil.rmtree(self.tmp, ignore_errors=True)
         print(self.table())
         print(f"\nresults: {self.out_path}")
+
+
+def scale_rows(results: dict) -> list[tuple[str, str, str]]:
+    """The table's rows of (b)'s rows and phases, (i) and (j)."""
+    from . import guard_scaling, mixed_services, row_counts
+
+    return row_counts.table_rows(results) + mixed_services.table_rows(results) + guard_scaling.table_rows(results)
 
 
 def summarize_profile(raw: Path, top: int = 30) -> dict:
