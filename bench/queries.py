@@ -286,7 +286,8 @@ async def run_queries(server_url: str | None = None, results_tmp: Path | None = 
         log(f"rebuild: {result['rebuild']}")
         conn = await connect(database_url)
         try:
-            head = await conn.fetchval("SELECT global_position FROM event_chain_head")
+            # the last event in commit order, where the projector's checkpoint ends when caught up
+            head = await conn.fetchval("SELECT global_position FROM events ORDER BY tx_id DESC, global_position DESC LIMIT 1")
             result["rows"] = {name: await conn.fetchval(f"SELECT count(*) FROM finance.{name}") for name in (
                 "disputes", "credit_notes", "arrears", "reminders", "late_fees", "suspensions", "restorations",
                 "card_replacements", "account_decisions", "ticket_decisions", "decision_causes")}

@@ -16,6 +16,7 @@ covers the path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 from time import monotonic
@@ -99,6 +100,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
     """Hands each fetch to `app.batch_handler` and commits its offsets when the handler returns."""
 
     _in_flight: asyncio.Lock | None = None
+    _committer: asyncio.Task | None = None
+    _to_commit: dict[TP, int] | None = None
 
     def _flight(self) -> asyncio.Lock:
         if self._in_flight is None:
@@ -121,16 +124,30 @@ class BatchConsumer(faust_aiokafka.Consumer):
             for batch in bounded(merged(records), conf.broker_max_poll_records, max_bytes):
                 async with self._flight():
                     not_stored = await handler(batch, generation)
-                    await self._commit_durable(next_offsets(batch, not_stored))
+                    self._commit_later(next_offsets(batch, not_stored))
                     await self._rewind(not_stored)
+
+    def _commit_later(self, offsets: dict[TP, int]) -> None:
+        """Commit the offsets of a durable batch in the background, so the next fetch does not wait
+        for the broker's answer. One commit at a time, in order: offsets of batches made durable
+        meanwhile are merged into the next one."""
+        now = monotonic()
+        pending = self._to_commit = self._to_commit or {}
+        for tp, offset in offsets.items():
+            self._read_offset[tp] = offset - 1
+            self.app.monitor.stream_inbound_time[tp] = now
+            pending[tp] = max(pending.get(tp, 0), offset)
+        if pending and (self._committer is None or self._committer.done()):
+            self._committer = asyncio.ensure_future(self._commit_pending())
+
+    async def _commit_pending(self) -> None:
+        while self._to_commit:
+            offsets, self._to_commit = self._to_commit, {}
+            await self._commit_durable(offsets)
 
     async def _commit_durable(self, offsets: dict[TP, int]) -> None:
         """Commit offsets of inputs that are durable. A failed commit loses nothing: the inputs are
         delivered again and the store's dedup skips them; so it is counted and not retried."""
-        now = monotonic()
-        for tp, offset in offsets.items():
-            self._read_offset[tp] = offset - 1
-            self.app.monitor.stream_inbound_time[tp] = now
         try:
             committed = await self._thread.call_thread(_commit_on_thread, self._thread, offsets)
         except asyncio.CancelledError:
@@ -156,7 +173,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     async def wait_empty(self) -> None:
         """Before partitions are revoked or the worker stops: let the batch in flight become durable
-        and its offsets committed, within REVOKE_WAIT_S."""
+        (within REVOKE_WAIT_S) and, when stopping, its offsets committed. During a rebalance the
+        consumer thread is busy with it and commits wait: they are left, and redelivery is skipped."""
         lock = self._flight()
         try:
             await asyncio.wait_for(lock.acquire(), REVOKE_WAIT_S)
@@ -164,6 +182,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
             log.warning("a batch is still being stored after %.0f s; rebalancing without it", REVOKE_WAIT_S)
             return
         lock.release()
+        if self._committer is not None and not self.app.rebalancing:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._committer), REVOKE_WAIT_S)
 
 
 async def _commit_on_thread(thread, offsets: dict[TP, int]) -> dict[TP, int]:
