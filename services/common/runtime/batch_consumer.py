@@ -102,6 +102,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     _in_flight: asyncio.Lock | None = None
     _committer: asyncio.Task | None = None
     _to_commit: dict[TP, int] | None = None
+    _last_commit: float = 0.0
 
     def _flight(self) -> asyncio.Lock:
         if self._in_flight is None:
@@ -130,7 +131,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     def _commit_later(self, offsets: dict[TP, int]) -> None:
         """Commit the offsets of a durable batch in the background, so the next fetch does not wait
         for the broker's answer. One commit at a time, in order: offsets of batches made durable
-        meanwhile are merged into the next one."""
+        meanwhile are merged into the next one (see _commit_pending for how often)."""
         now = monotonic()
         pending = self._to_commit = self._to_commit or {}
         for tp, offset in offsets.items():
@@ -141,9 +142,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
             self._committer = asyncio.ensure_future(self._commit_pending())
 
     async def _commit_pending(self) -> None:
+        """At most one commit per `broker_commit_interval`: each one is a round trip on the consumer
+        thread that the next fetch queues behind, and how often offsets move changes only how much
+        a crash redelivers (and the store skips), never what is decided."""
         while self._to_commit:
+            wait = self._last_commit + self.app.conf.broker_commit_interval - monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
             offsets, self._to_commit = self._to_commit, {}
             await self._commit_durable(offsets)
+            self._last_commit = monotonic()
 
     async def _commit_durable(self, offsets: dict[TP, int]) -> None:
         """Commit offsets of inputs that are durable. A failed commit loses nothing: the inputs are
