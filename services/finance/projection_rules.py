@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.common.eventstore.store import COMMITTED_AFTER
 from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339
 
@@ -66,8 +67,7 @@ WITH page AS MATERIALIZED (
            CASE WHEN jsonb_typeof(payload->'causedBy') = 'array' THEN payload->'causedBy' END AS caused_by,
            CASE WHEN jsonb_typeof(payload->'payload'->'timer') = 'object'
                 THEN nullif(payload->'payload'->'timer'->>'timerId', '') END AS timer_id
-    FROM events WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
-                  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+    FROM events WHERE """ + COMMITTED_AFTER + """
     ORDER BY tx_id, global_position LIMIT $5
 ), accounts AS (
     INSERT INTO finance.account_decisions
@@ -83,13 +83,14 @@ WITH page AS MATERIALIZED (
     UPDATE finance.checkpoint SET (tx_id, global_position) = (SELECT tx_id, pos FROM page ORDER BY tx_id DESC, pos DESC LIMIT 1),
            as_of = greatest(as_of, (SELECT max(business_time) FROM page))  -- greatest() skips a NULL as_of
     WHERE projector = $4 AND EXISTS (SELECT 1 FROM page)
+    RETURNING global_position
 )
 SELECT * FROM (
     SELECT tx_id, pos AS global_position, event_id::text AS event_id, event_type, stream_id, business_time,
            envelope, timer_id, NULL::bigint AS page_rows
     FROM page WHERE envelope IS NOT NULL OR timer_id IS NOT NULL
     UNION ALL  -- last: how many events the page read, whatever Python has to look at
-    SELECT NULL, (SELECT pos FROM page ORDER BY tx_id DESC, pos DESC LIMIT 1), NULL, NULL, NULL, NULL, NULL, NULL,
+    SELECT NULL, (SELECT global_position FROM checkpoint), NULL, NULL, NULL, NULL, NULL, NULL,
            (SELECT count(*) FROM page)
 ) AS result ORDER BY tx_id NULLS LAST, global_position
 """

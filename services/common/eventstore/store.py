@@ -1,7 +1,7 @@
 """Append-only, hash-chained event store on Postgres (asyncpg).
 
-The log is made of chains, one per (service, partition) (migration 0005): each event is sealed
-into the chain of the partition whose input caused it, and a chain's head row is locked by the
+The log is made of chains, one per (service, input topic, partition) (migration 0005): each event
+is sealed into the chain of the partition whose input caused it, and a chain's head row is locked by the
 appending transaction only. Two partitions' appends therefore commit concurrently; the one lock
 all appends used to share is gone. Callers batch: one COPY per batch of decisions, not per event.
 
@@ -128,12 +128,19 @@ def row(e: StoredEvent) -> tuple:
 async def claim_chains(conn: asyncpg.Connection, chains: Sequence[str]) -> dict[str, int]:
     """Take ownership of the chains for a new owner of their partitions: bump each one's epoch.
     A former owner's appends, made with the epoch it had, are refused from now on (FencedOut)."""
+    await _lock_heads(conn, sorted(chains))  # in one order, as appends take them
     rows = await conn.fetch(
-        "INSERT INTO event_chains AS c (chain_id, seq, hash, epoch)"
-        " SELECT id, 0, genesis, 1 FROM unnest($1::text[], $2::bytea[]) AS u(id, genesis) ORDER BY id"
-        " ON CONFLICT (chain_id) DO UPDATE SET epoch = c.epoch + 1 RETURNING chain_id, epoch",
-        list(chains), [chain_genesis(c) for c in chains])
+        "UPDATE event_chains SET epoch = epoch + 1 WHERE chain_id = ANY($1::text[]) RETURNING chain_id, epoch",
+        list(chains))
     return {r["chain_id"]: r["epoch"] for r in rows}
+
+
+async def _create_chains(conn: asyncpg.Connection, chains: Sequence[str]) -> None:
+    """Head rows for chains that have none yet: empty, at their genesis, epoch 0."""
+    await conn.execute(
+        "INSERT INTO event_chains (chain_id, seq, hash) SELECT id, 0, genesis"
+        " FROM unnest($1::text[], $2::bytea[]) AS u(id, genesis) ORDER BY id ON CONFLICT DO NOTHING",
+        list(chains), [chain_genesis(c) for c in chains])
 
 
 async def _lock_heads(conn: asyncpg.Connection, chains: list[str]) -> dict[str, asyncpg.Record]:
@@ -142,11 +149,7 @@ async def _lock_heads(conn: asyncpg.Connection, chains: list[str]) -> dict[str, 
     query = "SELECT chain_id, seq, hash, epoch FROM event_chains WHERE chain_id = ANY($1::text[]) ORDER BY chain_id FOR UPDATE"
     heads = {r["chain_id"]: r for r in await conn.fetch(query, chains)}
     if len(heads) < len(chains):  # a chain's first append
-        await conn.execute(
-            "INSERT INTO event_chains (chain_id, seq, hash) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])"
-            " ORDER BY 1 ON CONFLICT DO NOTHING",
-            [c for c in chains if c not in heads], [0] * (len(chains) - len(heads)),
-            [chain_genesis(c) for c in chains if c not in heads])
+        await _create_chains(conn, [c for c in chains if c not in heads])
         heads = {r["chain_id"]: r for r in await conn.fetch(query, chains)}
     return heads
 

@@ -1,6 +1,6 @@
 """Walks every hash chain of the log up to its head (A.TAMPER_EVIDENT).
 
-The log holds one chain per (service, partition) (migration 0005), plus the single chain of the
+The log holds one chain per (service, input topic, partition) (migration 0005), plus the single chain of the
 events written before it (chain_id NULL, head in event_chain_head). Each chain's head is read
 before its walk, so appends committed during the walk are left for the next walk instead of
 being mistaken for a broken end. Within a chain, sequence numbers must run 1, 2, 3 ... with each

@@ -10,8 +10,9 @@ letters are durable (CONTRACT.NOTHING_LOST). A crash at any point redelivers the
 store's input dedup makes the second delivery change nothing.
 
 The worker registers it with `broker_consumer=["wuguan://host:port"]`; it leans on faust
-internals, so faust-streaming is pinned in pyproject.toml and tests/integration/test_batch_consumer.py
-covers the path.
+internals, so faust-streaming is pinned in pyproject.toml. tests/unit/test_batch_consumer.py covers
+its pure parts; every end-to-end test (test_platform_e2e, test_rebalance_mid_run,
+test_chaos_kill_restart, test_no_input_lost) runs the path through faust.
 """
 from __future__ import annotations
 

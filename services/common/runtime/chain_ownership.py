@@ -25,7 +25,8 @@ class ChainOwnership:
     def chain_of(self, message: InputMessage) -> str:
         return store.chain_name(self.service, message.topic, message.partition)
 
-    async def epochs(self, conn, chains: Iterable[str], generation: int, claimed: dict[str, int]) -> dict[str, int]:
+    async def epochs(self, conn, chains: Iterable[str], generation: int,
+                     claimed: dict[str, tuple[int, int]]) -> dict[str, int]:
         """The epoch of each chain, claiming in this transaction those not yet claimed in
         `generation`; the new claims go into `claimed`, to be confirmed after commit."""
         chains = sorted(chains)

@@ -14,8 +14,8 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from ..db import connect
-from .decision_inputs import DECISION_TYPE_HEADER
 from ..eventstore.store import COMMITTED_AFTER
+from .decision_inputs import DECISION_TYPE_HEADER
 from .metrics import RELAY_LAG, RELAY_PUBLISHED
 
 log = logging.getLogger(__name__)

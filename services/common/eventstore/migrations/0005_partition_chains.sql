@@ -1,4 +1,4 @@
--- One hash chain per (service, partition) instead of one for the whole log (issue 13).
+-- One hash chain per (service, input topic, partition) instead of one for the whole log (issue 13).
 --
 -- Until now every append took one advisory lock until commit, so global positions followed
 -- commit order and one chain ran through the log. That lock capped all services together, on
