@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import date
 
+from .audit import commands as audit_commands
 from .config import SERVICES, Settings
 from .errors import ConfigError
 
@@ -27,8 +28,12 @@ def _worker(args) -> int:
     DEFINITION = _definition(args.service)
     from .runtime.worker import run_worker
 
-    # Load the policy before anything starts, so a bad file stops the worker at once.
+    # Load the policy and the signing key before anything starts, so a bad file stops the worker at once.
     DEFINITION.load_policy(settings)
+    if settings.checkpoint_key is not None:
+        from .audit.signing import load_private
+
+        load_private(settings.checkpoint_key)
     run_worker(DEFINITION, settings)
     return 0
 
@@ -54,7 +59,7 @@ async def _migrate() -> int:
     return 0
 
 
-async def _verify() -> int:
+async def _verify(args) -> int:
     from .db import connect
     from .eventstore.verify import verify_chain
 
@@ -62,6 +67,8 @@ async def _verify() -> int:
     claims_made = {d.service: d.claims_made for d in deciders if hasattr(d, "claims_made")}
     conn = await connect(Settings.from_env().database_url)
     try:
+        if args.checkpoints:
+            return await audit_commands.verify_checkpoints(args, conn)
         report = await verify_chain(conn, claims_made=claims_made)
     finally:
         await conn.close()
@@ -278,7 +285,12 @@ def parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run one service's worker")
     worker.add_argument("service", choices=SERVICES)
     sub.add_parser("migrate", help="apply database migrations")
-    sub.add_parser("verify", help="walk the event store's hash chain; exit 1 if tampered")
+    verify = sub.add_parser("verify", help="walk the event store's hash chains; exit 1 if tampered")
+    verify.add_argument("--checkpoints", action="store_true",
+                        help="instead, check the store against the signed checkpoints on Kafka")
+    verify.add_argument("--topic", default="audit.checkpoints.v1", help="the checkpoint topic to read")
+    audit_commands.add_public_key_option(verify)
+    audit_commands.add_parsers(sub)
     topics = sub.add_parser("topics", help="create every topic")
     topics.add_argument("action", choices=("create",))
     sample = sub.add_parser("sample", help="publish a sample day to the broker")
@@ -321,7 +333,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             return asyncio.run(_migrate())
         if args.command == "verify":
-            return asyncio.run(_verify())
+            return asyncio.run(_verify(args))
+        if args.command == "keys":
+            return audit_commands.keys_generate(args)
+        if args.command == "prove":
+            return asyncio.run(audit_commands.prove(args))
+        if args.command == "check-proof":
+            return audit_commands.check_proof_file(args)
         if args.command == "topics":
             return asyncio.run(_topics(args))
         if args.command == "sample":

@@ -62,6 +62,9 @@ class Settings:
     log_level: str = "INFO"
     max_event_bytes: int = 1024 * 1024
     dead_letter_max_bytes: int = 1_000_000
+    checkpoint_key: Path | None = None  # Ed25519 signing key (issue 14); unset: no signed checkpoints
+    checkpoint_every_decisions: int = 10_000
+    checkpoint_every_s: int = 60
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -99,4 +102,8 @@ class Settings:
             max_event_bytes=env_int(env, "WUGUAN_MAX_EVENT_BYTES", cls.max_event_bytes, 1024, 64 * 1024 * 1024),
             dead_letter_max_bytes=env_int(env, "WUGUAN_DEAD_LETTER_MAX_BYTES", cls.dead_letter_max_bytes,
                                           16 * 1024, 64 * 1024 * 1024),
+            checkpoint_key=Path(env["WUGUAN_CHECKPOINT_KEY"]) if env.get("WUGUAN_CHECKPOINT_KEY") else None,
+            checkpoint_every_decisions=env_int(env, "WUGUAN_CHECKPOINT_EVERY_DECISIONS",
+                                               cls.checkpoint_every_decisions, 1, 10_000_000),
+            checkpoint_every_s=env_int(env, "WUGUAN_CHECKPOINT_EVERY_S", cls.checkpoint_every_s, 1, 86_400),
         )

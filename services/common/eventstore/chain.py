@@ -32,7 +32,13 @@ def event_hash(prev_hash: bytes, event) -> bytes:
 def chain_link(prev_hash: bytes, global_position: int, stream_version: int, event) -> bytes:
     """The link of `event` (a NewEvent, or anything with its fields) stored at that position and
     version: the store seals events before it builds their StoredEvent, verify after reading one."""
-    body = orjson.dumps(
+    return hashlib.sha256(prev_hash + chain_entry(global_position, stream_version, event)).digest()
+
+
+def chain_entry(global_position: int, stream_version: int, event) -> bytes:
+    """The bytes of one event that its link hashes (after the previous link): what an inclusion
+    proof hands an auditor, who hashes them again."""
+    return orjson.dumps(
         [
             global_position,
             event.stream_id,
@@ -48,4 +54,3 @@ def chain_link(prev_hash: bytes, global_position: int, stream_version: int, even
         ],
         option=orjson.OPT_SORT_KEYS,
     )
-    return hashlib.sha256(prev_hash + body).digest()

@@ -6,6 +6,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.registry import DECISION_TOPICS, INPUT_TOPICS, dlq_topic
 
+from ..audit.checkpoints import TOPIC as CHECKPOINT_TOPIC
 from ..config import SERVICES
 from ..runtime.timers import timer_topic
 
@@ -16,6 +17,7 @@ def all_topics() -> list[str]:
         topics += [topic, dlq_topic(topic)]
     topics += list(DECISION_TOPICS.values())
     topics += [timer_topic(service) for service in SERVICES]
+    topics.append(CHECKPOINT_TOPIC)
     return topics
 
 

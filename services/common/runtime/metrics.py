@@ -80,3 +80,17 @@ OFFSET_COMMIT_FAILURES = Counter(
     "wuguan_offset_commit_failures_total",
     "Offset commits refused after their batch was durable; the inputs are redelivered and skipped", ["service"],
 )
+CHECKPOINTS_ENABLED = Gauge(
+    "wuguan_checkpoints_enabled", "1 when the worker signs checkpoints of its chains (WUGUAN_CHECKPOINT_KEY set)",
+    ["service"],
+)
+CHECKPOINTS_SIGNED = Counter("wuguan_checkpoints_signed_total", "Checkpoints signed and stored", ["service"])
+CHECKPOINT_LAST_PUBLISHED = Gauge(
+    "wuguan_checkpoint_last_published_timestamp_seconds",
+    "When the worker last had a signed checkpoint acknowledged by the broker (its start until then)", ["service"],
+)
+CHECKPOINT_FAILURES = Counter(
+    "wuguan_checkpoint_failures_total",
+    "Checkpoint attempts that failed: stage=refused (a chain no longer extends its signed tree),"
+    " sign (the database was away), publish (the broker refused; retried with backoff)", ["service", "stage"],
+)

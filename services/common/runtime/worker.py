@@ -21,13 +21,15 @@ from schemas.validation import ERROR_CODES
 from ..config import Settings
 from ..db import connect, create_pool
 from ..eventstore.migrate import migrate
+from ..audit.signing import load_private
 from ..policy import LoadedPolicy
 from .dead_letter_relay import DeadLetterRelay
 from .dead_letters import DeadLetters, InputMessage
 from .fetch_wait import set_fetch_max_wait
+from .checkpointer import Checkpointer
 from .integrity import PeriodicVerifier
 from .metrics import (
-    CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTER_SEND_FAILURES, DEAD_LETTERS, STORE_BLOCKED, STORE_RETRIES, UP,
+    CHECKPOINTS_ENABLED, CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTER_SEND_FAILURES, DEAD_LETTERS, STORE_BLOCKED, STORE_RETRIES, UP,
 )
 from .poison_hold import STREAM_BLOCKED
 from .relay import Relay
@@ -135,7 +137,8 @@ class Runtime:
         verifier = PeriodicVerifier(service=self.service, pool=self.pool, interval_s=self.settings.verify_interval_s,
                                     claims_made=getattr(self.definition.decider, "claims_made", None))
         self._zero_counters()
-        self.tasks = [
+        self.tasks = self._checkpoint_tasks()
+        self.tasks += [
             asyncio.create_task(relay.run(), name=f"{self.service}-relay"),
             asyncio.create_task(dead_letter_relay.run(), name=f"{self.service}-dead-letters"),
             asyncio.create_task(verifier.run(), name=f"{self.service}-verify"),
@@ -144,6 +147,17 @@ class Runtime:
         ]
         self.ready.set()
         log.info("%s %s ready (policy %s)", self.service, SERVICE_VERSION, policy.version)
+
+    def _checkpoint_tasks(self) -> list[asyncio.Task]:
+        if self.settings.checkpoint_key is None:
+            CHECKPOINTS_ENABLED.labels(self.service).set(0)
+            log.warning("WUGUAN_CHECKPOINT_KEY is not set: no signed checkpoints of %s's chains", self.service)
+            return []
+        checkpointer = Checkpointer(
+            service=self.service, pool=self.pool, producer=self.producer, key=load_private(self.settings.checkpoint_key),
+            every_decisions=self.settings.checkpoint_every_decisions, every_s=self.settings.checkpoint_every_s,
+        )
+        return [asyncio.create_task(checkpointer.run(), name=f"{self.service}-checkpoints")]
 
     async def stop(self) -> None:
         for task in self.tasks:

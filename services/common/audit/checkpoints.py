@@ -1,0 +1,158 @@
+"""Signed checkpoints: what a service attests about its chains, and how a witness checks them.
+
+A checkpoint names, for each chain of the service that grew since the last one, its Merkle tree
+size and root (RFC 9162, over the chain's link hashes) and the consistency proof from the size
+signed before. Its body also carries the digest of the service's previous checkpoint, so the
+checkpoints form a chain of their own, and the Ed25519 signature covers all of it.
+
+Pure: building a checkpoint and checking a service's sequence of them need no database and no
+broker (`wuguan check-proof` and the witness's first pass use this module alone).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from . import merkle
+from .signing import sign, signature_valid
+
+TOPIC = "audit.checkpoints.v1"
+TYPE = "wuguan.AuditCheckpoint"
+SIGNING_CONTEXT = b"wuguan-checkpoint-v1\x00"  # a signature over a checkpoint is never valid for anything else
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """One chain in one checkpoint."""
+
+    chain_id: str
+    tree_size: int
+    root: bytes
+    head_hash: bytes  # the link hash of the chain's last event: the tree's last leaf entry
+    previous_size: int
+    consistency: tuple[bytes, ...]
+
+    def as_json(self) -> dict:
+        return {"chainId": self.chain_id, "treeSize": self.tree_size, "rootHash": self.root.hex(),
+                "headHash": self.head_hash.hex(), "previousSize": self.previous_size,
+                "consistency": [p.hex() for p in self.consistency]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ChainHead":
+        return cls(data["chainId"], int(data["treeSize"]), bytes.fromhex(data["rootHash"]),
+                   bytes.fromhex(data["headHash"]), int(data["previousSize"]),
+                   tuple(bytes.fromhex(p) for p in data["consistency"]))
+
+
+def canonical(body: Mapping) -> bytes:
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def digest(body: Mapping) -> str:
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def build(*, service: str, seq: int, previous: str, signed_at: str, key, key_id: str,
+          chains: Sequence[ChainHead]) -> bytes:
+    """The checkpoint as published and stored: {"body": ..., "signature": base64}."""
+    body = {"type": TYPE, "version": 1, "service": service, "seq": seq, "previous": previous,
+            "signedAt": signed_at, "keyId": key_id, "chains": [c.as_json() for c in chains]}
+    signature = sign(key, SIGNING_CONTEXT + canonical(body))
+    return orjson.dumps({"body": body, "signature": base64.b64encode(signature).decode()})
+
+
+@dataclass
+class Checkpoint:
+    body: dict
+    signature: bytes
+    raw: bytes
+
+    @property
+    def service(self) -> str:
+        return self.body["service"]
+
+    @property
+    def seq(self) -> int:
+        return self.body["seq"]
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}#{self.seq}"
+
+    def chains(self) -> list[ChainHead]:
+        return [ChainHead.from_json(c) for c in self.body["chains"]]
+
+    def signed_by(self, keys: Mapping) -> str | None:
+        """None when a trusted key signed it; otherwise what is wrong."""
+        key = keys.get(self.body.get("keyId"))
+        if key is None:
+            return f"checkpoint {self.name} is signed by unknown key {self.body.get('keyId')!r}"
+        if not signature_valid(key, self.signature, SIGNING_CONTEXT + canonical(self.body)):
+            return f"checkpoint {self.name}: the signature does not verify (forged or altered)"
+        return None
+
+
+def parse(raw: bytes) -> Checkpoint:
+    """ValueError when the message is not a checkpoint at all."""
+    try:
+        data = orjson.loads(raw)
+        body, signature = data["body"], base64.b64decode(data["signature"], validate=True)
+        if body.get("type") != TYPE or not isinstance(body.get("seq"), int):
+            raise ValueError("not a checkpoint")
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a readable checkpoint: {exc}") from None
+    return Checkpoint(body, signature, raw)
+
+
+@dataclass
+class SignedHistory:
+    """What a service's checkpoints attest, once checked: per chain, (checkpoint, head) in order."""
+
+    problems: list[str] = field(default_factory=list)
+    last_seq: int = 0
+    digests: dict[int, str] = field(default_factory=dict)
+    heads: dict[str, list[tuple[str, ChainHead]]] = field(default_factory=dict)
+
+
+def check_sequence(checkpoints: Iterable[Checkpoint], keys: Mapping) -> SignedHistory:
+    """Checks one service's checkpoints in the order the topic holds them: trusted signatures,
+    numbers 1, 2, 3 ... each naming its predecessor's digest, and each chain's tree only ever
+    extending (a consistency proof from the size signed before). Exact repeats (a checkpoint
+    published twice after a retry) are allowed; anything else is a finding."""
+    history = SignedHistory()
+    previous = ""
+    for cp in checkpoints:
+        problem = cp.signed_by(keys)
+        if problem:
+            history.problems.append(problem)
+            continue
+        seen = history.digests.get(cp.seq)
+        if seen is not None:
+            if seen != digest(cp.body):
+                history.problems.append(f"fork: two different checkpoints {cp.name}")
+            continue
+        if cp.seq != history.last_seq + 1:
+            history.problems.append(f"checkpoint {cp.name} follows {cp.service}#{history.last_seq}:"
+                                    f" checkpoints {history.last_seq + 1}..{cp.seq - 1} are missing or out of order")
+        if cp.body["previous"] != previous:
+            history.problems.append(f"checkpoint {cp.name} does not name its predecessor's digest (reordered or forged)")
+        history.digests[cp.seq] = previous = digest(cp.body)
+        history.last_seq = max(history.last_seq, cp.seq)
+        for head in cp.chains():
+            _extend(history, cp, head)
+    return history
+
+
+def _extend(history: SignedHistory, cp: Checkpoint, head: ChainHead) -> None:
+    signed = history.heads.setdefault(head.chain_id, [])
+    before = signed[-1][1] if signed else None
+    old_size, old_root = (before.tree_size, before.root) if before else (0, merkle.EMPTY_ROOT)
+    if head.previous_size != old_size or not merkle.verify_consistency(
+            old_size, head.tree_size, old_root, head.root, head.consistency):
+        history.problems.append(f"fork: chain {head.chain_id} in checkpoint {cp.name} (size {head.tree_size})"
+                                f" does not extend the tree of size {old_size} signed before")
+    signed.append((cp.name, head))

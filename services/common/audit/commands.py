@@ -1,0 +1,114 @@
+"""`wuguan keys generate`, `verify --checkpoints`, `prove` and `check-proof` (issue 14)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import orjson
+
+from ..config import Settings
+from ..errors import ConfigError
+from .signing import KEY_SETTING, PUBLIC_KEYS_SETTING, generate, key_id, load_public_keys, public_line
+
+
+def add_parsers(sub) -> None:
+    keys = sub.add_parser("keys", help="make the Ed25519 key that signs checkpoints")
+    keys.add_argument("action", choices=("generate",))
+    keys.add_argument("--out", type=Path, help=f"private key file to write (default: ${KEY_SETTING})")
+    prove = sub.add_parser("prove", help="write a self-contained inclusion proof of one decision")
+    prove.add_argument("decision_id", metavar="DECISION_ID")
+    prove.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    check = sub.add_parser("check-proof", help="check a proof offline: no database, no broker")
+    check.add_argument("file", type=Path)
+    add_public_key_option(check)
+
+
+def add_public_key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--public-key", action="append", type=Path, default=[], metavar="FILE",
+                        help=f"a trusted signer's public key (repeatable; default ${PUBLIC_KEYS_SETTING},"
+                             f" else the public half of ${KEY_SETTING})")
+
+
+def trusted_keys(files: list[Path]) -> dict:
+    """The keys a witness trusts: named on the command line, in the environment, or our own."""
+    if files:
+        return load_public_keys(files, "--public-key")
+    named = [p for p in os.environ.get(PUBLIC_KEYS_SETTING, "").split(",") if p.strip()]
+    if named:
+        return load_public_keys(named)
+    own = Settings.from_env().checkpoint_key
+    if own is None:
+        raise ConfigError("--public-key", f"name the signer's public key (or set {PUBLIC_KEYS_SETTING})")
+    return load_public_keys([own], KEY_SETTING)
+
+
+def keys_generate(args) -> int:
+    path = args.out or Settings.from_env().checkpoint_key
+    if path is None:
+        raise ConfigError("--out", f"name the private key file to write (or set {KEY_SETTING})")
+    if path.exists():
+        raise ConfigError("--out", f"{str(path)!r} exists; a signing key is never overwritten")
+    public = generate(path)
+    print(f"private key: {path} (mode 0600; keep it off the database host's backups)")
+    print(f"public key:  {path}.pub")
+    print(f"key id:      {key_id(public)}")
+    print(f"             {public_line(public)}")
+    return 0
+
+
+async def verify_checkpoints(args, conn) -> int:
+    from ..topic_reader import read_to_end
+    from .witness import verify_against
+
+    keys = trusted_keys(args.public_key)
+    records = await read_to_end(Settings.from_env().kafka_bootstrap_servers, args.topic)
+    report = await verify_against(conn, records, keys)
+    for problem in report.problems:
+        print(f"TAMPERED: {problem}")
+    print(f"{'OK' if report.ok else 'FAILED'}: {report.checkpoints} signed checkpoints from {args.topic},"
+          f" {report.events} events on {report.chains} chains checked against them")
+    return 0 if report.ok else 1
+
+
+async def prove(args) -> int:
+    from ..db import connect
+    from .proofs import ProofUnavailable, make_proof
+
+    conn = await connect(Settings.from_env().database_url)
+    try:
+        proof = await make_proof(conn, args.decision_id)
+    except ProofUnavailable as exc:
+        print(f"no proof: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await conn.close()
+    text = orjson.dumps(proof, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if args.out:
+        args.out.write_text(text)
+        print(f"proof of {args.decision_id} written to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def check_proof_file(args) -> int:
+    from .proofs import check_proof, decision_fields
+
+    try:
+        proof = orjson.loads(args.file.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        print(f"cannot read proof {args.file}: {exc}", file=sys.stderr)
+        return 2
+    problems = check_proof(proof, trusted_keys(args.public_key))
+    for problem in problems:
+        print(f"INVALID: {problem}")
+    if problems:
+        return 1
+    fields = decision_fields(proof)
+    checkpoint = proof["checkpoint"]["body"]
+    print(f"VALID: decision {fields['eventId']} ({fields['eventType']}, {fields['businessTime']}) is event"
+          f" {proof['leafIndex'] + 1} of {proof['treeSize']} in chain {proof['chainId']}, signed in checkpoint"
+          f" {checkpoint['service']}#{checkpoint['seq']} at {checkpoint['signedAt']} by key {proof['keyId']}")
+    return 0

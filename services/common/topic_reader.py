@@ -1,0 +1,31 @@
+"""Reads a whole topic, from its first record to the end it had when the read began."""
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+
+async def read_to_end(bootstrap: str, topic: str, limit: int | None = None) -> list[ConsumerRecord]:
+    """Every record of `topic` (at most `limit`), partition by partition in offset order; no
+    consumer group, so nothing is committed and any number of readers can run at once."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[ConsumerRecord] = []
+        while (limit is None or len(records) < limit) and any(
+                [await consumer.position(tp) < ends[tp] for tp in partitions]):
+            batch = await consumer.getmany(timeout_ms=1000)
+            for tp, fetched in batch.items():
+                records.extend(r for r in fetched if r.offset < ends[tp])
+        records.sort(key=lambda r: (r.partition, r.offset))
+        return records if limit is None else records[:limit]
+    finally:
+        await consumer.stop()
