@@ -65,6 +65,7 @@ class Settings:
     checkpoint_key: Path | None = None  # Ed25519 signing key (issue 14); unset: no signed checkpoints
     checkpoint_every_decisions: int = 10_000
     checkpoint_every_s: int = 60
+    checkpoint_topic: str = "audit.checkpoints.v1"
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -106,4 +107,5 @@ class Settings:
             checkpoint_every_decisions=env_int(env, "WUGUAN_CHECKPOINT_EVERY_DECISIONS",
                                                cls.checkpoint_every_decisions, 1, 10_000_000),
             checkpoint_every_s=env_int(env, "WUGUAN_CHECKPOINT_EVERY_S", cls.checkpoint_every_s, 1, 86_400),
+            checkpoint_topic=env.get("WUGUAN_CHECKPOINT_TOPIC") or cls.checkpoint_topic,
         )

@@ -29,6 +29,7 @@ from ..timefmt import rfc3339
 from .metrics import CHECKPOINT_FAILURES, CHECKPOINT_LAST_PUBLISHED, CHECKPOINTS_ENABLED, CHECKPOINTS_SIGNED
 
 log = logging.getLogger(__name__)
+SEND_TIMEOUT_S = 10
 
 
 class ChainRefused(Exception):
@@ -181,7 +182,10 @@ class Checkpointer:
         async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.5, max=30), before_sleep=counted,
                                            retry=retry_if_exception_type(Exception), reraise=True):
             with attempt:
-                await self.producer.send_and_wait(self.topic, message, key=self.service.encode())
+                # Bounded: the producer would wait up to its metadata timeout (a minute) for a topic it cannot
+                # find. A send that goes out after all is a repeat, which the witness accepts.
+                await asyncio.wait_for(self.producer.send_and_wait(self.topic, message, key=self.service.encode()),
+                                       SEND_TIMEOUT_S)
 
 
 def _moved(chain: asyncpg.Record, trees: dict) -> bool:

@@ -29,7 +29,8 @@ from .fetch_wait import set_fetch_max_wait
 from .checkpointer import Checkpointer
 from .integrity import PeriodicVerifier
 from .metrics import (
-    CHECKPOINTS_ENABLED, CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTER_SEND_FAILURES, DEAD_LETTERS, STORE_BLOCKED, STORE_RETRIES, UP,
+    CHECKPOINTS_ENABLED, CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTER_SEND_FAILURES, DEAD_LETTERS, STORE_BLOCKED,
+    STORE_RETRIES, UP,
 )
 from .poison_hold import STREAM_BLOCKED
 from .relay import Relay
@@ -156,6 +157,7 @@ class Runtime:
         checkpointer = Checkpointer(
             service=self.service, pool=self.pool, producer=self.producer, key=load_private(self.settings.checkpoint_key),
             every_decisions=self.settings.checkpoint_every_decisions, every_s=self.settings.checkpoint_every_s,
+            topic=self.settings.checkpoint_topic,
         )
         return [asyncio.create_task(checkpointer.run(), name=f"{self.service}-checkpoints")]
 
