@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from .audit import commands as audit_commands
 from .config import SERVICES, Settings
@@ -273,6 +274,8 @@ async def _explain_charge(args) -> int:
         await conn.close()
     story = explain_charge([r["payload"] for r in rows], args.usage_id)
     print(json.dumps(story, ensure_ascii=False, indent=2) if args.json else render(story))
+    if args.proof and story["found"]:
+        return await audit_commands.write_story_proofs(story, args.proof)
     return 0 if story["found"] else 1
 
 
@@ -319,6 +322,8 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument("usage_id", metavar="usageId")
     explain.add_argument("--account", help="account id (default: found from the usage id)")
     explain.add_argument("--json", action="store_true", help="the story as JSON")
+    explain.add_argument("--proof", type=Path, metavar="FILE",
+                         help="also write the story with a signed inclusion proof of each of its decisions")
     return p
 
 

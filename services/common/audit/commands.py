@@ -101,14 +101,38 @@ def check_proof_file(args) -> int:
     except (OSError, orjson.JSONDecodeError) as exc:
         print(f"cannot read proof {args.file}: {exc}", file=sys.stderr)
         return 2
-    problems = check_proof(proof, trusted_keys(args.public_key))
-    for problem in problems:
-        print(f"INVALID: {problem}")
-    if problems:
+    keys = trusted_keys(args.public_key)
+    failed = 0
+    # One proof, or the bundle `explain-charge --proof` writes (a story and the proofs it rests on).
+    for one in proof.get("proofs", [proof]) if isinstance(proof, dict) else [proof]:
+        problems = check_proof(one, keys)
+        for problem in problems:
+            print(f"INVALID: {problem}")
+        failed += bool(problems)
+        if not problems:
+            fields, checkpoint = decision_fields(one), one["checkpoint"]["body"]
+            print(f"VALID: decision {fields['eventId']} ({fields['eventType']}, {fields['businessTime']}) is event"
+                  f" {one['leafIndex'] + 1} of {one['treeSize']} in chain {one['chainId']}, signed in checkpoint"
+                  f" {checkpoint['service']}#{checkpoint['seq']} at {checkpoint['signedAt']} by key {one['keyId']}")
+    return 1 if failed else 0
+
+
+async def write_story_proofs(story: dict, path: Path) -> int:
+    """`explain-charge --proof FILE`: the story of one charge with a proof of each decision it
+    rests on, in one file that `wuguan check-proof FILE` checks offline."""
+    from ..db import connect
+    from .proofs import ProofUnavailable, make_proof
+
+    ids = list(dict.fromkeys(d for d in (story.get("decision", {}).get("decisionId"),
+                                         story.get("charge", {}).get("decisionId")) if d))
+    conn = await connect(Settings.from_env().database_url)
+    try:
+        proofs = [await make_proof(conn, decision_id) for decision_id in ids]
+    except ProofUnavailable as exc:
+        print(f"no proof: {exc}", file=sys.stderr)
         return 1
-    fields = decision_fields(proof)
-    checkpoint = proof["checkpoint"]["body"]
-    print(f"VALID: decision {fields['eventId']} ({fields['eventType']}, {fields['businessTime']}) is event"
-          f" {proof['leafIndex'] + 1} of {proof['treeSize']} in chain {proof['chainId']}, signed in checkpoint"
-          f" {checkpoint['service']}#{checkpoint['seq']} at {checkpoint['signedAt']} by key {proof['keyId']}")
+    finally:
+        await conn.close()
+    path.write_bytes(orjson.dumps({"story": story, "proofs": proofs}, option=orjson.OPT_INDENT_2))
+    print(f"proofs of {len(proofs)} decision(s) written to {path}; check them with `wuguan check-proof {path}`")
     return 0

@@ -20,6 +20,8 @@ from aiokafka import AIOKafkaConsumer
 
 from schemas.registry import DECISION_TOPICS
 
+from ..audit.signing import generate as generate_signing_key
+from ..audit.signing import key_id as signing_key_id
 from ..config import SERVICES, Settings
 from ..db import connect
 from ..eventstore.migrate import migrate
@@ -58,6 +60,17 @@ async def _feed(bootstrap: str, database_url: str, accounts: int) -> None:
     print(f"published a sample day: {sent} events for {accounts} accounts", flush=True)
 
 
+def checkpoint_key(run_dir: Path) -> Path:
+    """The key the workers sign checkpoints with: the configured one, or a new one for this run."""
+    configured = os.environ.get("WUGUAN_CHECKPOINT_KEY")
+    if configured:
+        return Path(configured)
+    path = run_dir / "checkpoint-signing.pem"
+    public = generate_signing_key(path)
+    print(f"checkpoints signed with key {signing_key_id(public)}; public key {path}.pub", flush=True)
+    return path
+
+
 async def run_stack(feed_sample: bool, accounts: int) -> None:
     settings = Settings.from_env()
     run_dir = Path(tempfile.mkdtemp(prefix="wuguan-run-"))
@@ -82,6 +95,7 @@ async def run_stack(feed_sample: bool, accounts: int) -> None:
             await create_database(postgres.url(), "wuguan")
             database_url = postgres.url("wuguan")
         env.update(KAFKA_BOOTSTRAP_SERVERS=bootstrap, DATABASE_URL=database_url)
+        env.update(WUGUAN_CHECKPOINT_KEY=str(checkpoint_key(run_dir)))
         conn = await connect(database_url)
         try:
             await migrate(conn)
