@@ -18,7 +18,7 @@ Everything lives in a temp dir; embedded broker + Postgres unless KAFKA_BOOTSTRA
 DATABASE_URL are set (a fresh database is created on that server either way).
 Environment: BENCH_EVENTS (CDRs in (b), default 50000), BENCH_ACCOUNTS (default 5000),
 BENCH_PROFILE (1), BENCH_PARTITIONS (6), BENCH_OUT (bench/results/latest.json), BENCH_STAGES
-(a,b,c,d,e,g,h,i,j by default; e.g. BENCH_STAGES=b BENCH_EVENTS=1000000 for the worker's RSS over 1M CDRs),
+(a,b,c,d,e,g,h,i,j,k by default; e.g. BENCH_STAGES=b BENCH_EVENTS=1000000 for the worker's RSS over 1M CDRs),
 BENCH_GUARD_WORKERS (1; replicas of billing_guard in one consumer group for (b)), BENCH_BASELINE_RUNS (3;
 (a) reports the median run), BENCH_ROWS_CDRS (CDRs of (b)'s rows-per-CDR run; BENCH_EVENTS / 10, at most
 2000), BENCH_PHASES (1; 0 leaves (b) in process untimed by phase), BENCH_MIXED_CDRS (BENCH_EVENTS / 2),
@@ -66,7 +66,7 @@ def baseline_topic(module: str, run: int) -> str:
     # A topic per consumer and run: each run's consumer reads its own topic from the start.
     return f"{module}.v1.{run}"
 # (f) RSS is sampled during (b); (c) and (g) need (b)'s worker.
-STAGES = ("a", "b", "c", "d", "e", "g", "h", "i", "j")
+STAGES = ("a", "b", "c", "d", "e", "g", "h", "i", "j", "k")
 
 
 def new_producer(bootstrap: str) -> AIOKafkaProducer:
@@ -151,6 +151,7 @@ class Bench:
         self.broker = self.postgres = None
         self.workers: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
+        self.extra_env: dict[str, str] = {}
         self.producer: AIOKafkaProducer | None = None
 
     # -- infrastructure ----------------------------------------------------------------
@@ -218,6 +219,7 @@ class Bench:
             "WUGUAN_TIMER_CLOCK": "wall", "WUGUAN_LOG_LEVEL": "INFO",
         }
         env.update({f"WUGUAN_{s.upper()}_PORT": str(p) for s, p in self.ports.items() if "#" not in s})
+        env.update(self.extra_env)  # a stage's own settings, e.g. (k)'s signing key
         return env
 
     async def start_worker(self, service: str, replica: int = 1) -> subprocess.Popen:
@@ -624,13 +626,15 @@ class Bench:
         return "\n".join(lines)
 
     async def scale_stages(self, guard_inputs) -> None:
-        """(i) and (j), each on a broker and database of its own."""
-        from . import guard_scaling, mixed_services
+        """(i), (j) and (k), each on a broker and database of its own."""
+        from . import checkpoint_cost, guard_scaling, mixed_services
 
         if "i" in self.stages:
             await mixed_services.run(self)
         if "j" in self.stages:
             await guard_scaling.run(self, guard_inputs)
+        if "k" in self.stages:
+            await checkpoint_cost.run(self, guard_inputs)
 
     async def run(self) -> None:
         started = time.monotonic()
@@ -678,9 +682,10 @@ class Bench:
 
 def scale_rows(results: dict) -> list[tuple[str, str, str]]:
     """The table's rows of (b)'s rows and phases, (i) and (j)."""
-    from . import guard_scaling, mixed_services, row_counts
+    from . import checkpoint_cost, guard_scaling, mixed_services, row_counts
 
-    return row_counts.table_rows(results) + mixed_services.table_rows(results) + guard_scaling.table_rows(results)
+    return (row_counts.table_rows(results) + mixed_services.table_rows(results) + guard_scaling.table_rows(results)
+            + checkpoint_cost.table_rows(results))
 
 
 def summarize_profile(raw: Path, top: int = 30) -> dict:
