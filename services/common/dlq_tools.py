@@ -4,9 +4,9 @@ from __future__ import annotations
 import base64
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from .localstack.publish import publish
+from .topic_reader import read_to_end
 
 
 def _dlq_name(topic: str) -> str:
@@ -14,24 +14,7 @@ def _dlq_name(topic: str) -> str:
 
 
 async def _read(bootstrap: str, topic: str, limit: int) -> list[dict]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        letters = []
-        while len(letters) < limit and any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-            batch = await consumer.getmany(timeout_ms=1000)
-            for records in batch.values():
-                letters.extend(orjson.loads(r.value) for r in records)
-        return letters[:limit]
-    finally:
-        await consumer.stop()
+    return [orjson.loads(r.value) for r in await read_to_end(bootstrap, topic, limit)]
 
 
 async def inspect_dlq(bootstrap: str, topic: str, limit: int) -> int:

@@ -51,7 +51,8 @@ async def test_a_store_from_before_chains_verifies_relays_in_order_and_grows_on_
     conn = await connect(database_url)
     try:
         await store_as_before_chains(conn, 4)
-        assert await migrate(conn) == ["0005_partition_chains.sql", "0006_poison_holds.sql"]
+        applied = await migrate(conn)  # those since, the chains first
+        assert applied[:2] == ["0005_partition_chains.sql", "0006_poison_holds.sql"], applied
         async with conn.transaction():
             new = await store.append(conn, [(4, [event(5, "dunning/billing.bill.v1/0")])])
         assert new[0].global_position == 5 and new[0].chain_seq == 1  # positions go on after the old log
