@@ -62,13 +62,11 @@ async def _covering_checkpoint(conn: asyncpg.Connection, service: str, chain_id:
                             service)
     for row in rows:
         checkpoint = checkpoints.parse(bytes(row["message"]))
-        for head in checkpoint.chains():
-            if head.chain_id == chain_id:
-                if head.tree_size < chain_seq:
-                    break
-                return checkpoint, head
-        else:
-            continue
+        head = next((h for h in checkpoint.chains() if h.chain_id == chain_id), None)
+        if head is None:
+            continue  # the chain did not grow then: an older checkpoint names it
+        if head.tree_size >= chain_seq:
+            return checkpoint, head
         break
     raise ProofUnavailable(f"no published checkpoint covers {chain_id} position {chain_seq} yet;"
                            " one is signed every WUGUAN_CHECKPOINT_EVERY_S seconds")

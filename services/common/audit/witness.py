@@ -75,30 +75,34 @@ async def _check_chain(conn: asyncpg.Connection, chain_id: str,
                        heads: list[tuple[str, checkpoints.ChainHead]], report: WitnessReport) -> None:
     """Streams the chain's link hashes through its tree and compares the root at each signed size."""
     frontier, pending, matched = merkle.Frontier(), list(heads), 0
-    last = heads[-1][1].tree_size
-    while pending and frontier.size < last:
-        rows = await conn.fetch("SELECT chain_seq, hash FROM events WHERE chain_id = $1 AND chain_seq > $2"
-                                " ORDER BY chain_seq LIMIT $3", chain_id, frontier.size, min(PAGE, last - frontier.size))
-        if not rows or rows[0]["chain_seq"] != frontier.size + 1:
-            break  # the store ends here (or has a hole here): what is signed beyond is missing
-        for row in rows:
-            if row["chain_seq"] != frontier.size + 1:
-                break
-            frontier.append(merkle.leaf_hash(bytes(row["hash"])))
-            report.events += 1
-            while pending and pending[0][1].tree_size == frontier.size:
-                name, head = pending.pop(0)
-                if frontier.root() != head.root:
-                    report.problems.append(
-                        f"chain {chain_id}: its first {head.tree_size} events differ from checkpoint {name}:"
-                        f" rewritten at a position after {matched} and at or before {head.tree_size}")
-                    return
-                matched = head.tree_size
-        else:
-            continue
-        break
+    async for link in _links(conn, chain_id, heads[-1][1].tree_size):
+        frontier.append(merkle.leaf_hash(link))
+        report.events += 1
+        while pending and pending[0][1].tree_size == frontier.size:
+            name, head = pending.pop(0)
+            if frontier.root() != head.root:
+                report.problems.append(
+                    f"chain {chain_id}: its first {head.tree_size} events differ from checkpoint {name}:"
+                    f" rewritten at a position after {matched} and at or before {head.tree_size}")
+                return
+            matched = head.tree_size
     if pending:
         name, head = pending[-1]
         report.problems.append(
             f"chain {chain_id}: truncated at position {frontier.size}: checkpoint {name} signed {head.tree_size}"
             f" events (events {frontier.size + 1}..{head.tree_size} are missing)")
+
+
+async def _links(conn: asyncpg.Connection, chain_id: str, last: int):
+    """The chain's link hashes from its first event on, up to `last` or to its first gap."""
+    size = 0
+    while size < last:
+        rows = await conn.fetch("SELECT chain_seq, hash FROM events WHERE chain_id = $1 AND chain_seq > $2"
+                                " ORDER BY chain_seq LIMIT $3", chain_id, size, min(PAGE, last - size))
+        if not rows:
+            return
+        for row in rows:
+            if row["chain_seq"] != size + 1:
+                return
+            size += 1
+            yield bytes(row["hash"])
