@@ -291,7 +291,7 @@ def parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="walk the event store's hash chains; exit 1 if tampered")
     verify.add_argument("--checkpoints", action="store_true",
                         help="instead, check the store against the signed checkpoints on Kafka")
-    verify.add_argument("--topic", default="audit.checkpoints.v1", help="the checkpoint topic to read")
+    verify.add_argument("--topic", help="the checkpoint topic to read (default $WUGUAN_CHECKPOINT_TOPIC)")
     audit_commands.add_public_key_option(verify)
     audit_commands.add_parsers(sub)
     topics = sub.add_parser("topics", help="create every topic")

@@ -66,6 +66,7 @@ class Settings:
     checkpoint_every_decisions: int = 10_000
     checkpoint_every_s: int = 60
     checkpoint_topic: str = "audit.checkpoints.v1"
+    checkpoint_public_keys: tuple[Path, ...] = ()  # what verify --checkpoints and check-proof trust
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -108,4 +109,6 @@ class Settings:
                                                cls.checkpoint_every_decisions, 1, 10_000_000),
             checkpoint_every_s=env_int(env, "WUGUAN_CHECKPOINT_EVERY_S", cls.checkpoint_every_s, 1, 86_400),
             checkpoint_topic=env.get("WUGUAN_CHECKPOINT_TOPIC") or cls.checkpoint_topic,
+            checkpoint_public_keys=tuple(Path(p.strip()) for p in env.get("WUGUAN_CHECKPOINT_PUBLIC_KEYS", "").split(",")
+                                         if p.strip()),
         )

@@ -88,8 +88,12 @@ def k8s_config_data() -> dict:
 
 
 def containers(workload: dict) -> list[dict]:
+    return pod_spec(workload)["containers"]
+
+
+def pod_spec(workload: dict) -> dict:
     spec = workload["spec"]["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else workload["spec"]
-    return spec["template"]["spec"]["containers"]
+    return spec["template"]["spec"]
 
 
 def workloads() -> list[dict]:
@@ -327,6 +331,23 @@ def test_k8s_readme_creates_the_secret_the_deployments_read():
     readme = (K8S / "README.md").read_text()
     assert "create secret generic wuguan-database" in readme and "--from-literal=DATABASE_URL=" in readme
     assert "create secret generic wuguan-api" in readme and "--from-literal=WUGUAN_API_SECRET=" in readme
+
+
+def test_k8s_readme_creates_every_secret_and_configmap_the_workloads_mount():
+    """Issue 14: the checkpoint signing key (a Secret) and its public half (a ConfigMap)."""
+    readme = (K8S / "README.md").read_text()
+    volumes = [v for w in workloads() for v in pod_spec(w).get("volumes", [])]
+    secrets = {v["secret"]["secretName"] for v in volumes if "secret" in v}
+    maps = {v["configMap"]["name"] for v in volumes if "configMap" in v} - {"wuguan-policies"}  # policy_configmap.py
+    assert "wuguan-checkpoint-key" in secrets and "wuguan-checkpoint-public-key" in maps
+    for name in secrets:
+        assert f"create secret generic {name}" in readme
+    for name in maps:
+        assert f"create configmap {name}" in readme
+    for workload in k8s("Deployment"):
+        env = container_env(containers(workload)[0])
+        if containers(workload)[0]["command"][1] == "worker":
+            assert env["WUGUAN_CHECKPOINT_KEY"].startswith("/etc/wuguan/checkpoint/")
 
 
 # ---------------------------------------------------------------- image and Alertmanager

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -35,10 +34,10 @@ def trusted_keys(files: list[Path]) -> dict:
     """The keys a witness trusts: named on the command line, in the environment, or our own."""
     if files:
         return load_public_keys(files, "--public-key")
-    named = [p for p in os.environ.get(PUBLIC_KEYS_SETTING, "").split(",") if p.strip()]
-    if named:
-        return load_public_keys(named)
-    own = Settings.from_env().checkpoint_key
+    settings = Settings.from_env()
+    if settings.checkpoint_public_keys:
+        return load_public_keys(settings.checkpoint_public_keys)
+    own = settings.checkpoint_key
     if own is None:
         raise ConfigError("--public-key", f"name the signer's public key (or set {PUBLIC_KEYS_SETTING})")
     return load_public_keys([own], KEY_SETTING)
@@ -63,11 +62,12 @@ async def verify_checkpoints(args, conn) -> int:
     from .witness import verify_against
 
     keys = trusted_keys(args.public_key)
-    records = await read_to_end(Settings.from_env().kafka_bootstrap_servers, args.topic)
-    report = await verify_against(conn, records, keys)
+    settings = Settings.from_env()
+    topic = args.topic or settings.checkpoint_topic
+    report = await verify_against(conn, await read_to_end(settings.kafka_bootstrap_servers, topic), keys)
     for problem in report.problems:
         print(f"TAMPERED: {problem}")
-    print(f"{'OK' if report.ok else 'FAILED'}: {report.checkpoints} signed checkpoints from {args.topic},"
+    print(f"{'OK' if report.ok else 'FAILED'}: {report.checkpoints} signed checkpoints from {topic},"
           f" {report.events} events on {report.chains} chains checked against them")
     return 0 if report.ok else 1
 
