@@ -52,16 +52,19 @@ async def test_explain_charge_writes_proofs_that_check_offline(kafka_bootstrap, 
     assert made.returncode == 0, made.stderr
     bundle = orjson.loads((tmp_path / "charge.json").read_bytes())
     assert bundle["story"]["charge"]["amountMinor"] > 0
-    assert [p["decisionId"] for p in bundle["proofs"]] == [bundle["story"]["charge"]["decisionId"]]
+    proven = [p["decisionId"] for p in bundle["proofs"]]
+    assert bundle["story"]["charge"]["decisionId"] in proven
+    assert bundle["story"]["tariff"]["acceptance"]["decisionId"] in proven  # what the charge rests on, too
 
     offline = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
     checked = wuguan("check-proof", str(tmp_path / "charge.json"), "--public-key", str(tmp_path / "key.pem.pub"),
                      **offline)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"VALID: decision {bundle['story']['charge']['decisionId']} (guard.CdrRated" in checked.stdout
+    assert checked.stdout.count("VALID: decision") == len(proven)
 
     # the charge's amount changed by one fen in the proven bytes: the proof no longer holds
-    proof = bundle["proofs"][0]
+    proof = next(p for p in bundle["proofs"] if p["decisionId"] == bundle["story"]["charge"]["decisionId"])
     amount = orjson.loads(proof["entry"])[-1]["payload"]["amountMinor"]
     proof["entry"] = proof["entry"].replace(f'"amountMinor":{amount}', f'"amountMinor":{amount + 1}')
     (tmp_path / "altered.json").write_bytes(orjson.dumps(bundle))

@@ -137,6 +137,14 @@ async def _rewrite(conn, chain: str) -> None:
     await conn.execute("UPDATE event_chains SET hash = $2 WHERE chain_id = $1", chain, prev)
 
 
+async def assert_next_checkpoint_leaves_out(signed, chain: str, why: str, caplog) -> None:
+    """The next checkpoint refuses the chain at once, and signs the others all the same."""
+    assert await signed.checkpointer.checkpoint(signed.conn, force=True) == 4
+    message = await signed.conn.fetchval("SELECT message FROM audit_checkpoints WHERE seq = 4")
+    assert chain not in [h.chain_id for h in checkpoints.parse(message).chains()]
+    assert f"checkpoint {SERVICE}#4 leaves out chain {chain}" in caplog.text and why in caplog.text
+
+
 async def test_an_untouched_store_passes(signed):
     report = await signed.witness()
     assert report.ok, report.problems
@@ -144,24 +152,22 @@ async def test_an_untouched_store_passes(signed):
 
 
 @pytest.mark.parametrize("n", [1, 1000])
-async def test_a_truncated_tail_is_found(signed, n):
+async def test_a_truncated_tail_is_found(signed, n, caplog):
     await cut_tail(signed.conn, BIG, n)
     assert (await verify_chain(signed.conn)).ok  # invisible to the chain walk alone
     report = await signed.witness()
     assert report.problems == [f"chain {BIG}: truncated at position {1540 - n}: checkpoint {SERVICE}#3 signed 1540"
                                f" events (events {1541 - n}..1540 are missing)"]
-    with pytest.raises(ChainRefused, match="removed"):  # and the next checkpoint refuses it at once
-        await signed.checkpointer.checkpoint(signed.conn, force=True)
+    await assert_next_checkpoint_leaves_out(signed, BIG, "removed", caplog)
 
 
-async def test_a_consistent_rewrite_is_found(signed):
+async def test_a_consistent_rewrite_is_found(signed, caplog):
     await rewrite(signed.conn, BIG)
     assert (await verify_chain(signed.conn)).ok  # every hash recomputed: the walk passes
     report = await signed.witness()
     assert report.problems == [f"chain {BIG}: its first 600 events differ from checkpoint {SERVICE}#1:"
                                " rewritten at a position after 0 and at or before 600"]
-    with pytest.raises(ChainRefused, match="rewritten"):
-        await signed.checkpointer.checkpoint(signed.conn, force=True)
+    await assert_next_checkpoint_leaves_out(signed, BIG, "rewritten", caplog)
 
 
 async def test_a_rewrite_after_a_checkpoint_is_placed_between_two(signed):
@@ -205,17 +211,58 @@ async def test_a_deleted_latest_checkpoint_is_found(signed):
         f"checkpoint {SERVICE}#3 was acknowledged by the broker but is missing from the topic (deleted?)"]
 
 
-async def test_a_fork_is_found(signed):
-    """A second checkpoint #3 over a rewritten chain, signed with the right key: the tree it
-    names does not extend the one signed in #2."""
+async def test_rolled_back_tables_are_refused_and_a_restart_over_them_forks(signed):
+    """An administrator rewrites a chain and rolls the checkpointer's tables back to before it was
+    signed: the running checkpointer refuses (it remembers what it signed); one restarted over the
+    tables signs a second #3, which the witness reports as a fork."""
     await rewrite(signed.conn, BIG)
-    await signed.conn.execute("DELETE FROM audit_chain_trees")
+    await signed.conn.execute("DELETE FROM audit_chain_trees WHERE chain_id = $1", BIG)
     await signed.conn.execute("UPDATE audit_checkpoint_heads SET seq = 2, digest = $1",
                               await signed.conn.fetchval("SELECT digest FROM audit_checkpoints WHERE seq = 2"))
     await signed.conn.execute("DELETE FROM audit_checkpoints WHERE seq = 3")
-    await signed.sign()
+    with pytest.raises(ChainRefused, match="no longer say what it signed"):
+        await signed.checkpointer.checkpoint(signed.conn, force=True)
+    restarted = Checkpointer(service=SERVICE, pool=signed.pool, producer=signed.producer,
+                             key=load_private(signed.key_path), every_decisions=10_000, every_s=3600, topic=signed.topic)
+    assert await restarted.checkpoint(signed.conn, force=True) == 3
+    await restarted.publish_pending()
     problems = (await signed.witness()).problems
     assert f"fork: two different checkpoints {SERVICE}#3" in problems
+    assert any(p.startswith(f"chain {BIG}: its first 600 events differ from checkpoint {SERVICE}#1") for p in problems)
+
+
+async def test_an_edited_stored_tree_is_refused_at_start(signed):
+    await signed.conn.execute("UPDATE audit_chain_trees SET root = $2 WHERE chain_id = $1", SMALL, bytes(32))
+    restarted = Checkpointer(service=SERVICE, pool=signed.pool, producer=signed.producer,
+                             key=load_private(signed.key_path), every_decisions=10_000, every_s=3600, topic=signed.topic)
+    with pytest.raises(ChainRefused, match=f"chain {SMALL}: its stored tree is not the one checkpoint"):
+        await restarted.checkpoint(signed.conn, force=True)
+
+
+async def test_a_chain_outside_the_services_partitions_is_not_signed(signed):
+    """An administrator invents a chain full of decisions: it is refused, the real ones are signed."""
+    invented = f"{SERVICE}/cards.complaint.v1/7"
+    await grow(signed.conn, invented, 5, 0)
+    await grow(signed.conn, SMALL, 3, 40)
+    checkpointer = Checkpointer(service=SERVICE, pool=signed.pool, producer=signed.producer,
+                                key=load_private(signed.key_path), every_decisions=10_000, every_s=3600,
+                                topics={"cards.complaint.v1"}, partitions=2, topic=signed.topic)
+    assert await checkpointer.checkpoint(signed.conn, force=True) == 4
+    message = await signed.conn.fetchval("SELECT message FROM audit_checkpoints WHERE seq = 4")
+    assert [h.chain_id for h in checkpoints.parse(message).chains()] == [SMALL]
+
+
+async def test_an_event_removed_from_inside_a_signed_tree_is_named(signed):
+    async with as_administrator(signed.conn):
+        await signed.conn.execute("DELETE FROM events WHERE chain_id = $1 AND chain_seq = 700", BIG)
+    assert (await signed.witness()).problems == [
+        f"chain {BIG}: events 700..700 are missing (removed from inside the tree checkpoint {SERVICE}#3 signed)"]
+
+
+async def test_a_topic_without_checkpoints_does_not_pass(signed):
+    topic = await signed.copy_topic(lambda values: [])
+    problems = (await signed.witness(topic)).problems
+    assert f"service {SERVICE} has events but no signed checkpoint on the topic" in problems
 
 
 def wuguan(*args, env: dict) -> subprocess.CompletedProcess:
@@ -255,10 +302,18 @@ async def test_a_proof_verifies_offline_and_fails_after_any_change(signed, datab
                         env=offline)
         assert result.returncode == 1, (at, result.stdout)
         assert "INVALID" in result.stdout
+    other_prev = format(int(proof["prevHash"], 16) ^ 1, "064x")
+    for change in ({"prevHash": other_prev}, {"prevHash": proof["prevHash"][2:]}, {"leafIndex": proof["leafIndex"] + 1},
+                   {"treeSize": proof["treeSize"] - 1}, {"keyId": "0" * 16}, {"inclusionPath": proof["inclusionPath"][1:]},
+                   {"proofs": []}):
+        (tmp_path / "altered.json").write_bytes(orjson.dumps({**proof, **change}))
+        result = wuguan("check-proof", str(tmp_path / "altered.json"), "--public-key", f"{signed.key_path}.pub",
+                        env=offline)
+        assert result.returncode == 1 and "INVALID" in result.stdout, (change, result.stdout)
 
 
 async def test_the_checkpointer_signs_when_due_by_count(signed):
-    signed.checkpointer.every_decisions = 100
+    signed.checkpointer.every_decisions, signed.checkpointer.every_s = 100, 3600  # by count, not by time
     assert await signed.checkpointer.checkpoint(signed.conn) is None  # nothing new
     await grow(signed.conn, SMALL, 99, 40)
     assert await signed.checkpointer.checkpoint(signed.conn) is None

@@ -38,11 +38,11 @@ def test_a_clean_sequence_and_a_repeat_pass():
 
 def test_a_tree_that_does_not_extend_the_last_is_a_fork():
     cps = signed([(0, 5), (5, 9)])
-    bad = merkle.Tree(LEAVES[1:10])  # nine leaves, not the nine signed before
+    other = merkle.Tree(LEAVES[1:13])  # twelve leaves whose first nine are not the nine signed before
     forged = checkpoints.build(service="cards", seq=3, previous=checkpoints.digest(cps[1].body), signed_at="x",
                                key=KEY, key_id=key_id(KEY.public_key()),
-                               chains=[checkpoints.ChainHead("cards/t/0", 12, merkle.root(LEAVES[:12]), bytes(32), 9,
-                                                             tuple(bad.consistency_proof(9)))])
+                               chains=[checkpoints.ChainHead("cards/t/0", 12, other.root(), bytes(32), 9,
+                                                             tuple(other.consistency_proof(9)))])
     problems = checkpoints.check_sequence(cps + [checkpoints.parse(forged)], KEYS).problems
     assert problems == ["fork: chain cards/t/0 in checkpoint cards#3 (size 12) does not extend the tree of size 9"
                         " signed before"]
@@ -78,3 +78,29 @@ def test_key_files_are_refused_by_name(tmp_path):
     assert list(load_public_keys([tmp_path / "k.pem.pub"])) == [key_id(public)]
     with pytest.raises(FileExistsError):
         generate(tmp_path / "k.pem")
+
+
+def test_same_number_other_content_is_a_fork_and_a_wrong_predecessor_is_named():
+    cps = signed([(0, 5), (5, 9)])
+    rival = signed([(0, 6)])[0]
+    problems = checkpoints.check_sequence(cps + [rival], KEYS).problems
+    assert problems == ["fork: two different checkpoints cards#1"]
+    orphan = checkpoints.parse(checkpoints.build(service="cards", seq=2, previous="f" * 64, signed_at="x", key=KEY,
+                                                 key_id=key_id(KEY.public_key()), chains=[head("cards/t/0", 5, 9)]))
+    assert checkpoints.check_sequence([cps[0], orphan], KEYS).problems == [
+        "checkpoint cards#2 does not name its predecessor's digest (reordered or forged)"]
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"body": [], "signature": ""}', b'[]', b'{"body": {"type": "wuguan.AuditCheckpoint"}, "signature": ""}',
+    b'{"body": {"type": "wuguan.AuditCheckpoint", "version": 1, "service": "cards", "seq": true, "previous": "",'
+    b' "signedAt": "", "keyId": "k", "chains": []}, "signature": ""}',
+    b'{"body": {"type": "wuguan.AuditCheckpoint", "version": 1, "service": "cards", "seq": 1, "previous": "",'
+    b' "signedAt": "", "keyId": ["k"], "chains": []}, "signature": ""}',
+    b'{"body": {"type": "wuguan.AuditCheckpoint", "version": 1, "service": "cards", "seq": 1, "previous": "",'
+    b' "signedAt": "", "keyId": "k", "chains": [{"chainId": "dunning/t/0"}]}, "signature": ""}',
+])
+def test_hostile_records_are_refused_not_crashed_on(raw):
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        checkpoints.parse(raw)
+

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -97,15 +98,48 @@ class Checkpoint:
 
 
 def parse(raw: bytes) -> Checkpoint:
-    """ValueError when the message is not a checkpoint at all."""
+    """ValueError when the message is not a well-formed checkpoint: anyone who can produce to the
+    topic can put anything there, and that must be a finding, not a crash."""
     try:
         data = orjson.loads(raw)
-        body, signature = data["body"], base64.b64decode(data["signature"], validate=True)
-        if body.get("type") != TYPE or not isinstance(body.get("seq"), int):
-            raise ValueError("not a checkpoint")
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        if not isinstance(data, dict) or not isinstance(data.get("signature"), str):
+            raise ValueError("expected {body, signature}")
+        body, signature = data.get("body"), base64.b64decode(data["signature"], validate=True)
+        _check_body(body)
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise ValueError(f"not a readable checkpoint: {exc}") from None
     return Checkpoint(body, signature, raw)
+
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _count(value, name: str, least: int = 0) -> int:
+    if type(value) is not int or value < least:  # bool is an int too: refused
+        raise ValueError(f"{name} must be an integer of at least {least}")
+    return value
+
+
+def _check_body(body) -> None:
+    if not isinstance(body, dict) or body.get("type") != TYPE or body.get("version") != 1:
+        raise ValueError(f"not a {TYPE} version 1")
+    for name in ("service", "previous", "signedAt", "keyId"):
+        if not isinstance(body.get(name), str):
+            raise ValueError(f"{name} must be a string")
+    _count(body.get("seq"), "seq", 1)
+    if not isinstance(body.get("chains"), list):
+        raise ValueError("chains must be a list")
+    for chain in body["chains"]:
+        if not isinstance(chain, dict) or not isinstance(chain.get("chainId"), str) \
+                or not chain["chainId"].startswith(f"{body['service']}/"):
+            raise ValueError("each chain must name a chain of the checkpoint's service")
+        size = _count(chain.get("treeSize"), "treeSize", 1)
+        if _count(chain.get("previousSize"), "previousSize") > size:
+            raise ValueError("previousSize must not exceed treeSize")
+        proof = chain.get("consistency")
+        if not isinstance(proof, list) or not all(
+                isinstance(h, str) and HEX64.fullmatch(h) for h in [chain.get("rootHash"), chain.get("headHash"), *proof]):
+            raise ValueError("hashes must be 64 lowercase hex digits")
 
 
 @dataclass

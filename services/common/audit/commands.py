@@ -68,7 +68,8 @@ async def verify_checkpoints(args, conn) -> int:
     for problem in report.problems:
         print(f"TAMPERED: {problem}")
     print(f"{'OK' if report.ok else 'FAILED'}: {report.checkpoints} signed checkpoints from {topic},"
-          f" {report.events} events on {report.chains} chains checked against them")
+          f" {report.events} events on {report.chains} chains checked against them;"
+          f" {report.unsigned} newer events not yet covered by a checkpoint")
     return 0 if report.ok else 1
 
 
@@ -104,7 +105,14 @@ def check_proof_file(args) -> int:
     keys = trusted_keys(args.public_key)
     failed = 0
     # One proof, or the bundle `explain-charge --proof` writes (a story and the proofs it rests on).
-    for one in proof.get("proofs", [proof]) if isinstance(proof, dict) else [proof]:
+    proofs = proof.get("proofs", [proof]) if isinstance(proof, dict) else [proof]
+    if not proofs or not all(isinstance(p, dict) for p in proofs):
+        print("INVALID: the file holds no proof")
+        return 1
+    if "story" in proof:
+        print("note: the story's text is not signed; each VALID decision below is, and the story's figures"
+              " must be read from those decisions")
+    for one in proofs:
         problems = check_proof(one, keys)
         for problem in problems:
             print(f"INVALID: {problem}")
@@ -123,8 +131,7 @@ async def write_story_proofs(story: dict, path: Path) -> int:
     from ..db import connect
     from .proofs import ProofUnavailable, make_proof
 
-    ids = list(dict.fromkeys(d for d in (story.get("decision", {}).get("decisionId"),
-                                         story.get("charge", {}).get("decisionId")) if d))
+    ids = list(dict.fromkeys(_decision_ids(story)))
     conn = await connect(Settings.from_env().database_url)
     try:
         proofs = [await make_proof(conn, decision_id) for decision_id in ids]
@@ -136,3 +143,16 @@ async def write_story_proofs(story: dict, path: Path) -> int:
     path.write_bytes(orjson.dumps({"story": story, "proofs": proofs}, option=orjson.OPT_INDENT_2))
     print(f"proofs of {len(proofs)} decision(s) written to {path}; check them with `wuguan check-proof {path}`")
     return 0
+
+
+def _decision_ids(node):
+    """Every decision a story cites, wherever it cites one."""
+    if isinstance(node, dict):
+        if isinstance(node.get("decisionId"), str):
+            yield node["decisionId"]
+        for value in node.values():
+            yield from _decision_ids(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _decision_ids(value)
+

@@ -7,19 +7,19 @@ bytes hash to the leaf, the leaf and its path to the root, and the root is signe
 from __future__ import annotations
 
 import hashlib
+import re
+import uuid
 from collections.abc import Mapping
 
 import asyncpg
 import orjson
 
-from ..eventstore.chain import chain_entry
+from ..eventstore.chain import ENTRY_FIELDS, chain_entry
 from ..eventstore.store import SELECT_COLUMNS, _stored
 from . import checkpoints, merkle
 
 FORMAT = "wuguan-inclusion-proof/1"
-# The order chain_entry writes the decision's fields in.
-ENTRY_FIELDS = ("globalPosition", "streamId", "streamVersion", "eventId", "eventType", "schemaVersion", "service",
-                "businessTime", "causationId", "correlationId", "payload")
+HEX32 = re.compile(r"[0-9a-f]{64}")
 
 
 class ProofUnavailable(Exception):
@@ -27,7 +27,11 @@ class ProofUnavailable(Exception):
 
 
 async def make_proof(conn: asyncpg.Connection, decision_id: str) -> dict:
-    row = await conn.fetchrow(f"SELECT {SELECT_COLUMNS} FROM events WHERE event_id::text = $1", decision_id)
+    try:
+        wanted = uuid.UUID(decision_id)
+    except ValueError:
+        raise ProofUnavailable(f"{decision_id!r} is not a decision id (a UUID)") from None
+    row = await conn.fetchrow(f"SELECT {SELECT_COLUMNS} FROM events WHERE event_id = $1", wanted)
     if row is None:
         raise ProofUnavailable(f"no decision {decision_id} in the store")
     event = _stored(row)
@@ -58,10 +62,7 @@ async def make_proof(conn: asyncpg.Connection, decision_id: str) -> dict:
 async def _covering_checkpoint(conn: asyncpg.Connection, service: str, chain_id: str,
                                chain_seq: int) -> tuple[checkpoints.Checkpoint, checkpoints.ChainHead]:
     """The newest published checkpoint naming the chain, if its tree holds the event."""
-    rows = await conn.fetch("SELECT message FROM audit_checkpoints WHERE service = $1 AND published ORDER BY seq DESC",
-                            service)
-    for row in rows:
-        checkpoint = checkpoints.parse(bytes(row["message"]))
+    async for checkpoint in _published_newest_first(conn, service):
         head = next((h for h in checkpoint.chains() if h.chain_id == chain_id), None)
         if head is None:
             continue  # the chain did not grow then: an older checkpoint names it
@@ -70,6 +71,18 @@ async def _covering_checkpoint(conn: asyncpg.Connection, service: str, chain_id:
         break
     raise ProofUnavailable(f"no published checkpoint covers {chain_id} position {chain_seq} yet;"
                            " one is signed every WUGUAN_CHECKPOINT_EVERY_S seconds")
+
+
+async def _published_newest_first(conn: asyncpg.Connection, service: str):
+    before = None
+    while True:  # a page at a time: the newest checkpoint naming a chain is usually among the first
+        rows = await conn.fetch("SELECT seq, message FROM audit_checkpoints WHERE service = $1 AND published"
+                                " AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT 100", service, before)
+        for row in rows:
+            yield checkpoints.parse(bytes(row["message"]))
+        if not rows:
+            return
+        before = rows[-1]["seq"]
 
 
 def check_proof(proof: Mapping, keys: Mapping) -> list[str]:
@@ -84,6 +97,10 @@ def check_proof(proof: Mapping, keys: Mapping) -> list[str]:
         heads = [h for h in checkpoint.chains() if h.chain_id == proof["chainId"] and h.tree_size == proof["treeSize"]]
         if not heads:
             return [f"checkpoint {checkpoint.name} signs no tree of {proof['treeSize']} events for {proof['chainId']}"]
+        if proof.get("keyId") != checkpoint.body["keyId"]:
+            return [f"the proof names key {proof.get('keyId')!r}, its checkpoint was signed by {checkpoint.body['keyId']!r}"]
+        if not isinstance(proof["prevHash"], str) or not HEX32.fullmatch(proof["prevHash"]):
+            return ["prevHash must be 32 bytes in lowercase hex"]
         entry = proof["entry"].encode()
         link = hashlib.sha256(bytes.fromhex(proof["prevHash"]) + entry).digest()
         path = [bytes.fromhex(p) for p in proof["inclusionPath"]]

@@ -12,7 +12,7 @@ the chain and the position:
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +28,7 @@ class WitnessReport:
     checkpoints: int = 0
     chains: int = 0
     events: int = 0
+    unsigned: int = 0  # events after the last checkpoint of their chain (or on chains none names yet)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -47,14 +48,20 @@ async def verify_against(conn: asyncpg.Connection, records: Sequence, keys: Mapp
             continue
         by_service[checkpoint.service].append(checkpoint)
     stored_services = {r["service"] for r in await conn.fetch("SELECT DISTINCT service FROM audit_checkpoints")}
-    for service in sorted(set(by_service) | stored_services):
+    heads = {r["chain_id"]: r["seq"] for r in await conn.fetch("SELECT chain_id, seq FROM event_chains WHERE seq > 0")}
+    signed: dict[str, int] = {}
+    for service in sorted(set(by_service) | stored_services | {c.split("/", 1)[0] for c in heads}):
         history = checkpoints.check_sequence(by_service.get(service, []), keys)
+        if not history.digests:
+            report.problems.append(f"service {service} has events but no signed checkpoint on the topic")
         report.checkpoints += len(history.digests)
         report.problems += history.problems
         await _compare_stored(conn, service, history, report)
-        for chain_id, heads in sorted(history.heads.items()):
-            await _check_chain(conn, chain_id, heads, report)
+        for chain_id, signed_heads in sorted(history.heads.items()):
+            await _check_chain(conn, chain_id, signed_heads, report)
+            signed[chain_id] = max(h.tree_size for _, h in signed_heads)
             report.chains += 1
+    report.unsigned = sum(max(0, seq - signed.get(chain_id, 0)) for chain_id, seq in heads.items())
     return report
 
 
@@ -74,23 +81,29 @@ async def _compare_stored(conn: asyncpg.Connection, service: str, history: check
 async def _check_chain(conn: asyncpg.Connection, chain_id: str,
                        heads: list[tuple[str, checkpoints.ChainHead]], report: WitnessReport) -> None:
     """Streams the chain's link hashes through its tree and compares the root at each signed size."""
-    frontier, pending, matched = merkle.Frontier(), list(heads), 0
-    async for link in _links(conn, chain_id, heads[-1][1].tree_size):
+    frontier, pending, matched = merkle.Frontier(), deque(heads), 0
+    async for link in _links(conn, chain_id, max(h.tree_size for _, h in heads)):
         frontier.append(merkle.leaf_hash(link))
         report.events += 1
-        while pending and pending[0][1].tree_size == frontier.size:
-            name, head = pending.pop(0)
-            if frontier.root() != head.root:
+        while pending and pending[0][1].tree_size <= frontier.size:
+            name, head = pending.popleft()
+            if head.tree_size != frontier.size or frontier.root() != head.root:
                 report.problems.append(
                     f"chain {chain_id}: its first {head.tree_size} events differ from checkpoint {name}:"
                     f" rewritten at a position after {matched} and at or before {head.tree_size}")
                 return
             matched = head.tree_size
     if pending:
-        name, head = pending[-1]
-        report.problems.append(
-            f"chain {chain_id}: truncated at position {frontier.size}: checkpoint {name} signed {head.tree_size}"
-            f" events (events {frontier.size + 1}..{head.tree_size} are missing)")
+        name, head = max(pending, key=lambda p: p[1].tree_size)
+        after = await conn.fetchval("SELECT min(chain_seq) FROM events WHERE chain_id = $1 AND chain_seq > $2",
+                                    chain_id, frontier.size)
+        if after is not None and after <= head.tree_size:
+            report.problems.append(f"chain {chain_id}: events {frontier.size + 1}..{after - 1} are missing"
+                                   f" (removed from inside the tree checkpoint {name} signed)")
+        else:
+            report.problems.append(
+                f"chain {chain_id}: truncated at position {frontier.size}: checkpoint {name} signed {head.tree_size}"
+                f" events (events {frontier.size + 1}..{head.tree_size} are missing)")
 
 
 async def _links(conn: asyncpg.Connection, chain_id: str, last: int):

@@ -35,6 +35,11 @@ def chain_link(prev_hash: bytes, global_position: int, stream_version: int, even
     return hashlib.sha256(prev_hash + chain_entry(global_position, stream_version, event)).digest()
 
 
+# What chain_entry writes, in its order: how an inclusion proof names the fields of its entry.
+ENTRY_FIELDS = ("globalPosition", "streamId", "streamVersion", "eventId", "eventType", "schemaVersion", "service",
+                "businessTime", "causationId", "correlationId", "payload")
+
+
 def chain_entry(global_position: int, stream_version: int, event) -> bytes:
     """The bytes of one event that its link hashes (after the previous link): what an inclusion
     proof hands an auditor, who hashes them again."""

@@ -17,23 +17,34 @@ def all_topics() -> list[str]:
         topics += [topic, dlq_topic(topic)]
     topics += list(DECISION_TOPICS.values())
     topics += [timer_topic(service) for service in SERVICES]
-    topics.append(CHECKPOINT_TOPIC)
     return topics
 
 
-async def create_topics(bootstrap: str, partitions: int) -> list[str]:
+async def create_topics(bootstrap: str, partitions: int, checkpoint_topic: str = CHECKPOINT_TOPIC) -> list[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in all_topics() if t not in existing]
+        wanted = [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in all_topics()]
+        wanted.append(await _checkpoint_topic(admin, checkpoint_topic))
+        missing = [t for t in wanted if t.name not in existing]
         if missing:
             try:
-                await admin.create_topics(
-                    [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in missing]
-                )
+                await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another process created them first
-        return missing
+        return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+async def _checkpoint_topic(admin: AIOKafkaAdminClient, name: str) -> NewTopic:
+    """The witness of the signed checkpoints (docs/tamper-evidence.md): kept for ever (a
+    checkpoint aged out would read as deleted), one partition (one order for every service's
+    checkpoints, whatever the input partitions become), replicated as far as the cluster allows."""
+    brokers = len((await admin.describe_cluster())["brokers"])
+    replicas = min(3, max(1, brokers))
+    configs = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+    if replicas >= 3:
+        configs["min.insync.replicas"] = "2"
+    return NewTopic(name, num_partitions=1, replication_factor=replicas, topic_configs=configs)

@@ -18,15 +18,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from schemas.registry import DECISION_TOPICS
 from schemas.validation import ERROR_CODES
 
+from ..audit.signing import load_private
 from ..config import Settings
 from ..db import connect, create_pool
 from ..eventstore.migrate import migrate
-from ..audit.signing import load_private
 from ..policy import LoadedPolicy
+from .checkpointer import Checkpointer
 from .dead_letter_relay import DeadLetterRelay
 from .dead_letters import DeadLetters, InputMessage
 from .fetch_wait import set_fetch_max_wait
-from .checkpointer import Checkpointer
 from .integrity import PeriodicVerifier
 from .metrics import (
     CHECKPOINTS_ENABLED, CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTER_SEND_FAILURES, DEAD_LETTERS, STORE_BLOCKED,
@@ -158,6 +158,8 @@ class Runtime:
             service=self.service, pool=self.pool, producer=self.producer, key=load_private(self.settings.checkpoint_key),
             every_decisions=self.settings.checkpoint_every_decisions, every_s=self.settings.checkpoint_every_s,
             topic=self.settings.checkpoint_topic,
+            topics={*self.definition.decider.input_topics, timer_topic(self.service)},
+            partitions=self.settings.partitions,
         )
         return [asyncio.create_task(checkpointer.run(), name=f"{self.service}-checkpoints")]
 

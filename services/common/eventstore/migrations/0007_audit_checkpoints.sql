@@ -5,7 +5,7 @@
 -- topic. The rows here are the outbox and the checkpointer's working state; altering them can
 -- stop checkpoints (which alerts) but cannot make a rewritten chain pass.
 
--- One row per service: its last checkpoint, locked by the one worker making the next.
+-- One row per service: its last checkpoint (one worker signs at a time: an advisory lock).
 CREATE TABLE IF NOT EXISTS audit_checkpoint_heads (
     service    text        PRIMARY KEY,
     seq        bigint      NOT NULL DEFAULT 0,
@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS audit_chain_trees (
     tree_size  bigint      NOT NULL,
     root       bytea       NOT NULL,
     head_hash  bytea       NOT NULL,
-    frontier   bytea[]     NOT NULL
+    frontier   bytea[]     NOT NULL,
+    signed_seq bigint      NOT NULL   -- the checkpoint that signed this tree, checked at start
 );
 
 GRANT SELECT, INSERT, UPDATE ON audit_checkpoint_heads, audit_checkpoints, audit_chain_trees TO wuguan_service;
