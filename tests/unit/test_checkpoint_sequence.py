@@ -104,3 +104,12 @@ def test_hostile_records_are_refused_not_crashed_on(raw):
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         checkpoints.parse(raw)
 
+
+def test_built_checkpoints_fit_the_published_message_schema():
+    import jsonschema
+    import orjson
+
+    jsonschema.Draft202012Validator.check_schema(checkpoints.MESSAGE_SCHEMA)
+    for cp in signed([(0, 5), (5, 9)]):
+        jsonschema.validate(orjson.loads(cp.raw), checkpoints.MESSAGE_SCHEMA)
+

@@ -26,6 +26,45 @@ TYPE = "wuguan.AuditCheckpoint"
 SIGNING_CONTEXT = b"wuguan-checkpoint-v1\x00"  # a signature over a checkpoint is never valid for anything else
 
 
+_HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+# The published contract of a checkpoint message (docs/tamper-evidence.md); parse() enforces the same.
+MESSAGE_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "A signed checkpoint of a service's hash chains (audit.checkpoints.v1)",
+    "type": "object",
+    "required": ["body", "signature"],
+    "properties": {
+        "signature": {"type": "string", "description": "Ed25519 over 'wuguan-checkpoint-v1' NUL and the body's"
+                                                       " canonical JSON (keys sorted, no spaces), base64"},
+        "body": {
+            "type": "object",
+            "required": ["type", "version", "service", "seq", "previous", "signedAt", "keyId", "chains"],
+            "properties": {
+                "type": {"const": TYPE}, "version": {"const": 1}, "service": {"type": "string"},
+                "seq": {"type": "integer", "minimum": 1, "description": "1, 2, 3 ... per service"},
+                "previous": {"type": "string", "description": "SHA-256 (hex) of the previous checkpoint's canonical"
+                                                              " body; empty for the first"},
+                "signedAt": {"type": "string", "format": "date-time"},
+                "keyId": {"type": "string", "description": "first 8 bytes (hex) of SHA-256 of the raw public key"},
+                "chains": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["chainId", "treeSize", "rootHash", "headHash", "previousSize", "consistency"],
+                    "properties": {
+                        "chainId": {"type": "string", "description": "<service>/<input topic>/<partition>"},
+                        "treeSize": {"type": "integer", "minimum": 1},
+                        "rootHash": {**_HASH, "description": "RFC 9162 tree head over the chain's link hashes"},
+                        "headHash": {**_HASH, "description": "link hash of the chain's event at treeSize"},
+                        "previousSize": {"type": "integer", "minimum": 0},
+                        "consistency": {"type": "array", "items": _HASH,
+                                        "description": "RFC 9162 consistency proof from previousSize"},
+                    },
+                }},
+            },
+        },
+    },
+}
+
+
 @dataclass(frozen=True)
 class ChainHead:
     """One chain in one checkpoint."""
