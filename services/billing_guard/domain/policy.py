@@ -34,6 +34,7 @@ class GuardPolicy:
     clock_skew_seconds: int
     stale_after_months: int
     sequence_gap_grace_seconds: int
+    cycle_close_grace_seconds: int
     huge_fee_factor: int
     huge_fee_baseline_cycles: int
     reference_basket: tuple[BasketItem, ...]
@@ -46,6 +47,10 @@ class GuardPolicy:
     notice_hours: int
     long_impact_hours: int
     outage_credit_per_hour: int
+
+    @cached_property
+    def cycle_close_grace(self) -> timedelta:
+        return timedelta(seconds=self.cycle_close_grace_seconds)
 
     @cached_property
     def clock_skew(self) -> timedelta:
@@ -76,6 +81,7 @@ class CdrSchema(_Strict):
     clockSkewSeconds = _int(0, 3_600)
     staleAfterMonths = _int(1, 24)
     sequenceGapGraceSeconds = _int(0, 7 * 86_400)
+    cycleCloseGraceSeconds = _int(0, 31 * 86_400)
 
 
 class HugeFeeSchema(_Strict):
@@ -142,6 +148,7 @@ def build_policy(document: dict) -> GuardPolicy:
         clock_skew_seconds=cdr["clockSkewSeconds"],
         stale_after_months=cdr["staleAfterMonths"],
         sequence_gap_grace_seconds=cdr["sequenceGapGraceSeconds"],
+        cycle_close_grace_seconds=cdr["cycleCloseGraceSeconds"],
         huge_fee_factor=huge["factor"],
         huge_fee_baseline_cycles=huge["baselineCycles"],
         reference_basket=tuple(
