@@ -305,9 +305,10 @@ async def test_CP4_NET_OF_DISPUTES_NO_PAYMENT_IN_FLIGHT_IMPORTANT_deny_with_thei
     assert p["outcome"] == "approved" and p["payload"]["undisputedOverdueMinor"] == 4_000 - 1_500
     (f,) = await answer(paying)
     assert (f["outcome"], f["reasonCodes"]) == ("denied", ["PAYMENT_IN_FLIGHT"])
-    for account in (vip, vip_cp1):
-        (v,) = await answer(account)
-        assert (v["outcome"], v["reasonCodes"]) == ("denied", ["ACCOUNT_MANAGER_APPROVAL_MISSING"])
+    for account in (vip, vip_cp1):  # CP4.IMPORTANT: held for an account manager (test_vip_approval_e2e.py)
+        assert await answer(account) == []
+        (v,) = await guard.of_type(f"guard-account-{account}", "guard.SuspensionAwaitingApproval")
+        assert (v["outcome"], v["reasonCodes"]) == ("awaitingApproval", ["IMPORTANT_CUSTOMER_NEEDS_ACCOUNT_MANAGER"])
 
 
 async def test_CP4_RESTORE_48H_and_CP4_TERMINATION_on_the_business_clock(guard):
