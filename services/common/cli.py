@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import date
 
+from . import report_commands
 from .config import SERVICES, Settings
 from .errors import ConfigError
 
@@ -307,6 +308,7 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument("usage_id", metavar="usageId")
     explain.add_argument("--account", help="account id (default: found from the usage id)")
     explain.add_argument("--json", action="store_true", help="the story as JSON")
+    report_commands.add_parsers(sub)
     return p
 
 
@@ -338,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
             return _api_token(args)
         if args.command == "projections":
             return asyncio.run(_projections(args))
+        if args.command in report_commands.COMMANDS:
+            return report_commands.run(args)
         return asyncio.run(_dlq(args))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
