@@ -61,7 +61,9 @@ async def _approvals(args) -> int:
 
 
 async def _self_check(args) -> int:
-    from services.finance.self_check import load_self_check_policy, read_decisions, render_text, self_check, to_csv
+    from services.finance.self_check import self_check
+    from services.finance.self_check_output import read_decisions, render_text, to_csv
+    from services.finance.self_check_policy import load_self_check_policy
 
     from .db import connect
 

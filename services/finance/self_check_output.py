@@ -1,0 +1,66 @@
+"""The self-check report as text (for the terminal), CSV (one row per standard, then one per
+breach), and the store read that feeds it."""
+from __future__ import annotations
+
+import csv
+import io
+
+import orjson
+
+from .self_check import TYPES, lookback_start, period_bounds
+from .self_check_policy import SelfCheckPolicy
+
+
+def _measured(row: dict) -> str:
+    m = row["measured"]
+    if "p50" in m:
+        return (f"{m['count']} measured, {m['breaches']} breaches, p50/p95/max "
+                f"{m['p50']}/{m['p95']}/{m['max']} {m['unit']}")
+    if row["key"] == "cutoverNotice":
+        return f"{m['works']} works, {m['shortNotices']} short notices (shortest lead {m['minLeadHours']} h)"
+    if row["key"] == "cardReplacement":
+        return f"{m['count']} replacements, p99 {m['p99Seconds']} s, {m['overLimit']} over the limit"
+    if row["key"] == "hugeFee":
+        return f"{m['alerts']} alerts, {m['notified']} notified ({', '.join(m['notification']) or '-'})"
+    if row["key"] == "tariffIncrease":
+        approved = ", ".join(f"{a['tariffId']} v{a['version']} ({a['approvalRef']})" for a in m["approved"]) or "none"
+        return f"{m['rejected']} rejected; approved with approval id: {approved}"
+    return f"{m['count']}"
+
+
+def render_text(report: dict) -> str:
+    lines = [f"服务标准自查 self-check {report['period']} ({report['from']} .. {report['to']}),"
+             f" policy {report['policyVersion']}: {report['status']}"]
+    for row in report["rows"]:
+        lines.append(f"{row['status']}  {row['standard']} [{row['ruleId']}] limit {row['limit']}; {row['department']}")
+        lines.append(f"      {_measured(row)}")
+        for breach in row["breaches"]:
+            lines.append("      breach: " + ", ".join(f"{k}={v}" for k, v in breach.items() if k != "decisionIds")
+                         + " decisions " + " ".join(breach["decisionIds"]))
+    return "\n".join(lines)
+
+
+def to_csv(report: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["period", "standard", "ruleId", "limit", "measured", "status", "department", "breachDecisionIds"])
+    for row in report["rows"]:
+        ids = " ".join(i for b in row["breaches"] for i in b["decisionIds"])
+        writer.writerow([report["period"], row["standard"], row["ruleId"], row["limit"], _measured(row), row["status"],
+                         row["department"], ids])
+    return out.getvalue()
+
+
+async def read_decisions(conn, period: str, policy: SelfCheckPolicy) -> list[dict]:
+    """The decisions the rows read, from the look-back before the period to its end; each with
+    the time it was stored (C.REPLACE_NOW's latency is that minus its business time)."""
+    _, end = period_bounds(period, policy)
+    rows = await conn.fetch(
+        "SELECT payload, recorded_at FROM events WHERE event_type = ANY($1::text[])"
+        " AND business_time >= $2 AND business_time < $3 ORDER BY global_position",
+        list(TYPES), lookback_start(period, policy), end)
+    decisions = []
+    for r in rows:
+        payload = r["payload"] if isinstance(r["payload"], dict) else orjson.loads(r["payload"])
+        decisions.append({**payload, "recordedAt": r["recorded_at"].isoformat()})
+    return decisions
