@@ -19,7 +19,7 @@ from services.common.db import connect
 from services.common.localstack.publish import publish
 
 from ..integration.guard_inputs import SHANGHAI, dunning_decision, ev, payment, uid
-from ..unit import dunning_fixtures as dn
+from ..suspension_requests import suspension_request
 
 pytestmark = pytest.mark.e2e
 DUE = datetime(2026, 6, 15, 23, 59, tzinfo=SHANGHAI)
@@ -27,14 +27,7 @@ MANAGER = "AM-NJ-017"
 
 
 def gold_request(account: str) -> dict:
-    """The real dunning domain, run until it asks the guard to suspend a gold customer (DN.ESCALATE)."""
-    acc = dn.Account()
-    event = dn.bill(account, f"B-{account}", DUE, 5_000, tier="gold")
-    event.payload["customer"]["accountManagerId"] = MANAGER
-    acc.feed(event)
-    reminders = dn.of_type(acc.fire_due_timers(DUE + timedelta(days=29)), "dunning.ReminderDue")
-    acc.feed(dn.delivery(account, reminders[0]["decisionId"], "answered", DUE + timedelta(days=12), "accountManager"))
-    (request,) = dn.of_type(acc.fire_due_timers(DUE + timedelta(days=31)), "dunning.SuspensionRequested")
+    request = suspension_request(account, DUE, tier="gold", manager=MANAGER)
     assert request["payload"]["customerTier"] == "gold" and request["payload"]["accountManagerId"] == MANAGER
     return request
 
