@@ -11,15 +11,20 @@ from .self_check import TYPES, lookback_start, period_bounds
 from .self_check_policy import SelfCheckPolicy
 
 
+def _shown(value) -> str:
+    return "–" if value is None else str(value)
+
+
 def _measured(row: dict) -> str:
-    m = row["measured"]
+    m = {k: _shown(v) if not isinstance(v, list) else v for k, v in row["measured"].items()}
     if "p50" in m:
         return (f"{m['count']} measured, {m['breaches']} breaches, p50/p95/max "
                 f"{m['p50']}/{m['p95']}/{m['max']} {m['unit']}")
     if row["key"] == "cutoverNotice":
         return f"{m['works']} works, {m['shortNotices']} short notices (shortest lead {m['minLeadHours']} h)"
     if row["key"] == "cardReplacement":
-        return f"{m['count']} replacements, p99 {m['p99Seconds']} s, {m['overLimit']} over the limit"
+        return (f"{m['count']} replacements, {m['measured']} live: p99 {m['p99Seconds']} s, {m['overLimit']} over the"
+                f" limit; {m['notLive']} stored past the live window (replayed or late upstream)")
     if row["key"] == "hugeFee":
         return f"{m['alerts']} alerts, {m['notified']} notified ({', '.join(m['notification']) or '-'})"
     if row["key"] == "tariffIncrease":

@@ -49,6 +49,7 @@ class _CutoverNotice(_Strict):
 
 class _CardReplacement(_Strict):
     p99LimitSeconds = fields.Float(required=True, validate=validate.Range(0.001, 3600))
+    liveWindowSeconds = fields.Integer(required=True, strict=True, validate=validate.Range(1, 86_400))
     department = _dept()
 
 

@@ -178,7 +178,7 @@ async def test_self_check_over_a_simulated_month_reports_each_planted_breach_wit
     assert rows["cutoverNotice"]["breaches"] == [{"workId": "W-SHORT", "noticeLeadHours": 71.0, "decisionIds": [short_notice]}]
     assert rows["disputeReply"]["measured"]["count"] == 2 and rows["restoration"]["measured"]["p50"] == 20.0
     assert rows["cutoverNotice"]["measured"] == {"works": 2, "shortNotices": 1, "minLeadHours": 71.0}
-    assert rows["cardReplacement"]["measured"]["count"] == 1 and rows["cardReplacement"]["measured"]["p99Seconds"] <= 1
+    assert rows["cardReplacement"]["measured"]["measured"] == 1 and rows["cardReplacement"]["measured"]["p99Seconds"] <= 1
     assert (rows["hugeFee"]["measured"]["alerts"], rows["hugeFee"]["measured"]["notified"]) == (1, 1)
     assert rows["tariffIncrease"]["measured"]["rejected"] == 1
     assert [a["approvalRef"] for a in rows["tariffIncrease"]["measured"]["approved"]] == ["APP-2026-11"]

@@ -55,8 +55,11 @@ def test_a_decision_outside_the_period_is_not_measured(policy):
 def test_C_REPLACE_NOW_p99_of_stored_minus_complaint_time(policy):
     log = [decision("cards.CardReplaced", "2026-11-03T10:00:00+08:00", f"c{n}", payload={"complaintId": f"C{n}"},
                     recordedAt=f"2026-11-03T10:00:0{0 if n else 2}.200000+08:00") for n in range(3)]
-    row = rows(self_check(log, "2026-11", policy))["cardReplacement"]
+    replayed = decision("cards.CardReplaced", "2026-11-02T10:00:00+08:00", "c9", payload={"complaintId": "C9"},
+                        recordedAt="2026-11-03T10:00:00+08:00")
+    row = rows(self_check(log + [replayed], "2026-11", policy))["cardReplacement"]
     assert row["measured"]["p99Seconds"] == 2.2 and row["status"] == NOT_MET
+    assert (row["measured"]["count"], row["measured"]["measured"], row["measured"]["notLive"]) == (4, 3, 1)
     assert row["breaches"] == [{"complaintId": "C0", "seconds": 2.2, "decisionIds": ["d-c0"]}]
 
 

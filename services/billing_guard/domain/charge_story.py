@@ -21,6 +21,15 @@ from .tariff_changes import ACCEPTED as TARIFF_ACCEPTED
 ANSWERS = (REPLIED, RESOLVED, AUTO_CREDITED)
 
 
+def _usage_cycle(decisions: list[dict], account: str, cycle: str) -> dict:
+    """Whether the CDR watermark has closed the charge's cycle (CP3.LATE), and by which decision."""
+    closing = next((d for d in decisions if d["decisionType"] == USAGE_CLOSED and d["payload"]["accountId"] == account
+                    and d["payload"]["cycle"] == cycle), None)
+    if closing is None:
+        return {"cycle": cycle, "closed": False, "closesAt": None}
+    return {"cycle": cycle, "closed": True, "closesAt": closing["payload"]["closesAt"], **_ref(closing)}
+
+
 def _late_result(flags: list) -> str:
     if "LATE_ADJUSTMENT" in flags:
         return "lateAdjustment"
@@ -157,11 +166,7 @@ def explain_charge(decisions: list[dict], usage_id: str) -> dict:
         checkpoints["hugeFee"] = {"ruleId": "CP3.HUGE_FEE", "alerts": [
             {"cycleChargesMinor": a["payload"]["cycleChargesMinor"],
              "baselineAverageMinor": a["payload"]["baselineAverageMinor"], **_ref(a)} for a in alerts]}
-        closing = next((d for d in decisions if d["decisionType"] == USAGE_CLOSED and d["payload"]["accountId"] == account
-                        and d["payload"]["cycle"] == c["cycle"]), None)
-        story["usageCycle"] = {"cycle": c["cycle"], "closed": closing is not None,
-                               "closesAt": closing["payload"]["closesAt"] if closing else None,
-                               **(_ref(closing) if closing else {})}
+        story["usageCycle"] = _usage_cycle(decisions, account, c["cycle"])
         bill = next((d for d in decisions if d["decisionType"] == CYCLE_CLOSED and d["payload"]["accountId"] == account
                      and d["payload"]["cycle"] == c["cycle"]), None)
         story["billCycle"] = {"cycle": c["cycle"], "closed": bill is not None,
