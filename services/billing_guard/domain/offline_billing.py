@@ -1,7 +1,8 @@
 """Offline billing checkpoint (CP3) and rating of every CDR (CP2.EFFECTIVE_DATING, CP2.TRACEABLE).
 
 One CDR costs at most three small decisions: the account's charge (or why it was not charged),
-the switch's sequence record, and, once per cycle, the huge-fee alert.
+the switch's sequence record, and, once per cycle, the huge-fee alert; plus, once per cycle, the
+closing of the cycles its call start moves the account's watermark past (cycle_closing.py).
 """
 from __future__ import annotations
 
