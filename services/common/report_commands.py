@@ -21,6 +21,7 @@ def add_parsers(sub) -> None:
     form = check.add_mutually_exclusive_group()
     form.add_argument("--csv", action="store_true", help="CSV on standard output")
     form.add_argument("--json", action="store_true", help="the report as JSON")
+    form.add_argument("--html", action="store_true", help="a standalone HTML page (export)")
 
 
 def run(args) -> int:
@@ -62,7 +63,7 @@ async def _approvals(args) -> int:
 
 async def _self_check(args) -> int:
     from services.finance.self_check import self_check
-    from services.finance.self_check_output import read_decisions, render_text, to_csv
+    from services.finance.self_check_output import read_decisions, render_html, render_text, to_csv
     from services.finance.self_check_policy import load_self_check_policy
 
     from .db import connect
@@ -78,6 +79,8 @@ async def _self_check(args) -> int:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     elif args.csv:
         sys.stdout.write(to_csv(report))
+    elif args.html:
+        sys.stdout.write(render_html(report))
     else:
         print(render_text(report))
     return 0

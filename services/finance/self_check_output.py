@@ -3,6 +3,7 @@ breach), and the store read that feeds it."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 
 import orjson
@@ -54,6 +55,23 @@ def to_csv(report: dict) -> str:
         writer.writerow([report["period"], row["standard"], row["ruleId"], row["limit"], _measured(row), row["status"],
                          row["department"], ids])
     return out.getvalue()
+
+
+def render_html(report: dict) -> str:
+    """A standalone page to file or print (the export the monthly self-check is kept as)."""
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(r['standard'])}</td><td>{esc(r['ruleId'])}</td><td>{esc(r['limit'])}</td>"
+        f"<td>{esc(_measured(r))}</td><td class=\"{'met' if r['met'] else 'breach'}\">{esc(r['status'])}</td>"
+        f"<td>{esc(r['department'])}</td><td>{esc(' | '.join(' '.join(b['decisionIds']) for b in r['breaches']))}</td></tr>"
+        for r in report["rows"])
+    return (f"<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>服务标准自查 {esc(report['period'])}"
+            "</title><style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}"
+            ".met{color:#2f7d3c}.breach{color:#c9503d;font-weight:bold}</style></head><body>"
+            f"<h1>服务标准自查 self-check {esc(report['period'])}: {esc(report['status'])}</h1>"
+            f"<p>{esc(report['from'])} .. {esc(report['to'])}, policy {esc(report['policyVersion'])}</p>"
+            "<table><tr><th>standard</th><th>rule</th><th>limit</th><th>measured</th><th>result</th><th>department</th>"
+            f"<th>breaches (decision ids)</th></tr>{rows}</table></body></html>\n")
 
 
 async def read_decisions(conn, period: str, policy: SelfCheckPolicy) -> list[dict]:

@@ -186,6 +186,8 @@ async def test_self_check_over_a_simulated_month_reports_each_planted_breach_wit
     text = wuguan("self-check", "--period", PERIOD, database_url=db)
     assert late_reply in text and "不达标" in text
     assert short_notice in wuguan("self-check", "--period", PERIOD, "--csv", database_url=db)
+    page = wuguan("self-check", "--period", PERIOD, "--html", database_url=db)
+    assert page.startswith("<!doctype html>") and late_restore in page and page.count("不达标") == 4  # title + 3 rows
 
     process, base, log = await _api(db, tmp_path)
     try:

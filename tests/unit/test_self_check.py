@@ -7,7 +7,7 @@ import pytest
 
 from services.common.errors import ConfigError
 from services.finance.self_check import MET, NOT_MET, nearest_rank, self_check
-from services.finance.self_check_output import render_text, to_csv
+from services.finance.self_check_output import render_html, render_text, to_csv
 from services.finance.self_check_policy import DEFAULT, load_self_check_policy
 
 
@@ -75,6 +75,8 @@ def test_text_and_csv_show_each_row_with_status_and_breach_ids(policy):
     assert "不达标  cutover notice ≥ 72 h" in render_text(report) and "d-w1" in render_text(report)
     line = [l for l in to_csv(report).splitlines() if "CP5.NOTICE_72H" in l][0]
     assert "不达标" in line and "d-w1" in line
+    page = render_html(report)
+    assert page.count("<tr>") == 9 and '<td class="breach">不达标</td>' in page and "d-w1" in page
 
 
 def test_a_bad_policy_refuses_to_load_naming_the_field(tmp_path):
