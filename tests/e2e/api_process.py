@@ -11,11 +11,11 @@ from services.common.localstack.embedded import free_port
 SECRET = "e2e-secret-0123456789abcdef"
 
 
-def spawn_api(database_url: str, log_path: Path) -> tuple[subprocess.Popen, str, object]:
+def spawn_api(database_url: str, log_path: Path, **extra_env: str) -> tuple[subprocess.Popen, str, object]:
     """The process, its base URL and its open log file (close it after stopping the process)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "WUGUAN_API_PORT": str(port), "WUGUAN_API_SECRET": SECRET,
-           "WUGUAN_WEB_HOST": "127.0.0.1"}
+           "WUGUAN_WEB_HOST": "127.0.0.1", **extra_env}
     log = open(log_path, "ab")
     process = subprocess.Popen([sys.executable, "-m", "services.common.cli", "api"], env=env, stdout=log,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
