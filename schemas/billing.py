@@ -212,6 +212,21 @@ class RestorationPayload(StrictSchema):
     networkSystem = Id("System that performed the restoration, e.g. hlr-nj-02.")
 
 
+class SuspensionApprovalPayload(StrictSchema):
+    """billing.approval.v1: an account manager's answer to a suspension request for an important
+    customer (CP4.IMPORTANT: diamond/gold or VIP). The guard holds the request until this answer
+    arrives or the policy's timeout passes (a timeout counts as a refusal and escalates)."""
+
+    approvalId = Id()
+    requestId = Id("requestId of the guard's SuspensionAwaitingApproval this answers.")
+    accountId = Id()
+    approverId = Id("Who answered.")
+    approverRole = Id("Role of the approver; the guard's policy names the roles that may answer.")
+    verdict = Choice(("approve", "refuse"))
+    reason = Text("Why the approver approved or refused.")
+    decidedAt = Timestamp("When the approver answered.")
+
+
 DISPUTE_ACTIONS = ("open", "transfer", "acceptTransfer", "reply", "resolve", "close", "cancel")
 
 

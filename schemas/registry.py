@@ -13,6 +13,7 @@ from .billing import (
     DisputePayload,
     PaymentPayload,
     RestorationPayload,
+    SuspensionApprovalPayload,
     TariffPayload,
 )
 from .cards import CardComplaintPayload, CardInventoryPayload
@@ -29,6 +30,7 @@ INPUT_TOPICS: dict[str, type[Schema]] = {
     "billing.payment.v1": PaymentPayload,
     "billing.dispute.v1": DisputePayload,
     "billing.restoration.v1": RestorationPayload,
+    "billing.approval.v1": SuspensionApprovalPayload,
     "cards.inventory.v1": CardInventoryPayload,
     "cards.complaint.v1": CardComplaintPayload,
     "dunning.delivery.v1": ReminderDeliveryPayload,
@@ -58,6 +60,7 @@ PARTITION_KEY: dict[str, str] = {
     "billing.payment.v1": "accountId",
     "billing.dispute.v1": "accountId",
     "billing.restoration.v1": "accountId",
+    "billing.approval.v1": "accountId",
     "cards.inventory.v1": "cardSerial",
     "cards.complaint.v1": "cardSerial",
     "dunning.delivery.v1": "accountId",

@@ -31,11 +31,12 @@ from .domain.planned_works import WorksState, decide_work, evolve_works
 from .domain.sequences import GAP_TIMER, SwitchState, evolve_switch, on_gap_timer
 from .domain.tariff_changes import decide_tariff, evolve_catalogue
 from .domain.tariffs import Catalogue
-from .domain import suspension
+from .domain import suspension, vip_approval
 
 INPUT_TOPICS = (
     "billing.cdr.v1", "billing.tariff.v1", "billing.customer.v1", "billing.cutover.v1",
-    "billing.dispute.v1", "billing.bill.v1", "billing.payment.v1", "billing.restoration.v1", "dunning.decisions.v1",
+    "billing.dispute.v1", "billing.bill.v1", "billing.payment.v1", "billing.restoration.v1", "billing.approval.v1",
+    "dunning.decisions.v1",
 )
 TIMER = "wuguan.timer.v1"
 SUSPENSION_REQUEST = "guard.suspensionRequest"  # the request shape, for callers other than dunning
@@ -121,7 +122,9 @@ class GuardDecider:
         if decision["decisionType"] in DISPUTE_TYPES:
             return evolve_dispute(state, decision)
         if decision["decisionType"] in suspension.TYPES:
-            return suspension.evolve_suspension(state, decision)
+            return vip_approval.evolve_approval(suspension.evolve_suspension(state, decision), decision)
+        if decision["decisionType"] in vip_approval.TYPES:
+            return vip_approval.evolve_approval(state, decision)
         for fold in (evolve_billing, evolve_customer):
             folded = fold(state, decision)
             if folded is not None:
@@ -136,6 +139,8 @@ class GuardDecider:
                 return on_gap_timer(state, event, stream_id)
             if p["kind"] == REPLY_TIMER:
                 return on_reply_timer(state, event)
+            if p["kind"] == vip_approval.APPROVAL_TIMER:
+                return vip_approval.on_timeout(state, event, policy)
             return suspension.on_timer(state, event)
         if kind == "billing.cdr.v1":
             return decide_cdr(states[account_stream(p["accountId"])], states[TARIFFS],
@@ -159,8 +164,11 @@ class GuardDecider:
         if kind == DUNNING:
             if p["decisionType"] != "dunning.SuspensionRequested":
                 return []
-            return suspension.decide_request(states[account_stream(_dunning_account(event))],
-                                             suspension.from_dunning(p), event, policy)
+            return vip_approval.decide_request(states[account_stream(_dunning_account(event))],
+                                               suspension.from_dunning(p), event, policy)
         if kind == SUSPENSION_REQUEST:
-            return suspension.decide_request(states[account_stream(p["accountId"])], suspension.parse_request(p), event, policy)
+            return vip_approval.decide_request(states[account_stream(p["accountId"])], suspension.parse_request(p), event,
+                                               policy)
+        if kind == "billing.approval.v1":
+            return vip_approval.decide_answer(states[account_stream(p["accountId"])], event, policy)
         return []

@@ -9,6 +9,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from . import report_commands
 from .audit import commands as audit_commands
 from .config import SERVICES, Settings
 from .errors import ConfigError
@@ -324,6 +325,7 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="the story as JSON")
     explain.add_argument("--proof", type=Path, metavar="FILE",
                          help="also write the story with a signed inclusion proof of each of its decisions")
+    report_commands.add_parsers(sub)
     return p
 
 
@@ -361,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
             return _api_token(args)
         if args.command == "projections":
             return asyncio.run(_projections(args))
+        if args.command in report_commands.COMMANDS:
+            return report_commands.run(args)
         return asyncio.run(_dlq(args))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

@@ -335,6 +335,9 @@ def build_app(pool: asyncpg.Pool, secret: str, clock=time.time) -> web.Applicati
     r.add_get("/", index)
     r.add_get("/static/dashboard.js", _static("dashboard.js", "application/javascript"))
     r.add_get("/static/dashboard.css", _static("dashboard.css", "text/css"))
+    from . import self_check_api  # it imports this module's helpers
+
+    self_check_api.add_routes(app)
     return app
 
 

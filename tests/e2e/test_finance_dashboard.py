@@ -9,7 +9,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import time
 import urllib.request
 import zlib
@@ -19,16 +18,15 @@ import orjson
 import pytest
 
 from services.common.db import connect
-from services.common.localstack.embedded import free_port
 from services.common.localstack.processes import stop_processes
 from services.finance import tokens
 from services.finance.schema import ensure_schema
 
 from ..integration.test_finance_scenario import scenario, store
+from .api_process import SECRET, spawn_api
 
 pytestmark = pytest.mark.e2e
 
-SECRET = "e2e-secret-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -75,13 +73,7 @@ async def api_process(database_url, tmp_path):
     decisions = scenario()
     await store(conn, decisions)
     await conn.close()
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "WUGUAN_API_PORT": str(port), "WUGUAN_API_SECRET": SECRET,
-           "WUGUAN_WEB_HOST": "127.0.0.1"}
-    log = open(tmp_path / "api.log", "ab")
-    process = subprocess.Popen([sys.executable, "-m", "services.common.cli", "api"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    process, base, log = spawn_api(database_url, tmp_path / "api.log")
     try:
         deadline = time.monotonic() + 30
         while True:  # healthy, and the background projector has caught up with the log

@@ -75,6 +75,10 @@ def workload(seed: int = 3):
     huge = accounts[1]
     cdrs.append(Cdr(f"U-{huge}-huge", huge, switch_of[huge], f"O-{huge}-huge", datetime(2026, 3, 25, 9, tzinfo=SHANGHAI),
                     3 * 3600))
+    # Its CP3.HUGE_FEE baseline: 100 fen of usage by call start in each of January and February.
+    for month in (1, 2):
+        cdrs.append(Cdr(f"U-{huge}-base-{month}", huge, switch_of[huge], f"O-{huge}-base-{month}",
+                        datetime(2026, month, 10, 9, tzinfo=SHANGHAI), 600))
     cdrs.sort(key=lambda c: (c.start, c.usage_id))
     counters, gap_switch, gap = defaultdict(int), switch_of[accounts[2]], None
     for c in cdrs:
@@ -113,11 +117,9 @@ async def test_a_month_of_1000_accounts_through_the_guard_worker(workers):
     def keyed(account: str, message):
         return message[0], account.encode(), message[1]
 
-    setup = datetime(2026, 2, 20, 9, tzinfo=SHANGHAI)
+    setup = datetime(2026, 1, 5, 9, tzinfo=SHANGHAI)  # before the huge account's January baseline calls
     at_day(setup, keyed("T-STD", tariff("T-STD", 1, datetime(2026, 1, 1, tzinfo=SHANGHAI), RATE[1], setup - timedelta(days=60))))
     at_day(setup, keyed("T-STD", tariff("T-STD", 2, V2_FROM, RATE[2], setup, replacesVersion=1)))
-    for cycle in ("2025-12", "2026-01", "2026-02"):
-        at_day(setup, keyed(huge, bill(huge, f"B-{huge}-{cycle}", cycle, 100, when=setup)))
     planned = datetime(2026, 3, 14, 9, tzinfo=SHANGHAI)
     hours = int((WINDOW[1] - WINDOW[0]).total_seconds() // 3600)
     at_day(planned, keyed("W-CUT", work("W-CUT", planned, WINDOW[0], hours=hours, approvals=("provincial",),
@@ -134,7 +136,8 @@ async def test_a_month_of_1000_accounts_through_the_guard_worker(workers):
                                                 usage_id=f"{c.usage_id}-resent", received=resend_day + timedelta(seconds=n))))
     totals = defaultdict(int)
     for c in cdrs:
-        totals[c.account] += c.amount
+        if c.start.month == 3:
+            totals[c.account] += c.amount
     billed = datetime(2026, 4, 1, 9, tzinfo=SHANGHAI)
     for account in accounts:
         at_day(billed, keyed(account, bill(account, f"B-{account}-2026-03", "2026-03", totals[account], when=billed)))
@@ -176,7 +179,8 @@ async def test_a_month_of_1000_accounts_through_the_guard_worker(workers):
         "guard.TariffVersionAccepted": 2, "guard.PlannedWorkCleared": 1, "guard.PlannedWorkBlocked": 1,
         "guard.CdrRated": len(cdrs), "guard.SwitchSequenceRecorded": len(cdrs),
         "guard.DuplicateCdrSuppressed": len(resent), "guard.SequenceGapAlert": 1,
-        "guard.BillCycleClosed": ACCOUNTS + 3, "guard.HugeFeeAlert": 1,
+        "guard.BillCycleClosed": ACCOUNTS, "guard.HugeFeeAlert": 1,
+        "guard.UsageCycleClosed": 2,  # the huge account's January and February, closed by its March calls
         "guard.DisputeOpened": 2, "guard.DisputeAutoCredited": 1, "guard.CreditNoteIssued": 1,
         "guard.DisputeResolved": 1,
     }
@@ -189,8 +193,13 @@ async def test_a_month_of_1000_accounts_through_the_guard_worker(workers):
     for usage, body in rated.items():
         c = by_usage[usage]
         assert (body["tariffId"], body["tariffVersion"], body["amountMinor"]) == ("T-STD", c.version, c.amount), usage
-    assert {d["payload"]["accountId"]: d["payload"]["guardChargesMinor"] for d in of("guard.BillCycleClosed")
-            if d["payload"]["cycle"] == "2026-03"} == dict(totals)
+    march = defaultdict(int)
+    for body in rated.values():
+        if body["cycle"] == "2026-03":
+            march[body["accountId"]] += body["amountMinor"]
+    assert dict(march) == dict(totals)
+    assert {d["payload"]["cycle"]: d["payload"]["chargesMinor"] for d in of("guard.UsageCycleClosed")} == {
+        "2026-01": 100, "2026-02": 100}
 
     # CP3.DEDUP: each re-sent copy suppressed exactly once, pointing at its original.
     assert sorted((d["payload"]["usageId"], d["payload"]["originalUsageId"]) for d in of("guard.DuplicateCdrSuppressed")) == \
@@ -208,7 +217,7 @@ async def test_a_month_of_1000_accounts_through_the_guard_worker(workers):
     assert flagged == {c.usage_id for c in in_window}
     assert all(rated[u]["workIds"] == ["W-CUT"] for u in flagged)
 
-    # CP3.HUGE_FEE: one alert, for the account with a 3-cycle baseline of 100 fen.
+    # CP3.HUGE_FEE: one alert, for the account with a baseline of 100 fen a month by call start.
     (huge_alert,) = of("guard.HugeFeeAlert")
     assert (huge_alert["payload"]["accountId"], huge_alert["payload"]["cycle"]) == (huge, "2026-03")
     assert huge_alert["payload"]["baselineAverageMinor"] == 100 and huge_alert["payload"]["cycleChargesMinor"] > 500

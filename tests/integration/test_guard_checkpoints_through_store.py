@@ -167,23 +167,27 @@ async def test_CP2_PUBLISHED_and_CP2_TRACEABLE_and_approved_increase_through_the
 # ---------------------------------------------------------------- CP3 offline billing
 
 
-async def test_CP3_LATE_usage_of_a_closed_cycle_is_deferred_to_the_next_and_flagged(guard):
+async def test_CP3_LATE_usage_of_a_closed_cycle_is_a_late_adjustment_to_its_own_cycle(guard):
     account = uid("A")
     await standard_tariff(guard)
     await guard.feed(cdr(account, "SW-L", 1, at(2026, 3, 5)))
-    await guard.feed(bill(account, "B-MAR", "2026-03", 20))
-    await guard.feed(cdr(account, "SW-L", 2, at(2026, 3, 28), received=at(2026, 4, 3)))
+    await guard.feed(bill(account, "B-MAR", "2026-03", 20))  # recorded; closes no usage cycle
+    await guard.feed(cdr(account, "SW-L", 2, at(2026, 3, 30), received=at(2026, 4, 3)))
+    await guard.feed(cdr(account, "SW-L", 3, at(2026, 4, 1, 2)))  # watermark: 1 April 02:00 = end + 2 h grace
+    await guard.feed(cdr(account, "SW-L", 4, at(2026, 3, 28), received=at(2026, 4, 3)))
     log = await guard.account(account)
-    closed = of(log, "guard.BillCycleClosed")[0]
-    assert closed["payload"]["cycle"] == "2026-03" and closed["payload"]["guardChargesMinor"] == 20
-    on_time, late = of(log, "guard.CdrRated")
-    assert on_time["payload"]["cycle"] == "2026-03" and on_time["outcome"] == "charged"
-    assert (late["payload"]["cycle"], late["payload"]["naturalCycle"], late["outcome"]) == ("2026-04", "2026-03", "chargedLate")
-    assert late["payload"]["flags"] == ["LATE_DEFERRED"] and "CP3.LATE" in late["ruleIds"]
-    assert late["reasonCodes"] == ["CYCLE_CLOSED_DEFERRED_TO_NEXT"]
+    (closed,) = of(log, "guard.UsageCycleClosed")
+    assert (closed["payload"]["cycle"], closed["payload"]["chargesMinor"], closed["ruleIds"]) == ("2026-03", 40, ["CP3.LATE"])
+    in_cycle, after_bill, april, late = of(log, "guard.CdrRated")
+    assert [d["outcome"] for d in (in_cycle, after_bill, april)] == ["charged"] * 3
+    assert (after_bill["payload"]["cycle"], late["payload"]["cycle"], late["outcome"]) == ("2026-03", "2026-03", "lateAdjustment")
+    assert late["payload"]["flags"] == ["LATE_ADJUSTMENT"] and "CP3.LATE" in late["ruleIds"]
+    assert late["reasonCodes"] == ["CYCLE_CLOSED_LATE_ADJUSTMENT"]
     decisions = [d for d in log]
-    assert itemized_bill(decisions, account, "2026-03")["chargesMinor"] == 20
-    assert [l["usageId"] for l in itemized_bill(decisions, account, "2026-04")["lines"]] == [late["payload"]["usageId"]]
+    march = itemized_bill(decisions, account, "2026-03")
+    flagged = [l["usageId"] for l in march["lines"] if "LATE_ADJUSTMENT" in l["flags"]]
+    assert march["chargesMinor"] == 60 and flagged == [late["payload"]["usageId"]]
+    assert [l["usageId"] for l in itemized_bill(decisions, account, "2026-04")["lines"]] == [april["payload"]["usageId"]]
 
 
 async def test_CP3_STALE_usage_older_than_the_dispute_window_is_held_not_billed(guard):
@@ -203,13 +207,15 @@ async def test_CP3_STALE_usage_older_than_the_dispute_window_is_held_not_billed(
 async def test_CP3_HUGE_FEE_once_per_cycle_above_5x_the_3_cycle_average_and_never_without_baseline(guard):
     account, newcomer = uid("A"), uid("A")
     await standard_tariff(guard)
-    await guard.feed(bill(account, "B-1", "2026-01", 1000), bill(account, "B-2", "2026-02", 2000),
-                     bill(account, "B-3", "2026-03", 3000))
+    # Usage by call start of January-March (10 fen a minute): 1000, 2000, 3000; the bills say otherwise.
+    for n, (month, minutes) in enumerate(((1, 100), (2, 200), (3, 300)), 1):
+        await guard.feed(cdr(account, "SW-H", n, at(2026, month, 10), seconds=minutes * 60),
+                         bill(account, f"B-{n}", f"2026-{month:02d}", 1))
     # Average 2000 x 5 = 10000: a total of exactly 10000 is not above it, 10010 is.
     minutes = [10, 990, 1, 1]
-    for n, m in enumerate(minutes, 1):
-        await guard.feed(cdr(account, "SW-H", n, at(2026, 4, 5 + n), seconds=m * 60))
-        await guard.feed(cdr(newcomer, "SW-H2", n, at(2026, 4, 5 + n), seconds=m * 60))
+    for n, m in enumerate(minutes, 4):
+        await guard.feed(cdr(account, "SW-H", n, at(2026, 4, 2 + n), seconds=m * 60))
+        await guard.feed(cdr(newcomer, "SW-H2", n, at(2026, 4, 2 + n), seconds=m * 60))
     log = await guard.account(account)
     alerts = of(log, "guard.HugeFeeAlert")
     assert len(alerts) == 1
@@ -217,7 +223,7 @@ async def test_CP3_HUGE_FEE_once_per_cycle_above_5x_the_3_cycle_average_and_neve
     assert (body["cycle"], body["cycleChargesMinor"], body["baselineAverageMinor"], body["baselineCycles"]) == (
         "2026-04", 10010, 2000, ["2026-01", "2026-02", "2026-03"])
     assert alerts[0]["outcome"] == "notifyCustomer" and alerts[0]["ruleIds"] == ["CP3.HUGE_FEE"]
-    third = of(log, "guard.CdrRated")[2]
+    third = of(log, "guard.CdrRated")[5]
     assert alerts[0]["causedBy"] == third["causedBy"]  # raised by the CDR that crossed the line
     assert of(await guard.account(newcomer), "guard.HugeFeeAlert") == []
 
@@ -299,9 +305,10 @@ async def test_CP4_NET_OF_DISPUTES_NO_PAYMENT_IN_FLIGHT_IMPORTANT_deny_with_thei
     assert p["outcome"] == "approved" and p["payload"]["undisputedOverdueMinor"] == 4_000 - 1_500
     (f,) = await answer(paying)
     assert (f["outcome"], f["reasonCodes"]) == ("denied", ["PAYMENT_IN_FLIGHT"])
-    for account in (vip, vip_cp1):
-        (v,) = await answer(account)
-        assert (v["outcome"], v["reasonCodes"]) == ("denied", ["ACCOUNT_MANAGER_APPROVAL_MISSING"])
+    for account in (vip, vip_cp1):  # CP4.IMPORTANT: held for an account manager (test_vip_approval_e2e.py)
+        assert await answer(account) == []
+        (v,) = await guard.of_type(f"guard-account-{account}", "guard.SuspensionAwaitingApproval")
+        assert (v["outcome"], v["reasonCodes"]) == ("awaitingApproval", ["IMPORTANT_CUSTOMER_NEEDS_ACCOUNT_MANAGER"])
 
 
 async def test_CP4_RESTORE_48H_and_CP4_TERMINATION_on_the_business_clock(guard):

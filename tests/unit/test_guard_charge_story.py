@@ -84,3 +84,17 @@ def test_A_PRIVACY_rendered_story_masks_phone_numbers():
     text = render(explain_charge(g.log, "U-OK"))
     assert "13812345678" not in text and "13987654321" not in text and "138****5678" in text
     assert "T-GOLD v2" in text and "approval APP-1" in text and "dispute K-REJ" in text
+
+
+def test_CP3_LATE_story_of_a_late_adjustment_names_the_decision_that_closed_its_cycle():
+    g = scenario()
+    g.feed(cdr("A1", T0 + timedelta(days=31, hours=3), seconds=60, switch="SW1", seq=2, usage_id="U-APRIL"))
+    g.feed(cdr("A1", T0 + timedelta(days=20), seconds=60, switch="SW1", seq=3, usage_id="U-LATE",
+               received=T0 + timedelta(days=32)))
+    story = explain_charge(g.log, "U-LATE")
+    (closed,) = of_type(g.log, "guard.UsageCycleClosed")
+    assert story["checkpoints"]["late"] == {"ruleId": "CP3.LATE", "result": "lateAdjustment",
+                                            "naturalCycle": "2026-03", "billedCycle": "2026-03"}
+    assert story["usageCycle"]["decisionId"] == closed["decisionId"] and story["usageCycle"]["closed"]
+    assert "closed by the CDR watermark" in render(story) and "CP3.LATE lateAdjustment" in render(story)
+    assert explain_charge(g.log, "U-APRIL")["usageCycle"] == {"cycle": "2026-04", "closed": False, "closesAt": None}

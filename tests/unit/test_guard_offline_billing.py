@@ -59,12 +59,38 @@ def test_CP3_STALE_older_than_five_months_is_held_not_billed(g):
     assert fresh[0]["decisionType"] == "guard.CdrRated"
 
 
-def test_CP3_LATE_usage_of_a_closed_cycle_is_deferred_to_the_next_and_flagged(g):
-    g.feed(bill("A1", "B-2026-03", T0, 1000))
+def month(year: int, month_no: int, day: int = 1, hour: int = 10):
+    return T0.replace(year=year, month=month_no, day=day, hour=hour)
+
+
+def test_CP3_LATE_a_cdr_belongs_to_the_cycle_of_its_call_start_whatever_arrives_first(g):
+    g.feed(bill("A1", "B-2026-03", T0, 1000))  # a bill closes no usage cycle
     out = g.feed(cdr(start=T0 + timedelta(days=3), received=T0 + timedelta(days=35)))
+    assert out[0]["outcome"] == "charged" and out[0]["payload"]["cycle"] == "2026-03"
+    assert "CP3.LATE" not in out[0]["ruleIds"]
+
+
+def test_CP3_LATE_the_watermark_closes_a_cycle_only_after_its_end_plus_the_grace(g):
+    g.feed(cdr(start=month(2026, 3, 20)))
+    inside_grace = g.feed(cdr(start=month(2026, 4, 1, hour=1) + timedelta(minutes=59)))
+    assert of_type(inside_grace, "guard.UsageCycleClosed") == []
+    assert of_type(g.feed(cdr(start=month(2026, 3, 31, hour=23))), "guard.CdrRated")[0]["outcome"] == "charged"
+    closing = g.feed(cdr(start=month(2026, 4, 1, hour=2)))
+    (closed,) = of_type(closing, "guard.UsageCycleClosed")
+    assert closed["ruleIds"] == ["CP3.LATE"] and closing[0] is closed
+    assert (closed["payload"]["cycle"], closed["payload"]["chargesMinor"], closed["payload"]["closesAt"]) == (
+        "2026-03", 20, "2026-04-01T02:00:00+08:00")
+
+
+def test_CP3_LATE_usage_of_a_closed_cycle_is_a_late_adjustment_to_its_own_cycle(g):
+    g.feed(cdr(start=month(2026, 3, 5)))
+    g.feed(cdr(start=month(2026, 4, 2)))
+    out = g.feed(cdr(start=month(2026, 3, 28), received=month(2026, 4, 3)))
     body = out[0]["payload"]
-    assert out[0]["outcome"] == "chargedLate" and "CP3.LATE" in out[0]["ruleIds"]
-    assert (body["naturalCycle"], body["cycle"], body["flags"]) == ("2026-03", "2026-04", ["LATE_DEFERRED"])
+    assert out[0]["outcome"] == "lateAdjustment" and "CP3.LATE" in out[0]["ruleIds"]
+    assert out[0]["reasonCodes"] == ["CYCLE_CLOSED_LATE_ADJUSTMENT"]
+    assert (body["cycle"], body["naturalCycle"], body["flags"]) == ("2026-03", "2026-03", ["LATE_ADJUSTMENT"])
+    assert g.states["guard-account-A1"].cycle_totals == {"2026-03": 20, "2026-04": 10}
 
 
 def test_CP3_SEQUENCE_GAP_open_after_grace_period_alerts_with_the_missing_range(g):
@@ -88,11 +114,14 @@ def test_CP3_SEQUENCE_GAP_filled_inside_grace_period_cancels_the_alert(g):
     assert g.fire_due_timers(T0 + timedelta(days=30)) == []
 
 
+def usage_month(g, year: int, month_no: int, fen: int, account="A1"):
+    """One CDR of `fen` (10 fen a minute) on the 10th of the month."""
+    return g.feed(cdr(account=account, start=month(year, month_no, 10), seconds=60 * fen // 10))
+
+
 def test_CP3_HUGE_FEE_once_per_cycle_above_five_times_the_average(g):
-    for n, month in enumerate((11, 12)):
-        g.feed(bill("A1", f"B{n}", T0.replace(year=2025, month=month), 1000))
-    g.feed(bill("A1", "B2", T0.replace(month=1), 1000))
-    g.feed(bill("A1", "B3", T0.replace(month=2), 1000))  # baseline: last 3 closed = 1000 avg
+    for year, month_no in ((2025, 11), (2025, 12), (2026, 1), (2026, 2)):
+        usage_month(g, year, month_no, 1000)  # baseline: the last 3 closed = 1000 avg
     start = T0 + timedelta(days=1)
     out = g.feed(cdr(start=start, seconds=60 * 500))  # 5000 fen: exactly 5x is not more than 5x
     assert of_type(out, "guard.HugeFeeAlert") == []
@@ -103,10 +132,32 @@ def test_CP3_HUGE_FEE_once_per_cycle_above_five_times_the_average(g):
     assert of_type(g.feed(cdr(start=start, seconds=600)), "guard.HugeFeeAlert") == []
 
 
+def test_CP3_HUGE_FEE_the_baseline_is_usage_by_call_start_never_a_bill(g):
+    for n, month_no in enumerate((11, 12)):
+        g.feed(bill("A1", f"B{n}", T0.replace(year=2025, month=month_no), 1))
+    assert of_type(g.feed(cdr(seconds=86_000)), "guard.HugeFeeAlert") == []
+
+
 def test_CP3_HUGE_FEE_no_closed_cycle_no_baseline_no_alert(g):
     assert of_type(g.feed(cdr(seconds=86_000)), "guard.HugeFeeAlert") == []
 
 
 def test_CP3_HUGE_FEE_fewer_than_three_cycles_uses_what_there_is(g):
-    g.feed(bill("A1", "B1", T0.replace(month=2), 100))
+    usage_month(g, 2026, 2, 100)
     assert of_type(g.feed(cdr(seconds=60 * 51)), "guard.HugeFeeAlert")
+
+
+def test_CP3_HUGE_FEE_the_late_1000_fen_cdr_no_longer_makes_a_5000_fen_month_look_like_5x(g):
+    """Issue 15's report: six months of 1,000 fen, then 5,000 fen. The sixth month's last CDR was
+    consumed after that month's bill; it used to be deferred into the seventh month (6,000 fen:
+    an alert). It belongs to its own month, and exactly 5x is not above 5x."""
+    for month_no in range(9, 14):
+        usage_month(g, 2025 + (month_no > 12), (month_no - 1) % 12 + 1, 1000)
+    g.feed(cdr(start=month(2026, 2, 27), seconds=60 * 50))
+    g.feed(bill("A1", "B-2026-02", T0.replace(month=2), 1000))
+    late = g.feed(cdr(start=month(2026, 2, 28, hour=23), seconds=60 * 50, received=month(2026, 3, 2)))
+    assert of_type(late, "guard.CdrRated")[0]["payload"]["cycle"] == "2026-02"
+    out = g.feed(cdr(start=month(2026, 3, 3), seconds=60 * 500))
+    assert of_type(out, "guard.HugeFeeAlert") == []
+    assert g.states["guard-account-A1"].cycle_totals["2026-02"] == 1000
+    assert g.states["guard-account-A1"].cycle_totals["2026-03"] == 5000

@@ -17,6 +17,9 @@ STALE = "guard.StaleCdrHeld"
 UNRATED = "guard.CdrUnrated"
 HUGE_FEE = "guard.HugeFeeAlert"
 CYCLE_CLOSED = "guard.BillCycleClosed"
+USAGE_CLOSED = "guard.UsageCycleClosed"
+# Decisions of a CDR accepted for an account: their call start moves the account's watermark.
+_CDR_TYPES = frozenset({"guard.CdrRated", "guard.StaleCdrHeld", "guard.CdrUnrated"})
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,9 @@ class AccountState:
     duplicates: dict = field(default_factory=dict)  # usage id of a suppressed copy -> usage id of the first
     cycle_totals: dict = field(default_factory=dict)  # cycle -> fen charged
     free_used: dict = field(default_factory=dict)  # cycle -> free voice seconds used
-    closed: dict = field(default_factory=dict)  # cycle -> bill amount (fen)
+    closed: dict = field(default_factory=dict)  # cycle -> bill amount (fen), as billing.bill.v1 stated it
+    watermark: datetime | None = None  # latest call start among the account's CDRs (CP3.LATE)
+    usage_closed: frozenset = frozenset()  # cycles closed by the watermark (CP3.LATE)
     bills: dict = field(default_factory=dict)  # bill id -> {"cycle", "amountMinor", "paymentDueDate"}
     huge_alerted: frozenset = frozenset()
     audit: tuple = ()  # (cycle, decision id, decision type, rule ids) of checkpoint decisions
@@ -41,8 +46,9 @@ class AccountState:
                 chosen = (effective, tariff_id)
         return chosen[1] if chosen else default
 
-    def latest_closed(self) -> str | None:
-        return max(self.closed) if self.closed else None
+    def closed_cycles(self) -> list[str]:
+        """Cycles closed by the watermark, oldest first: the CP3.HUGE_FEE baseline."""
+        return sorted(self.usage_closed)
 
 
 def dedup_key(switch_id: str, origin_id: str) -> str:
@@ -64,9 +70,18 @@ def _audit(state: AccountState, decision: dict, cycle: str | None) -> tuple:
     return state.audit + ((cycle, decision["decisionId"], decision["decisionType"], tuple(decision["ruleIds"])),)
 
 
+def _watermarked(state: AccountState, body: dict) -> AccountState:
+    start = parse_rfc3339(body["startDateTime"])
+    if state.watermark is not None and start <= state.watermark:
+        return state
+    return evolved(state, watermark=start)
+
+
 def evolve_billing(state: AccountState, decision: dict) -> AccountState | None:
     """The CP3 part of the account fold; None when the decision is not a billing one."""
     kind, body = decision["decisionType"], decision["payload"]
+    if kind in _CDR_TYPES:
+        state = _watermarked(state, body)
     if kind == RATED:
         cycle = body["cycle"]
         state = evolved(
@@ -85,6 +100,8 @@ def evolve_billing(state: AccountState, decision: dict) -> AccountState | None:
                        audit=_audit(state, decision, body.get("cycle")))
     if kind == HUGE_FEE:
         return evolved(state, huge_alerted=state.huge_alerted | {body["cycle"]}, audit=_audit(state, decision, body["cycle"]))
+    if kind == USAGE_CLOSED:
+        return evolved(state, usage_closed=state.usage_closed | {body["cycle"]})
     if kind == CYCLE_CLOSED:
         return evolved(
             state,

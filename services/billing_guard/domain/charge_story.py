@@ -10,7 +10,7 @@ dispute was answered. Phone numbers are masked: the story is read by staff (A.PR
 from __future__ import annotations
 
 # Decision types as the modules that decide them name them, so the story cannot miss a renamed one.
-from .account import CYCLE_CLOSED, DUPLICATE, HUGE_FEE, RATED, STALE, UNRATED
+from .account import CYCLE_CLOSED, DUPLICATE, HUGE_FEE, RATED, STALE, UNRATED, USAGE_CLOSED
 from .customer_data import CHANGED as CUSTOMER_CHANGED
 from .disputes import AUTO_CREDITED, CREDIT_NOTE, OPENED as DISPUTE_OPENED, REPLIED, RESOLVED
 from .masking import mask_number
@@ -19,6 +19,22 @@ from .sequences import RECORDED as SEQUENCE
 from .tariff_changes import ACCEPTED as TARIFF_ACCEPTED
 
 ANSWERS = (REPLIED, RESOLVED, AUTO_CREDITED)
+
+
+def _usage_cycle(decisions: list[dict], account: str, cycle: str) -> dict:
+    """Whether the CDR watermark has closed the charge's cycle (CP3.LATE), and by which decision."""
+    closing = next((d for d in decisions if d["decisionType"] == USAGE_CLOSED and d["payload"]["accountId"] == account
+                    and d["payload"]["cycle"] == cycle), None)
+    if closing is None:
+        return {"cycle": cycle, "closed": False, "closesAt": None}
+    return {"cycle": cycle, "closed": True, "closesAt": closing["payload"]["closesAt"], **_ref(closing)}
+
+
+def _late_result(flags: list) -> str:
+    if "LATE_ADJUSTMENT" in flags:
+        return "lateAdjustment"
+    # Decisions made before issue 15 moved late usage to the next cycle.
+    return "deferred" if "LATE_DEFERRED" in flags else "inCycle"
 
 
 def _ref(d: dict) -> dict:
@@ -137,7 +153,7 @@ def explain_charge(decisions: list[dict], usage_id: str) -> dict:
         story["tariff"] = {"tariffId": c["tariffId"], "version": c["tariffVersion"],
                            "acceptance": _tariff_acceptance(decisions, c["tariffId"], c["tariffVersion"]),
                            "planChange": _plan_change(decisions, account, c["tariffId"], c["startDateTime"])}
-        checkpoints["late"] = {"ruleId": "CP3.LATE", "result": "deferred" if "LATE_DEFERRED" in c["flags"] else "inCycle",
+        checkpoints["late"] = {"ruleId": "CP3.LATE", "result": _late_result(c["flags"]),
                                "naturalCycle": c["naturalCycle"], "billedCycle": c["cycle"]}
         works = [d for d in decisions if d["decisionType"] == WORK_CLEARED and d["payload"]["workId"] in c["workIds"]]
         checkpoints["cutoverWindow"] = {
@@ -150,6 +166,7 @@ def explain_charge(decisions: list[dict], usage_id: str) -> dict:
         checkpoints["hugeFee"] = {"ruleId": "CP3.HUGE_FEE", "alerts": [
             {"cycleChargesMinor": a["payload"]["cycleChargesMinor"],
              "baselineAverageMinor": a["payload"]["baselineAverageMinor"], **_ref(a)} for a in alerts]}
+        story["usageCycle"] = _usage_cycle(decisions, account, c["cycle"])
         bill = next((d for d in decisions if d["decisionType"] == CYCLE_CLOSED and d["payload"]["accountId"] == account
                      and d["payload"]["cycle"] == c["cycle"]), None)
         story["billCycle"] = {"cycle": c["cycle"], "closed": bill is not None,
@@ -188,6 +205,9 @@ def render(story: dict) -> str:
             p = t["planChange"]
             lines.append(f"  plan: {p['before']} -> {p['after']} effective {p['effectiveFrom']} by {p['operatorId']}"
                          f" (decision {p['decisionId']})")
+        u = story["usageCycle"]
+        lines.append(f"  usage cycle: {u['cycle']}" + (f" closed by the CDR watermark at {u['closesAt']} (decision {u['decisionId']})"
+                                                      if u["closed"] else " (open)"))
         b = story["billCycle"]
         lines.append(f"  bill cycle: {b['cycle']}" + (f" closed by bill {b['billId']} ({b['billAmountMinor']} fen) at {b['closedAt']}"
                                                      if b["closed"] else " (open)"))

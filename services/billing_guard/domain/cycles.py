@@ -1,7 +1,11 @@
 """Bill cycles: calendar months in the policy's time zone, named "YYYY-MM".
 
-A cycle is closed once a bill for it has been received (billing.bill.v1); usage for a closed
-cycle is deferred to the cycle after the latest closed one (CP3.LATE).
+A CDR belongs to the cycle that contains its call start time (SPEC CP3, seed art. 17), whatever
+order it arrives in. A cycle closes when the account's CDR watermark (the latest call start
+among the account's CDRs, all of which travel in one partition of billing.cdr.v1, so its order
+is the input's own) passes the cycle's end plus the policy's grace (CP3.LATE). The bill from
+billing.bill.v1 never closes a cycle: it reaches the guard on another topic, in no fixed order
+with the CDRs, so letting it close one would make charges depend on arrival timing.
 """
 from __future__ import annotations
 
@@ -19,6 +23,12 @@ def next_cycle(cycle: str) -> str:
     year, month = int(cycle[:4]), int(cycle[5:7])
     year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return f"{year:04d}-{month:02d}"
+
+
+def cycle_end(cycle: str, zone: ZoneInfo) -> datetime:
+    """The first instant after the cycle: midnight starting the next month, local time."""
+    following = next_cycle(cycle)
+    return datetime(int(following[:4]), int(following[5:7]), 1, tzinfo=zone)
 
 
 def months_before(moment: datetime, months: int) -> datetime:

@@ -1,7 +1,8 @@
 """Offline billing checkpoint (CP3) and rating of every CDR (CP2.EFFECTIVE_DATING, CP2.TRACEABLE).
 
 One CDR costs at most three small decisions: the account's charge (or why it was not charged),
-the switch's sequence record, and, once per cycle, the huge-fee alert.
+the switch's sequence record, and, once per cycle, the huge-fee alert; plus, once per cycle, the
+closing of the cycles its call start moves the account's watermark past (cycle_closing.py).
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from services.common.timefmt import rfc3339
 
 from . import account as acc
 from .account import AccountState
-from .cycles import cycle_of, months_before, next_cycle
+from .cycle_closing import baseline_cycles, closing_decisions, cycles_closing, is_closed
+from .cycles import cycle_of, months_before
 from .planned_works import WorksState
 from .policy import GuardPolicy
 from .rating import ROUNDING, rate_with
@@ -35,31 +37,24 @@ def _ids(p: dict) -> dict:
     return {"usageId": p["usageId"], "switchId": p["switchId"], "originId": p["originId"]}
 
 
-def billed_cycle(state: AccountState, natural: str) -> tuple[str, bool]:
-    """CP3.LATE: usage of a closed cycle goes to the cycle after the latest closed one."""
-    latest = state.latest_closed()
-    if latest is not None and natural <= latest:
-        return next_cycle(latest), True
-    return natural, False
-
-
-def huge_fee(state: AccountState, cycle: str, new_total: int, policy: GuardPolicy, account_id: str) -> Decision | None:
-    """CP3.HUGE_FEE: > factor x average of up to N previous closed cycles; once per cycle."""
-    # No closed cycle is no baseline (most accounts, most of the time): skip the sort below.
-    if not state.closed or cycle in state.huge_alerted:
+def huge_fee(state: AccountState, cycle: str, new_total: int, baseline: list[str], policy: GuardPolicy,
+             account_id: str) -> Decision | None:
+    """CP3.HUGE_FEE: > factor x average of up to N previous closed cycles; once per cycle.
+    Both sides are charges by call start (AccountState.cycle_totals), never a bill's amount,
+    which arrives on another topic in no fixed order with the CDRs."""
+    if not baseline or cycle in state.huge_alerted:
         return None
-    previous = sorted(c for c in state.closed if c < cycle)[-policy.huge_fee_baseline_cycles:]
-    baseline_sum = sum(state.closed[c] for c in previous)
+    baseline_sum = sum(state.cycle_totals.get(c, 0) for c in baseline)
     # A zero baseline is no baseline: any first charge would otherwise be "infinitely" abnormal.
-    if not previous or baseline_sum <= 0:
+    if baseline_sum <= 0:
         return None
     # Compare total x n > factor x sum: exact in integers, no rounded average.
-    if new_total * len(previous) <= policy.huge_fee_factor * baseline_sum:
+    if new_total * len(baseline) <= policy.huge_fee_factor * baseline_sum:
         return None
     return Decision(
         acc.HUGE_FEE, ("CP3.HUGE_FEE",), "notifyCustomer",
         {"accountId": account_id, "cycle": cycle, "cycleChargesMinor": new_total,
-         "baselineCycles": previous, "baselineAverageMinor": baseline_sum // len(previous),
+         "baselineCycles": baseline, "baselineAverageMinor": baseline_sum // len(baseline),
          "factor": policy.huge_fee_factor, "notifyCustomerAt": "immediately"},
         ("CHARGES_EXCEED_FACTOR_X_AVERAGE",),
     )
@@ -75,21 +70,37 @@ def decide_cdr(state: AccountState, catalogue: Catalogue, switch: SwitchState, w
         # Codes only: the message reaches the DLQ and logs, so it carries no values (A.PRIVACY).
         raise Rejected("CP3.SANITY", "CDR failed sanity checks: " + ", ".join(insane))
     start = p["startDateTime"]
-    natural = cycle_of(start, policy.timezone)
+    cycle = cycle_of(start, policy.timezone)
     if first_copy is not None:
         return [Decision(acc.DUPLICATE, ("CP3.DEDUP",), "suppressed",
-                         {**_ids(p), "accountId": p["accountId"], "originalUsageId": first_copy, "cycle": natural},
+                         {**_ids(p), "accountId": p["accountId"], "originalUsageId": first_copy, "cycle": cycle},
                          ("DUPLICATE_SWITCH_ORIGIN_ID",))]
-    decisions = [decide_sequence(switch, event, policy, switch_stream)]
+    closing = cycles_closing(state, start, policy)
+    decisions = closing_decisions(state, closing, start, policy, p["accountId"])
+    decisions.append(decide_sequence(switch, event, policy, switch_stream))
     if start < months_before(received, policy.stale_after_months):
-        decisions.insert(0, Decision(acc.STALE, ("CP3.STALE",), "heldForReview",
-                                     {**_ids(p), "accountId": p["accountId"], "cycle": natural,
-                                      "startDateTime": rfc3339(start), "staleAfterMonths": policy.stale_after_months},
-                                     ("OLDER_THAN_DISPUTE_WINDOW",)))
+        decisions.insert(len(closing), Decision(
+            acc.STALE, ("CP3.STALE",), "heldForReview",
+            {**_ids(p), "accountId": p["accountId"], "cycle": cycle, "startDateTime": rfc3339(start),
+             "staleAfterMonths": policy.stale_after_months}, ("OLDER_THAN_DISPUTE_WINDOW",)))
         return decisions
+    charge = _rate(state, catalogue, works, p, cycle, policy)
+    decisions.insert(len(closing), charge)
+    if charge.decision_type != acc.RATED or "LATE_ADJUSTMENT" in charge.payload["flags"]:
+        return decisions  # a late adjustment's cycle is closed: no open-cycle huge-fee check
+    new_total = state.cycle_totals.get(cycle, 0) + charge.payload["amountMinor"]
+    alert = huge_fee(state, cycle, new_total, baseline_cycles(state, closing, cycle, policy), policy, p["accountId"])
+    if alert is not None:
+        decisions.append(alert)
+    return decisions
+
+
+def _rate(state: AccountState, catalogue: Catalogue, works: WorksState, p: dict, cycle: str,
+          policy: GuardPolicy) -> Decision:
+    """The CDR's charge in the cycle of its call start; a closed cycle's is a late adjustment."""
+    start = p["startDateTime"]
     tariff_id = state.tariff_at(start, policy.default_tariff_id)
     version = catalogue.in_force(tariff_id, start)
-    cycle, late = billed_cycle(state, natural)
     free_left = 0
     if version is not None:
         free_left = max(0, version.free_allowance_seconds - state.free_used.get(cycle, 0))
@@ -98,28 +109,35 @@ def decide_cdr(state: AccountState, catalogue: Catalogue, switch: SwitchState, w
         start, policy.timezone, free_left)
     if rated is None:
         reason = "NO_TARIFF_VERSION_IN_FORCE" if version is None else "NO_RATE_FOR_USAGE"
-        decisions.insert(0, Decision(acc.UNRATED, ("CP2.EFFECTIVE_DATING",), "heldForReview",
-                                     {**_ids(p), "accountId": p["accountId"], "cycle": cycle, "tariffId": tariff_id,
-                                      "tariffVersion": version.version if version else None,
-                                      "startDateTime": rfc3339(start)}, (reason,)))
-        return decisions
+        return Decision(acc.UNRATED, ("CP2.EFFECTIVE_DATING",), "heldForReview",
+                        {**_ids(p), "accountId": p["accountId"], "cycle": cycle, "tariffId": tariff_id,
+                         "tariffVersion": version.version if version else None,
+                         "startDateTime": rfc3339(start)}, (reason,))
     flags, rule_ids, reasons = [], ["CP2.EFFECTIVE_DATING", "CP2.TRACEABLE"], []
+    late = is_closed(state, cycle, policy)
     if late:
-        flags.append("LATE_DEFERRED")
+        flags.append("LATE_ADJUSTMENT")
         rule_ids.append("CP3.LATE")
-        reasons.append("CYCLE_CLOSED_DEFERRED_TO_NEXT")
+        reasons.append("CYCLE_CLOSED_LATE_ADJUSTMENT")
     windows = works.windows_covering(p["switchId"], p.get("areaCode"), start)
     if windows:
         flags.append("IN_CUTOVER_WINDOW")
         rule_ids.append("CP5.WINDOW_CDRS")
         reasons.append("CUTOVER_WINDOW_VERIFY_BEFORE_BILLING")
-    outcome = "flaggedForVerification" if windows else ("chargedLate" if late else "charged")
-    body = {
+    outcome = "flaggedForVerification" if windows else ("lateAdjustment" if late else "charged")
+    return Decision(acc.RATED, tuple(rule_ids), outcome, _charge_body(p, cycle, tariff_id, version, rated, flags, windows),
+                    tuple(reasons))
+
+
+def _charge_body(p: dict, cycle: str, tariff_id: str, version, rated, flags: list, windows: list) -> dict:
+    return {
         **_ids(p),
         "accountId": p["accountId"],
         "cycle": cycle,
-        "naturalCycle": natural,
-        "startDateTime": rfc3339(start),
+        # Always the cycle of the call start (CP3.LATE books late usage to its own cycle); kept
+        # for readers of decisions made when late usage was deferred to the next cycle.
+        "naturalCycle": cycle,
+        "startDateTime": rfc3339(p["startDateTime"]),
         "usageType": p["usageType"],
         "destinationClass": p["destinationClass"],
         "durationSeconds": p["durationSeconds"],
@@ -140,11 +158,6 @@ def decide_cdr(state: AccountState, catalogue: Catalogue, switch: SwitchState, w
         "flags": flags,
         "workIds": windows,
     }
-    decisions.insert(0, Decision(acc.RATED, tuple(rule_ids), outcome, body, tuple(reasons)))
-    alert = huge_fee(state, cycle, state.cycle_totals.get(cycle, 0) + rated.amount, policy, p["accountId"])
-    if alert is not None:
-        decisions.append(alert)
-    return decisions
 
 
 def decide_bill(state: AccountState, event, policy: GuardPolicy) -> list[Decision]:
@@ -152,8 +165,9 @@ def decide_bill(state: AccountState, event, policy: GuardPolicy) -> list[Decisio
     if p["billId"] in state.bills:
         return []  # a re-sent bill with a known id changes nothing
     cycle = cycle_of(p["billingPeriod"]["startDateTime"], policy.timezone)
-    return [Decision(acc.CYCLE_CLOSED, ("CP3.LATE", "CP3.HUGE_FEE"), "closed",
+    # The bill is recorded for CP4 and disputes; it closes no usage cycle (cycles.py), and it
+    # states no guard total, which would depend on how many CDRs happened to arrive first.
+    return [Decision(acc.CYCLE_CLOSED, ("CP4.OVERDUE_30",), "closed",
                      {"accountId": p["accountId"], "billId": p["billId"], "cycle": cycle,
                       "amountMinor": p["amountDue"]["amountMinor"],
-                      "paymentDueDate": rfc3339(p["paymentDueDate"]),
-                      "guardChargesMinor": state.cycle_totals.get(cycle, 0)})]
+                      "paymentDueDate": rfc3339(p["paymentDueDate"])})]

@@ -64,6 +64,11 @@ def missing_clearances(p: dict, decided_at: datetime, policy: GuardPolicy) -> tu
     return missing, list(dict.fromkeys(rules))
 
 
+def notice_lead_hours(p: dict, decided_at: datetime) -> float | None:
+    sent = [n["sentAt"] for n in p["notices"] if n["sentAt"] <= decided_at]
+    return round((p["plannedStart"] - min(sent)).total_seconds() / 3600, 2) if sent else None
+
+
 def decide_work(state: WorksState, event, policy: GuardPolicy) -> list[Decision]:
     p = event.payload
     if p["action"] == "planned":
@@ -72,7 +77,9 @@ def decide_work(state: WorksState, event, policy: GuardPolicy) -> list[Decision]
                 "switchIds": p["switchIds"], "plannedStart": rfc3339(p["plannedStart"]),
                 "plannedEnd": rfc3339(p["plannedEnd"]), "expectedImpactHours": p["expectedImpactHours"],
                 "affectsImportantCustomers": p["affectsImportantCustomers"], "missing": missing,
-                "affectedAccountCount": len(p["affectedAccountIds"])}
+                "affectedAccountCount": len(p["affectedAccountIds"]),
+                # The longest lead of a notice sent by the decision (CP5.NOTICE_72H), for the self-check.
+                "noticeLeadHours": notice_lead_hours(p, event.event_time)}
         if missing:
             return [Decision(BLOCKED, tuple(rules), "blocked", body, tuple(missing))]
         return [Decision(CLEARED, tuple(rules), "cleared", body)]

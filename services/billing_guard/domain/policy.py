@@ -34,6 +34,7 @@ class GuardPolicy:
     clock_skew_seconds: int
     stale_after_months: int
     sequence_gap_grace_seconds: int
+    cycle_close_grace_seconds: int
     huge_fee_factor: int
     huge_fee_baseline_cycles: int
     reference_basket: tuple[BasketItem, ...]
@@ -43,9 +44,17 @@ class GuardPolicy:
     suspension_overdue_days: int
     restore_hours: int
     termination_days: int
+    important_tiers: frozenset  # CP4.IMPORTANT: tiers whose suspension needs an approval
+    approver_roles: frozenset
+    approval_timeout_hours: int
+    approval_escalate_to: str
     notice_hours: int
     long_impact_hours: int
     outage_credit_per_hour: int
+
+    @cached_property
+    def cycle_close_grace(self) -> timedelta:
+        return timedelta(seconds=self.cycle_close_grace_seconds)
 
     @cached_property
     def clock_skew(self) -> timedelta:
@@ -76,6 +85,7 @@ class CdrSchema(_Strict):
     clockSkewSeconds = _int(0, 3_600)
     staleAfterMonths = _int(1, 24)
     sequenceGapGraceSeconds = _int(0, 7 * 86_400)
+    cycleCloseGraceSeconds = _int(0, 31 * 86_400)
 
 
 class HugeFeeSchema(_Strict):
@@ -92,10 +102,20 @@ class CustomerDataSchema(_Strict):
     fourEyesFields = fields.List(fields.String(validate=validate.OneOf(CUSTOMER_FIELDS)), required=True)
 
 
+class ImportantApprovalSchema(_Strict):
+    importantTiers = fields.List(fields.String(validate=validate.OneOf(("diamond", "gold", "silver", "standard"))),
+                                 required=True, validate=validate.Length(min=1))
+    approverRoles = fields.List(fields.String(validate=validate.Length(1, 64)), required=True,
+                                validate=validate.Length(min=1))
+    timeoutHours = _int(1, 30 * 24)
+    escalateTo = fields.String(required=True, validate=validate.Length(1, 64))
+
+
 class SuspensionSchema(_Strict):
     overdueDays = _int(1, 365)
     restoreHours = _int(1, 240)
     terminationDays = _int(1, 365)
+    importantApproval = fields.Nested(ImportantApprovalSchema, required=True)
 
 
 class WorksSchema(_Strict):
@@ -142,6 +162,7 @@ def build_policy(document: dict) -> GuardPolicy:
         clock_skew_seconds=cdr["clockSkewSeconds"],
         stale_after_months=cdr["staleAfterMonths"],
         sequence_gap_grace_seconds=cdr["sequenceGapGraceSeconds"],
+        cycle_close_grace_seconds=cdr["cycleCloseGraceSeconds"],
         huge_fee_factor=huge["factor"],
         huge_fee_baseline_cycles=huge["baselineCycles"],
         reference_basket=tuple(
@@ -160,6 +181,10 @@ def build_policy(document: dict) -> GuardPolicy:
         suspension_overdue_days=susp["overdueDays"],
         restore_hours=susp["restoreHours"],
         termination_days=susp["terminationDays"],
+        important_tiers=frozenset(susp["importantApproval"]["importantTiers"]),
+        approver_roles=frozenset(susp["importantApproval"]["approverRoles"]),
+        approval_timeout_hours=susp["importantApproval"]["timeoutHours"],
+        approval_escalate_to=susp["importantApproval"]["escalateTo"],
         notice_hours=works["noticeHours"],
         long_impact_hours=works["longImpactHours"],
         outage_credit_per_hour=works["outageCreditPerHourMinor"],

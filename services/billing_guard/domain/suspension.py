@@ -41,8 +41,16 @@ def important(state: AccountState) -> bool:
     return (state.fields.get("importantFlag") or "").lower() in ("true", "yes", "1", "vip")
 
 
-def decide_request(state: AccountState, request: dict, event, policy: GuardPolicy) -> list[Decision]:
-    at = event.event_time
+RULES = ("CP4.OVERDUE_30", "CP4.NET_OF_DISPUTES", "CP4.NO_PAYMENT_IN_FLIGHT", "CP4.REMINDED", "CP4.IMPORTANT")
+
+
+def payment_in_flight(state: AccountState, request: dict) -> bool:
+    payments = state.extra.get("payments", ())
+    return any(p["at"] > request["arrearsComputedAt"] and p["status"] in ("received", "pending") for p in payments)
+
+
+def checks(state: AccountState, request: dict, at, policy: GuardPolicy) -> tuple[list[str], dict]:
+    """Every CP4 condition but the approval: the reasons that fail, and the decision body."""
     reasons = []
     period = request.get("agreedOverdueDays") or policy.suspension_overdue_days
     if at - request["paymentDueDate"] <= timedelta(days=period):
@@ -50,23 +58,32 @@ def decide_request(state: AccountState, request: dict, event, policy: GuardPolic
     undisputed = request["overdueMinor"] - held_amount(state, request["billId"])
     if undisputed <= 0:
         reasons.append("NOTHING_UNDISPUTED_OVERDUE")
-    payments = state.extra.get("payments", ())
-    if any(p["at"] > request["arrearsComputedAt"] and p["status"] in ("received", "pending") for p in payments):
+    if payment_in_flight(state, request):
         reasons.append("PAYMENT_IN_FLIGHT")
     if request["remindersDelivered"] < 1:
         reasons.append("NO_REMINDER_DELIVERED")
-    if (important(state) or request.get("important")) and not request.get("accountManagerApprovalRef"):
-        reasons.append("ACCOUNT_MANAGER_APPROVAL_MISSING")
-    rules = ("CP4.OVERDUE_30", "CP4.NET_OF_DISPUTES", "CP4.NO_PAYMENT_IN_FLIGHT", "CP4.REMINDED", "CP4.IMPORTANT")
     body = {"requestId": request["requestId"], "accountId": request["accountId"], "billId": request["billId"],
             "overdueMinor": request["overdueMinor"], "undisputedOverdueMinor": max(0, undisputed),
             "overduePeriodDays": period, "lateFeeMinor": request.get("lateFeeMinor", 0)}
+    return reasons, body
+
+
+def approved(body: dict, at, timer_seed: str, policy: GuardPolicy, cancels: tuple = ()) -> Decision:
+    """The suspension passes CP4; the termination check (CP4.TERMINATION) is set."""
+    timer_id = derived_id(timer_seed, TERMINATION_TIMER)
+    due = at + timedelta(days=policy.termination_days)
+    return Decision(APPROVED, RULES, "approved", {**body, "terminationCheckAt": rfc3339(due)},
+                    timer=Timer(timer_id, due, TERMINATION_TIMER, body["accountId"], {"accountId": body["accountId"]}),
+                    cancels_timers=cancels)
+
+
+def decide_request(state: AccountState, request: dict, event, policy: GuardPolicy) -> list[Decision]:
+    reasons, body = checks(state, request, event.event_time, policy)
+    if (important(state) or request.get("important")) and not request.get("accountManagerApprovalRef"):
+        reasons.append("ACCOUNT_MANAGER_APPROVAL_MISSING")
     if reasons:
-        return [Decision(DENIED, rules, "denied", body, tuple(reasons))]
-    timer_id = derived_id(event.event_id, TERMINATION_TIMER)
-    return [Decision(APPROVED, rules, "approved", {**body, "terminationCheckAt": rfc3339(at + timedelta(days=policy.termination_days))},
-                     timer=Timer(timer_id, at + timedelta(days=policy.termination_days), TERMINATION_TIMER,
-                                 request["accountId"], {"accountId": request["accountId"]}))]
+        return [Decision(DENIED, RULES, "denied", body, tuple(reasons))]
+    return [approved(body, event.event_time, event.event_id, policy)]
 
 
 def decide_payment(state: AccountState, event, policy: GuardPolicy) -> list[Decision]:
@@ -159,4 +176,5 @@ def from_dunning(decision: dict) -> dict:
             "paymentDueDate": parse_rfc3339(body["anchorDate"]),
             "arrearsComputedAt": parse_rfc3339(decision["businessTime"]),
             "remindersDelivered": body.get("remindersDelivered", 0), "agreedOverdueDays": None,
-            "important": bool(body.get("important")), "accountManagerApprovalRef": body.get("accountManagerApprovalRef")}
+            "important": bool(body.get("important")), "accountManagerApprovalRef": body.get("accountManagerApprovalRef"),
+            "customerTier": body.get("customerTier"), "accountManagerId": body.get("accountManagerId")}

@@ -43,6 +43,9 @@ def on_escalate(state: AccountState, event, policy: DunningPolicy) -> list[Decis
                 "remindersDelivered": state.delivered_reminders(occurrence.occurrence_id),
                 "remindersSent": occurrence.reminders_sent,
                 "important": bill.important,
+                # CP4.IMPORTANT: the guard holds a diamond/gold suspension for this manager's approval.
+                "customerTier": bill.tier,
+                "accountManagerId": bill.account_manager_id,
                 "offenceCount": occurrence.offence_count,
             },
         )

@@ -1,0 +1,52 @@
+"""CP3.LATE by event time: an account's cycle closes when its CDR watermark passes the cycle's
+end plus the policy's grace; a CDR of a closed cycle is a late adjustment to that same cycle.
+
+The watermark is the latest call start among the account's own CDRs (AccountState.watermark).
+An account's CDRs share one partition of billing.cdr.v1 (keyed by account), so the watermark,
+and every decision made from it, is a function of that partition's order alone: never of when
+bills, payments or other accounts' CDRs arrive, nor of how the input was cut into batches.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.common.decider import Decision
+from services.common.timefmt import rfc3339
+
+from . import account as acc
+from .account import AccountState
+from .cycles import cycle_end
+from .policy import GuardPolicy
+
+
+def closes_at(cycle: str, policy: GuardPolicy) -> datetime:
+    return cycle_end(cycle, policy.timezone) + policy.cycle_close_grace
+
+
+def is_closed(state: AccountState, cycle: str, policy: GuardPolicy) -> bool:
+    """True once the watermark has reached the cycle's end plus grace (CP3.LATE)."""
+    return cycle in state.usage_closed or (state.watermark is not None and state.watermark >= closes_at(cycle, policy))
+
+
+def cycles_closing(state: AccountState, start: datetime, policy: GuardPolicy) -> list[str]:
+    """The account's charged cycles a CDR starting at `start` closes by moving the watermark."""
+    if state.watermark is not None and start <= state.watermark:
+        return []
+    return [c for c in sorted(state.cycle_totals)
+            if c not in state.usage_closed and closes_at(c, policy) <= start]
+
+
+def closing_decisions(state: AccountState, cycles: list[str], start: datetime, policy: GuardPolicy,
+                      account_id: str) -> list[Decision]:
+    return [Decision(acc.USAGE_CLOSED, ("CP3.LATE",), "closed",
+                     {"accountId": account_id, "cycle": c, "chargesMinor": state.cycle_totals[c],
+                      "closesAt": rfc3339(closes_at(c, policy)), "watermark": rfc3339(start),
+                      "graceSeconds": policy.cycle_close_grace_seconds},
+                     ("WATERMARK_PASSED_CYCLE_END_PLUS_GRACE",))
+            for c in cycles]
+
+
+def baseline_cycles(state: AccountState, closing: list[str], cycle: str, policy: GuardPolicy) -> list[str]:
+    """CP3.HUGE_FEE's baseline: up to N closed cycles before `cycle`, counted by call start."""
+    closed = sorted(state.usage_closed.union(closing))
+    return [c for c in closed if c < cycle][-policy.huge_fee_baseline_cycles:]

@@ -1,0 +1,45 @@
+"""The self-check report (服务标准自查) on the finance API: GET /api/self-check?period=YYYY-MM
+(JSON, or CSV with format=csv), and its page /self-check. It reads the decision log, not the
+projections, so a projection rebuild cannot change a figure."""
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from .api import FINANCE, POOL, STATIC, _error, csv_response, json_response, roles, wants_csv
+from .self_check import self_check
+from .self_check_output import read_decisions, to_csv
+from .self_check_policy import SelfCheckPolicy, load_self_check_policy
+
+POLICY = web.AppKey("selfCheckPolicy", SelfCheckPolicy)
+PERIOD = re.compile(r"^20\d\d-(0[1-9]|1[0-2])$")
+
+
+@roles(FINANCE)
+async def self_check_report(request: web.Request) -> web.Response:
+    period = request.query.get("period", "")
+    if not PERIOD.match(period):
+        return _error(400, "period must be YYYY-MM (2000-2099)")
+    policy = request.app[POLICY]
+    async with request.app[POOL].acquire() as conn:
+        report = self_check(await read_decisions(conn, period, policy), period, policy)
+    if wants_csv(request):
+        return csv_response(f"self-check-{period}", to_csv(report))
+    return json_response(report)
+
+
+def _page(name: str, content_type: str):
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=STATIC.joinpath(name).read_text(), content_type=content_type, charset="utf-8")
+    return handler
+
+
+def add_routes(app: web.Application) -> None:
+    # Loaded when the app is built: a bad self-check policy stops `wuguan api` naming the field.
+    app[POLICY] = load_self_check_policy()
+    r = app.router
+    r.add_get("/api/self-check", self_check_report)
+    r.add_get("/self-check", _page("self-check.html", "text/html"))
+    r.add_get("/static/self-check.js", _page("self-check.js", "application/javascript"))
+    r.add_get("/static/self-check.css", _page("self-check.css", "text/css"))
