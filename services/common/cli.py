@@ -36,7 +36,7 @@ def _worker(args) -> int:
 def _run(args) -> int:
     from .localstack.stack import run_stack
 
-    asyncio.run(run_stack(feed_sample=not args.no_sample, accounts=args.accounts))
+    asyncio.run(run_stack(feed_sample=not args.no_sample, accounts=args.accounts, quiet=args.quiet, follow=args.follow))
     return 0
 
 
@@ -275,6 +275,8 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the whole system locally (embedded broker and Postgres by default)")
     run.add_argument("--no-sample", action="store_true", help="do not feed the sample day")
     run.add_argument("--accounts", type=int, default=200, help="accounts in the sample day")
+    run.add_argument("--quiet", action="store_true", help="no progress line: the connection block and the summary only")
+    run.add_argument("--follow", action="store_true", help="also print every decision as it is published")
     worker = sub.add_parser("worker", help="run one service's worker")
     worker.add_argument("service", choices=SERVICES)
     sub.add_parser("migrate", help="apply database migrations")

@@ -8,6 +8,19 @@ from .aging import ARREARS_EDGES, DISPUTE_EDGES, buckets
 from .lists import render_time
 
 
+# Money first (what finance asks before any count): open arrears net of disputes, disputed
+# amounts on hold (D.HOLD), credit notes issued, late fees charged; integer fen.
+MONEY_SQL = (
+    "SELECT (SELECT coalesce(sum(overdue_minor), 0) FROM finance.v_arrears WHERE status = 'open')::bigint AS \"arrearsMinor\","
+    " (SELECT count(*) FROM finance.v_arrears WHERE status = 'open')::int AS \"arrearsAccounts\","
+    " (SELECT coalesce(sum(held_minor), 0) FROM finance.v_disputes WHERE status = 'acknowledged')::bigint"
+    "   AS \"disputedMinor\","
+    " (SELECT count(*) FROM finance.v_disputes WHERE status = 'acknowledged')::int AS \"openDisputes\","
+    " (SELECT coalesce(sum(amount_minor), 0) FROM finance.v_credit_notes)::bigint AS \"creditedMinor\","
+    " (SELECT count(*) FROM finance.v_credit_notes)::int AS \"creditNotes\","
+    " (SELECT coalesce(sum(fee_minor), 0) FROM finance.v_late_fees)::bigint AS \"lateFeesMinor\"")
+
+
 async def summary(conn: asyncpg.Connection) -> dict:
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         head = await conn.fetchrow("SELECT global_position, as_of FROM finance.v_as_of")
@@ -31,6 +44,7 @@ async def summary(conn: asyncpg.Connection) -> dict:
             "SELECT (SELECT count(*) FROM finance.v_disputes WHERE reply_overdue)::int AS dispute_reply_overdue,"
             " (SELECT count(*) FROM finance.v_restorations WHERE sla_missed)::int AS restoration_sla_missed")
         outlets = await conn.fetch("SELECT * FROM finance.v_card_replacements_by_outlet ORDER BY outlet_id")
+        money = await conn.fetchrow(MONEY_SQL)
     empty = as_of is None
     return {
         "asOf": render_time(as_of),
@@ -46,6 +60,7 @@ async def summary(conn: asyncpg.Connection) -> dict:
         },
         "slaBreaches": {"disputeReplyOverdue": sla["dispute_reply_overdue"],
                         "restorationSlaMissed": sla["restoration_sla_missed"]},
+        "money": dict(money),
         "cardsByOutlet": [{"outletId": r["outlet_id"], "replaced": r["replaced"], "escalated": r["escalated"],
                            "referred": r["referred"], "transferredMinor": r["transferred_minor"]} for r in outlets],
     }

@@ -42,11 +42,11 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(10)
+                self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -65,6 +65,9 @@ def start_broker(port: int | None = None, log_path: Path | None = None) -> Embed
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        # Its own session: Ctrl-C on a terminal reaches the whole foreground process group, and
+        # the broker must outlive the workers that drain into it (the supervisor stops it last).
+        start_new_session=True,
     )
     try:
         wait_for_port(port, 30, process)
@@ -92,6 +95,7 @@ class EmbeddedPostgres:
 
 
 def start_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())  # before the import, which reads it
     try:
         import pgserver
     except ImportError:
@@ -100,7 +104,6 @@ def start_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
     # Unix-socket paths are limited to ~100 bytes, so keep the directory short.
     path = Path(tempfile.mkdtemp(prefix="wgpg-", dir="/tmp")) if owns else Path(data_dir)
     path.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     server = pgserver.get_server(str(path), cleanup_mode="stop")
     return EmbeddedPostgres(server, path, owns)
 
