@@ -156,6 +156,11 @@ async def _sample_and_summary(console, connection: Connection, accounts: int, qu
     console.print("still running: the dashboard and API stay up; Ctrl-C stops everything.")
 
 
+def _report_failure(console, task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        console.print(f"the sample day failed: {type(task.exception()).__name__}: {task.exception()}", markup=False)
+
+
 async def _watch(stack: Stack, console, stop: asyncio.Event) -> None:
     names = [*SERVICES, "api"]
     while not stop.is_set():
@@ -186,7 +191,9 @@ async def run_stack(feed_sample: bool, accounts: int, quiet: bool = False, follo
         if follow:
             tasks.append(asyncio.create_task(tail_decisions(bootstrap, console)))
         if feed_sample:
-            tasks.append(asyncio.create_task(_sample_and_summary(console, connection, accounts, quiet)))
+            feed = asyncio.create_task(_sample_and_summary(console, connection, accounts, quiet))
+            feed.add_done_callback(lambda task: _report_failure(console, task))
+            tasks.append(feed)
         await _watch(stack, console, stop)
     finally:
         for task in tasks:
