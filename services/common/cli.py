@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import time
 from datetime import date
 
+from .cli_failures import failure_line
 from .config import SERVICES, Settings
-from .errors import ConfigError
+from .logs import configure_logging
 
 
 def _definition(service: str):
@@ -309,12 +309,31 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument("usage_id", metavar="usageId")
     explain.add_argument("--account", help="account id (default: found from the usage id)")
     explain.add_argument("--json", action="store_true", help="the story as JSON")
+    _add_global_options(p, sub)
     return p
+
+
+def _add_global_options(main_parser: argparse.ArgumentParser, commands) -> None:
+    """--debug and --log-format, before or after the command (`wuguan --debug verify`, `wuguan verify --debug`)."""
+    for target, default in ((main_parser, None), *((c, argparse.SUPPRESS) for c in commands.choices.values())):
+        target.add_argument("--debug", action="store_true", default=False if default is None else default,
+                            help="show the traceback of a failure instead of one line")
+        target.add_argument("--log-format", choices=("text", "json"), default=default,
+                            help="text (default, for people) or json (one object a line; or WUGUAN_LOG_FORMAT)")
+
+
+def _failed(args, exc: Exception) -> int:
+    """One line naming what failed and how to fix it (cli_failures); --debug re-raises."""
+    if args.debug:
+        raise exc
+    line, code = failure_line(exc)
+    print(f"wuguan {args.command}: {line}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(args.log_format, one_shot=args.command not in ("worker", "run", "api"))
     try:
         if args.command == "worker":
             return _worker(args)
@@ -341,9 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "projections":
             return asyncio.run(_projections(args))
         return asyncio.run(_dlq(args))
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        return _failed(args, exc)
 
 
 if __name__ == "__main__":

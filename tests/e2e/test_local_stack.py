@@ -109,6 +109,17 @@ def _left_after(descendants: set[int], postgres: set[int], seconds: float) -> li
             for pid in descendants | postgres if _alive(pid)]
 
 
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses a TCP port listens on (from /proc/net/tcp: state 0A is LISTEN)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
 def _read_into(fd: int, sink: list[str]) -> None:
     while True:
         try:
@@ -128,9 +139,10 @@ def test_run_on_a_terminal_rates_calls_prints_where_things_are_and_a_summary_the
 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 140, 0, 0))
+    env = _stack_env()
     process = subprocess.Popen(
         [sys.executable, "-m", "services.common.cli", "run", "--accounts", "40"],
-        env=_stack_env(), cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        env=env, cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
     )
     os.close(slave)
     chunks: list[str] = []
@@ -150,6 +162,8 @@ def test_run_on_a_terminal_rates_calls_prints_where_things_are_and_a_summary_the
         assert "in arrears" in text and "credited" in text and "CP3.SANITY" in text
         postgres = _our_postgres(text)
         assert len(descendants) >= 5 and postgres  # broker, three workers, API; Postgres
+        for name in ("BILLING_GUARD", "DUNNING", "CARDS", "API"):  # metrics and API: loopback only
+            assert _listening_addresses(int(env[f"WUGUAN_{name}_PORT"])) == {"127.0.0.1"}, name
     finally:
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
     signalled = time.monotonic()

@@ -11,6 +11,7 @@ import logging
 import zlib
 
 import asyncpg
+import orjson
 from aiokafka import AIOKafkaProducer
 
 from ..db import connect
@@ -71,6 +72,8 @@ class Relay:
         ]
         for future in futures:
             await future
+        if log.isEnabledFor(logging.DEBUG):  # decoding each body only when asked for
+            self._log_published(mine)
         after = (page[-1]["tx_id"], page[-1]["global_position"])
         await conn.execute(
             "INSERT INTO relay_checkpoints (relay, tx_id, global_position) VALUES ($1, $2, $3)"
@@ -86,6 +89,15 @@ class Relay:
                 *after, self.service)
             RELAY_LAG.labels(self.service).set(lag)
         return len(page)
+
+    def _log_published(self, events) -> None:
+        """One line a decision, with its ids and rules (ids and codes only: A.PRIVACY)."""
+        for e in events:
+            body = orjson.loads(e["body"])
+            log.debug("published %s", e["event_type"], extra={
+                "service": self.service, "decisionId": body.get("decisionId"), "decisionType": e["event_type"],
+                "streamId": e["stream_id"], "ruleIds": body.get("ruleIds"), "outcome": body.get("outcome"),
+                "globalPosition": e["global_position"]})
 
     async def run(self) -> None:
         lock_key = RELAY_LOCK_BASE + zlib.crc32(self.name.encode())
