@@ -8,6 +8,7 @@ import time
 from datetime import date
 
 from .cli_failures import failure_line
+from .cli_output import add_format_options
 from .config import SERVICES, Settings
 from .logs import configure_logging
 
@@ -95,53 +96,38 @@ async def _sample(args) -> int:
 
 
 async def _work_queue(args) -> int:
-    import csv
-    from datetime import datetime, time, timedelta
+    from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from services.dunning.domain.work_queue import work_queue
+    from services.dunning.domain.work_queue import QUEUE_INPUTS, work_queue
 
+    from .cli_output import emit
     from .db import connect
 
     zone = ZoneInfo(args.timezone)
     day = date.fromisoformat(args.day) if args.day else datetime.now(zone).date()
-    start = datetime.combine(day, time(0), zone)
     conn = await connect(Settings.from_env().database_url)
     try:
+        # Reminders scheduled days before for this day count too (DN.FIRST_LETTER's person
+        # channels), and a delivery may be recorded days after: every decision the queue folds.
         rows = await conn.fetch(
-            "SELECT payload FROM events WHERE service = 'dunning' AND ("
-            " (event_type = 'dunning.ReminderDue' AND business_time >= $1 AND business_time < $2)"
-            " OR (event_type = 'dunning.DeliveryRecorded' AND business_time >= $1))"
-            " ORDER BY global_position",
-            start,
-            start + timedelta(days=1),
-        )
+            "SELECT payload FROM events WHERE service = 'dunning' AND event_type = ANY($1::text[])"
+            " ORDER BY global_position", list(QUEUE_INPUTS))
     finally:
         await conn.close()
     queue = work_queue((r["payload"] for r in rows), day, zone)
-    columns = ("manager", "dueAt", "accountId", "billId", "overdueMinor", "offenceCount", "channel", "reminderId")
-    if args.csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        for manager, items in queue.items():
-            for item in items:
-                writer.writerow([manager] + [item[c] for c in columns[1:]])
-        return 0
-    print(f"manual reminders due {day} ({sum(len(v) for v in queue.values())})")
-    for manager, items in queue.items():
-        print(f"{manager}:")
-        for item in items:
-            print(f"  {item['dueAt'][11:16]} {item['accountId']} bill {item['billId']} owes {item['overdueMinor']} fen"
-                  f" (offence {item['offenceCount']}, {item['channel']})")
+    columns = ("manager", "dueAt", "accountId", "billId", "overdueMinor", "offenceCount", "channel", "state", "reminderId")
+    items = [{"manager": manager, **item} for manager, listed in queue.items() for item in listed]
+    emit(items, columns, args.output, title=f"manual reminders due {day} ({len(items)})",
+         right=("overdueMinor", "offenceCount"))
     return 0
 
 
 async def _cards(args) -> int:
     """C.STOCK / C.DISPOSAL: cards on hand per outlet and face value, or voided cards to destroy."""
-    import csv
-
     from services.cards.domain.projections import disposal_list, outlet_stock
 
+    from .cli_output import emit
     from .db import connect
 
     conn = await connect(Settings.from_env().database_url)
@@ -150,31 +136,23 @@ async def _cards(args) -> int:
     finally:
         await conn.close()
     decisions = [r["payload"] for r in rows]
-    writer = csv.writer(sys.stdout) if args.csv else None
+    wanted = (lambda outlet: not args.outlet or outlet == args.outlet)
     if args.action == "stock":
-        if writer:
-            writer.writerow(("outletId", "faceValueMinor", "cardsOnHand"))
-        for outlet, faces in outlet_stock(decisions).items():
-            if args.outlet and outlet != args.outlet:
-                continue
-            for face, count in sorted(faces.items()):
-                if writer:
-                    writer.writerow((outlet, face, count))
-                else:
-                    print(f"{outlet}: {count} cards of {face // 100}.{face % 100:02d} yuan")
+        stock = [{"outletId": outlet, "faceValueMinor": face, "cardsOnHand": count}
+                 for outlet, faces in outlet_stock(decisions).items() if wanted(outlet)
+                 for face, count in sorted(faces.items())]
+        emit(stock, ("outletId", "faceValueMinor", "cardsOnHand"), args.output, title="cards on hand (C.STOCK)",
+             right=("faceValueMinor", "cardsOnHand"))
         return 0
-    header = False
-    for outlet, cards in disposal_list(decisions).items():
-        if args.outlet and outlet != args.outlet:
-            continue
-        for card in cards:
-            if writer:
-                if not header:
-                    writer.writerow(card.keys())
-                    header = True
-                writer.writerow(card.values())
-            else:
-                print(" ".join(f"{k}={v}" for k, v in card.items()))
+    # Money as integer fen columns, not the {"amountMinor", "currency"} objects of the decisions.
+    disposal = [{**{k: v for k, v in card.items() if k not in ("faceValue", "transferredValue")},
+                 "faceValueMinor": (card.get("faceValue") or {}).get("amountMinor"),
+                 "transferredMinor": (card.get("transferredValue") or {}).get("amountMinor")}
+                for outlet, cards in disposal_list(decisions).items() if wanted(outlet) for card in cards]
+    columns = ("outletId", "cardSerial", "batchId", "complaintId", "voidedAt", "faceValueMinor", "transferredMinor",
+               "replacedByCardSerial")
+    emit(disposal, columns, args.output, title="voided cards to destroy (C.DISPOSAL)",
+         right=("faceValueMinor", "transferredMinor"))
     return 0
 
 
@@ -184,7 +162,7 @@ async def _dlq(args) -> int:
     settings = Settings.from_env()
     bootstrap = settings.kafka_bootstrap_servers
     if args.action == "inspect":
-        return await inspect_dlq(bootstrap, args.topic, args.limit)
+        return await inspect_dlq(bootstrap, args.topic, args.limit, getattr(args, "output", "table"))
     return await replay_dlq(bootstrap, args.topic, args.limit, database_url=settings.database_url)
 
 
@@ -289,15 +267,16 @@ def parser() -> argparse.ArgumentParser:
     queue = sub.add_parser("work-queue", help="manual dunning reminders due on a day, by account manager")
     queue.add_argument("--day", help="YYYY-MM-DD (default today, local time)")
     queue.add_argument("--timezone", default="Asia/Shanghai")
-    queue.add_argument("--csv", action="store_true", help="CSV on standard output")
+    add_format_options(queue)
     cards = sub.add_parser("cards", help="cards on hand per outlet, or the voided cards to destroy")
     cards.add_argument("action", choices=("stock", "disposal"))
     cards.add_argument("--outlet", help="one outlet only")
-    cards.add_argument("--csv", action="store_true", help="CSV on standard output")
+    add_format_options(cards)
     dlq = sub.add_parser("dlq", help="inspect or replay a dead-letter topic")
     dlq.add_argument("action", choices=("inspect", "replay"))
     dlq.add_argument("topic", help="input topic (its .dlq is read) or the .dlq topic itself")
     dlq.add_argument("--limit", type=int, default=100)
+    add_format_options(dlq)
     sub.add_parser("api", help="run the finance read API, its projector and the dashboard")
     token = sub.add_parser("api-token", help="mint a bearer token for the finance API (needs WUGUAN_API_SECRET)")
     token.add_argument("--role", choices=("finance", "auditor"), required=True)

@@ -2,7 +2,7 @@
 
 One function serves every listing command, so they agree on the three forms. JSON is a list of
 objects (money stays integer fen); CSV has a header row; the table is rich's, as wide as the
-terminal (80 columns when piped).
+terminal (240 columns when piped).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 FORMATS = ("table", "json", "csv")
+PIPED_WIDTH = 240
 
 
 def add_format_options(command) -> None:
@@ -45,5 +46,6 @@ def emit(rows: Iterable[dict], columns: Sequence[str], output: str = "table", ti
         table.add_column((labels or {}).get(c, c), justify="right" if c in right else "left", overflow="fold")
     for r in rows:
         table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
-    Console(highlight=False).print(table)
+    # Piped into a file or grep, a row stays one line: 80 columns would fold ids across lines.
+    Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH).print(table)
     return len(rows)
