@@ -8,7 +8,7 @@ import time
 from datetime import date
 
 from .cli_failures import failure_line
-from .cli_output import add_format_options
+from .cli_output import add_format_options, working
 from .config import SERVICES, Settings
 from .logs import configure_logging
 
@@ -63,7 +63,8 @@ async def _verify() -> int:
     claims_made = {d.service: d.claims_made for d in deciders if hasattr(d, "claims_made")}
     conn = await connect(Settings.from_env().database_url)
     try:
-        report = await verify_chain(conn, claims_made=claims_made)
+        with working("walking the hash chain"):
+            report = await verify_chain(conn, claims_made=claims_made)
     finally:
         await conn.close()
     for problem in report.problems:
@@ -88,9 +89,10 @@ async def _sample(args) -> int:
 
     settings = Settings.from_env()
     day = date.fromisoformat(args.day) if args.day else date.today()
-    sent = await publish_sample_day(
-        settings.kafka_bootstrap_servers, day, args.accounts, settled=lambda: wait_until_quiet(settings.database_url)
-    )
+    with working(f"publishing a sample day for {args.accounts} accounts, wave by wave as each is decided"):
+        sent = await publish_sample_day(
+            settings.kafka_bootstrap_servers, day, args.accounts, settled=lambda: wait_until_quiet(settings.database_url)
+        )
     print(f"published {sent} events")
     return 0
 
@@ -163,7 +165,8 @@ async def _dlq(args) -> int:
     bootstrap = settings.kafka_bootstrap_servers
     if args.action == "inspect":
         return await inspect_dlq(bootstrap, args.topic, args.limit, getattr(args, "output", "table"))
-    return await replay_dlq(bootstrap, args.topic, args.limit, database_url=settings.database_url)
+    with working(f"replaying the dead letters of {args.topic}"):
+        return await replay_dlq(bootstrap, args.topic, args.limit, database_url=settings.database_url)
 
 
 def _api(args) -> int:
@@ -206,7 +209,8 @@ async def _projections(args) -> int:
         await ensure_schema(conn)
         if args.action == "rebuild":
             started = time.perf_counter()
-            progress = await rebuild(conn)
+            with working("rebuilding the finance projections from the log"):
+                progress = await rebuild(conn)
             print(f"rebuilt: {progress.applied} events replayed, at position {progress.position}"
                   f" in {time.perf_counter() - started:.2f} s")
         print(await checksum(conn))

@@ -6,6 +6,7 @@ terminal (240 columns when piped).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import sys
 from collections.abc import Iterable, Sequence
@@ -49,3 +50,11 @@ def emit(rows: Iterable[dict], columns: Sequence[str], output: str = "table", ti
     # Piped into a file or grep, a row stays one line: 80 columns would fold ids across lines.
     Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH).print(table)
     return len(rows)
+
+
+def working(what: str):
+    """A spinner with the elapsed time on standard error while a long command runs (rebuild,
+    verify, replay, sample), only on a terminal: piped or in CI, nothing is drawn."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    return Console(stderr=True).status(f"{what}…")
