@@ -26,8 +26,10 @@ RELAY_LOCK_BASE = 7_700_100
 
 class Relay:
     def __init__(self, *, service: str, topic: str, database_url: str, role: str | None,
-                 producer: AIOKafkaProducer, interval_s: float, page_size: int = 1000):
+                 producer: AIOKafkaProducer, interval_s: float, page_size: int = 1000, log_decisions: bool = False):
         self.service = service
+        # One log line a decision for machine logs (--log-format json); people's text logs stay terse.
+        self.log_decisions = log_decisions
         self.topic = topic
         self.database_url = database_url
         self.role = role
@@ -72,7 +74,7 @@ class Relay:
         ]
         for future in futures:
             await future
-        if log.isEnabledFor(logging.DEBUG):  # decoding each body only when asked for
+        if self.log_decisions:  # decoding each body only when asked for
             self._log_published(mine)
         after = (page[-1]["tx_id"], page[-1]["global_position"])
         await conn.execute(
@@ -94,7 +96,7 @@ class Relay:
         """One line a decision, with its ids and rules (ids and codes only: A.PRIVACY)."""
         for e in events:
             body = orjson.loads(e["body"])
-            log.debug("published %s", e["event_type"], extra={
+            log.info("published %s", e["event_type"], extra={
                 "service": self.service, "decisionId": body.get("decisionId"), "decisionType": e["event_type"],
                 "streamId": e["stream_id"], "ruleIds": body.get("ruleIds"), "outcome": body.get("outcome"),
                 "globalPosition": e["global_position"]})

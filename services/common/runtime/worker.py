@@ -129,6 +129,7 @@ class Runtime:
             role=role,
             producer=self.producer,
             interval_s=self.settings.relay_interval_ms / 1000,
+            log_decisions=log_format() == "json",
         )
         timers = TimerPublisher(
             service=self.service, pool=self.pool, producer=self.producer,
