@@ -14,7 +14,7 @@ class Connection:
     bootstrap: str
     api_url: str
     dashboard_url: str
-    token: str  # finance role: the API only reads
+    token: str  # auditor role (dashboard and audit trails); the API only reads
     token_command: str
     metrics_urls: tuple[str, ...]
     log_dir: Path
@@ -23,7 +23,7 @@ class Connection:
 def token_command(dev_secret: str | None) -> str:
     """How to mint another token; the secret is shown only when it is the built-in development one."""
     prefix = f"WUGUAN_API_SECRET={dev_secret} " if dev_secret else ""
-    return f"{prefix}wuguan api-token --role auditor   # or --role finance"
+    return f"{prefix}wuguan api-token --role finance   # or --role auditor"
 
 
 def token_of(dashboard_url: str) -> str:
@@ -39,7 +39,7 @@ def render_connection(c: Connection) -> Table:
     table.add_row("broker", f"KAFKA_BOOTSTRAP_SERVERS={c.bootstrap}")
     table.add_row("API", f"{c.api_url}  (header: Authorization: Bearer $TOKEN)")
     table.add_row("dashboard", c.dashboard_url)
-    table.add_row("TOKEN", f"{c.token}  (finance, read-only, 12 h)")
+    table.add_row("TOKEN", f"{c.token}  (auditor, read-only, 12 h)")
     table.add_row("new token", c.token_command)
     table.add_row("metrics", "  ".join(c.metrics_urls))
     table.add_row("logs", str(c.log_dir))

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +98,9 @@ class EmbeddedPostgres:
 def start_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())  # before the import, which reads it
     try:
-        import pgserver
+        with warnings.catch_warnings():  # platformdirs warns that /tmp is not 0700: harmless here
+            warnings.simplefilter("ignore")
+            import pgserver
     except ImportError:
         raise RuntimeError("the embedded Postgres needs the 'local' extra: pip install 'wuguan[local]'") from None
     owns = data_dir is None

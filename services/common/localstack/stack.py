@@ -76,12 +76,17 @@ class Stack:
     postgres: object = None
     processes: list = field(default_factory=list)  # workers, then the API
 
-    def stop(self) -> None:
-        stop_processes(self.processes, timeout_s=WORKERS_S)
-        if self.broker is not None:
-            self.broker.stop(timeout_s=BROKER_S)
-        if self.postgres is not None:
-            self.postgres.stop()
+    def stop(self) -> str:
+        """Stops in order; returns how long each step took."""
+        steps, started = [], time.monotonic()
+        for name, step in (("workers and API", lambda: stop_processes(self.processes, timeout_s=WORKERS_S)),
+                           ("broker", self.broker and (lambda: self.broker.stop(timeout_s=BROKER_S))),
+                           ("Postgres", self.postgres and self.postgres.stop)):
+            if step:
+                step()
+                steps.append(f"{name} {time.monotonic() - started:.1f} s")
+                started = time.monotonic()
+        return ", ".join(steps)
 
 
 async def _infrastructure(stack: Stack, settings: Settings, env: dict) -> tuple[str, str]:
@@ -201,5 +206,5 @@ async def run_stack(feed_sample: bool, accounts: int, quiet: bool = False, follo
         await asyncio.gather(*tasks, return_exceptions=True)
         console.print("stopping: workers and API first, then the broker and Postgres…")
         started = time.monotonic()
-        stack.stop()
-        console.print(f"stopped in {time.monotonic() - started:.1f} s")
+        steps = stack.stop()
+        console.print(f"stopped in {time.monotonic() - started:.1f} s ({steps})")
