@@ -7,7 +7,7 @@ import sys
 import time
 from datetime import date
 
-from .cli_failures import failure_line
+from .cli_failures import failure_line, preflight
 from .cli_output import add_format_options, working
 from .config import SERVICES, Settings
 from .logs import configure_logging
@@ -28,8 +28,10 @@ def _worker(args) -> int:
     DEFINITION = _definition(args.service)
     from .runtime.worker import run_worker
 
-    # Load the policy before anything starts, so a bad file stops the worker at once.
+    # Load the policy and reach Postgres and the broker before anything starts, so a bad file or
+    # a wrong address stops the worker at once with one line.
     DEFINITION.load_policy(settings)
+    asyncio.run(preflight(settings.database_url, settings.kafka_bootstrap_servers))
     run_worker(DEFINITION, settings)
     return 0
 

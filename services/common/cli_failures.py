@@ -67,3 +67,25 @@ def failure_line(exc: BaseException) -> tuple[str, int]:
     if line is not None:
         return line, OPERATOR_ERROR
     return f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", UNEXPECTED
+
+
+async def preflight(database_url: str, bootstrap: str) -> None:
+    """Reach Postgres and the broker before a long-running process starts, so a wrong address
+    is one line (exit 2) rather than a framework's traceback. Raises what connecting raised."""
+    import logging
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from .db import connect
+
+    conn = await connect(database_url)
+    await conn.close()
+    chatty = logging.getLogger("aiokafka")
+    level = chatty.level
+    chatty.setLevel(logging.CRITICAL)  # it logs the refusal itself; the one line says it with the fix
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+    finally:
+        await admin.close()
+        chatty.setLevel(level)

@@ -58,3 +58,14 @@ def test_debug_shows_the_traceback():
     assert result.returncode != 0 and "Traceback" in result.stderr and "ConnectionRefusedError" in result.stderr
     after = wuguan("verify", "--debug", DATABASE_URL=f"postgresql://ops@127.0.0.1:{port}/wuguan")
     assert "Traceback" in after.stderr
+
+
+def test_a_worker_with_a_wrong_address_stops_with_one_line(database_url, kafka_bootstrap):
+    port = free_port()
+    env = {"WUGUAN_DUNNING_PORT": str(free_port())}
+    line = _one_line(wuguan("worker", "dunning", DATABASE_URL=f"postgresql://ops@127.0.0.1:{port}/wuguan",
+                            KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, **env))
+    assert f"cannot reach Postgres at ops@127.0.0.1:{port}/wuguan" in line
+    line = _one_line(wuguan("worker", "dunning", DATABASE_URL=database_url,
+                            KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}", **env))
+    assert f"cannot reach the broker at 127.0.0.1:{port}" in line
