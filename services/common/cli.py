@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import time
 from datetime import date
@@ -11,8 +10,10 @@ from pathlib import Path
 
 from . import report_commands
 from .audit import commands as audit_commands
+from .cli_failures import failure_line, preflight
+from .cli_output import add_format_options, working
 from .config import SERVICES, Settings
-from .errors import ConfigError
+from .logs import configure_logging
 
 
 def _definition(service: str):
@@ -30,12 +31,14 @@ def _worker(args) -> int:
     DEFINITION = _definition(args.service)
     from .runtime.worker import run_worker
 
-    # Load the policy and the signing key before anything starts, so a bad file stops the worker at once.
+    # Load the policy and the signing key, and reach Postgres and the broker, before anything starts,
+    # so a bad file or a wrong address stops the worker at once with one line.
     DEFINITION.load_policy(settings)
     if settings.checkpoint_key is not None:
         from .audit.signing import load_private
 
         load_private(settings.checkpoint_key)
+    asyncio.run(preflight(settings.database_url, settings.kafka_bootstrap_servers))
     run_worker(DEFINITION, settings)
     return 0
 
@@ -43,7 +46,7 @@ def _worker(args) -> int:
 def _run(args) -> int:
     from .localstack.stack import run_stack
 
-    asyncio.run(run_stack(feed_sample=not args.no_sample, accounts=args.accounts))
+    asyncio.run(run_stack(feed_sample=not args.no_sample, accounts=args.accounts, quiet=args.quiet, follow=args.follow))
     return 0
 
 
@@ -69,7 +72,8 @@ async def _verify(args) -> int:
     claims_made = {d.service: d.claims_made for d in deciders if hasattr(d, "claims_made")}
     conn = await connect(Settings.from_env().database_url)
     try:
-        report = await verify_chain(conn, claims_made=claims_made)
+        with working("walking the hash chain"):
+            report = await verify_chain(conn, claims_made=claims_made)
         for problem in report.problems:
             print(f"TAMPERED: {problem}")
         claims = sum(report.claims_checked.values())
@@ -96,61 +100,47 @@ async def _sample(args) -> int:
 
     settings = Settings.from_env()
     day = date.fromisoformat(args.day) if args.day else date.today()
-    sent = await publish_sample_day(
-        settings.kafka_bootstrap_servers, day, args.accounts, settled=lambda: wait_until_quiet(settings.database_url)
-    )
+    with working(f"publishing a sample day for {args.accounts} accounts, wave by wave as each is decided"):
+        sent = await publish_sample_day(
+            settings.kafka_bootstrap_servers, day, args.accounts, settled=lambda: wait_until_quiet(settings.database_url)
+        )
     print(f"published {sent} events")
     return 0
 
 
 async def _work_queue(args) -> int:
-    import csv
-    from datetime import datetime, time, timedelta
+    from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from services.dunning.domain.work_queue import work_queue
+    from services.dunning.domain.work_queue import QUEUE_INPUTS, work_queue
 
+    from .cli_output import emit
     from .db import connect
 
     zone = ZoneInfo(args.timezone)
     day = date.fromisoformat(args.day) if args.day else datetime.now(zone).date()
-    start = datetime.combine(day, time(0), zone)
     conn = await connect(Settings.from_env().database_url)
     try:
+        # Reminders scheduled days before for this day count too (DN.FIRST_LETTER's person
+        # channels), and a delivery may be recorded days after: every decision the queue folds.
         rows = await conn.fetch(
-            "SELECT payload FROM events WHERE service = 'dunning' AND ("
-            " (event_type = 'dunning.ReminderDue' AND business_time >= $1 AND business_time < $2)"
-            " OR (event_type = 'dunning.DeliveryRecorded' AND business_time >= $1))"
-            " ORDER BY global_position",
-            start,
-            start + timedelta(days=1),
-        )
+            "SELECT payload FROM events WHERE service = 'dunning' AND event_type = ANY($1::text[])"
+            " ORDER BY global_position", list(QUEUE_INPUTS))
     finally:
         await conn.close()
     queue = work_queue((r["payload"] for r in rows), day, zone)
-    columns = ("manager", "dueAt", "accountId", "billId", "overdueMinor", "offenceCount", "channel", "reminderId")
-    if args.csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        for manager, items in queue.items():
-            for item in items:
-                writer.writerow([manager] + [item[c] for c in columns[1:]])
-        return 0
-    print(f"manual reminders due {day} ({sum(len(v) for v in queue.values())})")
-    for manager, items in queue.items():
-        print(f"{manager}:")
-        for item in items:
-            print(f"  {item['dueAt'][11:16]} {item['accountId']} bill {item['billId']} owes {item['overdueMinor']} fen"
-                  f" (offence {item['offenceCount']}, {item['channel']})")
+    columns = ("manager", "dueAt", "accountId", "billId", "overdueMinor", "offenceCount", "channel", "state", "reminderId")
+    items = [{"manager": manager, **item} for manager, listed in queue.items() for item in listed]
+    emit(items, columns, args.output, title=f"manual reminders due {day} ({len(items)})",
+         right=("overdueMinor", "offenceCount"))
     return 0
 
 
 async def _cards(args) -> int:
     """C.STOCK / C.DISPOSAL: cards on hand per outlet and face value, or voided cards to destroy."""
-    import csv
-
     from services.cards.domain.projections import disposal_list, outlet_stock
 
+    from .cli_output import emit
     from .db import connect
 
     conn = await connect(Settings.from_env().database_url)
@@ -159,31 +149,23 @@ async def _cards(args) -> int:
     finally:
         await conn.close()
     decisions = [r["payload"] for r in rows]
-    writer = csv.writer(sys.stdout) if args.csv else None
+    wanted = (lambda outlet: not args.outlet or outlet == args.outlet)
     if args.action == "stock":
-        if writer:
-            writer.writerow(("outletId", "faceValueMinor", "cardsOnHand"))
-        for outlet, faces in outlet_stock(decisions).items():
-            if args.outlet and outlet != args.outlet:
-                continue
-            for face, count in sorted(faces.items()):
-                if writer:
-                    writer.writerow((outlet, face, count))
-                else:
-                    print(f"{outlet}: {count} cards of {face // 100}.{face % 100:02d} yuan")
+        stock = [{"outletId": outlet, "faceValueMinor": face, "cardsOnHand": count}
+                 for outlet, faces in outlet_stock(decisions).items() if wanted(outlet)
+                 for face, count in sorted(faces.items())]
+        emit(stock, ("outletId", "faceValueMinor", "cardsOnHand"), args.output, title="cards on hand (C.STOCK)",
+             right=("faceValueMinor", "cardsOnHand"))
         return 0
-    header = False
-    for outlet, cards in disposal_list(decisions).items():
-        if args.outlet and outlet != args.outlet:
-            continue
-        for card in cards:
-            if writer:
-                if not header:
-                    writer.writerow(card.keys())
-                    header = True
-                writer.writerow(card.values())
-            else:
-                print(" ".join(f"{k}={v}" for k, v in card.items()))
+    # Money as integer fen columns, not the {"amountMinor", "currency"} objects of the decisions.
+    disposal = [{**{k: v for k, v in card.items() if k not in ("faceValue", "transferredValue")},
+                 "faceValueMinor": (card.get("faceValue") or {}).get("amountMinor"),
+                 "transferredMinor": (card.get("transferredValue") or {}).get("amountMinor")}
+                for outlet, cards in disposal_list(decisions).items() if wanted(outlet) for card in cards]
+    columns = ("outletId", "cardSerial", "batchId", "complaintId", "voidedAt", "faceValueMinor", "transferredMinor",
+               "replacedByCardSerial")
+    emit(disposal, columns, args.output, title="voided cards to destroy (C.DISPOSAL)",
+         right=("faceValueMinor", "transferredMinor"))
     return 0
 
 
@@ -193,8 +175,9 @@ async def _dlq(args) -> int:
     settings = Settings.from_env()
     bootstrap = settings.kafka_bootstrap_servers
     if args.action == "inspect":
-        return await inspect_dlq(bootstrap, args.topic, args.limit)
-    return await replay_dlq(bootstrap, args.topic, args.limit, database_url=settings.database_url)
+        return await inspect_dlq(bootstrap, args.topic, args.limit, getattr(args, "output", "table"))
+    with working(f"replaying the dead letters of {args.topic}"):
+        return await replay_dlq(bootstrap, args.topic, args.limit, database_url=settings.database_url)
 
 
 def _api(args) -> int:
@@ -237,7 +220,8 @@ async def _projections(args) -> int:
         await ensure_schema(conn)
         if args.action == "rebuild":
             started = time.perf_counter()
-            progress = await rebuild(conn)
+            with working("rebuilding the finance projections from the log"):
+                progress = await rebuild(conn)
             print(f"rebuilt: {progress.applied} events replayed, at position {progress.position}"
                   f" in {time.perf_counter() - started:.2f} s")
         print(await checksum(conn))
@@ -286,6 +270,8 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the whole system locally (embedded broker and Postgres by default)")
     run.add_argument("--no-sample", action="store_true", help="do not feed the sample day")
     run.add_argument("--accounts", type=int, default=200, help="accounts in the sample day")
+    run.add_argument("--quiet", action="store_true", help="no progress line: the connection block and the summary only")
+    run.add_argument("--follow", action="store_true", help="also print every decision as it is published")
     worker = sub.add_parser("worker", help="run one service's worker")
     worker.add_argument("service", choices=SERVICES)
     sub.add_parser("migrate", help="apply database migrations")
@@ -303,15 +289,16 @@ def parser() -> argparse.ArgumentParser:
     queue = sub.add_parser("work-queue", help="manual dunning reminders due on a day, by account manager")
     queue.add_argument("--day", help="YYYY-MM-DD (default today, local time)")
     queue.add_argument("--timezone", default="Asia/Shanghai")
-    queue.add_argument("--csv", action="store_true", help="CSV on standard output")
+    add_format_options(queue)
     cards = sub.add_parser("cards", help="cards on hand per outlet, or the voided cards to destroy")
     cards.add_argument("action", choices=("stock", "disposal"))
     cards.add_argument("--outlet", help="one outlet only")
-    cards.add_argument("--csv", action="store_true", help="CSV on standard output")
+    add_format_options(cards)
     dlq = sub.add_parser("dlq", help="inspect or replay a dead-letter topic")
     dlq.add_argument("action", choices=("inspect", "replay"))
     dlq.add_argument("topic", help="input topic (its .dlq is read) or the .dlq topic itself")
     dlq.add_argument("--limit", type=int, default=100)
+    add_format_options(dlq)
     sub.add_parser("api", help="run the finance read API, its projector and the dashboard")
     token = sub.add_parser("api-token", help="mint a bearer token for the finance API (needs WUGUAN_API_SECRET)")
     token.add_argument("--role", choices=("finance", "auditor"), required=True)
@@ -326,12 +313,31 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument("--proof", type=Path, metavar="FILE",
                          help="also write the story with a signed inclusion proof of each of its decisions")
     report_commands.add_parsers(sub)
+    _add_global_options(p, sub)
     return p
+
+
+def _add_global_options(main_parser: argparse.ArgumentParser, commands) -> None:
+    """--debug and --log-format, before or after the command (`wuguan --debug verify`, `wuguan verify --debug`)."""
+    for target, default in ((main_parser, None), *((c, argparse.SUPPRESS) for c in commands.choices.values())):
+        target.add_argument("--debug", action="store_true", default=False if default is None else default,
+                            help="show the traceback of a failure instead of one line")
+        target.add_argument("--log-format", choices=("text", "json"), default=default,
+                            help="text (default, for people) or json (one object a line; or WUGUAN_LOG_FORMAT)")
+
+
+def _failed(args, exc: Exception) -> int:
+    """One line naming what failed and how to fix it (cli_failures); --debug re-raises."""
+    if args.debug:
+        raise exc
+    line, code = failure_line(exc)
+    print(f"wuguan {args.command}: {line}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(args.log_format, one_shot=args.command not in ("worker", "run", "api"))
     try:
         if args.command == "worker":
             return _worker(args)
@@ -366,9 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in report_commands.COMMANDS:
             return report_commands.run(args)
         return asyncio.run(_dlq(args))
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        return _failed(args, exc)
 
 
 if __name__ == "__main__":

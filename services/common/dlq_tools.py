@@ -17,12 +17,26 @@ async def _read(bootstrap: str, topic: str, limit: int) -> list[dict]:
     return [orjson.loads(r.value) for r in await read_to_end(bootstrap, topic, limit)]
 
 
-async def inspect_dlq(bootstrap: str, topic: str, limit: int) -> int:
-    for letter in await _read(bootstrap, _dlq_name(topic), limit):
-        print(
-            f"{letter['originalTopic']}[{letter['partition']}]@{letter['offset']} "
-            f"{letter['error']['code']}: {letter['error']['message']}"
-        )
+def letters_by_input(letters: list[dict]) -> list[dict]:
+    """One row per refused input: a topic read by two services (billing.bill.v1: the guard and
+    dunning) holds one letter from each for the same input, which were listed twice (issue 16)."""
+    rows: dict[tuple, dict] = {}
+    for letter in letters:
+        origin = (letter["originalTopic"], letter["partition"], letter["offset"])
+        row = rows.setdefault(origin, {
+            "input": f"{origin[0]}[{origin[1]}]@{origin[2]}", "code": letter["error"]["code"],
+            "message": letter["error"]["message"], "services": []})
+        consumer = letter.get("consumer")
+        if consumer and consumer not in row["services"]:
+            row["services"].append(consumer)
+    return [{**row, "services": ", ".join(row["services"])} for row in rows.values()]
+
+
+async def inspect_dlq(bootstrap: str, topic: str, limit: int, output: str = "table") -> int:
+    from .cli_output import emit
+
+    rows = letters_by_input(await _read(bootstrap, _dlq_name(topic), limit))
+    emit(rows, ("input", "code", "message", "services"), output, title=f"dead letters of {topic} ({len(rows)})")
     return 0
 
 

@@ -8,8 +8,8 @@ async def read_to_end(bootstrap: str, topic: str, limit: int | None = None) -> l
     """Every record of `topic` (at most `limit`), partition by partition in offset order; no
     consumer group, so nothing is committed and any number of readers can run at once."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a broker that refuses the connection still has the consumer closed
         partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
         if not partitions:
             await consumer._client.force_metadata_update()

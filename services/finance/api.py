@@ -322,7 +322,7 @@ def build_app(pool: asyncpg.Pool, secret: str, clock=time.time) -> web.Applicati
     r.add_get("/api/disputes/aging", aggregate_handler("dispute-aging", "disputeAging", ["bucket", "count", "amountMinor"]))
     r.add_get("/api/arrears/aging", aggregate_handler("arrears-aging", "arrearsAging", ["bucket", "count", "amountMinor"]))
     r.add_get("/api/reminders/by-channel", aggregate_handler(
-        "reminders-by-channel", "byChannel", ["channel", "reminders", "delivered", "occurrences"]))
+        "reminders-by-channel", "byChannel", ["channel", "scheduled", "reminders", "delivered", "occurrences"]))
     r.add_get("/api/card-replacements/by-outlet", aggregate_handler(
         "card-replacements-by-outlet", "cardsByOutlet",
         ["outletId", "replaced", "escalated", "referred", "transferredMinor"]))
@@ -335,6 +335,7 @@ def build_app(pool: asyncpg.Pool, secret: str, clock=time.time) -> web.Applicati
     r.add_get("/", index)
     r.add_get("/static/dashboard.js", _static("dashboard.js", "application/javascript"))
     r.add_get("/static/dashboard.css", _static("dashboard.css", "text/css"))
+    r.add_get("/static/drilldown.js", _static("drilldown.js", "application/javascript"))
     from . import self_check_api  # it imports this module's helpers
 
     self_check_api.add_routes(app)

@@ -4,8 +4,33 @@ from __future__ import annotations
 
 import asyncpg
 
+from . import trends
 from .aging import ARREARS_EDGES, DISPUTE_EDGES, buckets
 from .lists import render_time
+
+
+# Money first (what finance asks before any count): open arrears net of disputes, disputed
+# amounts on hold (D.HOLD), credit notes issued, late fees charged; integer fen.
+MONEY_SQL = (
+    "SELECT (SELECT coalesce(sum(overdue_minor), 0) FROM finance.v_arrears WHERE status = 'open')::bigint AS \"arrearsMinor\","
+    " (SELECT count(*) FROM finance.v_arrears WHERE status = 'open')::int AS \"arrearsAccounts\","
+    " (SELECT coalesce(sum(held_minor), 0) FROM finance.v_disputes WHERE status = 'acknowledged')::bigint"
+    "   AS \"disputedMinor\","
+    " (SELECT count(*) FROM finance.v_disputes WHERE status = 'acknowledged')::int AS \"openDisputes\","
+    " (SELECT coalesce(sum(amount_minor), 0) FROM finance.v_credit_notes)::bigint AS \"creditedMinor\","
+    " (SELECT count(*) FROM finance.v_credit_notes)::int AS \"creditNotes\","
+    " (SELECT coalesce(sum(fee_minor), 0) FROM finance.v_late_fees)::bigint AS \"lateFeesMinor\"")
+
+
+def by_channel(due_rows, scheduled: dict[str, int]) -> list[dict]:
+    """Reminders per channel: scheduled (from the log), due and delivered (the projection);
+    a channel with reminders scheduled but none due yet is listed too."""
+    due = {r["channel"]: r for r in due_rows}
+    return [{"channel": channel, "scheduled": scheduled.get(channel, 0),
+             "reminders": due[channel]["reminders"] if channel in due else 0,
+             "delivered": due[channel]["delivered"] if channel in due else 0,
+             "occurrences": due[channel]["occurrences"] if channel in due else 0}
+            for channel in sorted(set(due) | set(scheduled))]
 
 
 async def summary(conn: asyncpg.Connection) -> dict:
@@ -31,6 +56,9 @@ async def summary(conn: asyncpg.Connection) -> dict:
             "SELECT (SELECT count(*) FROM finance.v_disputes WHERE reply_overdue)::int AS dispute_reply_overdue,"
             " (SELECT count(*) FROM finance.v_restorations WHERE sla_missed)::int AS restoration_sla_missed")
         outlets = await conn.fetch("SELECT * FROM finance.v_card_replacements_by_outlet ORDER BY outlet_id")
+        money = await conn.fetchrow(MONEY_SQL)
+        days = await trends.per_day(conn, as_of)
+        scheduled = await trends.scheduled_by_channel(conn)
     empty = as_of is None
     return {
         "asOf": render_time(as_of),
@@ -41,11 +69,12 @@ async def summary(conn: asyncpg.Connection) -> dict:
             "occurrences": funnel["occurrences"], "reminded": funnel["reminded"], "delivered": funnel["delivered"],
             "suspensionRequested": funnel["suspension_requested"], "suspended": funnel["suspended"],
             "restored": funnel["restored"],
-            "byChannel": [{"channel": r["channel"], "reminders": r["reminders"], "delivered": r["delivered"],
-                           "occurrences": r["occurrences"]} for r in channels],
+            "byChannel": by_channel(channels, scheduled),
         },
         "slaBreaches": {"disputeReplyOverdue": sla["dispute_reply_overdue"],
                         "restorationSlaMissed": sla["restoration_sla_missed"]},
+        "money": dict(money),
+        "trends": days,
         "cardsByOutlet": [{"outletId": r["outlet_id"], "replaced": r["replaced"], "escalated": r["escalated"],
                            "referred": r["referred"], "transferredMinor": r["transferred_minor"]} for r in outlets],
     }

@@ -15,7 +15,7 @@ DEV_SECRET = "wuguan-local-development-secret"
 
 
 def spawn_api(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """Returns the process and the dashboard URL (with a finance token valid for 12 hours)."""
+    """Returns the process and the dashboard URL (with an auditor token valid for 12 hours)."""
     secret = os.environ.get("WUGUAN_API_SECRET") or DEV_SECRET
     port = os.environ.get("WUGUAN_API_PORT") or "8110"
     host = os.environ.get("WUGUAN_WEB_HOST") or "127.0.0.1"
@@ -25,5 +25,7 @@ def spawn_api(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
         env={**os.environ, **env, "WUGUAN_API_SECRET": secret},
         stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
-    token = mint("wuguan-run", "finance", 12 * 3600, secret, time.time())
+    # auditor: the dashboard's drill-down reaches the audit trails (an account's decisions, a
+    # charge's story); every role only reads.
+    token = mint("wuguan-run", "auditor", 12 * 3600, secret, time.time())
     return process, f"http://{host}:{port}/#token={token}"

@@ -91,8 +91,21 @@ async def api_process(database_url, tmp_path):
         log.close()
 
 
+def yuan(fen: int) -> str:
+    """The dashboard's money format (and `wuguan run`'s): ¥1,234.56."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}¥{whole:,}.{cents:02d}"
+
+
 def expected_metrics(data: dict) -> dict[str, str]:
     out = {"asOf": data["asOf"]}
+    money = data["money"]
+    out.update({f"money.{k}": yuan(money[k]) for k in ("arrearsMinor", "disputedMinor", "creditedMinor", "lateFeesMinor")})
+    out.update({f"outstanding.{b['bucket']}": yuan(b["amountMinor"]) for b in data["arrearsAging"]})
+    for day in data["trends"]:
+        out.update({f"trend.{day['day']}.{k}": str(v) for k, v in day.items() if k != "day"})
+    out.update({f"scheduled.{c['channel']}": str(c["scheduled"]) for c in data["funnel"]["byChannel"]})
     out.update({f"disputeAging.{b['bucket']}": str(b["count"]) for b in data["disputeAging"]})
     out.update({f"arrearsAging.{b['bucket']}": str(b["count"]) for b in data["arrearsAging"]})
     funnel = data["funnel"]
@@ -124,10 +137,53 @@ async def test_dashboard_renders_the_apis_numbers_in_headless_chromium(api_proce
     dom = await asyncio.to_thread(run_chromium, url, tmp_path / "profile-dom", "--dump-dom", capture=True)
     shown = dict(re.findall(r'data-metric="([^"]+)"[^>]*>([^<]*)<', dom))
     assert shown == expected_metrics(data)
-    assert dom.count("<rect") == len(shown) - 1  # one bar per number (asOf has none)
+    # Money first, and real money: the scenario has arrears, a dispute on hold and a credit note.
+    assert data["money"]["arrearsMinor"] > 0 and data["money"]["disputedMinor"] == 2_500
+    assert data["money"]["creditedMinor"] == 1_500
+    assert dom.index('data-metric="money.arrearsMinor"') < dom.index('data-metric="disputeAging.')
+    bars_drawn = [m for m in shown if not m.startswith(("asOf", "money.", "trend."))]
+    assert dom.count("<rect") == len(bars_drawn)  # one bar per number of a chart
+    assert len(data["trends"]) == 14 and any(day["decisions"] for day in data["trends"])
     assert token not in dom  # the fragment was taken out of the address bar
 
     # Without a token the page asks for one and shows no data.
     bare = await asyncio.to_thread(run_chromium, f"{api_process}/", tmp_path / "profile-bare", "--dump-dom",
                                    capture=True)
     assert '<form id="login">' in bare and "<rect" not in bare
+
+
+async def test_dashboard_drills_down_from_money_to_accounts_to_decisions_and_refreshes_itself(api_process, tmp_path):
+    """Issue 16: a figure opens its accounts, an account its decisions, a charge its story; the
+    page reloads its numbers by itself. Links with #drill= / #account= / #decision= open the same
+    views the clicks do, so headless Chromium can check each against the API."""
+    token = tokens.mint("e2e", "auditor", 600, SECRET, time.time())
+    arrears = await asyncio.to_thread(http_json, f"{api_process}/api/arrears?status=open&limit=500", token)
+    dom = await asyncio.to_thread(run_chromium, f"{api_process}/#token={token}&drill=arrears",
+                                  tmp_path / "profile-drill", "--dump-dom", capture=True)
+    rows = re.findall(r'data-drill-row="([^"]+)"', dom)
+    assert rows and rows == [item["accountId"] for item in arrears["items"]]
+    overdue = re.findall(r'data-drill-cell="overdueMinor"[^>]*>([^<]*)<', dom)
+    assert overdue == [yuan(item["overdueMinor"]) for item in arrears["items"]]
+
+    account = "A1"  # three rated calls, a bill and a dispute with a credit note
+    trail = await asyncio.to_thread(http_json, f"{api_process}/api/audit/accounts/{account}?limit=500", token)
+    dom = await asyncio.to_thread(run_chromium, f"{api_process}/#token={token}&account={account}",
+                                  tmp_path / "profile-account", "--dump-dom", capture=True)
+    ids = re.findall(r'data-decision-id="([^"]+)"', dom)
+    assert ids == [d["decision"]["decisionId"] for d in trail["decisions"]]
+    charge = next(d["decision"] for d in trail["decisions"] if d["decision"]["decisionType"] == "guard.CdrRated")
+    assert "charge story" in dom
+
+    story = await asyncio.to_thread(http_json, f"{api_process}/api/audit/decisions/{charge['decisionId']}", token)
+    dom = await asyncio.to_thread(run_chromium, f"{api_process}/#token={token}&decision={charge['decisionId']}",
+                                  tmp_path / "profile-story", "--dump-dom", capture=True)
+    the_decision = re.findall(r'data-story="the decision">([^<]*)<', dom)
+    assert len(the_decision) == 1 and "guard.CdrRated" in the_decision[0]
+    assert yuan(charge["payload"]["amountMinor"]) in the_decision[0] and "CP2.TRACEABLE" in the_decision[0]
+    assert len(re.findall(r'data-story="led to"', dom)) == len(story["caused"])
+
+    # Refresh: every 2 s here (#refresh=2); Chromium's virtual time runs 5 s, so it loads again.
+    dom = await asyncio.to_thread(run_chromium, f"{api_process}/#token={token}&refresh=2",
+                                  tmp_path / "profile-refresh", "--dump-dom", capture=True)
+    loads = int(re.search(r'data-loads="(\d+)"', dom).group(1))
+    assert loads >= 2, loads

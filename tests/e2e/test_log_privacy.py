@@ -85,6 +85,34 @@ def secrets_in(messages) -> set[str]:
 
 
 async def test_worker_logs_hold_no_phone_number_or_name(workers):
+    logs, secrets = await _logs_of_a_day(workers)
+    assert any("dead-lettered" in text for text in logs.values())
+    leaks = sorted((service, secret) for service, text in logs.items() for secret in secrets if secret in text)
+    assert leaks == [], f"personal data in worker logs: {leaks[:20]}"
+
+
+async def test_json_logs_carry_decision_stream_and_rule_ids_and_no_personal_data(workers):
+    """Issue 16: --log-format json (WUGUAN_LOG_FORMAT=json for a worker): one JSON object a line,
+    a line a published decision with its ids and rules, dead letters with their code."""
+    workers.extra_env = {"WUGUAN_LOG_FORMAT": "json"}
+    logs, secrets = await _logs_of_a_day(workers)
+    records = {service: [orjson.loads(line) for line in text.splitlines() if line.strip()]
+               for service, text in logs.items()}  # every line parses: no text line among them
+    for service, lines in records.items():
+        published = [r for r in lines if r["message"].startswith("published ")]
+        assert published, service
+        assert all(r["decisionId"] and r["streamId"] and r["ruleIds"] and r["service"] == service for r in published)
+        assert all({"time", "level", "logger"} <= set(r) for r in lines)
+    rules = {rule for r in records["billing_guard"] if r.get("ruleIds") for rule in r["ruleIds"]}
+    assert {"CP2.EFFECTIVE_DATING", "CP2.INCREASE_NEEDS_APPROVAL", "CP5.WINDOW_CDRS", "D.AUTO_CREDIT"} <= rules
+    dead = [r for lines in records.values() for r in lines if r["message"].startswith("dead-lettered")]
+    assert dead and all(r["code"] and r["topic"] and "offset" in r for r in dead)
+    leaks = sorted((service, secret) for service, text in logs.items() for secret in secrets if secret in text)
+    assert leaks == [], f"personal data in worker logs: {leaks[:20]}"
+
+
+async def _logs_of_a_day(workers) -> tuple[dict, set]:
+    """The three workers' logs after a sample day plus inputs holding personal data; and that data."""
     for service in SERVICES:
         workers.start(service)
     for service in SERVICES:
@@ -131,6 +159,4 @@ async def test_worker_logs_hold_no_phone_number_or_name(workers):
 
     logs = {service: workers.log(service) for service in SERVICES}
     assert all(len(text) > 200 for text in logs.values()), "a worker wrote no log: the scan would prove nothing"
-    assert any("dead-lettered" in text for text in logs.values())
-    leaks = sorted((service, secret) for service, text in logs.items() for secret in secrets if secret in text)
-    assert leaks == [], f"personal data in worker logs: {leaks[:20]}"
+    return logs, secrets

@@ -82,9 +82,14 @@ async def test_dlq_inspect_and_replay(kafka_bootstrap):
                          consumer="another_service")
     await publish(kafka_bootstrap, [("cards.complaint.v1.dlq", marker.encode(), letter),
                                     ("cards.complaint.v1.dlq", marker.encode(), second)])
-    seen = wuguan("dlq", "inspect", "cards.complaint.v1", KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
+    seen = wuguan("dlq", "inspect", "cards.complaint.v1", "--json", KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
     assert seen.returncode == 0
-    assert f"cards.complaint.v1[0]@{offset} payload_invalid: payload.cardSerial: missing" in seen.stdout
+    # Issue 16: the two services' letters for one input are one entry, not two.
+    mine = [row for row in json.loads(seen.stdout) if row["input"] == f"cards.complaint.v1[0]@{offset}"]
+    assert mine == [{"input": f"cards.complaint.v1[0]@{offset}", "code": "payload_invalid",
+                     "message": "payload.cardSerial: missing", "services": "cards, another_service"}]
+    table = wuguan("dlq", "inspect", "cards.complaint.v1", KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
+    assert table.returncode == 0 and table.stdout.count(f"@{offset}") == 1
     replayed = wuguan("dlq", "replay", "cards.complaint.v1.dlq", KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
     assert replayed.returncode == 0 and "replayed" in replayed.stdout
     from ..kafka_helpers import read_topic
@@ -152,8 +157,13 @@ async def test_cards_stock_and_disposal_lists_from_the_store(database_url):
     assert stock.returncode == 0, stock.stderr
     # six issued, one sold, one drawn as the replacement: four on hand
     assert stock.stdout.strip().splitlines() == ["outletId,faceValueMinor,cardsOnHand", "OUT-CLI,5000,4"]
-    disposal = wuguan("cards", "disposal", "--outlet", "OUT-CLI", DATABASE_URL=database_url)
-    assert disposal.returncode == 0 and f"cardSerial={cards[0]}" in disposal.stdout
+    disposal = wuguan("cards", "disposal", "--outlet", "OUT-CLI", "--json", DATABASE_URL=database_url)
+    assert disposal.returncode == 0, disposal.stderr
+    # Issue 16: money as integer fen columns, not Python dicts.
+    [card] = json.loads(disposal.stdout)
+    assert (card["cardSerial"], card["outletId"], card["faceValueMinor"]) == (cards[0], "OUT-CLI", 5_000)
+    table = wuguan("cards", "disposal", "--outlet", "OUT-CLI", DATABASE_URL=database_url)
+    assert table.returncode == 0 and cards[0] in table.stdout and "{" not in table.stdout and "amountMinor" not in table.stdout
 
 
 def test_api_token_refuses_a_ttl_beyond_seven_days():

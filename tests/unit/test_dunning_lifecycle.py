@@ -304,3 +304,25 @@ def test_work_queue_lists_todays_manual_reminders_by_account_manager():
     acc.feed(delivery("A1", first["reminderId"], "answered", DUE + timedelta(days=6), "accountManager"))
     day = datetime.fromisoformat(first["dueAt"]).date()
     assert all(i["reminderId"] != first["reminderId"] for items in work_queue(acc.log, day, SHANGHAI).values() for i in items)
+
+
+def test_work_queue_counts_reminders_scheduled_for_the_day_before_their_timer_fires():
+    """Issue 16: `work-queue --day` showed 0 while reminders were scheduled that day; a person
+    reminder is the day's work from the moment it is scheduled for the day, and leaves the queue
+    once paid (its timer cancelled) or delivered."""
+    from services.dunning.domain.work_queue import work_queue
+
+    acc = Account()
+    gold = bill("A1", "B1", DUE, 5_000, level="A", tier="gold")
+    gold.payload["customer"]["accountManagerId"] = "AM-1"
+    acc.feed(gold)
+    acc.fire_due_timers(DUE + timedelta(minutes=1))  # the due-date check: arrears open, reminder scheduled
+    scheduled = of_type(acc.log, "dunning.ReminderScheduled")
+    assert scheduled and of_type(acc.log, "dunning.ReminderDue") == []
+    day = datetime.fromisoformat(scheduled[0]["payload"]["scheduledFor"]).astimezone(SHANGHAI).date()
+    queue = work_queue(acc.log, day, SHANGHAI)
+    assert [(i["billId"], i["state"], i["overdueMinor"]) for i in queue["AM-1"]] == [("B1", "scheduled", 5_000)]
+    assert work_queue(acc.log, day - timedelta(days=1), SHANGHAI) == {}
+    acc.fire_due_timers(DUE + timedelta(days=10))  # now due: listed once, as due
+    queue = work_queue(acc.log, day, SHANGHAI)
+    assert [(i["billId"], i["state"]) for i in queue["AM-1"]] == [("B1", "due")]

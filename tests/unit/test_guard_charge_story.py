@@ -98,3 +98,17 @@ def test_CP3_LATE_story_of_a_late_adjustment_names_the_decision_that_closed_its_
     assert story["usageCycle"]["decisionId"] == closed["decisionId"] and story["usageCycle"]["closed"]
     assert "closed by the CDR watermark" in render(story) and "CP3.LATE lateAdjustment" in render(story)
     assert explain_charge(g.log, "U-APRIL")["usageCycle"] == {"cycle": "2026-04", "closed": False, "closesAt": None}
+
+
+def test_the_outcome_comes_first_also_for_a_call_held_for_review():
+    """Issue 16: explain-charge hid the outcome (mid-line for a charge, nowhere for a call held
+    for review); the second line of the story now says it, with the rule that decided."""
+    g = scenario()
+    g.feed(cdr("A2", T0 + timedelta(days=1), seconds=60, switch="SW2", seq=1, usage_id="U-NOTARIFF"))
+    held = render(explain_charge(g.log, "U-NOTARIFF")).splitlines()[1]
+    assert held == "  OUTCOME: heldForReview, not charged (CP2.EFFECTIVE_DATING: NO_TARIFF_VERSION_IN_FORCE)"
+    # the copy of U-OK was disputed and credited automatically (D.AUTO_CREDIT): the charge was given back
+    assert render(explain_charge(g.log, "U-OK")).splitlines()[1] == "  OUTCOME: charged 24 fen; 24 fen credited back (credit notes)"
+    assert render(explain_charge(g.log, "U-WIN")).splitlines()[1].startswith(
+        "  OUTCOME: charged, flagged for verification: in a cutover window (CP5.WINDOW_CDRS)")
+    assert explain_charge(g.log, "U-COPY")["outcome"].startswith("suppressed as a duplicate of U-OK")

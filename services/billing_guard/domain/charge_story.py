@@ -180,14 +180,34 @@ def explain_charge(decisions: list[dict], usage_id: str) -> dict:
     # A dispute about this usage, its original, or any suppressed copy of it concerns this charge.
     related = {usage_id, original} | {c["usageId"] for c in checkpoints["dedup"]["suppressedCopies"]}
     story["disputes"] = _dispute_trail(decisions, account, related)
+    story["outcome"] = outcome(story)
     return story
+
+
+def outcome(story: dict) -> str:
+    """The verdict first (issue 16: it was buried mid-line, and absent for a call held for review):
+    what happened to the charge, with the rule that decided it, and any credit since."""
+    decision = story["decision"]
+    reasons = ", ".join(decision["reasonCodes"]) or "-"
+    if "duplicateOf" in story:
+        return f"suppressed as a duplicate of {story['duplicateOf']}, never charged (CP3.DEDUP)"
+    if decision["decisionType"] != "guard.CdrRated":
+        rule = decision["ruleIds"][0] if decision["ruleIds"] else "-"
+        return f"{decision['outcome']}, not charged ({rule}: {reasons})"
+    charge = story["charge"]
+    credited = sum(n["amountMinor"] for d in story["disputes"] for n in d["creditNotes"])
+    said = {"charged": "charged", "chargedLate": "charged in a later cycle (CP3.LATE)",
+            "flaggedForVerification": "charged, flagged for verification: in a cutover window (CP5.WINDOW_CDRS)"}
+    text = f"{said.get(charge['outcome'], charge['outcome'])} {charge['amountMinor']} fen"
+    return text + (f"; {credited} fen credited back (credit notes)" if credited else "")
 
 
 def render(story: dict) -> str:
     """The story as text for the CLI (already masked)."""
     if not story.get("found"):
         return f"usage {story['usageId']}: no guard decision found"
-    lines = [f"usage {story['usageId']} account {story['accountId']} switch {story['switchId']} origin {story['originId']}"]
+    lines = [f"usage {story['usageId']} account {story['accountId']} switch {story['switchId']} origin {story['originId']}",
+             f"  OUTCOME: {outcome(story)}"]
     if "duplicateOf" in story:
         lines.append(f"  DUPLICATE of {story['duplicateOf']}: suppressed at {story['decision']['businessTime']}, never charged")
     c = story.get("charge")

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +43,11 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(10)
+                self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -65,6 +66,9 @@ def start_broker(port: int | None = None, log_path: Path | None = None) -> Embed
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        # Its own session: Ctrl-C on a terminal reaches the whole foreground process group, and
+        # the broker must outlive the workers that drain into it (the supervisor stops it last).
+        start_new_session=True,
     )
     try:
         wait_for_port(port, 30, process)
@@ -92,15 +96,17 @@ class EmbeddedPostgres:
 
 
 def start_postgres(data_dir: Path | None = None) -> EmbeddedPostgres:
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())  # before the import, which reads it
     try:
-        import pgserver
+        with warnings.catch_warnings():  # platformdirs warns that /tmp is not 0700: harmless here
+            warnings.simplefilter("ignore")
+            import pgserver
     except ImportError:
         raise RuntimeError("the embedded Postgres needs the 'local' extra: pip install 'wuguan[local]'") from None
     owns = data_dir is None
     # Unix-socket paths are limited to ~100 bytes, so keep the directory short.
     path = Path(tempfile.mkdtemp(prefix="wgpg-", dir="/tmp")) if owns else Path(data_dir)
     path.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     server = pgserver.get_server(str(path), cleanup_mode="stop")
     return EmbeddedPostgres(server, path, owns)
 

@@ -2,7 +2,9 @@
 
 Deterministic for a given (day, accounts, seed). Bills fell due yesterday, so dunning's
 due-date checks fire as soon as the workers run; some accounts were late last month too,
-so they are repeat offenders. A few malformed events show the dead-letter path.
+so they are repeat offenders. The guard gets a tariff catalogue (so calls are rated), planned
+works, customer-data changes and disputes (sample_catalogue.py). A few bad events show the
+dead-letter path.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from schemas.envelope import encode_event
 from schemas.registry import partition_key
 
 from ..ids import derived_id
+from . import sample_catalogue as guard_side
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LEVELS = ("A", "B", "C", "D", "E")
@@ -37,6 +40,7 @@ class SampleDay:
         self.messages: list[tuple[str, bytes | None, bytes]] = []
         self.stock: list[tuple[str, bytes | None, bytes]] = []
         self.complaints: list[tuple[str, bytes | None, bytes]] = []
+        self.overdue: list[tuple[str, str, int]] = []  # (account, bill id, amount) unpaid at the due date
 
     def _emit(self, topic: str, when: datetime, payload: dict, name: str) -> None:
         self.messages.append(self._message(topic, when, payload, name))
@@ -89,6 +93,8 @@ class SampleDay:
                 }, f"{account}-pay-old")
             bill = self._bill(account, customer, this_cycle, rng.randint(3_000, 30_000))
             self._emit("billing.bill.v1", bill["billDate"], bill, f"{account}-bill")
+            if habit in ("lateOnce", "repeat"):
+                self.overdue.append((account, bill["billId"], bill["amountDue"]["amountMinor"]))
             if habit in ("onTime", "paysToday"):
                 paid = bill["billDate"] + timedelta(days=rng.randint(1, 12)) if habit == "onTime" else _at(self.day, 9, n % 60)
                 self._emit("billing.payment.v1", paid, {
@@ -96,9 +102,31 @@ class SampleDay:
                     "amount": bill["amountDue"], "paymentDate": paid, "status": "received", "channel": "wechatPay",
                 }, f"{account}-pay")
             self._usage(account)
+        self._guard_side(this_cycle)
         self._cards()
         self._malformed()
         return [self.stock, self.messages, self.complaints]
+
+    def _guard_side(self, this_cycle: date) -> None:
+        """Tariffs and planned works go with the stock (calls are rated against them, and they
+        travel on other topics, so they must be decided first); disputes go with the complaints
+        (they need the disputed charges)."""
+        day = self.day
+        for when, payload, name in guard_side.tariff_versions(day):
+            self.stock.append(self._message("billing.tariff.v1", when, payload, name))
+        for when, payload, name in guard_side.planned_works(day):
+            self.stock.append(self._message("billing.cutover.v1", when, payload, name))
+        for when, payload, name in guard_side.customer_changes(day, "ACC-00002"):
+            self._emit("billing.customer.v1", when, payload, name)
+        cut_account = "ACC-00003"
+        for when, payload, name in [*guard_side.cutover_calls(day, cut_account), guard_side.insane_call(day, cut_account)]:
+            self._emit("billing.cdr.v1", when, payload, name)
+        if not self.overdue:
+            return
+        held_account, held_bill, held_fen = self.overdue[0]
+        cut_bill = f"BILL-{cut_account}-{this_cycle:%Y%m}"
+        for when, payload, name in guard_side.disputes(day, cut_account, cut_bill, held_account, held_bill, held_fen // 3):
+            self.complaints.append(self._message("billing.dispute.v1", when, payload, name))
 
     def _usage(self, account: str) -> None:
         rng = self.rng

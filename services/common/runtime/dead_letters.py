@@ -73,5 +73,7 @@ class DeadLetters:
         for message, error in refusals:
             # The code and the message name fields, never values, so they are safe to log.
             log.warning("dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset,
-                        refusal_code(error))
+                        refusal_code(error), extra={"service": self.service, "topic": message.topic,
+                                                    "partition": message.partition, "offset": message.offset,
+                                                    "code": refusal_code(error)})
         self._wake()

@@ -22,6 +22,7 @@ from ..audit.signing import load_private
 from ..config import Settings
 from ..db import connect, create_pool
 from ..eventstore.migrate import migrate
+from ..logs import log_format, logging_config
 from ..policy import LoadedPolicy
 from .checkpointer import Checkpointer
 from .dead_letter_relay import DeadLetterRelay
@@ -65,6 +66,7 @@ def faust_settings(settings: Settings, service: str) -> dict:
         store="memory://",
         web_enabled=True,
         web_host=settings.web_host,
+        web_bind=settings.web_host,  # faust binds 0.0.0.0 unless told; metrics stay on WUGUAN_WEB_HOST
         web_port=settings.web_ports[service],
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
@@ -130,6 +132,7 @@ class Runtime:
             role=role,
             producer=self.producer,
             interval_s=self.settings.relay_interval_ms / 1000,
+            log_decisions=log_format() == "json",
         )
         timers = TimerPublisher(
             service=self.service, pool=self.pool, producer=self.producer,
@@ -277,5 +280,7 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
 
 def run_worker(definition: ServiceDefinition, settings: Settings) -> None:
     app = create_app(definition, settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    fmt = log_format()  # json: python-json-logger instead of faust's coloured text
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
+                          logging_config=logging_config(fmt, settings.log_level) if fmt == "json" else None)
     worker.execute_from_commandline()
