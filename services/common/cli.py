@@ -297,7 +297,7 @@ def parser() -> argparse.ArgumentParser:
     dlq = sub.add_parser("dlq", help="inspect or replay a dead-letter topic")
     dlq.add_argument("action", choices=("inspect", "replay"))
     dlq.add_argument("topic", help="input topic (its .dlq is read) or the .dlq topic itself")
-    dlq.add_argument("--limit", type=int, default=100)
+    dlq.add_argument("--limit", type=int, default=100, help="the N most recent dead letters (default 100)")
     add_format_options(dlq)
     sub.add_parser("api", help="run the finance read API, its projector and the dashboard")
     token = sub.add_parser("api-token", help="mint a bearer token for the finance API (needs WUGUAN_API_SECRET)")

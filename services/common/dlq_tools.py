@@ -14,7 +14,9 @@ def _dlq_name(topic: str) -> str:
 
 
 async def _read(bootstrap: str, topic: str, limit: int) -> list[dict]:
-    return [orjson.loads(r.value) for r in await read_to_end(bootstrap, topic, limit)]
+    """The `limit` most recent dead letters, oldest first."""
+    records = sorted(await read_to_end(bootstrap, topic), key=lambda r: (r.timestamp, r.partition, r.offset))
+    return [orjson.loads(r.value) for r in records[-limit:]] if limit > 0 else []
 
 
 def letters_by_input(letters: list[dict]) -> list[dict]:
