@@ -110,3 +110,9 @@ def test_CP3_HUGE_FEE_no_closed_cycle_no_baseline_no_alert(g):
 def test_CP3_HUGE_FEE_fewer_than_three_cycles_uses_what_there_is(g):
     g.feed(bill("A1", "B1", T0.replace(month=2), 100))
     assert of_type(g.feed(cdr(seconds=60 * 51)), "guard.HugeFeeAlert")
+
+
+def test_CP3_LATE_a_closed_cycle_cites_only_the_rule_that_closed_it(g):
+    """Closing a cycle checks no fee: CP3.HUGE_FEE is cited by a HugeFeeAlert, never by the bill."""
+    [closed] = of_type(g.feed(bill("A1", "B1", T0.replace(month=2), 100)), "guard.BillCycleClosed")
+    assert closed["ruleIds"] == ["CP3.LATE"] and closed["outcome"] == "closed"

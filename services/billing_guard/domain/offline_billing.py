@@ -152,7 +152,9 @@ def decide_bill(state: AccountState, event, policy: GuardPolicy) -> list[Decisio
     if p["billId"] in state.bills:
         return []  # a re-sent bill with a known id changes nothing
     cycle = cycle_of(p["billingPeriod"]["startDateTime"], policy.timezone)
-    return [Decision(acc.CYCLE_CLOSED, ("CP3.LATE", "CP3.HUGE_FEE"), "closed",
+    # CP3.LATE only: closing a cycle checks no fee; it only becomes a baseline cycle of later
+    # CP3.HUGE_FEE checks, which cite the rule on their own HugeFeeAlert.
+    return [Decision(acc.CYCLE_CLOSED, ("CP3.LATE",), "closed",
                      {"accountId": p["accountId"], "billId": p["billId"], "cycle": cycle,
                       "amountMinor": p["amountDue"]["amountMinor"],
                       "paymentDueDate": rfc3339(p["paymentDueDate"]),
