@@ -28,7 +28,7 @@ class CardActivated(DecisionPayload):
     outletId = Id()
     faceValue = Money()
     balanceAfter = Money()
-    expiresAt = Timestamp()
+    expiresAt = Timestamp(optional=True)
 
 
 class CardBlocked(DecisionPayload):
@@ -45,7 +45,7 @@ class CardExpired(DecisionPayload):
     cardSerial = Id()
     previousStatus = Text()
     forfeitedValue = Money()
-    expiresAt = Timestamp()
+    expiresAt = Timestamp(optional=True)
 
 
 class CardIssued(DecisionPayload):
@@ -55,7 +55,7 @@ class CardIssued(DecisionPayload):
     batchId = Id()
     outletId = Id()
     faceValue = Money()
-    expiresAt = Timestamp()
+    expiresAt = Timestamp(optional=True)
 
 
 class CardReplaced(DecisionPayload):
@@ -116,7 +116,7 @@ class ReplacementCardActivated(DecisionPayload):
     replacesCardSerial = Id()
     complaintId = Id()
     balanceAfter = Money()
-    expiresAt = Timestamp()
+    expiresAt = Timestamp(optional=True)
 
 
 class ReplacementDrawn(DecisionPayload):
@@ -195,7 +195,7 @@ class StockReceived(DecisionPayload):
     batchId = Id()
     outletId = Id()
     faceValue = Money()
-    expiresAt = Timestamp()
+    expiresAt = Timestamp(optional=True)
     cardSerials = ListOf(Id())
     acceptedCount = Int()
     rejectedCount = Int()
@@ -221,7 +221,7 @@ class TopUpRecorded(DecisionPayload):
     cardSerial = Id()
     amount = Money()
     balanceAfter = Money()
-    expiresAt = Timestamp()
+    expiresAt = Timestamp(optional=True)
 
 
 class TopUpRefused(DecisionPayload):

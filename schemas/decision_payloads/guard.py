@@ -29,7 +29,7 @@ class CdrRated(DecisionPayload):
     usageType = Text()
     destinationClass = Text()
     durationSeconds = Int()
-    volumeBytes = Int()
+    volumeBytes = Int(optional=True)
     callingNumber = Text()
     calledNumber = Text()
     tariffId = Id()
@@ -141,7 +141,7 @@ class DisputeOpened(DecisionPayload):
 class DisputeReplied(DisputeClosed):
     """guard.DisputeReplied."""
 
-    replyText = Text()
+    replyText = Text(optional=True)
 
 
 class DisputeReplyOverdue(DecisionPayload):
@@ -224,7 +224,7 @@ class PaymentRecorded(DecisionPayload):
 
     paymentId = Id()
     accountId = Id()
-    billId = Id()
+    billId = Id(optional=True)
     amountMinor = Int()
     status = Text()
     paymentDate = Timestamp()

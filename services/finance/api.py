@@ -1,7 +1,7 @@
 """`wuguan api`: the finance read API (aiohttp), with the projector as a background task.
 
 Every /api route names the roles allowed to call it; the auth middleware checks the bearer
-token (HMAC-signed claims, tokens.py) before the handler runs: 401 when the token is missing,
+token (a JWT, tokens.py) before the handler runs: 401 when the token is missing,
 malformed, tampered or expired, 403 when its role may not call the route. /, /static, /healthz
 and /metrics are public (the page holds no data; it asks for a token).
 """
@@ -101,7 +101,7 @@ async def auth(request: web.Request, handler):
         claims = tokens.verify(token.strip(), request.app[SECRET], request.app[CLOCK]())
     except tokens.TokenError as exc:
         AUTH_FAILURES.labels(exc.reason).inc()
-        return _error(401, "invalid token", exc.reason,
+        return _error(401, f"invalid token: {exc.message}", exc.reason,
                       {"WWW-Authenticate": 'Bearer realm="wuguan", error="invalid_token"'})
     if claims.role not in allowed:
         AUTH_FAILURES.labels("forbidden").inc()
