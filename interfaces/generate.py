@@ -1,0 +1,58 @@
+"""Write the published interface documents from the code.
+
+    python -m interfaces.generate           # rewrite docs/asyncapi.yaml, docs/openapi.json, docs/rules.md
+    python -m interfaces.generate --check   # exit 1 and name the stale files (tests, CI)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from . import openapi_doc
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS: dict[str, Callable[[], bytes]] = {
+    openapi_doc.PATH: openapi_doc.render,
+}
+
+
+def stale(root: Path = ROOT) -> list[str]:
+    """Documents whose committed file differs from what the code generates now."""
+    out = []
+    for path, render in DOCUMENTS.items():
+        target = root / path
+        if not target.is_file() or target.read_bytes() != render():
+            out.append(path)
+    return out
+
+
+def write(root: Path = ROOT) -> list[str]:
+    touched = stale(root)
+    for path in touched:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(DOCUMENTS[path]())
+    return touched
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m interfaces.generate", description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="only report stale documents; exit 1 if any")
+    args = parser.parse_args(argv)
+    if args.check:
+        names = stale()
+        for name in names:
+            print(f"stale: {name}", file=sys.stderr)
+        if names:
+            print("run: python -m interfaces.generate (or make interfaces)", file=sys.stderr)
+            return 1
+        print(f"up to date: {', '.join(DOCUMENTS)}")
+        return 0
+    for name in write():
+        print(f"wrote: {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
