@@ -10,10 +10,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from . import openapi_doc
+from . import asyncapi_doc, openapi_doc
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS: dict[str, Callable[[], bytes]] = {
+    asyncapi_doc.PATH: asyncapi_doc.render,
     openapi_doc.PATH: openapi_doc.render,
 }
 

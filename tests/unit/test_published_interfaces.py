@@ -2,10 +2,17 @@
 docs/asyncapi.yaml and docs/rules.md; each fails its check when the code changes without it."""
 from __future__ import annotations
 
+import re
+
 import orjson
+import yaml
+from jsonschema import Draft7Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from interfaces import generate, openapi_doc
+from interfaces import asyncapi_doc, generate, openapi_doc
+from schemas.decision_payloads import DECISION_PAYLOADS, StreamBlocked
+from schemas.registry import PARTITION_KEY, SUPPORTED_SCHEMA_VERSIONS
+from services.common.localstack.topics import all_topics
 from services.finance import lists
 
 
@@ -24,3 +31,59 @@ def test_openapi_json_goes_stale_when_a_route_is_added(monkeypatch):
         "finance.v_write_offs", (lists.Column("accountId", "account_id"),), "at", "account_id"))
     assert openapi_doc.PATH in generate.stale()
     assert b"/api/write-offs" in openapi_doc.render()
+
+
+# --- AsyncAPI ------------------------------------------------------------------------------------
+
+ASYNCAPI_SCHEMA = generate.ROOT / "tests/asyncapi/asyncapi-3.0.0.schema.json"
+
+
+def asyncapi_errors(document: dict) -> list[str]:
+    validator = Draft7Validator(orjson.loads(ASYNCAPI_SCHEMA.read_bytes()))
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}" for e in validator.iter_errors(document)]
+
+
+def committed_asyncapi() -> dict:
+    return yaml.safe_load((generate.ROOT / asyncapi_doc.PATH).read_text())
+
+
+def resolve(document: dict, ref: str):
+    node = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def test_asyncapi_yaml_is_a_valid_asyncapi_3_document_whose_refs_resolve():
+    document = committed_asyncapi()
+    assert document["asyncapi"] == "3.0.0"
+    assert asyncapi_errors(document) == []
+    refs = re.findall(r'"\$ref":"(#/[^"]+)"', orjson.dumps(document).decode())
+    assert refs and all(resolve(document, ref) is not None for ref in refs)
+
+
+def test_the_asyncapi_validator_refuses_a_broken_document():
+    document = committed_asyncapi()
+    first_op = next(iter(document["operations"]))
+    document["operations"][first_op]["action"] = "publish"  # AsyncAPI 2 wording
+    del document["info"]["version"]
+    errors = asyncapi_errors(document)
+    assert any("version" in e for e in errors) and any(first_op in e for e in errors)
+
+
+def test_asyncapi_describes_every_topic_decision_type_and_key():
+    document = committed_asyncapi()
+    assert set(document["channels"]) == set(all_topics())
+    messages = document["components"]["messages"]
+    assert set(DECISION_PAYLOADS) <= set(messages)
+    for topic, field in PARTITION_KEY.items():
+        assert field in messages[topic]["x-partition-key"]
+        assert messages[topic]["x-schema-versions"] == sorted(SUPPORTED_SCHEMA_VERSIONS[topic])
+    example = messages["dunning.ReminderScheduled"]["examples"][0]["payload"]
+    assert example["payload"]["scheduledFor"]
+
+
+def test_asyncapi_yaml_goes_stale_when_a_decision_type_is_added(monkeypatch):
+    monkeypatch.setitem(DECISION_PAYLOADS, "dunning.WriteOffProposed", StreamBlocked)
+    assert asyncapi_doc.PATH in generate.stale()
+    assert "dunning.WriteOffProposed" in asyncapi_doc.document()["channels"]["dunning.decisions.v1"]["messages"]
