@@ -10,23 +10,24 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from . import asyncapi_doc, openapi_doc
+from . import asyncapi_doc, openapi_doc, rules_doc
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS: dict[str, Callable[[], bytes]] = {
     asyncapi_doc.PATH: asyncapi_doc.render,
     openapi_doc.PATH: openapi_doc.render,
+    rules_doc.PATH: rules_doc.render,
 }
 
 
+def is_stale(path: str, root: Path = ROOT) -> bool:
+    """Whether the committed document differs from what the code generates now."""
+    target = root / path
+    return not target.is_file() or target.read_bytes() != DOCUMENTS[path]()
+
+
 def stale(root: Path = ROOT) -> list[str]:
-    """Documents whose committed file differs from what the code generates now."""
-    out = []
-    for path, render in DOCUMENTS.items():
-        target = root / path
-        if not target.is_file() or target.read_bytes() != render():
-            out.append(path)
-    return out
+    return [path for path in DOCUMENTS if is_stale(path, root)]
 
 
 def write(root: Path = ROOT) -> list[str]:

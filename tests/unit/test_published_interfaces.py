@@ -3,13 +3,14 @@ docs/asyncapi.yaml and docs/rules.md; each fails its check when the code changes
 from __future__ import annotations
 
 import re
+import shutil
 
 import orjson
 import yaml
 from jsonschema import Draft7Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from interfaces import asyncapi_doc, generate, openapi_doc
+from interfaces import asyncapi_doc, generate, openapi_doc, rules_doc
 from schemas.decision_payloads import DECISION_PAYLOADS, StreamBlocked
 from schemas.registry import PARTITION_KEY, SUPPORTED_SCHEMA_VERSIONS
 from services.common.localstack.topics import all_topics
@@ -29,7 +30,7 @@ def test_openapi_json_is_valid_openapi_3_1():
 def test_openapi_json_goes_stale_when_a_route_is_added(monkeypatch):
     monkeypatch.setitem(lists.LISTS, "write-offs", lists.ListSpec(
         "finance.v_write_offs", (lists.Column("accountId", "account_id"),), "at", "account_id"))
-    assert openapi_doc.PATH in generate.stale()
+    assert generate.is_stale(openapi_doc.PATH)
     assert b"/api/write-offs" in openapi_doc.render()
 
 
@@ -85,5 +86,30 @@ def test_asyncapi_describes_every_topic_decision_type_and_key():
 
 def test_asyncapi_yaml_goes_stale_when_a_decision_type_is_added(monkeypatch):
     monkeypatch.setitem(DECISION_PAYLOADS, "dunning.WriteOffProposed", StreamBlocked)
-    assert asyncapi_doc.PATH in generate.stale()
+    assert generate.is_stale(asyncapi_doc.PATH)
     assert "dunning.WriteOffProposed" in asyncapi_doc.document()["channels"]["dunning.decisions.v1"]["messages"]
+
+
+# --- docs/rules.md -------------------------------------------------------------------------------
+
+def test_rules_md_names_every_spec_rule_with_its_functions_decision_types_and_tests():
+    text = (generate.ROOT / rules_doc.PATH).read_text()
+    spec = rules_doc.spec_rules(rules_doc.spec_path().read_text())
+    assert len(spec) > 50 and all(f"### {rule_id}\n" in text for rule_id in spec)
+    huge_fee = text.split("### CP3.HUGE_FEE\n")[1].split("###")[0]
+    assert "offline_billing.py:huge_fee" in huge_fee and "`guard.HugeFeeAlert`" in huge_fee
+    assert "guard.BillCycleClosed" not in huge_fee  # a bill closes a cycle; it checks no fee
+    assert "test_CP3_HUGE_FEE_once_per_cycle_above_five_times_the_average" in huge_fee
+    first_letter = text.split("### DN.FIRST_LETTER\n")[1].split("###")[0]
+    assert "`dunning.ReminderScheduled`" in first_letter and "reminders.py:channel_for" in first_letter
+
+
+def test_rules_md_goes_stale_when_the_code_changes(tmp_path):
+    shutil.copytree(generate.ROOT / "services", tmp_path / "services",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.json", "*.sql", "static"))
+    (tmp_path / "tests").symlink_to(generate.ROOT / "tests")
+    late_fees = tmp_path / "services/dunning/domain/late_fees.py"
+    late_fees.write_text(late_fees.read_text() + '\n\ndef waive(fee):\n    return ("DN.LATE_FEE", 0)\n')
+    changed = rules_doc.render(tmp_path)
+    assert changed != (generate.ROOT / rules_doc.PATH).read_bytes()
+    assert b"services/dunning/domain/late_fees.py:waive" in changed
