@@ -129,7 +129,7 @@ class ReplacementDrawn(DecisionPayload):
     transferredValue = Money()
     newCardFaceValue = Money()
     newCardBatchId = Id()
-    newCardExpiresAt = Timestamp()
+    newCardExpiresAt = Timestamp(optional=True)
 
 
 class ReplacementEscalated(DecisionPayload):
@@ -161,7 +161,7 @@ class ReplacementRedrawn(DecisionPayload):
     newCardSerial = Id()
     newCardFaceValue = Money()
     newCardBatchId = Id()
-    newCardExpiresAt = Timestamp()
+    newCardExpiresAt = Timestamp(optional=True)
 
 
 class ReplacementReturned(DecisionPayload):
