@@ -196,10 +196,10 @@ class StockReceived(DecisionPayload):
     outletId = Id()
     faceValue = Money()
     expiresAt = Timestamp(optional=True)
-    cardSerials = ListOf(Id())
+    cardSerials = ListOf(Id(), max_items=10_000)
     acceptedCount = Int()
     rejectedCount = Int()
-    rejected = ListOf(FreeObject())
+    rejected = ListOf(FreeObject(), max_items=10_000)
 
 
 class StockSold(DecisionPayload):
