@@ -2,7 +2,9 @@
 services.common.decisions adds to a payload when a decision asks for a wake-up or cancels one."""
 from __future__ import annotations
 
-from ..fields import FreeObject, Id, ListOf, Object, StrictSchema, Text, Timestamp
+from marshmallow import Schema, fields, validate
+
+from ..fields import Choice, FreeObject, Id, ListOf, Object, StrictSchema, Text, Timestamp
 
 
 class TimerRequest(StrictSchema):
@@ -20,3 +22,9 @@ class DecisionPayload(StrictSchema):
 
     timer = Object(TimerRequest, "Timer this decision asks for.", optional=True)
     cancelsTimers = ListOf(Id(max_length=200), "Ids of timers this decision cancels.", optional=True)
+
+
+def same_choices(schema: type[Schema], name: str, *, optional: bool = False) -> fields.String:
+    """A field with the closed set of values of an input field it copies (one list for both)."""
+    [one_of] = [v for v in schema._declared_fields[name].validators if isinstance(v, validate.OneOf)]
+    return Choice(tuple(one_of.choices), optional=optional)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..fields import Bool, FreeObject, Id, Int, ListOf, Money, Text, Timestamp
-from .base import DecisionPayload
+from ..cards import CardComplaintPayload, CardInventoryPayload
+from .base import DecisionPayload, same_choices
 
 
 class ActivationIgnored(DecisionPayload):
@@ -16,7 +17,7 @@ class ActivationRefused(DecisionPayload):
     """cards.ActivationRefused."""
 
     cardSerial = Id()
-    action = Text()
+    action = same_choices(CardInventoryPayload, "action")
     amount = Money(optional=True)
     status = Text()
 
@@ -65,7 +66,7 @@ class CardReplaced(DecisionPayload):
     oldCardSerial = Id()
     newCardSerial = Id()
     outletId = Id()
-    problem = Text()
+    problem = same_choices(CardComplaintPayload, "problem")
     replacedAt = Timestamp()
     remainingValue = Money()
     wronglyConsumed = Money()
@@ -81,7 +82,7 @@ class ComplaintEscalated(DecisionPayload):
     complaintId = Id()
     cardSerial = Id()
     outletId = Id()
-    problem = Text()
+    problem = same_choices(CardComplaintPayload, "problem")
     chargeRelated = Bool()
     remainingValue = Money()
     wronglyConsumed = Money(optional=True)
@@ -93,7 +94,7 @@ class ComplaintReferred(DecisionPayload):
     complaintId = Id()
     cardSerial = Id()
     outletId = Id()
-    problem = Text()
+    problem = same_choices(CardComplaintPayload, "problem")
     chargeRelated = Bool()
     status = Text()
     remainingValue = Money()
@@ -103,7 +104,7 @@ class InventoryEventIgnored(DecisionPayload):
     """cards.InventoryEventIgnored."""
 
     cardSerial = Id()
-    action = Text()
+    action = same_choices(CardInventoryPayload, "action")
     status = Text()
 
 
@@ -170,7 +171,7 @@ class ReplacementReturned(DecisionPayload):
     complaintId = Id()
     cardSerial = Id()
     outletId = Id()
-    problem = Text()
+    problem = same_choices(CardComplaintPayload, "problem")
     chargeRelated = Bool()
     originalComplaintId = Id()
     newCardSerial = Id()
@@ -228,7 +229,7 @@ class TopUpRefused(DecisionPayload):
     """cards.TopUpRefused."""
 
     cardSerial = Id()
-    action = Text()
+    action = same_choices(CardInventoryPayload, "action")
     amount = Money()
     status = Text()
 
@@ -249,7 +250,7 @@ class VoidCardUseRefused(DecisionPayload):
     """cards.VoidCardUseRefused."""
 
     cardSerial = Id()
-    action = Text()
+    action = same_choices(CardInventoryPayload, "action")
     amount = Money(optional=True)
     attemptOutletId = Id(optional=True)
     replacedByCardSerial = Id()

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..fields import Bool, FreeObject, Id, Int, ListOf, Money, Text, Timestamp
-from .base import DecisionPayload
+from ..dunning import ReminderDeliveryPayload
+from .base import DecisionPayload, same_choices
 
 
 class BillTracked(DecisionPayload):
@@ -35,7 +36,7 @@ class DeliveryRecorded(DecisionPayload):
     accountId = Id()
     reminderId = Id()
     occurrenceId = Id(optional=True)
-    channel = Text()
+    channel = same_choices(ReminderDeliveryPayload, "channel")
     deliveryOutcome = Text()
     delivered = Bool()
 
@@ -135,7 +136,7 @@ class ReminderDue(OccurrenceClosed):
 
     sequence = Int()
     firedTimerId = Id()
-    channel = Text()
+    channel = same_choices(ReminderDeliveryPayload, "channel")
     offenceCount = Int()
     overdueMinor = Int()
     accountManagerId = Id(optional=True)
@@ -146,7 +147,7 @@ class ReminderScheduled(OccurrenceClosed):
 
     offenceCount = Int()
     sequence = Int()
-    channel = Text()
+    channel = same_choices(ReminderDeliveryPayload, "channel")
     voiceAllowed = Bool()
     treatment = Text()
     scheduledFor = Timestamp()

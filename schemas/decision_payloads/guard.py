@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..fields import Bool, FreeObject, Id, Int, ListOf, Money, Text, Timestamp
-from .base import DecisionPayload
+from ..billing import CdrPayload, CustomerChangePayload, CutoverPayload, DisputePayload, PaymentPayload
+from .base import DecisionPayload, same_choices
 
 
 class BillCycleClosed(DecisionPayload):
@@ -26,8 +27,8 @@ class CdrRated(DecisionPayload):
     cycle = Text()
     naturalCycle = Text()
     startDateTime = Timestamp()
-    usageType = Text()
-    destinationClass = Text()
+    usageType = same_choices(CdrPayload, "usageType")
+    destinationClass = same_choices(CdrPayload, "destinationClass")
     durationSeconds = Int()
     volumeBytes = Int(optional=True)
     callingNumber = Text()
@@ -76,7 +77,7 @@ class CustomerDataChangeRejected(DecisionPayload):
 
     requestId = Id()
     accountId = Id()
-    field = Text()
+    field = same_choices(CustomerChangePayload, "field")
     before = Text(optional=True, min_length=0)
     after = Text(min_length=0)
     statedOldValue = Text(optional=True, min_length=0)
@@ -106,7 +107,7 @@ class DisputeAutoCredited(DecisionPayload):
 
     ticketId = Id()
     accountId = Id()
-    resolution = Text()
+    resolution = same_choices(DisputePayload, "resolution")
     creditMinor = Int()
     faults = ListOf(FreeObject())
     holdReleasedMinor = Int()
@@ -156,7 +157,7 @@ class DisputeReplyOverdue(DecisionPayload):
 class DisputeResolved(DisputeClosed):
     """guard.DisputeResolved."""
 
-    resolution = Text()
+    resolution = same_choices(DisputePayload, "resolution")
     creditMinor = Int()
     reason = Text()
     holdReleasedMinor = Int()
@@ -226,7 +227,7 @@ class PaymentRecorded(DecisionPayload):
     accountId = Id()
     billId = Id(optional=True)
     amountMinor = Int()
-    status = Text()
+    status = same_choices(PaymentPayload, "status")
     paymentDate = Timestamp()
 
 
@@ -234,7 +235,7 @@ class PlannedWorkBlocked(DecisionPayload):
     """guard.PlannedWorkBlocked."""
 
     workId = Id()
-    workKind = Text()
+    workKind = same_choices(CutoverPayload, "workKind")
     provinces = ListOf(Text())
     areas = ListOf(Text())
     switchIds = ListOf(Id())
