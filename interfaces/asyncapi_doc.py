@@ -99,7 +99,7 @@ def input_message(topic: str) -> dict[str, Any]:
 def decision_message(decision_type: str) -> dict[str, Any]:
     return {
         "name": decision_type, "title": decision_type, "contentType": "application/json",
-        "summary": f"A {decision_type} decision (SPEC 5, A.EVENT).",
+        "summary": " ".join((DECISION_PAYLOADS[decision_type].__doc__ or decision_type).split()),
         "payload": _payload(decision_type_file(decision_type)),
         "headers": _headers({DECISION_TYPE_HEADER: "The decisionType, to skip decisions without decoding them.",
                              "wuguan-global-position": "The decision's position in the event store."}),

@@ -7,14 +7,14 @@ from .base import DecisionPayload, same_choices
 
 
 class ActivationIgnored(DecisionPayload):
-    """cards.ActivationIgnored."""
+    """cards.ActivationIgnored: an activation of a card that is already active changes nothing (C.STATES)."""
 
     cardSerial = Id()
     status = Text()
 
 
 class ActivationRefused(DecisionPayload):
-    """cards.ActivationRefused."""
+    """cards.ActivationRefused: a card that cannot be activated in its state, e.g. blocked (C.STATES)."""
 
     cardSerial = Id()
     action = same_choices(CardInventoryPayload, "action")
@@ -23,7 +23,7 @@ class ActivationRefused(DecisionPayload):
 
 
 class CardActivated(DecisionPayload):
-    """cards.CardActivated."""
+    """cards.CardActivated: a card sold and activated: its balance is its face value (C.STATES)."""
 
     cardSerial = Id()
     outletId = Id()
@@ -33,7 +33,7 @@ class CardActivated(DecisionPayload):
 
 
 class CardBlocked(DecisionPayload):
-    """cards.CardBlocked."""
+    """cards.CardBlocked: a card blocked; its remaining value is frozen (C.STATES)."""
 
     cardSerial = Id()
     previousStatus = Text()
@@ -41,7 +41,7 @@ class CardBlocked(DecisionPayload):
 
 
 class CardExpired(DecisionPayload):
-    """cards.CardExpired."""
+    """cards.CardExpired: a card past its expiry; its remaining value is forfeited (C.STATES)."""
 
     cardSerial = Id()
     previousStatus = Text()
@@ -50,7 +50,7 @@ class CardExpired(DecisionPayload):
 
 
 class CardIssued(DecisionPayload):
-    """cards.CardIssued."""
+    """cards.CardIssued: a card of an issued batch, in stock at its outlet (C.STATES)."""
 
     cardSerial = Id()
     batchId = Id()
@@ -60,7 +60,8 @@ class CardIssued(DecisionPayload):
 
 
 class CardReplaced(DecisionPayload):
-    """cards.CardReplaced."""
+    """cards.CardReplaced: a faulty card replaced at once and voided, its value moved to the new card
+    (C.REPLACE_NOW, C.ONCE, C.DISPOSAL)."""
 
     complaintId = Id()
     oldCardSerial = Id()
@@ -77,7 +78,8 @@ class CardReplaced(DecisionPayload):
 
 
 class ComplaintEscalated(DecisionPayload):
-    """cards.ComplaintEscalated."""
+    """cards.ComplaintEscalated: a replacement the outlet cannot make for want of stock, escalated
+    (C.STOCK)."""
 
     complaintId = Id()
     cardSerial = Id()
@@ -89,7 +91,8 @@ class ComplaintEscalated(DecisionPayload):
 
 
 class ComplaintReferred(DecisionPayload):
-    """cards.ComplaintReferred."""
+    """cards.ComplaintReferred: a complaint not eligible for replacement, referred with the reason
+    (C.NOT_ELIGIBLE)."""
 
     complaintId = Id()
     cardSerial = Id()
@@ -101,7 +104,7 @@ class ComplaintReferred(DecisionPayload):
 
 
 class InventoryEventIgnored(DecisionPayload):
-    """cards.InventoryEventIgnored."""
+    """cards.InventoryEventIgnored: an inventory event for a blocked or void card, ignored (C.STATES)."""
 
     cardSerial = Id()
     action = same_choices(CardInventoryPayload, "action")
@@ -109,7 +112,8 @@ class InventoryEventIgnored(DecisionPayload):
 
 
 class ReplacementCardActivated(DecisionPayload):
-    """cards.ReplacementCardActivated."""
+    """cards.ReplacementCardActivated: the new card of a replacement, activated with the transferred value
+    (C.REPLACE_NOW)."""
 
     cardSerial = Id()
     outletId = Id()
@@ -121,7 +125,8 @@ class ReplacementCardActivated(DecisionPayload):
 
 
 class ReplacementDrawn(DecisionPayload):
-    """cards.ReplacementDrawn."""
+    """cards.ReplacementDrawn: the stock card drawn for a replacement, on the outlet's stream
+    (C.REPLACE_NOW, C.STOCK)."""
 
     complaintId = Id()
     oldCardSerial = Id()
@@ -134,7 +139,8 @@ class ReplacementDrawn(DecisionPayload):
 
 
 class ReplacementEscalated(DecisionPayload):
-    """cards.ReplacementEscalated."""
+    """cards.ReplacementEscalated: a drawn replacement card that cannot be used, escalated for want of
+    another (C.STOCK)."""
 
     complaintId = Id()
     oldCardSerial = Id()
@@ -144,7 +150,7 @@ class ReplacementEscalated(DecisionPayload):
 
 
 class ReplacementHandedOver(DecisionPayload):
-    """cards.ReplacementHandedOver."""
+    """cards.ReplacementHandedOver: the replacement card handed to the customer (C.REPLACE_NOW)."""
 
     complaintId = Id()
     oldCardSerial = Id()
@@ -153,7 +159,7 @@ class ReplacementHandedOver(DecisionPayload):
 
 
 class ReplacementRedrawn(DecisionPayload):
-    """cards.ReplacementRedrawn."""
+    """cards.ReplacementRedrawn: another stock card drawn for a replacement (C.REPLACE_NOW, C.STOCK)."""
 
     complaintId = Id()
     oldCardSerial = Id()
@@ -166,7 +172,8 @@ class ReplacementRedrawn(DecisionPayload):
 
 
 class ReplacementReturned(DecisionPayload):
-    """cards.ReplacementReturned."""
+    """cards.ReplacementReturned: a second complaint about a card already replaced: the first replacement
+    stands (C.ONCE)."""
 
     complaintId = Id()
     cardSerial = Id()
@@ -181,7 +188,7 @@ class ReplacementReturned(DecisionPayload):
 
 
 class StockAlert(DecisionPayload):
-    """cards.StockAlert."""
+    """cards.StockAlert: an outlet out of stock for a replacement (C.STOCK)."""
 
     outletId = Id()
     complaintId = Id()
@@ -191,7 +198,8 @@ class StockAlert(DecisionPayload):
 
 
 class StockReceived(DecisionPayload):
-    """cards.StockReceived."""
+    """cards.StockReceived: a batch of cards received into an outlet's stock, with any serials refused
+    (C.STOCK)."""
 
     batchId = Id()
     outletId = Id()
@@ -204,20 +212,20 @@ class StockReceived(DecisionPayload):
 
 
 class StockSold(DecisionPayload):
-    """cards.StockSold."""
+    """cards.StockSold: a stock card sold (C.STOCK)."""
 
     cardSerial = Id()
     faceValue = Money()
 
 
 class StockWrittenOff(DecisionPayload):
-    """cards.StockWrittenOff."""
+    """cards.StockWrittenOff: a stock card that can no longer be sold, written off (C.STOCK)."""
 
     cardSerial = Id()
 
 
 class TopUpRecorded(DecisionPayload):
-    """cards.TopUpRecorded."""
+    """cards.TopUpRecorded: a top-up added to a card's balance (C.STATES)."""
 
     cardSerial = Id()
     amount = Money()
@@ -226,7 +234,7 @@ class TopUpRecorded(DecisionPayload):
 
 
 class TopUpRefused(DecisionPayload):
-    """cards.TopUpRefused."""
+    """cards.TopUpRefused: a top-up refused in the card's state (C.STATES)."""
 
     cardSerial = Id()
     action = same_choices(CardInventoryPayload, "action")
@@ -235,7 +243,7 @@ class TopUpRefused(DecisionPayload):
 
 
 class UsageRecorded(DecisionPayload):
-    """cards.UsageRecorded."""
+    """cards.UsageRecorded: usage deducted from a card's balance (C.STATES)."""
 
     cardSerial = Id()
     amount = Money()
@@ -243,11 +251,12 @@ class UsageRecorded(DecisionPayload):
 
 
 class UsageRefused(TopUpRefused):
-    """cards.UsageRefused."""
+    """cards.UsageRefused: usage refused: unknown, inactive or exhausted card (C.STATES)."""
 
 
 class VoidCardUseRefused(DecisionPayload):
-    """cards.VoidCardUseRefused."""
+    """cards.VoidCardUseRefused: any use of a voided (replaced) card, refused with a fraud alert
+    (C.VOID_IS_FINAL)."""
 
     cardSerial = Id()
     action = same_choices(CardInventoryPayload, "action")

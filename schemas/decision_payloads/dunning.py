@@ -7,7 +7,8 @@ from .base import DecisionPayload, same_choices
 
 
 class BillTracked(DecisionPayload):
-    """dunning.BillTracked."""
+    """dunning.BillTracked: a bill dunning follows until it is paid, with its due-date check timer
+    (DN.OCCURRENCE)."""
 
     accountId = Id()
     billId = Id()
@@ -21,7 +22,7 @@ class BillTracked(DecisionPayload):
 
 
 class CreditApplied(DecisionPayload):
-    """dunning.CreditApplied."""
+    """dunning.CreditApplied: a dispute credit applied to a bill (D.RESOLVE)."""
 
     accountId = Id()
     billId = Id()
@@ -31,7 +32,7 @@ class CreditApplied(DecisionPayload):
 
 
 class DeliveryRecorded(DecisionPayload):
-    """dunning.DeliveryRecorded."""
+    """dunning.DeliveryRecorded: the outcome of a reminder's delivery (CP4.REMINDED)."""
 
     accountId = Id()
     reminderId = Id()
@@ -42,7 +43,8 @@ class DeliveryRecorded(DecisionPayload):
 
 
 class EscalationSkipped(DecisionPayload):
-    """dunning.EscalationSkipped."""
+    """dunning.EscalationSkipped: no suspension request at 30 days: all disputed, or already requested
+    (DN.ESCALATE)."""
 
     accountId = Id()
     occurrenceId = Id()
@@ -51,7 +53,7 @@ class EscalationSkipped(DecisionPayload):
 
 
 class HoldApplied(DecisionPayload):
-    """dunning.HoldApplied."""
+    """dunning.HoldApplied: a disputed amount held out of dunning (D.HOLD)."""
 
     accountId = Id()
     billId = Id()
@@ -61,7 +63,7 @@ class HoldApplied(DecisionPayload):
 
 
 class HoldReleased(DecisionPayload):
-    """dunning.HoldReleased."""
+    """dunning.HoldReleased: a dispute hold released (D.HOLD)."""
 
     accountId = Id()
     billId = Id()
@@ -71,7 +73,8 @@ class HoldReleased(DecisionPayload):
 
 
 class LateFeeCharged(DecisionPayload):
-    """dunning.LateFeeCharged."""
+    """dunning.LateFeeCharged: the late fee of a closed occurrence, 3 per mille a day, not compounded
+    (DN.LATE_FEE)."""
 
     accountId = Id()
     occurrenceId = Id()
@@ -85,7 +88,7 @@ class LateFeeCharged(DecisionPayload):
 
 
 class OccurrenceClosed(DecisionPayload):
-    """dunning.OccurrenceClosed."""
+    """dunning.OccurrenceClosed: an arrears occurrence closed: paid or credited in full (DN.PAYMENT_STOPS)."""
 
     accountId = Id()
     occurrenceId = Id()
@@ -93,7 +96,8 @@ class OccurrenceClosed(DecisionPayload):
 
 
 class OccurrenceOpened(OccurrenceClosed):
-    """dunning.OccurrenceOpened."""
+    """dunning.OccurrenceOpened: an arrears occurrence opened at the due date, with the offence count
+    (DN.OCCURRENCE)."""
 
     anchorDate = Timestamp()
     overdueMinor = Int()
@@ -103,18 +107,19 @@ class OccurrenceOpened(OccurrenceClosed):
 
 
 class OccurrenceReopened(OccurrenceClosed):
-    """dunning.OccurrenceReopened."""
+    """dunning.OccurrenceReopened: an occurrence reopened by a reversed payment (DN.OCCURRENCE)."""
 
 
 class OccurrenceWithdrawn(OccurrenceClosed):
-    """dunning.OccurrenceWithdrawn."""
+    """dunning.OccurrenceWithdrawn: an occurrence that should not be one: paid or disputed before the due
+    date (DN.OCCURRENCE)."""
 
     guardDecisionId = Id(optional=True)
     ticketId = Text(optional=True)
 
 
 class PaymentApplied(DecisionPayload):
-    """dunning.PaymentApplied."""
+    """dunning.PaymentApplied: a payment allocated to bills (DN.PAYMENT_STOPS)."""
 
     accountId = Id()
     paymentId = Id()
@@ -124,7 +129,7 @@ class PaymentApplied(DecisionPayload):
 
 
 class PaymentReversed(DecisionPayload):
-    """dunning.PaymentReversed."""
+    """dunning.PaymentReversed: a payment reversed (DN.PAYMENT_STOPS)."""
 
     accountId = Id()
     paymentId = Id()
@@ -132,7 +137,8 @@ class PaymentReversed(DecisionPayload):
 
 
 class ReminderDue(OccurrenceClosed):
-    """dunning.ReminderDue."""
+    """dunning.ReminderDue: a reminder to send now, by the channel of the offence (DN.FIRST_LETTER,
+    DN.REPEAT_VOICE)."""
 
     sequence = Int()
     firedTimerId = Id()
@@ -143,7 +149,8 @@ class ReminderDue(OccurrenceClosed):
 
 
 class ReminderScheduled(OccurrenceClosed):
-    """dunning.ReminderScheduled."""
+    """dunning.ReminderScheduled: a reminder scheduled by credit level and offence, outside quiet hours
+    (DN.FIRST_LETTER, DN.REPEAT_VOICE)."""
 
     offenceCount = Int()
     sequence = Int()
@@ -154,21 +161,22 @@ class ReminderScheduled(OccurrenceClosed):
 
 
 class ReminderSkipped(OccurrenceClosed):
-    """dunning.ReminderSkipped."""
+    """dunning.ReminderSkipped: a due reminder not sent: paid, disputed or suspended (DN.PAYMENT_STOPS)."""
 
     sequence = Int()
     firedTimerId = Id()
 
 
 class RestorationRequested(DecisionPayload):
-    """dunning.RestorationRequested."""
+    """dunning.RestorationRequested: arrears cleared: restoration of a suspended line requested
+    (CP4.RESTORE_48H)."""
 
     accountId = Id()
     clearedAt = Timestamp()
 
 
 class SuspensionAnswered(DecisionPayload):
-    """dunning.SuspensionAnswered."""
+    """dunning.SuspensionAnswered: the guard's answer to a suspension request (DN.ESCALATE)."""
 
     accountId = Id()
     billId = Id(optional=True)
@@ -178,7 +186,8 @@ class SuspensionAnswered(DecisionPayload):
 
 
 class SuspensionRequested(EscalationSkipped):
-    """dunning.SuspensionRequested."""
+    """dunning.SuspensionRequested: suspension requested from the guard 30 days after the due date
+    (DN.ESCALATE, CP4.OVERDUE_30)."""
 
     anchorDate = Timestamp()
     daysOverdue = Int()
@@ -192,14 +201,15 @@ class SuspensionRequested(EscalationSkipped):
 
 
 class PaymentReversalIgnored(DecisionPayload):
-    """dunning.PaymentReversalIgnored."""
+    """dunning.PaymentReversalIgnored: a reversal of a payment dunning never applied (DN.PAYMENT_STOPS)."""
 
     accountId = Id()
     paymentId = Id()
 
 
 class RestorationRecorded(DecisionPayload):
-    """dunning.RestorationRecorded."""
+    """dunning.RestorationRecorded: the guard's restoration order for an account, recorded
+    (CP4.RESTORE_48H)."""
 
     accountId = Id()
     billId = Id(optional=True)

@@ -7,7 +7,8 @@ from .base import DecisionPayload, same_choices
 
 
 class BillCycleClosed(DecisionPayload):
-    """guard.BillCycleClosed."""
+    """guard.BillCycleClosed: a bill closes its account's cycle: later usage goes to the next cycle
+    (CP3.LATE)."""
 
     accountId = Id()
     billId = Id()
@@ -18,7 +19,8 @@ class BillCycleClosed(DecisionPayload):
 
 
 class CdrRated(DecisionPayload):
-    """guard.CdrRated."""
+    """guard.CdrRated: a CDR rated with the tariff version in force at its start (CP2.EFFECTIVE_DATING,
+    CP2.TRACEABLE)."""
 
     usageId = Id()
     switchId = Id()
@@ -47,7 +49,7 @@ class CdrRated(DecisionPayload):
 
 
 class CdrUnrated(DecisionPayload):
-    """guard.CdrUnrated."""
+    """guard.CdrUnrated: a CDR held for review: no tariff version in force (CP2.EFFECTIVE_DATING)."""
 
     usageId = Id()
     switchId = Id()
@@ -60,7 +62,7 @@ class CdrUnrated(DecisionPayload):
 
 
 class CreditNoteIssued(DecisionPayload):
-    """guard.CreditNoteIssued."""
+    """guard.CreditNoteIssued: a credit note for a dispute (D.RESOLVE)."""
 
     creditNoteId = Id()
     ticketId = Id()
@@ -73,7 +75,8 @@ class CreditNoteIssued(DecisionPayload):
 
 
 class CustomerDataChangeRejected(DecisionPayload):
-    """guard.CustomerDataChangeRejected."""
+    """guard.CustomerDataChangeRejected: a change of billing-relevant customer data, rejected with the
+    reasons (CP1)."""
 
     requestId = Id()
     accountId = Id()
@@ -90,11 +93,12 @@ class CustomerDataChangeRejected(DecisionPayload):
 
 
 class CustomerDataChanged(CustomerDataChangeRejected):
-    """guard.CustomerDataChanged."""
+    """guard.CustomerDataChanged: a change of billing-relevant customer data, accepted with before and
+    after (CP1)."""
 
 
 class DisputeActionRejected(DecisionPayload):
-    """guard.DisputeActionRejected."""
+    """guard.DisputeActionRejected: a dispute action not allowed in the ticket's state (D.OPEN)."""
 
     ticketId = Id()
     accountId = Id()
@@ -103,7 +107,7 @@ class DisputeActionRejected(DecisionPayload):
 
 
 class DisputeAutoCredited(DecisionPayload):
-    """guard.DisputeAutoCredited."""
+    """guard.DisputeAutoCredited: a dispute the evidence decides: credited at once (D.AUTO_CREDIT)."""
 
     ticketId = Id()
     accountId = Id()
@@ -114,7 +118,7 @@ class DisputeAutoCredited(DecisionPayload):
 
 
 class DisputeClosed(DecisionPayload):
-    """guard.DisputeClosed."""
+    """guard.DisputeClosed: a resolved dispute closed (D.RESOLVE)."""
 
     ticketId = Id()
     accountId = Id()
@@ -122,7 +126,8 @@ class DisputeClosed(DecisionPayload):
 
 
 class DisputeOpened(DecisionPayload):
-    """guard.DisputeOpened."""
+    """guard.DisputeOpened: a dispute acknowledged, its amount held, its evidence gathered (D.OPEN, D.HOLD,
+    D.EVIDENCE)."""
 
     ticketId = Id()
     ticketType = Text()
@@ -140,13 +145,13 @@ class DisputeOpened(DecisionPayload):
 
 
 class DisputeReplied(DisputeClosed):
-    """guard.DisputeReplied."""
+    """guard.DisputeReplied: the owner's reply to a dispute, on time or late (D.REPLY_15D)."""
 
     replyText = Text(optional=True)
 
 
 class DisputeReplyOverdue(DecisionPayload):
-    """guard.DisputeReplyOverdue."""
+    """guard.DisputeReplyOverdue: a dispute with no reply within 15 days (D.REPLY_15D)."""
 
     ticketId = Id()
     ownerId = Id()
@@ -155,7 +160,7 @@ class DisputeReplyOverdue(DecisionPayload):
 
 
 class DisputeResolved(DisputeClosed):
-    """guard.DisputeResolved."""
+    """guard.DisputeResolved: a dispute resolved; its hold released (D.RESOLVE, D.HOLD)."""
 
     resolution = same_choices(DisputePayload, "resolution")
     creditMinor = Int()
@@ -164,20 +169,21 @@ class DisputeResolved(DisputeClosed):
 
 
 class DisputeTransferAccepted(DisputeClosed):
-    """guard.DisputeTransferAccepted."""
+    """guard.DisputeTransferAccepted: a dispute transfer accepted by its new owner (D.OPEN)."""
 
     fromOwnerId = Id()
     toOwnerId = Id()
 
 
 class DisputeTransferProposed(DisputeTransferAccepted):
-    """guard.DisputeTransferProposed."""
+    """guard.DisputeTransferProposed: a dispute transfer proposed by its owner (D.OPEN)."""
 
     reason = Text()
 
 
 class DuplicateCdrSuppressed(DecisionPayload):
-    """guard.DuplicateCdrSuppressed."""
+    """guard.DuplicateCdrSuppressed: a second copy of a CDR (same switch and origin id), never charged
+    (CP3.DEDUP)."""
 
     usageId = Id()
     switchId = Id()
@@ -188,7 +194,8 @@ class DuplicateCdrSuppressed(DecisionPayload):
 
 
 class HugeFeeAlert(DecisionPayload):
-    """guard.HugeFeeAlert."""
+    """guard.HugeFeeAlert: a cycle's charges above the factor times the recent average: notify the customer
+    (CP3.HUGE_FEE)."""
 
     accountId = Id()
     cycle = Text()
@@ -200,7 +207,7 @@ class HugeFeeAlert(DecisionPayload):
 
 
 class OutageCreditIssued(DecisionPayload):
-    """guard.OutageCreditIssued."""
+    """guard.OutageCreditIssued: a credit for an outage of a cleared work (CP5.OUTAGE_CREDIT)."""
 
     workId = Id()
     actualOutageStart = Timestamp()
@@ -213,7 +220,7 @@ class OutageCreditIssued(DecisionPayload):
 
 
 class OutageCreditRefused(DecisionPayload):
-    """guard.OutageCreditRefused."""
+    """guard.OutageCreditRefused: no outage credit: the work was not cleared (CP5.OUTAGE_CREDIT)."""
 
     workId = Id()
     actualOutageStart = Timestamp()
@@ -221,7 +228,7 @@ class OutageCreditRefused(DecisionPayload):
 
 
 class PaymentRecorded(DecisionPayload):
-    """guard.PaymentRecorded."""
+    """guard.PaymentRecorded: a payment the guard tracks for suspension checks (CP4.NO_PAYMENT_IN_FLIGHT)."""
 
     paymentId = Id()
     accountId = Id()
@@ -232,7 +239,7 @@ class PaymentRecorded(DecisionPayload):
 
 
 class PlannedWorkBlocked(DecisionPayload):
-    """guard.PlannedWorkBlocked."""
+    """guard.PlannedWorkBlocked: a planned cutover or upgrade missing notice or approvals (CP5)."""
 
     workId = Id()
     workKind = same_choices(CutoverPayload, "workKind")
@@ -248,11 +255,11 @@ class PlannedWorkBlocked(DecisionPayload):
 
 
 class PlannedWorkCleared(PlannedWorkBlocked):
-    """guard.PlannedWorkCleared."""
+    """guard.PlannedWorkCleared: a planned cutover or upgrade with its notice and approvals (CP5)."""
 
 
 class RestorationOrdered(DecisionPayload):
-    """guard.RestorationOrdered."""
+    """guard.RestorationOrdered: restoration of a suspended line ordered on payment (CP4.RESTORE_48H)."""
 
     accountId = Id()
     paymentId = Id()
@@ -260,14 +267,15 @@ class RestorationOrdered(DecisionPayload):
 
 
 class RestorationSlaMissed(DecisionPayload):
-    """guard.RestorationSlaMissed."""
+    """guard.RestorationSlaMissed: a line not confirmed restored within 48 h (CP4.RESTORE_48H)."""
 
     accountId = Id()
     restoreBy = Timestamp()
 
 
 class SequenceGapAlert(DecisionPayload):
-    """guard.SequenceGapAlert."""
+    """guard.SequenceGapAlert: a gap in a switch's CDR sequence still open after the grace period
+    (CP3.SEQUENCE_GAP)."""
 
     switchId = Id()
     missingRanges = ListOf(FreeObject())
@@ -276,7 +284,7 @@ class SequenceGapAlert(DecisionPayload):
 
 
 class StaleCdrHeld(DecisionPayload):
-    """guard.StaleCdrHeld."""
+    """guard.StaleCdrHeld: a CDR older than the dispute window, held for review (CP3.STALE)."""
 
     usageId = Id()
     switchId = Id()
@@ -288,7 +296,7 @@ class StaleCdrHeld(DecisionPayload):
 
 
 class SuspensionApproved(DecisionPayload):
-    """guard.SuspensionApproved."""
+    """guard.SuspensionApproved: a suspension request that passes every CP4 check."""
 
     requestId = Id()
     accountId = Id()
@@ -301,7 +309,7 @@ class SuspensionApproved(DecisionPayload):
 
 
 class SuspensionDenied(DecisionPayload):
-    """guard.SuspensionDenied."""
+    """guard.SuspensionDenied: a suspension request refused, with the checks it failed (CP4)."""
 
     requestId = Id()
     accountId = Id()
@@ -313,7 +321,8 @@ class SuspensionDenied(DecisionPayload):
 
 
 class SwitchSequenceRecorded(DecisionPayload):
-    """guard.SwitchSequenceRecorded."""
+    """guard.SwitchSequenceRecorded: a CDR's place in its switch's sequence: in order, or a gap opened or
+    filled (CP3.SEQUENCE_GAP)."""
 
     switchId = Id()
     sequenceNumber = Int()
@@ -324,7 +333,8 @@ class SwitchSequenceRecorded(DecisionPayload):
 
 
 class TariffVersionAccepted(DecisionPayload):
-    """guard.TariffVersionAccepted."""
+    """guard.TariffVersionAccepted: a tariff version accepted; an increase only with approval and filing
+    (CP2)."""
 
     tariffId = Id()
     version = Int()
@@ -339,7 +349,7 @@ class TariffVersionAccepted(DecisionPayload):
 
 
 class TariffVersionRejected(DecisionPayload):
-    """guard.TariffVersionRejected."""
+    """guard.TariffVersionRejected: a tariff version rejected with the reasons (CP2)."""
 
     tariffId = Id()
     version = Int()
@@ -353,7 +363,8 @@ class TariffVersionRejected(DecisionPayload):
 
 
 class TerminationEligible(DecisionPayload):
-    """guard.TerminationEligible."""
+    """guard.TerminationEligible: a line suspended 60 days and unpaid, eligible for termination
+    (CP4.TERMINATION)."""
 
     accountId = Id()
     suspendedSince = Timestamp()
@@ -361,13 +372,14 @@ class TerminationEligible(DecisionPayload):
 
 
 class DisputeCancelled(DisputeClosed):
-    """guard.DisputeCancelled."""
+    """guard.DisputeCancelled: a dispute cancelled; its hold released (D.HOLD)."""
 
     holdReleasedMinor = Int()
 
 
 class RestorationCompleted(DecisionPayload):
-    """guard.RestorationCompleted."""
+    """guard.RestorationCompleted: the network's report of a restored line, within the 48 h or late
+    (CP4.RESTORE_48H)."""
 
     accountId = Id()
     completedAt = Timestamp()
