@@ -28,6 +28,8 @@ PATH = "docs/asyncapi.yaml"
 EXAMPLES = Path(__file__).resolve().parents[1] / "schemas" / "examples"
 JSON_SCHEMA_2020 = "application/schema+json;version=draft-2020-12"
 KAFKA_BINDING = "0.5.0"
+PARTITIONING = ("By the message key with Kafka's default partitioner (murmur2 of the key bytes, modulo the "
+                "partition count); WUGUAN_PARTITIONS partitions per topic (6 by default).")
 ORDERING = ("Ordered per partition only: every event of one key goes to one partition, so one "
             "{what}'s events are decided in the order they were published. There is no order across keys.")
 
@@ -143,7 +145,8 @@ def _ref(*parts: str) -> dict[str, str]:
 
 def _channel(topic: str, description: str, messages: dict[str, Any], partitions: int) -> dict[str, Any]:
     return {"address": topic, "title": topic, "description": description, "messages": messages,
-            "bindings": {"kafka": {"topic": topic, "partitions": partitions, "bindingVersion": KAFKA_BINDING}}}
+            "bindings": {"kafka": {"topic": topic, "partitions": partitions, "bindingVersion": KAFKA_BINDING}},
+            "x-partitioning": PARTITIONING}
 
 
 def channel(topic: str, readers: dict[str, list[str]], partitions: int) -> dict[str, Any]:
