@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 
 import jwt
 import orjson
@@ -12,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.common.cli import main
 from services.common.errors import ConfigError
 from services.finance import tokens
 from services.finance.settings import token_keys
@@ -138,3 +140,16 @@ def test_token_settings_name_the_bad_field(tmp_path):
     keys = token_keys({"WUGUAN_API_JWT_ALG": "EdDSA", "WUGUAN_API_JWT_PUBLIC_KEY_FILE": str(tmp_path / "pub.pem"),
                        "WUGUAN_API_JWT_PRIVATE_KEY_FILE": str(tmp_path / "key.pem")})
     assert tokens.verify(tokens.mint("ana", "auditor", 60, keys, NOW), keys, NOW).role == "auditor"
+
+
+def test_api_token_mints_an_eddsa_jwt_when_configured(tmp_path, monkeypatch, capsys):
+    eddsa = ed25519_keys()
+    (tmp_path / "pub.pem").write_bytes(eddsa.verifying_key)
+    (tmp_path / "key.pem").write_bytes(eddsa.signing_key)
+    monkeypatch.setenv("WUGUAN_API_JWT_ALG", "EdDSA")
+    monkeypatch.setenv("WUGUAN_API_JWT_PUBLIC_KEY_FILE", str(tmp_path / "pub.pem"))
+    monkeypatch.setenv("WUGUAN_API_JWT_PRIVATE_KEY_FILE", str(tmp_path / "key.pem"))
+    assert main(["api-token", "--role", "auditor", "--ttl", "60"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
+    assert tokens.verify(token, tokens.TokenKeys("EdDSA", None, eddsa.verifying_key), time.time()).role == "auditor"
