@@ -46,10 +46,15 @@ def payload_schema_of(decision_type: str) -> Schema:
     return _SCHEMAS[decision_type]
 
 
-def validate_decision_payload(decision: dict[str, Any]) -> None:
-    """Raise InvalidEvent(payload_invalid) unless the decision's payload fits its type's schema."""
+def validate_decision_payload(decision: dict[str, Any], *, unknown_type_ok: bool = False) -> None:
+    """Raise InvalidEvent(payload_invalid) unless the decision's payload fits its type's schema.
+
+    unknown_type_ok: pass a type that has no schema yet (the test harnesses, so that a new type
+    fails one test naming it, tests/unit/test_decision_payloads.py, rather than every test)."""
     decision_type = decision.get("decisionType")
     if decision_type not in DECISION_PAYLOADS:
+        if unknown_type_ok:
+            return
         raise InvalidEvent(PAYLOAD_INVALID, f"no payload schema for decision type {decision_type!r}",
                            ("decisionType",))
     try:
