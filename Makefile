@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration test-e2e schemas schemas-check clean prometheus-tools bench chaos chromium simulate fuzz
+.PHONY: install run test test-unit test-integration test-e2e schemas schemas-check clean prometheus-tools bench chaos chromium simulate fuzz interfaces
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test-e2e: $(STAMP) prometheus-tools chromium
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
+
+# docs/asyncapi.yaml, docs/openapi.json and docs/rules.md, generated from the code (after `make schemas`).
+interfaces: $(STAMP)
+	$(BIN)/python -m interfaces.generate
 
 clean:
 	rm -rf $(VENV) build *.egg-info

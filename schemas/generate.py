@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from .decision import DecisionSchema
+from .decision_payloads import DECISION_PAYLOADS
 from .envelope import DeadLetterSchema, EnvelopeSchema
 from .jsonschema import def_name, document
 from .registry import DECISION_TOPICS, INPUT_TOPICS, SUPPORTED_SCHEMA_VERSIONS, dlq_topic
@@ -61,12 +62,40 @@ def documents() -> dict[str, dict[str, Any]]:
             description=f"Decision events published by the {service} service (SPEC 5, A.EVENT).",
             overrides={"service": {"description": "Producing service.", "const": service}},
         )
+    docs.update(decision_type_documents(decision))
     docs[DLQ_FILE] = document(
         DeadLetterSchema(),
         schema_id=_ID_PREFIX + "dlq",
         title="<input topic>.dlq",
         description="Dead letter: an input that failed the contract or processing, with the reason.",
     )
+    return docs
+
+
+def decision_type_file(decision_type: str) -> str:
+    return f"decision.{decision_type}{SUFFIX}"
+
+
+def decision_type_documents(decision: DecisionSchema) -> dict[str, dict[str, Any]]:
+    """One document per decision type: the decision envelope with that type's payload."""
+    service_by_prefix = {topic.split(".")[0]: service for service, topic in DECISION_TOPICS.items()}
+    docs = {}
+    for decision_type, payload_cls in sorted(DECISION_PAYLOADS.items()):
+        service = service_by_prefix[decision_type.split(".")[0]]
+        name = def_name(payload_cls)
+        docs[decision_type_file(decision_type)] = document(
+            decision,
+            schema_id=_ID_PREFIX + "decision:" + decision_type,
+            title=decision_type,
+            description=(f"A {decision_type} decision on {DECISION_TOPICS[service]}: the decision "
+                         "envelope with this type's payload (SPEC 5, A.EVENT)."),
+            overrides={
+                "decisionType": {"description": "Kind of decision.", "const": decision_type},
+                "service": {"description": "Producing service.", "const": service},
+                "payload": {"$ref": f"#/$defs/{name}"},
+            },
+            extra_defs={name: payload_cls()},
+        )
     return docs
 
 

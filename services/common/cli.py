@@ -202,10 +202,10 @@ def _token_ttl(text: str) -> int:
 
 
 def _api_token(args) -> int:
-    from services.finance.settings import api_secret
+    from services.finance.settings import token_keys
     from services.finance.tokens import mint
 
-    print(mint(args.sub, args.role, args.ttl, api_secret(), time.time()))
+    print(mint(args.sub, args.role, args.ttl, token_keys(), time.time()))
     return 0
 
 

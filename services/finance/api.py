@@ -1,7 +1,7 @@
 """`wuguan api`: the finance read API (aiohttp), with the projector as a background task.
 
 Every /api route names the roles allowed to call it; the auth middleware checks the bearer
-token (HMAC-signed claims, tokens.py) before the handler runs: 401 when the token is missing,
+token (a JWT, tokens.py) before the handler runs: 401 when the token is missing,
 malformed, tampered or expired, 403 when its role may not call the route. /, /static, /healthz
 and /metrics are public (the page holds no data; it asks for a token).
 """
@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 
 from services.common.db import connect, create_pool
 
-from . import dashboard, lists, tokens, trails
+from . import dashboard, lists, openapi, tokens, trails
 from .csv_export import rows_to_csv
 from .gauges import GaugeRefresher
 from .privacy import masked
@@ -101,7 +101,7 @@ async def auth(request: web.Request, handler):
         claims = tokens.verify(token.strip(), request.app[SECRET], request.app[CLOCK]())
     except tokens.TokenError as exc:
         AUTH_FAILURES.labels(exc.reason).inc()
-        return _error(401, "invalid token", exc.reason,
+        return _error(401, f"invalid token: {exc.message}", exc.reason,
                       {"WWW-Authenticate": 'Bearer realm="wuguan", error="invalid_token"'})
     if claims.role not in allowed:
         AUTH_FAILURES.labels("forbidden").inc()
@@ -208,7 +208,10 @@ async def dashboard_data(request: web.Request) -> web.Response:
 @roles(AUDITOR)
 async def dispute_trail(request: web.Request) -> web.Response:
     ticket = request.match_info["ticket_id"]
-    as_csv = wants_csv(request)
+    try:
+        as_csv = wants_csv(request)
+    except lists.BadRequest as exc:  # format=xyz: a 400, not a 500 (found by schemathesis)
+        return _error(400, str(exc))
     async with request.app[POOL].acquire() as conn:
         decisions = await trails.ticket_trail(conn, ticket, flat=as_csv)
     if not decisions:
@@ -277,6 +280,16 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "projectedPosition": head["global_position"] if head else 0})
 
 
+async def openapi_json(request: web.Request) -> web.Response:
+    """This API's OpenAPI 3.1 description (docs/openapi.json is the same, committed)."""
+    return web.json_response(openapi.openapi_document(request.app))
+
+
+async def api_docs(request: web.Request) -> web.Response:
+    """A page listing every operation of this API."""
+    return web.Response(text=openapi.docs_page(openapi.openapi_document(request.app)), content_type="text/html")
+
+
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -335,6 +348,8 @@ def build_app(pool: asyncpg.Pool, secret: str, clock=time.time) -> web.Applicati
     r.add_get("/", index)
     r.add_get("/static/dashboard.js", _static("dashboard.js", "application/javascript"))
     r.add_get("/static/dashboard.css", _static("dashboard.css", "text/css"))
+    r.add_get("/openapi.json", openapi_json)
+    r.add_get("/docs", api_docs)
     r.add_get("/static/drilldown.js", _static("drilldown.js", "application/javascript"))
     from . import self_check_api  # it imports this module's helpers
 

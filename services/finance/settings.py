@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from services.common.config import Settings, env_int
 from services.common.errors import ConfigError
 
+from .tokens import ALGORITHMS, DEFAULT_LEEWAY_S, TokenKeys
+
 MIN_SECRET_LENGTH = 16
 
 
@@ -17,7 +19,7 @@ class ApiSettings:
     database_url: str
     host: str
     port: int
-    secret: str
+    secret: str | TokenKeys  # what signs and checks the bearer tokens (token_keys)
     projector_interval_ms: int
     db_pool_size: int
     gauges_interval_ms: int
@@ -30,7 +32,7 @@ class ApiSettings:
             database_url=common.database_url,
             host=common.web_host,
             port=env_int(env, "WUGUAN_API_PORT", 8110, 0, 65535),
-            secret=api_secret(env),
+            secret=token_keys(env),
             projector_interval_ms=env_int(env, "WUGUAN_PROJECTOR_INTERVAL_MS", 200, 10, 60_000),
             db_pool_size=common.db_pool_size,
             # The domain gauges (gauges.py) are read again at most this often while the log moves.
@@ -48,3 +50,31 @@ def api_secret(env: dict | None = None) -> str:
     if len(secret) < MIN_SECRET_LENGTH:
         raise ConfigError("WUGUAN_API_SECRET", f"must be at least {MIN_SECRET_LENGTH} characters")
     return secret
+
+
+def token_keys(env: dict | None = None) -> TokenKeys:
+    """WUGUAN_API_JWT_ALG (HS256, the default, with WUGUAN_API_SECRET; or EdDSA with the PEM files
+    WUGUAN_API_JWT_PUBLIC_KEY_FILE, and WUGUAN_API_JWT_PRIVATE_KEY_FILE where tokens are minted) and
+    WUGUAN_API_CLOCK_SKEW_S (seconds of clock skew tolerated on exp and iat)."""
+    env = os.environ if env is None else env
+    algorithm = env.get("WUGUAN_API_JWT_ALG") or "HS256"
+    if algorithm not in ALGORITHMS:
+        raise ConfigError("WUGUAN_API_JWT_ALG", f"must be one of {', '.join(ALGORITHMS)}")
+    leeway = env_int(dict(env), "WUGUAN_API_CLOCK_SKEW_S", DEFAULT_LEEWAY_S, 0, 300)
+    if algorithm == "HS256":
+        return TokenKeys.hs256(api_secret(env), leeway)
+    public = _pem(env, "WUGUAN_API_JWT_PUBLIC_KEY_FILE", required=True)
+    return TokenKeys("EdDSA", _pem(env, "WUGUAN_API_JWT_PRIVATE_KEY_FILE", required=False), public, leeway)
+
+
+def _pem(env, name: str, required: bool) -> bytes | None:
+    path = env.get(name) or ""
+    if not path:
+        if required:
+            raise ConfigError(name, "is required when WUGUAN_API_JWT_ALG=EdDSA (a PEM file)")
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise ConfigError(name, f"cannot be read ({exc.strerror})") from None

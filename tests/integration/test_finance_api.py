@@ -4,12 +4,16 @@ metrics."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import jwt
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -33,7 +37,15 @@ def token(role: str, ttl: int = 600, secret: str = SECRET) -> str:
 
 
 def expired_token(role: str) -> str:
-    return tokens.sign(tokens.Claims("test", role, int(time.time()) - 1), SECRET)
+    # Past the clock skew the API tolerates (tokens.DEFAULT_LEEWAY_S).
+    return tokens.sign(tokens.Claims("test", role, int(time.time()) - 3600), SECRET)
+
+
+def legacy_token(role: str) -> str:
+    """Wuguan's format before JWT: base64url(claims) "." base64url(HMAC-SHA256(secret, first part))."""
+    body = jwt.utils.base64url_encode(orjson.dumps({"sub": "x", "role": role, "exp": int(time.time()) + 600})).decode()
+    mac = jwt.utils.base64url_encode(hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).digest()).decode()
+    return f"{body}.{mac}"
 
 
 def bearer(role: str = "finance") -> dict:
@@ -193,16 +205,21 @@ ENDPOINTS = [(f"/api/{n}", "finance") for n in LISTS + AGGREGATES] + [
 
 async def test_every_endpoint_refuses_missing_expired_tampered_and_wrong_role_tokens(api):
     good = token("finance")
-    body, mac = good.split(".")
-    forged_body = tokens._b64(b'{"sub":"x","role":"auditor","exp":9999999999}')
+    header, body, mac = good.split(".")
+    forged_body = jwt.utils.base64url_encode(orjson.dumps({**jwt.decode(good, options={"verify_signature": False}),
+                                                          "role": "auditor"})).decode()
+    claims = {"sub": "x", "exp": int(time.time()) + 600, "iat": int(time.time()), "aud": tokens.AUDIENCE,
+              "iss": tokens.ISSUER}
     cases = {
         "missing": ({}, 401),
         "notBearer": ({"Authorization": f"Basic {good}"}, 401),
         "expired": ({"Authorization": f"Bearer {expired_token('auditor')}"}, 401),
-        "tampered": ({"Authorization": f"Bearer {forged_body}.{mac}"}, 401),
+        "tampered": ({"Authorization": f"Bearer {header}.{forged_body}.{mac}"}, 401),
         "otherSecret": ({"Authorization": f"Bearer {token('auditor', secret='another-secret-0123456789')}"}, 401),
-        "unknownRole": ({"Authorization": "Bearer " + tokens._b64(b'{"sub":"x","role":"admin","exp":9999999999}')
-                         + "." + tokens._mac(SECRET, tokens._b64(b'{"sub":"x","role":"admin","exp":9999999999}'))}, 401),
+        "unknownRole": ({"Authorization": "Bearer " + jwt.encode({**claims, "role": "admin"}, SECRET)}, 401),
+        "algNone": ({"Authorization": "Bearer " + jwt.encode({**claims, "role": "auditor"}, None, algorithm="none")},
+                    401),
+        "legacyFormat": ({"Authorization": f"Bearer {legacy_token('auditor')}"}, 401),
     }
     for path, needed in ENDPOINTS:
         for case, (headers, status) in cases.items():

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from schemas.decision import validate_decision
+from schemas.decision_payloads import validate_decision_payload
 from schemas.envelope import encode_event
 from schemas.validation import decode_event
 from services.cards.decider import CardsDecider
@@ -128,6 +129,7 @@ class World:
         )
         for envelope in envelopes:
             validate_decision(envelope, "cards.decisions.v1")  # every decision keeps the published contract
+            validate_decision_payload(orjson.loads(orjson.dumps(envelope)), unknown_type_ok=True)  # its type's schema
             envelope = orjson.loads(orjson.dumps(envelope))  # as stored: JSON only
             target = envelope["streamId"]
             assert target in view, f"{envelope['decisionType']} targets {target}, which the input did not load"

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
+import orjson
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from schemas.decision import validate_decision
+from schemas.decision_payloads import validate_decision_payload
 from services.common.decisions import decision_envelopes
 from services.common.ids import derived_id
 from services.common.policy import load_policy
@@ -83,6 +86,7 @@ class Account:
         )
         for envelope in envelopes:
             validate_decision(envelope, "dunning.decisions.v1")  # every decision keeps the published contract
+            validate_decision_payload(orjson.loads(orjson.dumps(envelope)), unknown_type_ok=True)  # its type's schema
             self.state = self.decider.evolve(self.state, envelope)
         self.log.extend(envelopes)
         return envelopes

@@ -7,6 +7,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import orjson
+
+from schemas.decision_payloads import validate_decision_payload
 from services.common.decider import Rejected
 from services.common.decisions import decision_envelopes
 from services.common.policy import load_policy
@@ -153,6 +156,7 @@ class Guard:
         envelopes = decision_envelopes(decisions, event=event, stream_id=streams[0], service="billing_guard",
                                        service_version="test", policy_version=self.loaded.version)
         for envelope in envelopes:
+            validate_decision_payload(orjson.loads(orjson.dumps(envelope)), unknown_type_ok=True)  # its type's schema
             assert envelope["streamId"] in view, envelope["decisionType"]
             self.states[envelope["streamId"]] = self.decider.evolve(self.states[envelope["streamId"]], envelope)
             for key, value in self.decider.claims_made(envelope):

@@ -161,3 +161,10 @@ def test_CP3_HUGE_FEE_the_late_1000_fen_cdr_no_longer_makes_a_5000_fen_month_loo
     assert of_type(out, "guard.HugeFeeAlert") == []
     assert g.states["guard-account-A1"].cycle_totals["2026-02"] == 1000
     assert g.states["guard-account-A1"].cycle_totals["2026-03"] == 5000
+
+
+def test_a_bill_cites_only_the_rule_it_serves(g):
+    """A bill closes no usage cycle and checks no fee (issue 17: rule ids name only the rules that
+    decided): CP3.HUGE_FEE is cited by a HugeFeeAlert, CP3.LATE by a UsageCycleClosed."""
+    [closed] = of_type(g.feed(bill("A1", "B1", T0.replace(month=2), 100)), "guard.BillCycleClosed")
+    assert closed["ruleIds"] == ["CP4.OVERDUE_30"] and closed["outcome"] == "closed"
