@@ -17,6 +17,7 @@ def all_topics() -> list[str]:
         topics += [topic, dlq_topic(topic)]
     topics += list(DECISION_TOPICS.values())
     topics += [timer_topic(service) for service in SERVICES]
+    topics.append(CHECKPOINT_TOPIC)
     return topics
 
 
@@ -25,7 +26,8 @@ async def create_topics(bootstrap: str, partitions: int, checkpoint_topic: str =
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in all_topics()]
+        wanted = [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in all_topics()
+                  if name != CHECKPOINT_TOPIC]  # configured apart, under its configured name
         wanted.append(await _checkpoint_topic(admin, checkpoint_topic))
         missing = [t for t in wanted if t.name not in existing]
         if missing:
