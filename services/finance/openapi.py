@@ -243,7 +243,8 @@ def operation(path: str, handler: Any) -> dict[str, Any]:
 def _operation_id(path: str) -> str:
     """getSelfCheck for /api/self-check; a page of the same name (/self-check) is getSelfCheckPage."""
     words = [w.strip("{}") for w in path.replace("-", "/").replace("_", "/").split("/") if w and w != "api"]
-    page = "Page" if not path.startswith("/api/") and "." not in path and path not in ("/", "/healthz", "/docs", "/metrics") else ""
+    is_page = not path.startswith("/api/") and "." not in path and path not in ("/", "/healthz", "/docs", "/metrics")
+    page = "Page" if is_page else ""
     return ("get" + "".join(w[:1].upper() + w[1:] for w in words) if words else "getIndex") + page
 
 
