@@ -53,6 +53,8 @@ def _component_schemas() -> dict[str, Any]:
     out = {}
     for file_name, doc in documents().items():
         name = _schema_name(file_name)
+        # Without its $id and $schema: a $ref inside a resource with an $id resolves against that $id.
+        doc = {k: v for k, v in doc.items() if k not in ("$id", "$schema")}
         text = orjson.dumps(doc).decode().replace('"#/$defs/', f'"#/components/schemas/{name}/$defs/')
         out[name] = orjson.loads(text)
     return out
@@ -71,8 +73,9 @@ def _examples(folder: str, keep=lambda obj: True) -> list[dict[str, Any]]:
     return out
 
 
-def _key(description: str) -> dict[str, Any]:
-    return {"kafka": {"key": {"type": "string", "description": description}, "bindingVersion": KAFKA_BINDING}}
+def _key(description: str, nullable: bool = False) -> dict[str, Any]:
+    return {"kafka": {"key": {"type": ["string", "null"] if nullable else "string", "description": description},
+                      "bindingVersion": KAFKA_BINDING}}
 
 
 def _headers(names: dict[str, str]) -> dict[str, Any]:
@@ -122,7 +125,7 @@ def dead_letter_message() -> dict[str, Any]:
         "payload": _payload(DLQ_FILE),
         "headers": _headers({CONSUMER_HEADER: "The service that refused the input.",
                              ERROR_CODE_HEADER: "error.code of the letter."}),
-        "bindings": _key("The original input's key (null when it had none)."),
+        "bindings": _key("The original input's key (null when it had none).", nullable=True),
         "examples": _examples("dlq"),
     }
 

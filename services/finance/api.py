@@ -53,6 +53,7 @@ PROJECTOR_CAUGHT_UP = Gauge(
 SECRET = web.AppKey("secret", str)
 POOL = web.AppKey("pool", asyncpg.Pool)
 CLOCK = web.AppKey("clock", object)
+OPENAPI = web.AppKey("openapi", dict)  # filled on first request: the routes are all known by then
 CLAIMS = web.RequestKey("claims", tokens.Claims)
 
 
@@ -282,12 +283,19 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def openapi_json(request: web.Request) -> web.Response:
     """This API's OpenAPI 3.1 description (docs/openapi.json is the same, committed)."""
-    return web.json_response(openapi.openapi_document(request.app))
+    return web.json_response(_openapi(request.app))
+
+
+def _openapi(app: web.Application) -> dict:
+    """Built once: ~23 ms of the event loop each time, on routes that need no token."""
+    if not app[OPENAPI]:
+        app[OPENAPI].update(openapi.openapi_document(app))
+    return app[OPENAPI]
 
 
 async def api_docs(request: web.Request) -> web.Response:
     """A page listing every operation of this API."""
-    return web.Response(text=openapi.docs_page(openapi.openapi_document(request.app)), content_type="text/html")
+    return web.Response(text=openapi.docs_page(_openapi(request.app)), content_type="text/html")
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -328,7 +336,7 @@ def build_app(pool: asyncpg.Pool, secret: str, clock=time.time) -> web.Applicati
     """The routes over an existing pool (tests pass theirs; `serve` makes one)."""
     app = web.Application(middlewares=[timing, auth])
     app.on_response_prepare.append(_secure_headers)
-    app[SECRET], app[POOL], app[CLOCK] = secret, pool, clock
+    app[SECRET], app[POOL], app[CLOCK], app[OPENAPI] = secret, pool, clock, {}
     r = app.router
     for name in lists.LISTS:
         r.add_get(f"/api/{name}", list_handler(name))

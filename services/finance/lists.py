@@ -122,7 +122,7 @@ def parse_moment(text: str, end: bool) -> datetime:
 def parse_limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:  # "²".isdigit() too
         raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}")
     return int(text)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from .tokens import mint
 
 # Only ever used by `wuguan run` on a developer's machine; `wuguan api` alone has no default.
-DEV_SECRET = "wuguan-local-development-secret"
+DEV_SECRET = "wuguan-local-development-secret-not-for-production"
 
 
 def spawn_api(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:

@@ -11,7 +11,7 @@ from services.common.errors import ConfigError
 
 from .tokens import ALGORITHMS, DEFAULT_LEEWAY_S, TokenKeys
 
-MIN_SECRET_LENGTH = 16
+MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,13 @@ def api_secret(env: dict | None = None) -> str:
     secret = env.get("WUGUAN_API_SECRET") or ""
     if not secret:
         raise ConfigError("WUGUAN_API_SECRET", "is required to sign and check API tokens")
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigError("WUGUAN_API_SECRET", f"must be at least {MIN_SECRET_LENGTH} characters")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError("WUGUAN_API_SECRET", f"must be at least {MIN_SECRET_BYTES} bytes (RFC 7518 3.2)")
+    if "-----BEGIN" in secret or secret.startswith(("ssh-", "ecdsa-")):
+        # A public key pasted as the HMAC secret is the algorithm-confusion mistake: anyone holding
+        # the public key could then mint tokens.
+        raise ConfigError("WUGUAN_API_SECRET", "looks like a key file; HS256 needs a random secret"
+                                               " (EdDSA keys go in WUGUAN_API_JWT_*_KEY_FILE)")
     return secret
 
 
@@ -64,7 +69,32 @@ def token_keys(env: dict | None = None) -> TokenKeys:
     if algorithm == "HS256":
         return TokenKeys.hs256(api_secret(env), leeway)
     public = _pem(env, "WUGUAN_API_JWT_PUBLIC_KEY_FILE", required=True)
-    return TokenKeys("EdDSA", _pem(env, "WUGUAN_API_JWT_PRIVATE_KEY_FILE", required=False), public, leeway)
+    private = _pem(env, "WUGUAN_API_JWT_PRIVATE_KEY_FILE", required=False)
+    _check_ed25519_pair(public, private)
+    return TokenKeys("EdDSA", private, public, leeway)
+
+
+def _check_ed25519_pair(public: bytes, private: bytes | None) -> None:
+    """Keys that cannot check a token stop the API at start, not every request with a 500; a
+    private key where the public one belongs would let the API mint what it only has to check."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+    try:
+        checking = serialization.load_pem_public_key(public)
+    except ValueError:
+        raise ConfigError("WUGUAN_API_JWT_PUBLIC_KEY_FILE", "is not a PEM public key") from None
+    if not isinstance(checking, Ed25519PublicKey):
+        raise ConfigError("WUGUAN_API_JWT_PUBLIC_KEY_FILE", "must be an Ed25519 public key")
+    if private is None:
+        return
+    try:
+        signing = serialization.load_pem_private_key(private, password=None)
+    except (ValueError, TypeError):
+        raise ConfigError("WUGUAN_API_JWT_PRIVATE_KEY_FILE", "is not an unencrypted PEM private key") from None
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    if not isinstance(signing, Ed25519PrivateKey) or signing.public_key().public_bytes(*raw) != checking.public_bytes(*raw):
+        raise ConfigError("WUGUAN_API_JWT_PRIVATE_KEY_FILE", "is not the private half of WUGUAN_API_JWT_PUBLIC_KEY_FILE")
 
 
 def _pem(env, name: str, required: bool) -> bytes | None:

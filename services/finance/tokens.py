@@ -114,7 +114,7 @@ def verify(token: str, secret: "str | TokenKeys", now: float, leeway_s: int | No
         raise TokenError("badSignature") from None
     except (jwt.MissingRequiredClaimError, jwt.InvalidAudienceError, jwt.InvalidIssuerError):
         raise TokenError("badClaims") from None
-    except jwt.InvalidTokenError:
+    except jwt.PyJWTError:  # not a JWT at all, or (InvalidKeyError) one the configured key cannot check
         raise TokenError("malformed") from None
     return _checked(raw, now, leeway)
 
@@ -127,9 +127,18 @@ def _checked(raw: dict, now: float, leeway: int) -> Claims:
         raise TokenError("unknownRole")
     if now >= claims.exp + leeway:
         raise TokenError("expired")
-    if claims.iat > now + leeway:
+    if claims.iat > now + leeway or _not_before(raw) > now + leeway:
         raise TokenError("notYetValid")
+    if not 0 < claims.exp - claims.iat <= MAX_TTL_S:  # the cap binds every token, not only ours
+        raise TokenError("badClaims")
     return claims
+
+
+def _not_before(raw: dict) -> float:
+    nbf = raw.get("nbf", 0)
+    if isinstance(nbf, bool) or not isinstance(nbf, (int, float)):
+        raise TokenError("badClaims")
+    return nbf
 
 
 def _is_legacy(token: str) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from services.common.localstack.embedded import free_port
 
-SECRET = "e2e-secret-0123456789abcdef"
+SECRET = "e2e-secret-0123456789abcdef-0123456789"
 
 
 def spawn_api(database_url: str, log_path: Path, **extra_env: str) -> tuple[subprocess.Popen, str, object]:

@@ -27,7 +27,7 @@ from .test_finance_scenario import PHONE, scenario, store
 
 pytestmark = pytest.mark.integration
 
-SECRET = "test-secret-0123456789abcdef"
+SECRET = "test-secret-0123456789abcdef-0123456789"
 LISTS = ("disputes", "credit-notes", "arrears", "late-fees", "suspensions", "restorations", "card-replacements")
 AGGREGATES = ("disputes/aging", "arrears/aging", "reminders/by-channel", "card-replacements/by-outlet")
 

@@ -15,7 +15,7 @@ from services.finance.schema import ensure_schema
 from .test_finance_scenario import scenario, store
 
 pytestmark = pytest.mark.integration
-SECRET = "cli-secret-0123456789abcdef"
+SECRET = "cli-secret-0123456789abcdef-0123456789"
 
 
 @pytest.fixture

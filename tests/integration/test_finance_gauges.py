@@ -30,7 +30,7 @@ from .test_finance_scenario import _dunning_input, as_new_events
 
 pytestmark = pytest.mark.integration
 
-SECRET = "gauges-secret-0123456789abcdef"
+SECRET = "gauges-secret-0123456789abcdef-0123456789"
 AS_OF = datetime(2026, 9, 1, 12, 0, tzinfo=df.SHANGHAI)  # the latest business time of wave 1
 LATER = AS_OF + timedelta(hours=1)  # wave 2
 

@@ -24,7 +24,7 @@ from services.finance.schema import ensure_schema
 from .test_finance_scenario import scenario, store
 
 pytestmark = pytest.mark.integration
-SECRET = "openapi-secret-0123456789abcdef"
+SECRET = "openapi-secret-0123456789abcdef-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_PER_OPERATION = 12  # keeps the whole run well under a minute
 

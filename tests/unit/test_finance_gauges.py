@@ -82,7 +82,7 @@ def test_refresh_is_due_when_the_checkpoint_moved_and_the_interval_passed(shown,
 
 
 def test_gauges_interval_setting_defaults_and_refuses_bad_values():
-    env = {"WUGUAN_API_SECRET": "unit-secret-0123456789"}
+    env = {"WUGUAN_API_SECRET": "unit-secret-0123456789-0123456789abcdef"}
     assert ApiSettings.from_env(env).gauges_interval_ms == 10_000
     assert ApiSettings.from_env(env | {"WUGUAN_GAUGES_INTERVAL_MS": "0"}).gauges_interval_ms == 0
     with pytest.raises(ConfigError, match="WUGUAN_GAUGES_INTERVAL_MS"):

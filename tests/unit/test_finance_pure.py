@@ -18,7 +18,7 @@ from services.finance.privacy import masked
 from services.finance.projection_rules import RULES, Row, projection_ops, timer_event_id, timer_origin
 from services.finance.settings import ApiSettings
 
-SECRET = "unit-secret-0123456789"
+SECRET = "unit-secret-0123456789-0123456789abcdef"
 NOW = 1_800_000_000
 UTC = timezone.utc
 

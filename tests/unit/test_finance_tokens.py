@@ -18,7 +18,7 @@ from services.common.errors import ConfigError
 from services.finance import tokens
 from services.finance.settings import token_keys
 
-SECRET = "unit-secret-0123456789"
+SECRET = "unit-secret-0123456789-0123456789abcdef"
 NOW = 1_800_000_000
 
 
@@ -153,3 +153,41 @@ def test_api_token_mints_an_eddsa_jwt_when_configured(tmp_path, monkeypatch, cap
     token = capsys.readouterr().out.strip()
     assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
     assert tokens.verify(token, tokens.TokenKeys("EdDSA", None, eddsa.verifying_key), time.time()).role == "auditor"
+
+
+def test_the_seven_day_cap_and_not_before_bind_every_token_not_only_ours():
+    """A token made elsewhere with the right secret cannot outlive the cap, or start early."""
+    ten_years = jwt.encode(claims(exp=NOW + 10 * 365 * 86400), SECRET, algorithm="HS256")
+    assert reason(ten_years) == "badClaims"
+    backwards = jwt.encode(claims(exp=NOW + 5, iat=NOW + 10), SECRET, algorithm="HS256")  # both within the skew
+    assert reason(backwards) == "badClaims"
+    tomorrow = jwt.encode(claims(nbf=NOW + 86400), SECRET, algorithm="HS256")
+    assert reason(tomorrow) == "notYetValid"
+    assert tokens.verify(jwt.encode(claims(nbf=NOW), SECRET, algorithm="HS256"), SECRET, NOW).sub == "ana"
+
+
+def test_keys_that_cannot_check_a_token_stop_the_api_at_start(tmp_path):
+    private = Ed25519PrivateKey.generate()
+    private_pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+    other = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption())
+    for name, data in (("private.pem", private_pem), ("public.pem", public_pem), ("other.pem", other),
+                       ("junk.pem", b"junk")):
+        (tmp_path / name).write_bytes(data)
+    eddsa = {"WUGUAN_API_JWT_ALG": "EdDSA"}
+    cases = [({**eddsa, "WUGUAN_API_JWT_PUBLIC_KEY_FILE": str(tmp_path / "private.pem")},
+              "WUGUAN_API_JWT_PUBLIC_KEY_FILE"),
+             ({**eddsa, "WUGUAN_API_JWT_PUBLIC_KEY_FILE": str(tmp_path / "junk.pem")}, "WUGUAN_API_JWT_PUBLIC_KEY_FILE"),
+             ({**eddsa, "WUGUAN_API_JWT_PUBLIC_KEY_FILE": str(tmp_path / "public.pem"),
+               "WUGUAN_API_JWT_PRIVATE_KEY_FILE": str(tmp_path / "other.pem")}, "WUGUAN_API_JWT_PRIVATE_KEY_FILE"),
+             ({"WUGUAN_API_SECRET": public_pem.decode()}, "WUGUAN_API_SECRET"),
+             ({"WUGUAN_API_SECRET": "x" * 31}, "WUGUAN_API_SECRET")]
+    for env, field in cases:
+        with pytest.raises(ConfigError) as exc:
+            token_keys(env)
+        assert exc.value.field == field, env
+    assert token_keys({**eddsa, "WUGUAN_API_JWT_PUBLIC_KEY_FILE": str(tmp_path / "public.pem"),
+                       "WUGUAN_API_JWT_PRIVATE_KEY_FILE": str(tmp_path / "private.pem")}).algorithm == "EdDSA"
