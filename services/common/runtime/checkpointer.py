@@ -39,7 +39,9 @@ from ..audit import checkpoints, merkle
 from ..audit.signing import key_id
 from ..eventstore.store import chain_genesis
 from ..timefmt import rfc3339
-from .metrics import CHECKPOINT_FAILURES, CHECKPOINT_LAST_PUBLISHED, CHECKPOINTS_ENABLED, CHECKPOINTS_SIGNED
+from .metrics import (
+    CHECKPOINT_FAILURES, CHECKPOINT_LAST_PUBLISHED, CHECKPOINT_SECONDS, CHECKPOINTS_ENABLED, CHECKPOINTS_SIGNED,
+)
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 10
@@ -114,9 +116,11 @@ class Checkpointer:
         return last.timestamp() if last is not None else time.time()
 
     async def _sign_when_due(self) -> None:
+        started = time.perf_counter()
         try:
             async with self.pool.acquire() as conn:
                 if await self.checkpoint(conn):
+                    CHECKPOINT_SECONDS.labels(self.service).observe(time.perf_counter() - started)
                     self._signed.set()
         except asyncio.CancelledError:
             raise

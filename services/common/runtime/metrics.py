@@ -94,3 +94,8 @@ CHECKPOINT_FAILURES = Counter(
     "Checkpoint attempts that failed: stage=refused (a chain no longer extends its signed tree),"
     " sign (the database was away), publish (the broker refused; retried with backoff)", ["service", "stage"],
 )
+CHECKPOINT_SECONDS = Histogram(
+    "wuguan_checkpoint_seconds", "Time to read, check, grow and sign one checkpoint (its cost to the worker)",
+    ["service"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
