@@ -32,7 +32,7 @@ def run(args) -> int:
     from .cli_failures import OPERATOR_ERROR
 
     if not valid_period(args.period):
-        print(f"wuguan self-check: --period {args.period!r} is not a month: use YYYY-MM with a month 01-12,"
+        print(f"wuguan self-check: --period {args.period!r} is not a month: use YYYY-MM (2000-2099) with a month 01-12,"
               " e.g. 2026-11", file=sys.stderr)
         return OPERATOR_ERROR
     return asyncio.run(_self_check(args))

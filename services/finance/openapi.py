@@ -51,6 +51,7 @@ class BucketSchema(Schema):
 
 class ChannelSchema(Schema):
     channel = fields.String(required=True, allow_none=True)
+    scheduled = fields.Integer(required=True, metadata={"description": "Reminders scheduled (issue 16)."})
     reminders = fields.Integer(required=True)
     delivered = fields.Integer(required=True)
     occurrences = fields.Integer(required=True)
@@ -167,8 +168,8 @@ BODIES: dict[str, tuple[str, type[Schema]]] = {
 CSV_ROUTES = frozenset({*BODIES} - {"/api/dashboard", "/api/audit/decisions/{decision_id}", "/healthz"})
 # Required query parameters of a route with a body here.
 QUERY_PARAMS = {"/api/self-check": [{"name": "period", "in": "query", "required": True,
-                                     "description": "The month, YYYY-MM with a month 01-12.",
-                                     "schema": {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$"}}]}
+                                     "description": "The month, YYYY-MM (2000-2099) with a month 01-12.",
+                                     "schema": {"type": "string", "pattern": r"^20\d\d-(0[1-9]|1[0-2])$"}}]}
 # Pages whose path would give the same operationId as an /api route.
 OPERATION_IDS = {"/self-check": "getSelfCheckPage"}
 PAGED = frozenset({"/api/audit/accounts/{account_id}"})

@@ -22,13 +22,13 @@ MET, NOT_MET = "达标", "不达标"
 # A row whose period holds nothing to measure, or whose figure no decision records, says so
 # rather than reading 达标 (M4): a standard nobody could check is not a standard met.
 NOT_MEASURED = "无数据 / not measured"
-PERIOD_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PERIOD_PATTERN = re.compile(r"^20\d\d-(0[1-9]|1[0-2])$")  # years 2000-2099: a year 0000 has no datetime
 # The first answer of any kind ends a dispute's D.REPLY_15D clock.
 DISPUTE_ANSWERS = ("guard.DisputeReplied", "guard.DisputeResolved", "guard.DisputeAutoCredited")
 
 
 def valid_period(period: str) -> bool:
-    """YYYY-MM with a month 01-12: the CLI and the API refuse anything else."""
+    """YYYY-MM (2000-2099) with a month 01-12: the CLI and the API refuse anything else."""
     return bool(PERIOD_PATTERN.match(period or ""))
 
 

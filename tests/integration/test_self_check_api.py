@@ -19,9 +19,11 @@ def _month_of(decisions: list[dict], kind: str) -> str:
 
 async def test_self_check_route_needs_a_token_and_a_valid_period(api):  # noqa: F811
     assert (await api.get("/api/self-check", params={"period": "2026-04"})).status == 401
-    for bad in ("2026-13", "2026-4", "26-04", ""):
+    for bad in ("2026-13", "2026-4", "26-04", "", "0000-01"):
         response = await api.get("/api/self-check", headers=bearer(), params={"period": bad})
         assert response.status == 400, bad
+    response = await api.get("/api/self-check", headers=bearer(), params={"period": "2026-04", "format": "xml"})
+    assert response.status == 400
 
 
 async def test_self_check_route_reports_the_stored_decisions_as_the_pure_report_does(api):  # noqa: F811

@@ -100,7 +100,7 @@ def test_H5_huge_fee_row_fails_when_an_alert_asks_no_immediate_notice_else_says_
 
 def test_L1_period_must_be_a_month():
     assert valid_period("2026-11") and valid_period("2026-01")
-    assert not any(valid_period(p) for p in ("2026-13", "2026-00", "2026-1", "26-11", "2026-11-01", "", "abcd-ef"))
+    assert not any(valid_period(p) for p in ("2026-13", "2026-00", "2026-1", "26-11", "2026-11-01", "", "abcd-ef", "0000-01"))
 
 
 def test_nearest_rank_never_invents_a_value():
@@ -129,9 +129,9 @@ def test_a_bad_policy_refuses_to_load_naming_the_field(tmp_path):
         load_self_check_policy(bad)
 
 
-@pytest.mark.parametrize("period", ["2026-13", "2026-00", "2026-4", "November"])
+@pytest.mark.parametrize("period", ["2026-13", "2026-00", "2026-4", "November", "0000-01"])
 def test_L1_cli_refuses_a_bad_period_in_one_line_with_exit_2(period, capsys):
     from services.common.cli import main
     assert main(["self-check", "--period", period]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"wuguan self-check: --period {period!r} is not a month: use YYYY-MM with a month 01-12, e.g. 2026-11"]
+    assert err == [f"wuguan self-check: --period {period!r} is not a month: use YYYY-MM (2000-2099) with a month 01-12, e.g. 2026-11"]
