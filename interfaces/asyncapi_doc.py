@@ -17,6 +17,7 @@ import yaml
 
 from schemas.decision_payloads import DECISION_PAYLOADS
 from schemas.generate import DLQ_FILE, SUFFIX, decision_type_file, documents
+from schemas.jsonschema import doc_summary
 from schemas.registry import DECISION_TOPICS, INPUT_TOPICS, PARTITION_KEY, SUPPORTED_SCHEMA_VERSIONS, dlq_topic
 from services.common.audit import checkpoints
 from services.common.config import SERVICES
@@ -92,7 +93,7 @@ def input_message(topic: str) -> dict[str, Any]:
         key_text = f"payload.{key}"
     return {
         "name": topic, "title": f"{topic} event", "contentType": "application/json",
-        "summary": (payload_cls.__doc__ or topic).strip().split("\n")[0],
+        "summary": doc_summary(payload_cls) or topic,
         "description": f"Envelope with schemaVersion in {versions}. Kafka key: {key_text}.",
         "payload": _payload(topic + SUFFIX),
         "bindings": _key(f"The event's {key_text}; a message with another key is dead-lettered key_mismatch."),

@@ -220,11 +220,14 @@ class SuspensionApprovalPayload(StrictSchema):
     approvalId = Id()
     requestId = Id("requestId of the guard's SuspensionAwaitingApproval this answers.")
     accountId = Id()
-    approverId = Id("Who answered.")
+    approverId = Id("Who answered: the request's account manager (accountManagerId of the "
+                    "SuspensionAwaitingApproval), unless approverRole is one the guard's policy lets answer "
+                    "for any customer (anyAccountApproverRoles); otherwise APPROVER_NOT_ACCOUNT_MANAGER.")
     approverRole = Id("Role of the approver; the guard's policy names the roles that may answer.")
     verdict = Choice(("approve", "refuse"))
     reason = Text("Why the approver approved or refused.")
-    decidedAt = Timestamp("When the approver answered.")
+    decidedAt = Timestamp("When the approver answered. An answer decided after approvalDueAt is rejected "
+                          "(APPROVAL_AFTER_TIMEOUT), however early it is delivered.")
 
 
 DISPUTE_ACTIONS = ("open", "transfer", "acceptTransfer", "reply", "resolve", "close", "cancel")

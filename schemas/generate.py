@@ -18,7 +18,7 @@ import orjson
 from .decision import DecisionSchema
 from .decision_payloads import DECISION_PAYLOADS
 from .envelope import DeadLetterSchema, EnvelopeSchema
-from .jsonschema import def_name, document
+from .jsonschema import def_name, doc_summary, document
 from .registry import DECISION_TOPICS, INPUT_TOPICS, SUPPORTED_SCHEMA_VERSIONS, dlq_topic
 
 OUT_DIR = Path(__file__).resolve().parent / "json"
@@ -100,7 +100,7 @@ def decision_type_documents(decision: DecisionSchema) -> dict[str, dict[str, Any
 
 
 def _first_line(cls: type) -> str:
-    return (cls.__doc__ or "").strip().split("\n")[0]
+    return doc_summary(cls)
 
 
 def render(doc: dict[str, Any]) -> bytes:

@@ -138,7 +138,12 @@ def def_name(cls: type) -> str:
 def _doc(cls: type) -> str | None:
     if cls.__doc__ is None or cls in (StrictSchema, Schema):
         return None
-    return inspect.cleandoc(cls.__doc__).split("\n\n")[0].replace("\n", " ")
+    return doc_summary(cls)
+
+
+def doc_summary(cls: type) -> str:
+    """A class docstring's first paragraph on one line (a description never stops mid-sentence)."""
+    return inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ")
 
 
 def document(

@@ -197,6 +197,9 @@ class SuspensionRequested(EscalationSkipped):
     remindersDelivered = Int()
     remindersSent = Int()
     important = Bool()
+    customerTier = Text("CP4.IMPORTANT: the guard holds a diamond/gold suspension for approval.", optional=True)
+    accountManagerId = Id("The account manager who must approve an important customer's suspension.",
+                          optional=True)
     offenceCount = Int()
 
 

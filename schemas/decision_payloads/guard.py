@@ -1,21 +1,32 @@
 """Payload schemas of billing_guard's decisions (guard.decisions.v1), as services/billing_guard/domain builds them."""
 from __future__ import annotations
 
-from ..fields import Bool, FreeObject, Id, Int, ListOf, Money, Text, Timestamp
+from ..fields import Bool, Choice, FreeObject, Id, Int, ListOf, Money, Text, Timestamp
 from ..billing import CdrPayload, CustomerChangePayload, CutoverPayload, DisputePayload, PaymentPayload
 from .base import DecisionPayload, same_choices
 
 
 class BillCycleClosed(DecisionPayload):
-    """guard.BillCycleClosed: a bill closes its account's cycle: later usage goes to the next cycle
-    (CP3.LATE)."""
+    """guard.BillCycleClosed: a bill (billing.bill.v1) recorded for CP4 and disputes. It closes no
+    usage cycle: the CDR watermark does (guard.UsageCycleClosed, CP3.LATE)."""
 
     accountId = Id()
     billId = Id()
-    cycle = Text()
-    amountMinor = Int()
+    cycle = Text("Bill cycle (YYYY-MM, policy time zone) of the bill period's start.")
+    amountMinor = Int("Amount due as billing.bill.v1 stated it.")
     paymentDueDate = Timestamp()
-    guardChargesMinor = Int()
+
+
+class UsageCycleClosed(DecisionPayload):
+    """guard.UsageCycleClosed: the account's CDR watermark (latest call start) passed the cycle's end
+    plus the grace period: a CDR of this cycle that comes later is a late adjustment to it (CP3.LATE)."""
+
+    accountId = Id()
+    cycle = Text("Cycle closed (YYYY-MM, policy time zone).")
+    chargesMinor = Int("Charges of the cycle by call start when it closed.")
+    closesAt = Timestamp("Cycle end plus the grace period.")
+    watermark = Timestamp("Call start of the CDR that moved the watermark past closesAt.")
+    graceSeconds = Int("The policy's grace after the cycle end.")
 
 
 class CdrRated(DecisionPayload):
@@ -44,7 +55,8 @@ class CdrRated(DecisionPayload):
     connectFeeMinor = Int()
     capped = Bool()
     rounding = Text()
-    flags = ListOf(Text())
+    flags = ListOf(Text(), "LATE_ADJUSTMENT: booked to its own, already closed cycle (CP3.LATE); "
+                   "IN_CUTOVER_WINDOW: verify before billing (CP5.WINDOW_CDRS).")
     workIds = ListOf(Id())
 
 
@@ -204,6 +216,7 @@ class HugeFeeAlert(DecisionPayload):
     baselineAverageMinor = Int()
     factor = Int()
     notifyCustomerAt = Text()
+    lateAdjustment = Bool("True when a late adjustment (CP3.LATE) pushed the closed cycle over.", optional=True)
 
 
 class OutageCreditIssued(DecisionPayload):
@@ -252,6 +265,8 @@ class PlannedWorkBlocked(DecisionPayload):
     affectsImportantCustomers = Bool()
     missing = ListOf(Text())
     affectedAccountCount = Int()
+    noticeLeadHours = Int("Whole hours (rounded down) from the earliest notice sent by the decision to the "
+                          "planned start (CP5.NOTICE_72H); null when none was sent.", optional=True)
 
 
 class PlannedWorkCleared(PlannedWorkBlocked):
@@ -295,9 +310,7 @@ class StaleCdrHeld(DecisionPayload):
     staleAfterMonths = Int()
 
 
-class SuspensionApproved(DecisionPayload):
-    """guard.SuspensionApproved: a suspension request that passes every CP4 check."""
-
+class _SuspensionRequest(DecisionPayload):
     requestId = Id()
     accountId = Id()
     billId = Id()
@@ -305,19 +318,67 @@ class SuspensionApproved(DecisionPayload):
     undisputedOverdueMinor = Int()
     overduePeriodDays = Int()
     lateFeeMinor = Int()
+
+
+class _ApprovalAnswer(DecisionPayload):
+    """The billing.approval.v1 answer a decision acted on (CP4.IMPORTANT)."""
+
+    approvalId = Id(optional=True)
+    approverId = Id(optional=True)
+    approverRole = Id(optional=True)
+    verdict = Choice(("approve", "refuse"), optional=True)
+    approvalReason = Text(optional=True)
+    decidedAt = Timestamp("When the approver answered.", optional=True)
+
+
+class SuspensionApproved(_SuspensionRequest, _ApprovalAnswer):
+    """guard.SuspensionApproved: a suspension request that passes every CP4 check; for an important
+    customer, with the approval that approved it."""
+
     terminationCheckAt = Timestamp()
 
 
-class SuspensionDenied(DecisionPayload):
-    """guard.SuspensionDenied: a suspension request refused, with the checks it failed (CP4)."""
+class SuspensionDenied(_SuspensionRequest, _ApprovalAnswer):
+    """guard.SuspensionDenied: a suspension request refused, with the checks it failed (CP4); for an
+    important customer, the refusal or the approval it re-checked, or the timeout."""
+
+    approvalDueAt = Timestamp("When an unanswered approval timed out.", optional=True)
+
+
+class SuspensionAwaitingApproval(_SuspensionRequest):
+    """guard.SuspensionAwaitingApproval: an important customer's suspension held for an answer on
+    billing.approval.v1 by approvalDueAt; no answer in time counts as a refusal (CP4.IMPORTANT).
+    The answer must come from the request's account manager (approverId = accountManagerId) unless
+    its role is one of anyAccountApproverRoles."""
+
+    customerTier = Text(optional=True)
+    accountManagerId = Id(optional=True)
+    arrearsComputedAt = Timestamp()
+    paymentDueDate = Timestamp()
+    remindersDelivered = Int()
+    approvalDueAt = Timestamp("An answer decided after this is rejected (APPROVAL_AFTER_TIMEOUT).")
+    approverRoles = ListOf(Id(), "Roles that may answer.")
+    anyAccountApproverRoles = ListOf(Id(), "Roles that may answer for any account manager's customer.")
+
+
+class SuspensionApprovalRejected(_ApprovalAnswer):
+    """guard.SuspensionApprovalRejected: an answer that decides nothing, with its reason: role not
+    allowed, approver not the account manager, decided after the timeout, request already answered
+    or timed out, or no such request held (CP4.IMPORTANT)."""
 
     requestId = Id()
     accountId = Id()
-    billId = Id()
-    overdueMinor = Int()
-    undisputedOverdueMinor = Int()
-    overduePeriodDays = Int()
-    lateFeeMinor = Int()
+
+
+class SuspensionApprovalEscalated(DecisionPayload):
+    """guard.SuspensionApprovalEscalated: no answer by approvalDueAt: the request is denied and goes
+    to the policy's escalation role (CP4.IMPORTANT)."""
+
+    requestId = Id()
+    accountId = Id()
+    accountManagerId = Id(optional=True)
+    escalateTo = Id()
+    approvalDueAt = Timestamp()
 
 
 class SwitchSequenceRecorded(DecisionPayload):
@@ -417,10 +478,14 @@ PAYLOADS = {
     "guard.RestorationSlaMissed": RestorationSlaMissed,
     "guard.SequenceGapAlert": SequenceGapAlert,
     "guard.StaleCdrHeld": StaleCdrHeld,
+    "guard.SuspensionApprovalEscalated": SuspensionApprovalEscalated,
+    "guard.SuspensionApprovalRejected": SuspensionApprovalRejected,
     "guard.SuspensionApproved": SuspensionApproved,
+    "guard.SuspensionAwaitingApproval": SuspensionAwaitingApproval,
     "guard.SuspensionDenied": SuspensionDenied,
     "guard.SwitchSequenceRecorded": SwitchSequenceRecorded,
     "guard.TariffVersionAccepted": TariffVersionAccepted,
     "guard.TariffVersionRejected": TariffVersionRejected,
     "guard.TerminationEligible": TerminationEligible,
+    "guard.UsageCycleClosed": UsageCycleClosed,
 }

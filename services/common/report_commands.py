@@ -27,6 +27,14 @@ def add_parsers(sub) -> None:
 def run(args) -> int:
     if args.command == "approvals":
         return asyncio.run(_approvals(args))
+    from services.finance.self_check import valid_period
+
+    from .cli_failures import OPERATOR_ERROR
+
+    if not valid_period(args.period):
+        print(f"wuguan self-check: --period {args.period!r} is not a month: use YYYY-MM (2000-2099) with a month 01-12,"
+              " e.g. 2026-11", file=sys.stderr)
+        return OPERATOR_ERROR
     return asyncio.run(_self_check(args))
 
 

@@ -51,6 +51,7 @@ class BucketSchema(Schema):
 
 class ChannelSchema(Schema):
     channel = fields.String(required=True, allow_none=True)
+    scheduled = fields.Integer(required=True, metadata={"description": "Reminders scheduled (issue 16)."})
     reminders = fields.Integer(required=True)
     delivered = fields.Integer(required=True)
     occurrences = fields.Integer(required=True)
@@ -117,6 +118,31 @@ class DecisionTrailSchema(Schema):
     caused = fields.List(fields.Nested(StoredDecisionSchema), required=True)
 
 
+class SelfCheckRowSchema(Schema):
+    key = fields.String(required=True)
+    standard = fields.String(required=True)
+    ruleId = fields.String(required=True)
+    limit = fields.String(required=True, metadata={"description": "The limit, from the self-check policy."})
+    measured = fields.Dict(required=True, metadata={"description": "The row's figures (counts, p50/p95/max, ...)."})
+    breaches = fields.List(fields.Dict(), required=True, metadata={
+        "description": "Each breach with the decisionIds that show it."})
+    status = fields.String(required=True, validate=validate.OneOf(["达标", "不达标", "无数据 / not measured"]))
+    met = fields.Boolean(required=True, allow_none=True, metadata={"description": "null: nothing measured."})
+    department = fields.String(required=True)
+    note = fields.String(metadata={"description": "How the row is measured, or why it cannot be."})
+
+
+class SelfCheckSchema(Schema):
+    period = fields.String(required=True)
+    start = fields.String(required=True, data_key="from", metadata={"format": "date-time"})
+    end = fields.String(required=True, data_key="to", metadata={"format": "date-time", "description": "Exclusive."})
+    policyVersion = fields.String(required=True)
+    status = fields.String(required=True)
+    met = fields.Boolean(required=True, metadata={"description": "False when any row is not met."})
+    notMeasured = fields.List(fields.String(), required=True)
+    rows = fields.List(fields.Nested(SelfCheckRowSchema), required=True)
+
+
 def _aggregate(name: str, item: type[Schema]) -> type[Schema]:
     return Schema.from_dict({"asOf": fields.String(required=True, allow_none=True, metadata={"format": "date-time"}),
                              "items": fields.List(fields.Nested(item), required=True)}, name=name)
@@ -136,12 +162,20 @@ BODIES: dict[str, tuple[str, type[Schema]]] = {
     "/api/audit/decisions/{decision_id}": ("One decision with what caused it and what it caused.",
                                            DecisionTrailSchema),
     "/healthz": ("Ready when the projections' database answers.", HealthSchema),
+    "/api/self-check": ("The service-standard self-check (服务标准自查) of a month, from the decision log.",
+                        SelfCheckSchema),
 }
 CSV_ROUTES = frozenset({*BODIES} - {"/api/dashboard", "/api/audit/decisions/{decision_id}", "/healthz"})
+# Required query parameters of a route with a body here.
+QUERY_PARAMS = {"/api/self-check": [{"name": "period", "in": "query", "required": True,
+                                     "description": "The month, YYYY-MM (2000-2099) with a month 01-12.",
+                                     "schema": {"type": "string", "pattern": r"^20\d\d-(0[1-9]|1[0-2])$"}}]}
+# Pages whose path would give the same operationId as an /api route.
 PAGED = frozenset({"/api/audit/accounts/{account_id}"})
 OTHER_CONTENT = {"/metrics": "text/plain", "/": "text/html", "/docs": "text/html",
                  "/static/dashboard.js": "application/javascript", "/static/dashboard.css": "text/css",
-                 "/openapi.json": JSON}
+                 "/openapi.json": JSON, "/self-check": "text/html", "/static/self-check.js": "application/javascript",
+                 "/static/self-check.css": "text/css"}
 
 
 # What lists.parse_moment accepts.
@@ -217,6 +251,7 @@ def operation(path: str, handler: Any) -> dict[str, Any]:
         ok = _ok(summary, body, csv=True)
     elif path in BODIES:
         summary, body = BODIES[path]
+        params += QUERY_PARAMS.get(path, [])
         if path in PAGED:
             params += [_param("cursor", "query", "nextCursor of the previous page.", CURSOR),
                        _param("limit", "query", "Decisions per page.",

@@ -10,6 +10,7 @@ rebuild cannot change it.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
@@ -18,6 +19,17 @@ from services.common.timefmt import parse_rfc3339
 from .self_check_policy import SelfCheckPolicy
 
 MET, NOT_MET = "达标", "不达标"
+# A row whose period holds nothing to measure, or whose figure no decision records, says so
+# rather than reading 达标 (M4): a standard nobody could check is not a standard met.
+NOT_MEASURED = "无数据 / not measured"
+PERIOD_PATTERN = re.compile(r"^20\d\d-(0[1-9]|1[0-2])$")  # years 2000-2099: a year 0000 has no datetime
+# The first answer of any kind ends a dispute's D.REPLY_15D clock.
+DISPUTE_ANSWERS = ("guard.DisputeReplied", "guard.DisputeResolved", "guard.DisputeAutoCredited")
+
+
+def valid_period(period: str) -> bool:
+    """YYYY-MM (2000-2099) with a month 01-12: the CLI and the API refuse anything else."""
+    return bool(PERIOD_PATTERN.match(period or ""))
 
 
 def period_bounds(period: str, policy: SelfCheckPolicy) -> tuple[datetime, datetime]:
@@ -56,43 +68,70 @@ class Log:
         return self.by_type.get(kind, [])
 
     def in_period(self, kind: str) -> list[dict]:
-        return [d for d in self.all(kind) if self.start <= parse_rfc3339(d["businessTime"]) < self.end]
+        return [d for d in self.all(kind) if self.within(d)]
+
+    def within(self, d: dict) -> bool:
+        return self.start <= parse_rfc3339(d["businessTime"]) < self.end
 
 
-def _row(key: str, standard: str, rule: str, limit: str, measured: dict, breaches: list[dict], met: bool,
-         policy: SelfCheckPolicy) -> dict:
-    return {"key": key, "standard": standard, "ruleId": rule, "limit": limit, "measured": measured,
-            "breaches": breaches, "status": MET if met else NOT_MET, "met": met,
-            "department": policy.rows[key]["department"]}
+def _row(key: str, standard: str, rule: str, limit: str, measured: dict, breaches: list[dict], met: bool | None,
+         policy: SelfCheckPolicy, note: str | None = None) -> dict:
+    """met None: nothing was measured (note says why); the row reads NOT_MEASURED."""
+    status = NOT_MEASURED if met is None else (MET if met else NOT_MET)
+    row = {"key": key, "standard": standard, "ruleId": rule, "limit": limit, "measured": measured,
+           "breaches": breaches, "status": status, "met": met, "department": policy.rows[key]["department"]}
+    return {**row, "note": note} if note else row
+
+
+def _judged(population: int, within_limit: bool) -> bool | None:
+    return None if population == 0 else within_limit
 
 
 def _hours(a: str, b: str) -> float:
     return (parse_rfc3339(b) - parse_rfc3339(a)).total_seconds() / 3600
 
 
+def first_answers(log: Log) -> dict[str, dict]:
+    """ticketId -> its first answer of any kind (reply, resolution, automatic credit)."""
+    first: dict[str, dict] = {}
+    for kind in DISPUTE_ANSWERS:
+        for d in log.all(kind):
+            ticket = d["payload"]["ticketId"]
+            if ticket not in first or parse_rfc3339(d["businessTime"]) < parse_rfc3339(first[ticket]["businessTime"]):
+                first[ticket] = d
+    return first
+
+
 def dispute_reply(log: Log, policy: SelfCheckPolicy) -> dict:
+    """Days from the opening to the first answer of any kind, for tickets first answered in the
+    period; the opening is found by ticket id however long ago it was (the store read fetches it
+    with no look-back limit). A second reply or a later resolution is no new measurement."""
     limit = policy.rows["disputeReply"]["limitDays"]
     opened = {d["payload"]["ticketId"]: d for d in log.all("guard.DisputeOpened")}
     overdue_ids = {d["payload"]["ticketId"]: d["decisionId"] for d in log.all("guard.DisputeReplyOverdue")}
-    days, breaches, answered = [], [], set()
-    for reply in log.in_period("guard.DisputeReplied"):
-        ticket = reply["payload"]["ticketId"]
+    answers = first_answers(log)
+    days, breaches, unmatched = [], [], []
+    for ticket, answer in sorted(answers.items()):
+        if not log.within(answer):
+            continue
         opening = opened.get(ticket)
         if opening is None:
+            unmatched.append(answer["decisionId"])
             continue
-        answered.add(ticket)
-        taken = round(_hours(opening["businessTime"], reply["businessTime"]) / 24, 2)
+        taken = round(_hours(opening["businessTime"], answer["businessTime"]) / 24, 2)
         days.append(taken)
-        if taken > limit or reply["outcome"] == "answeredLate":
-            breaches.append({"ticketId": ticket, "accountId": reply["payload"]["accountId"], "days": taken,
+        if taken > limit or answer["outcome"] == "answeredLate":
+            breaches.append({"ticketId": ticket, "accountId": answer["payload"]["accountId"], "days": taken,
                              "decisionIds": [opening["decisionId"], *([overdue_ids[ticket]] if ticket in overdue_ids else []),
-                                             reply["decisionId"]]})
+                                             answer["decisionId"]]})
     for overdue in log.in_period("guard.DisputeReplyOverdue"):
         ticket = overdue["payload"]["ticketId"]
-        if ticket not in answered:  # still unanswered when the 15 days ran out
+        if ticket not in answers or not log.within(answers[ticket]):  # still unanswered when the days ran out
             breaches.append({"ticketId": ticket, "days": None, "decisionIds": [overdue["decisionId"]]})
+    note = (f"{len(unmatched)} answers without a stored opening: {' '.join(unmatched)}" if unmatched else None)
     return _row("disputeReply", f"dispute answered ≤ {limit} days", "D.REPLY_15D", f"≤ {limit} days",
-                {**_spread(days), "unit": "days", "breaches": len(breaches)}, breaches, not breaches, policy)
+                {**_spread(days), "unit": "days", "breaches": len(breaches), "withoutOpening": len(unmatched)},
+                breaches, _judged(len(days) + len(breaches) + len(unmatched), not breaches and not unmatched), policy, note)
 
 
 def restoration(log: Log, policy: SelfCheckPolicy) -> dict:
@@ -116,7 +155,8 @@ def restoration(log: Log, policy: SelfCheckPolicy) -> dict:
             breaches.append({"accountId": missed["payload"]["accountId"], "hours": None,
                              "decisionIds": [missed["decisionId"]]})
     return _row("restoration", f"service restored ≤ {limit} h after payment", "CP4.RESTORE_48H", f"≤ {limit} h",
-                {**_spread(hours), "unit": "hours", "breaches": len(breaches)}, breaches, not breaches, policy)
+                {**_spread(hours), "unit": "hours", "breaches": len(breaches)}, breaches,
+                _judged(len(hours) + len(breaches), not breaches), policy)
 
 
 def cutover_notice(log: Log, policy: SelfCheckPolicy) -> dict:
@@ -134,41 +174,48 @@ def cutover_notice(log: Log, policy: SelfCheckPolicy) -> dict:
     return _row("cutoverNotice", f"cutover notice ≥ {need} h", "CP5.NOTICE_72H",
                 f"≥ {need} h; short notices ≤ {settings['maxShortNotices']}",
                 {"works": len(works), "shortNotices": len(short), "minLeadHours": min(leads) if leads else None},
-                short, len(short) <= settings["maxShortNotices"], policy)
+                short, _judged(len(works), len(short) <= settings["maxShortNotices"]), policy)
+
+
+CARD_BASIS = ("measured from the store's recorded time (events.recorded_at) minus the complaint's business time: "
+              "the decision carries no time of its own; a replayed or late-delivered complaint counts as slow")
 
 
 def card_replacement(log: Log, policy: SelfCheckPolicy) -> dict:
-    """Seconds from the complaint (the decision's business time) to the stored decision. A
-    decision stored more than the policy's live window after its complaint was replayed or
-    delivered late upstream: it shows no decision latency, so it is counted apart."""
+    """Seconds from the complaint (the decision's business time) to the time the store recorded
+    the decision: every replacement of the period is measured, none is left out. One stored past
+    the policy's live window is still counted (and marked: replayed or late upstream)."""
     settings = policy.rows["cardReplacement"]
     limit, window = settings["p99LimitSeconds"], settings["liveWindowSeconds"]
     replaced = log.in_period("cards.CardReplaced")
     lag = {d["decisionId"]: (parse_rfc3339(d["recordedAt"]) - parse_rfc3339(d["businessTime"])).total_seconds()
            for d in replaced if d.get("recordedAt")}
-    live = {k: v for k, v in lag.items() if v <= window}
-    slow = [{"complaintId": d["payload"]["complaintId"], "seconds": round(live[d["decisionId"]], 3),
-             "decisionIds": [d["decisionId"]]} for d in replaced if live.get(d["decisionId"], 0) > limit]
-    p99 = nearest_rank(list(live.values()), 0.99)
+    slow = [{"complaintId": d["payload"]["complaintId"], "seconds": round(lag[d["decisionId"]], 3),
+             "storedPastLiveWindow": lag[d["decisionId"]] > window, "decisionIds": [d["decisionId"]]}
+            for d in replaced if lag.get(d["decisionId"], 0) > limit]
+    p99 = nearest_rank(list(lag.values()), 0.99)
     return _row("cardReplacement", f"card replacement decided ≤ {limit:g} s after the complaint", "C.REPLACE_NOW",
-                f"p99 ≤ {limit:g} s", {"count": len(replaced), "measured": len(live), "notLive": len(lag) - len(live),
+                f"p99 ≤ {limit:g} s", {"count": len(replaced), "measured": len(lag), "notRecorded": len(replaced) - len(lag),
+                                     "pastLiveWindow": sum(1 for v in lag.values() if v > window),
                                      "p99Seconds": None if p99 is None else round(p99, 3), "overLimit": len(slow)},
-                slow, p99 is None or p99 <= limit, policy)
+                slow, None if p99 is None else p99 <= limit, policy, CARD_BASIS)
 
 
-def _counted(key: str, standard: str, rule: str, found: list[dict], policy: SelfCheckPolicy, maximum_key="maxCount") -> dict:
+def _counted(key: str, standard: str, rule: str, found: list[dict], population: int, policy: SelfCheckPolicy,
+             maximum_key="maxCount") -> dict:
     maximum = policy.rows[key][maximum_key]
     breaches = [{"accountId": d["payload"].get("accountId"), "at": d["businessTime"],
                  "decisionIds": [d["decisionId"]]} for d in found]
     return _row(key, standard, rule, f"must be {maximum}" if maximum == 0 else f"≤ {maximum}",
-                {"count": len(found)}, breaches, len(found) <= maximum, policy)
+                {"count": len(found), "checked": population}, breaches, _judged(population, len(found) <= maximum),
+                policy)
 
 
 def first_arrears_voice(log: Log, policy: SelfCheckPolicy) -> dict:
-    found = [d for kind in ("dunning.ReminderScheduled", "dunning.ReminderDue") for d in log.in_period(kind)
-             if d["payload"].get("offenceCount") == 1 and d["payload"].get("channel") == "voice"]
+    first = [d for kind in ("dunning.ReminderScheduled", "dunning.ReminderDue") for d in log.in_period(kind)
+             if d["payload"].get("offenceCount") == 1]
     return _counted("firstArrearsVoice", "first arrears never reached by automated voice", "DN.FIRST_LETTER",
-                    found, policy)
+                    [d for d in first if d["payload"].get("channel") == "voice"], len(first), policy)
 
 
 def quiet_hours(log: Log, policy: SelfCheckPolicy) -> dict:
@@ -180,20 +227,27 @@ def quiet_hours(log: Log, policy: SelfCheckPolicy) -> dict:
         d for d in log.in_period("dunning.DeliveryRecorded") if d["payload"].get("delivered")]
     start, end = policy.quiet_start.strftime("%H:%M"), policy.quiet_end.strftime("%H:%M")
     return _counted("quietHours", f"no contact in quiet hours {start}–{end}", "DN.QUIET_HOURS",
-                    [d for d in contacts if quiet(d)], policy)
+                    [d for d in contacts if quiet(d)], len(contacts), policy)
+
+
+HUGE_FEE_UNMEASURABLE = ("not measurable: no decision records that a customer was told (no delivery of a huge-fee "
+                         "notice reaches Wuguan); the row checks only that each alert asked for an immediate notice")
 
 
 def huge_fee(log: Log, policy: SelfCheckPolicy) -> dict:
+    """Fails when an alert did not ask for an immediate notice; otherwise not measured, with the
+    reason: whether the customer was actually told is recorded nowhere Wuguan can read."""
     alerts = log.in_period("guard.HugeFeeAlert")
-    unnotified = [{"accountId": a["payload"]["accountId"], "cycle": a["payload"]["cycle"],
-                   "decisionIds": [a["decisionId"]]} for a in alerts if a["outcome"] != "notifyCustomer"]
+    not_asked = [{"accountId": a["payload"]["accountId"], "cycle": a["payload"]["cycle"],
+                  "decisionIds": [a["decisionId"]]} for a in alerts
+                 if a["outcome"] != "notifyCustomer" or a["payload"].get("notifyCustomerAt") != "immediately"]
     maximum = policy.rows["hugeFee"]["maxUnnotified"]
+    met = False if len(not_asked) > maximum else None
     return _row("hugeFee", "huge-fee customers notified", "CP3.HUGE_FEE", f"un-notified ≤ {maximum}",
-                {"alerts": len(alerts), "notified": len(alerts) - len(unnotified),
-                 # The alert is decided by the CDR that crossed the line, so it asks at once.
-                 "notification": sorted({a["payload"].get("notifyCustomerAt") for a in alerts if a["payload"].get("notifyCustomerAt")}),
+                {"alerts": len(alerts), "askedImmediately": len(alerts) - len(not_asked), "notified": None,
+                 "lateAdjustmentAlerts": sum(1 for a in alerts if a["payload"].get("lateAdjustment")),
                  "alertDecisionIds": [a["decisionId"] for a in alerts]},
-                unnotified, len(unnotified) <= maximum, policy)
+                not_asked, met, policy, None if met is False else HUGE_FEE_UNMEASURABLE)
 
 
 def tariff_increase(log: Log, policy: SelfCheckPolicy) -> dict:
@@ -209,7 +263,7 @@ def tariff_increase(log: Log, policy: SelfCheckPolicy) -> dict:
                                                           "approvalRef": d["payload"].get("approvalRef"),
                                                           "decisionId": d["decisionId"]} for d in approved],
                  "rejectedDecisionIds": [d["decisionId"] for d in rejected]},
-                unapproved, len(unapproved) <= maximum, policy)
+                unapproved, _judged(len(rejected) + len(approved), len(unapproved) <= maximum), policy)
 
 
 ROWS: tuple[Callable[[Log, SelfCheckPolicy], dict], ...] = (
@@ -218,7 +272,7 @@ ROWS: tuple[Callable[[Log, SelfCheckPolicy], dict], ...] = (
 )
 # The decision types the rows read: the store query reads only these.
 TYPES = (
-    "guard.DisputeOpened", "guard.DisputeReplied", "guard.DisputeReplyOverdue", "guard.RestorationOrdered",
+    "guard.DisputeOpened", *DISPUTE_ANSWERS, "guard.DisputeReplyOverdue", "guard.RestorationOrdered",
     "guard.RestorationCompleted", "guard.RestorationSlaMissed", "guard.PlannedWorkCleared", "guard.PlannedWorkBlocked",
     "cards.CardReplaced", "dunning.ReminderScheduled", "dunning.ReminderDue", "dunning.DeliveryRecorded",
     "guard.HugeFeeAlert", "guard.TariffVersionAccepted", "guard.TariffVersionRejected",
@@ -229,8 +283,11 @@ def self_check(decisions: Iterable[dict], period: str, policy: SelfCheckPolicy) 
     start, end = period_bounds(period, policy)
     log = Log(decisions, start, end)
     rows = [row(log, policy) for row in ROWS]
+    failed = any(r["met"] is False for r in rows)
+    unmeasured = [r["key"] for r in rows if r["met"] is None]
+    status = NOT_MET if failed else (NOT_MEASURED if len(unmeasured) == len(rows) else MET)
     return {"period": period, "from": start.isoformat(), "to": end.isoformat(), "policyVersion": policy.version,
-            "rows": rows, "met": all(r["met"] for r in rows), "status": MET if all(r["met"] for r in rows) else NOT_MET}
+            "rows": rows, "met": not failed, "status": status, "notMeasured": unmeasured}
 
 
 def lookback_start(period: str, policy: SelfCheckPolicy) -> datetime:

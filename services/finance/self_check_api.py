@@ -3,28 +3,30 @@
 projections, so a projection rebuild cannot change a figure."""
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
 from .api import FINANCE, POOL, STATIC, _error, csv_response, json_response, roles, wants_csv
-from .self_check import self_check
+from .lists import BadRequest
+from .self_check import self_check, valid_period
 from .self_check_output import read_decisions, to_csv
 from .self_check_policy import SelfCheckPolicy, load_self_check_policy
 
 POLICY = web.AppKey("selfCheckPolicy", SelfCheckPolicy)
-PERIOD = re.compile(r"^20\d\d-(0[1-9]|1[0-2])$")
 
 
 @roles(FINANCE)
 async def self_check_report(request: web.Request) -> web.Response:
     period = request.query.get("period", "")
-    if not PERIOD.match(period):
-        return _error(400, "period must be YYYY-MM (2000-2099)")
+    if not valid_period(period):
+        return _error(400, "period must be YYYY-MM (2000-2099) with a month 01-12, e.g. 2026-11")
+    try:
+        as_csv = wants_csv(request)
+    except BadRequest as exc:  # format=xyz: a 400, not a 500
+        return _error(400, str(exc))
     policy = request.app[POLICY]
     async with request.app[POOL].acquire() as conn:
         report = self_check(await read_decisions(conn, period, policy), period, policy)
-    if wants_csv(request):
+    if as_csv:
         return csv_response(f"self-check-{period}", to_csv(report))
     return json_response(report)
 

@@ -3,7 +3,8 @@ and cards workers (subprocesses) on a real broker and Postgres decide a month wi
 breaches (a dispute answered on day 16, a line restored 49 h after payment, a cutover noticed 71 h
 ahead) and clean cases of every other standard. `wuguan self-check`, the finance API route and
 the /self-check page in headless Chromium report each breach with its decision id, the clean
-rows read 达标, and a projection rebuild changes no figure.
+rows read 达标 (the huge-fee row: not measured, with its reason), and a projection rebuild
+changes no figure.
 
 The month simulated is the current one: C.REPLACE_NOW is measured from the complaint's time to
 the stored decision (wall clock), so its complaint must be live."""
@@ -26,7 +27,7 @@ from services.common.localstack.publish import publish
 from services.finance import tokens
 from services.finance.self_check_policy import DEFAULT
 
-from ..integration.guard_inputs import (SHANGHAI, bill, cdr, dispute, dunning_decision, fen, payment, rates, restored,
+from ..integration.guard_inputs import (SHANGHAI, cdr, dispute, dunning_decision, ev, fen, payment, rates, restored,
                                         tariff, uid, work)
 from ..suspension_requests import suspension_request
 from .api_process import SECRET, spawn_api
@@ -126,15 +127,33 @@ async def _simulate(workers, ids: dict) -> None:
             await workers_publish(workers, [keyed(account, payment(account, uid("P"), paid, owed_by[account]))])
             await _wait_for(conn, {"guard.RestorationOrdered": 1 if hours == 20 else 2}, workers)
             await workers_publish(workers, [keyed(account, restored(account, paid + timedelta(hours=hours)))])
-        # Dunning: a first arrears (DN.FIRST_LETTER, DN.QUIET_HOURS) for an ordinary customer.
-        previous = (MONTH - timedelta(days=1)).strftime("%Y-%m")
-        await workers_publish(workers, [keyed(ids["arrears"], bill(ids["arrears"], f"B-{ids['arrears']}", previous, 3000))])
+        # Dunning: a first arrears (DN.FIRST_LETTER, DN.QUIET_HOURS) for an ordinary customer, due as
+        # the month starts: its first reminder is scheduled in the month (M4: a row with nothing in it
+        # reads "not measured", so the clean rows need something to measure).
+        await workers_publish(workers, [keyed(ids["arrears"], arrears_bill(ids["arrears"]))])
         await _wait_for(conn, {"guard.RestorationCompleted": 2, "guard.DisputeReplied": 2, "guard.PlannedWorkBlocked": 1,
                                "guard.PlannedWorkCleared": 1, "guard.HugeFeeAlert": 1, "guard.TariffVersionRejected": 1,
-                               "guard.TariffVersionAccepted": 2, "cards.CardReplaced": 1, "dunning.BillTracked": 1},
+                               "guard.TariffVersionAccepted": 2, "cards.CardReplaced": 1, "dunning.BillTracked": 1,
+                               "dunning.ReminderScheduled": 1, "dunning.ReminderDue": int(first_reminder_due())},
                         workers)
     finally:
         await conn.close()
+
+
+def arrears_bill(account: str):
+    """Last month's bill, due at the first instant of this month; credit level C: one day's grace,
+    so the first reminder (a manual contact, never voice) is due on day 2 at 08:00."""
+    return ev("billing.bill.v1", {
+        "billId": f"B-{account}", "billNo": f"B-{account}", "accountId": account,
+        "billingPeriod": {"startDateTime": (MONTH - timedelta(days=1)).replace(day=1), "endDateTime": MONTH},
+        "billDate": MONTH - timedelta(days=10), "paymentDueDate": MONTH,
+        "amountDue": {"amountMinor": 3000, "currency": "CNY"}, "state": "sent",
+        "customer": {"creditLevel": "C", "customerTier": "standard", "important": False}}, MONTH - timedelta(days=10))
+
+
+def first_reminder_due() -> bool:
+    """The business clock never runs ahead of the wall clock: on day 1 the reminder is not due yet."""
+    return datetime.now(SHANGHAI) > day(2, 8) + timedelta(minutes=1)
 
 
 async def workers_publish(workers, messages) -> None:
@@ -179,7 +198,9 @@ async def test_self_check_over_a_simulated_month_reports_each_planted_breach_wit
     rows = {r["key"]: r for r in report["rows"]}
     assert {k: r["status"] for k, r in rows.items()} == {
         "disputeReply": "不达标", "restoration": "不达标", "cutoverNotice": "不达标", "cardReplacement": "达标",
-        "firstArrearsVoice": "达标", "quietHours": "达标", "hugeFee": "达标", "tariffIncrease": "达标"}
+        "firstArrearsVoice": "达标", "quietHours": "达标" if first_reminder_due() else "无数据 / not measured",
+        # H5: no decision records that a huge-fee customer was told: the row says it cannot measure.
+        "hugeFee": "无数据 / not measured", "tariffIncrease": "达标"}
     (late_reply,) = await _ids_of(db, "guard.DisputeReplied", "ticketId", "K-LATE")
     (late_restore,) = await _ids_of(db, "guard.RestorationCompleted", "accountId", ids["r_late"])
     (short_notice,) = await _ids_of(db, "guard.PlannedWorkBlocked", "workId", "W-SHORT")
@@ -192,7 +213,8 @@ async def test_self_check_over_a_simulated_month_reports_each_planted_breach_wit
     assert rows["cutoverNotice"]["measured"] == {"works": 2, "shortNotices": 1, "minLeadHours": 71.0}
     assert rows["cardReplacement"]["measured"]["measured"] == 1 and rows["cardReplacement"]["measured"]["p99Seconds"] <= 5
     assert rows["cardReplacement"]["limit"] == "p99 ≤ 5 s"  # from the configured policy
-    assert (rows["hugeFee"]["measured"]["alerts"], rows["hugeFee"]["measured"]["notified"]) == (1, 1)
+    assert (rows["hugeFee"]["measured"]["alerts"], rows["hugeFee"]["measured"]["askedImmediately"]) == (1, 1)
+    assert rows["hugeFee"]["measured"]["notified"] is None and "not measurable" in rows["hugeFee"]["note"]
     assert rows["tariffIncrease"]["measured"]["rejected"] == 1
     assert [a["approvalRef"] for a in rows["tariffIncrease"]["measured"]["approved"]] == ["APP-2026-11"]
     assert rows["restoration"]["department"] == "网络运行维护事业部"

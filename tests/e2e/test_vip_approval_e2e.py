@@ -32,10 +32,11 @@ def gold_request(account: str) -> dict:
     return request
 
 
-def approval(account: str, request_id: str, verdict: str, when: datetime, role="accountManager"):
+def approval(account: str, request_id: str, verdict: str, when: datetime, role="accountManager", approver=MANAGER,
+             decided: datetime | None = None):
     topic, value = ev("billing.approval.v1", {
-        "approvalId": uid("APR"), "requestId": request_id, "accountId": account, "approverId": MANAGER,
-        "approverRole": role, "verdict": verdict, "reason": "spoke to the customer", "decidedAt": when}, when)
+        "approvalId": uid("APR"), "requestId": request_id, "accountId": account, "approverId": approver,
+        "approverRole": role, "verdict": verdict, "reason": "spoke to the customer", "decidedAt": decided or when}, when)
     return topic, account.encode(), value
 
 
@@ -87,13 +88,15 @@ async def test_CP4_IMPORTANT_approve_refuse_wrong_role_and_timeout_for_gold_cust
             approval(refused, request_id[refused], "refuse", asked + timedelta(hours=3)),
             approval(wrong_role, request_id[wrong_role], "approve", asked + timedelta(hours=4), role="counterClerk"),
             approval(wrong_role, request_id[approved], "approve", asked + timedelta(hours=5)),  # another request
+            # M5: an account manager who is not this customer's may not answer.
+            approval(silent, request_id[silent], "approve", asked + timedelta(hours=6), approver="AM-SH-999"),
         ])
-        rejected = await _until(conn, "guard.SuspensionApprovalRejected", 2, workers)
+        rejected = await _until(conn, "guard.SuspensionApprovalRejected", 3, workers)
         (yes,) = await _until(conn, "guard.SuspensionApproved", 1, workers)
         (no,) = await _until(conn, "guard.SuspensionDenied", 1, workers)
         assert (yes["payload"]["accountId"], yes["payload"]["approverRole"]) == (approved, "accountManager")
         assert (no["payload"]["accountId"], no["reasonCodes"]) == (refused, ["ACCOUNT_MANAGER_REFUSED"])
-        assert sorted(r["reasonCodes"][0] for r in rejected) == ["APPROVER_ROLE_NOT_ALLOWED",
+        assert sorted(r["reasonCodes"][0] for r in rejected) == ["APPROVER_NOT_ACCOUNT_MANAGER", "APPROVER_ROLE_NOT_ALLOWED",
                                                                  "NO_SUCH_REQUEST_AWAITING_APPROVAL"]
         queue = list(csv.DictReader(io.StringIO(wuguan("approvals", "--csv", database_url=workers.database_url))))
         assert sorted(row["accountId"] for row in queue) == sorted([wrong_role, silent])
@@ -109,5 +112,15 @@ async def test_CP4_IMPORTANT_approve_refuse_wrong_role_and_timeout_for_gold_cust
         assert all(e["payload"]["escalateTo"] == "accountManagerSupervisor" and "CP4.IMPORTANT" in e["ruleIds"]
                    for e in escalated)
         assert wuguan("approvals", "--csv", database_url=workers.database_url).strip().count("\n") == 0
+        # H1: an answer decided after approvalDueAt is late, and an in-time one delivered after the
+        # timeout was decided is told so; neither changes the denial.
+        await publish(workers.bootstrap, [
+            approval(silent, request_id[silent], "approve", asked + timedelta(hours=50), decided=asked + timedelta(hours=49)),
+            approval(wrong_role, request_id[wrong_role], "approve", asked + timedelta(hours=50),
+                     decided=asked + timedelta(hours=30))])
+        rejected = await _until(conn, "guard.SuspensionApprovalRejected", 5, workers)
+        assert sorted(r["reasonCodes"][0] for r in rejected[3:]) == ["APPROVAL_AFTER_TIMEOUT",
+                                                                     "APPROVAL_TIMEOUT_ALREADY_DECIDED"]
+        assert len(await _decisions(conn, "guard.SuspensionApproved")) == 1
     finally:
         await conn.close()

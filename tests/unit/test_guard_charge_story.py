@@ -112,3 +112,22 @@ def test_the_outcome_comes_first_also_for_a_call_held_for_review():
     assert render(explain_charge(g.log, "U-WIN")).splitlines()[1].startswith(
         "  OUTCOME: charged, flagged for verification: in a cutover window (CP5.WINDOW_CDRS)")
     assert explain_charge(g.log, "U-COPY")["outcome"].startswith("suppressed as a duplicate of U-OK")
+
+
+def test_CP3_LATE_a_late_adjustment_in_a_cutover_window_says_lateAdjustment_and_the_story_words_it():
+    """L3/L4: the window flag stays, but the outcome is the late adjustment (CP3.LATE)."""
+    from services.billing_guard.domain.charge_story import outcome
+    g = scenario()
+    g.feed(cdr("A1", T0 + timedelta(days=35), seconds=60, switch="SW1", usage_id="U-APRIL"))  # closes March
+    window_start = T0 + timedelta(days=3, hours=2)
+    late = g.feed(cdr("A1", window_start + timedelta(minutes=30), seconds=60, switch="SW9", seq=2,
+                      usage_id="U-LATE-WIN", received=T0 + timedelta(days=36)))
+    [rated] = of_type(late, "guard.CdrRated")
+    assert rated["outcome"] == "lateAdjustment"
+    assert rated["payload"]["flags"] == ["LATE_ADJUSTMENT", "IN_CUTOVER_WINDOW"]
+    assert rated["payload"]["cycle"] == "2026-03"
+    story = explain_charge(g.log, "U-LATE-WIN")
+    assert outcome(story).startswith("charged as a late adjustment to its own closed cycle 2026-03 (CP3.LATE)")
+    assert "in a cutover window (CP5.WINDOW_CDRS)" in outcome(story)
+    text = render(story)
+    assert "bill for cycle 2026-03: B3 (36 fen) recorded at" in text and "closed by bill" not in text

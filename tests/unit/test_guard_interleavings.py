@@ -140,3 +140,28 @@ def test_CP3_HUGE_FEE_the_reported_late_1000_fen_cdr_case_in_every_interleaving(
         assert [d["payload"]["cycle"] for d in of_type(guard.log, "guard.UsageCycleClosed")] == [
             "2025-09", "2025-10", "2025-11", "2025-12", "2026-01", "2026-02"]
     assert len({tuple(_canonical(g.log)) for g in runs}) == 1
+
+
+def _decided(per_account) -> list[dict]:
+    guard = Guard()
+    for event in [TARIFF] + [e for _, _, e in _events([s for specs in per_account for s in specs])]:
+        guard.feed(event)
+    return guard.log
+
+
+def test_the_generated_inputs_reach_late_adjustments_and_cycle_closings():
+    """M1: the property's inputs are not all in-order usage: as many examples as the property
+    draws (derandomized, so the same every run) include late adjustments and cycle closings."""
+    seen: set[str] = set()
+
+    @given(ACCOUNTS)
+    @settings(PROPERTY, derandomize=True, database=None)
+    def probe(per_account):
+        log = _decided(per_account)
+        if any(d["outcome"] == "lateAdjustment" for d in log):
+            seen.add("lateAdjustment")
+        if of_type(log, "guard.UsageCycleClosed"):
+            seen.add("cycleClosed")
+
+    probe()
+    assert seen == {"lateAdjustment", "cycleClosed"}

@@ -168,3 +168,34 @@ def test_a_bill_cites_only_the_rule_it_serves(g):
     decided): CP3.HUGE_FEE is cited by a HugeFeeAlert, CP3.LATE by a UsageCycleClosed."""
     [closed] = of_type(g.feed(bill("A1", "B1", T0.replace(month=2), 100)), "guard.BillCycleClosed")
     assert closed["ruleIds"] == ["CP4.OVERDUE_30"] and closed["outcome"] == "closed"
+
+
+def test_CP3_HUGE_FEE_baseline_is_the_calendar_cycles_before_with_idle_months_as_zero(g):
+    """Seed art. 33: the average of the previous 3 cycles; a month without usage is 0 fen, so
+    1,000 fen in December then two idle months make a 2,000-fen March abnormal (avg 333)."""
+    usage_month(g, 2025, 12, 1000)
+    out = g.feed(cdr(start=month(2026, 3, 5), seconds=60 * 200))
+    [alert] = of_type(out, "guard.HugeFeeAlert")
+    assert alert["payload"]["baselineCycles"] == ["2025-12", "2026-01", "2026-02"]
+    assert alert["payload"]["baselineAverageMinor"] == 333 and alert["payload"]["lateAdjustment"] is False
+
+
+def test_CP3_HUGE_FEE_baseline_starts_at_the_account_first_cdr(g):
+    usage_month(g, 2026, 1, 1000)
+    out = g.feed(cdr(start=month(2026, 3, 5), seconds=60 * 300))  # 3,000 > 5 x (1000 + 0) / 2
+    assert of_type(out, "guard.HugeFeeAlert")[0]["payload"]["baselineCycles"] == ["2026-01", "2026-02"]
+
+
+def test_CP3_HUGE_FEE_a_late_adjustment_that_pushes_its_closed_cycle_over_alerts_once_marked_late(g):
+    for year, month_no in ((2025, 11), (2025, 12), (2026, 1)):
+        usage_month(g, year, month_no, 1000)
+    assert of_type(usage_month(g, 2026, 2, 5000), "guard.HugeFeeAlert") == []  # exactly 5x
+    g.feed(cdr(start=month(2026, 3, 5), seconds=60))  # the watermark closes February
+    late = g.feed(cdr(start=month(2026, 2, 20), seconds=60, received=month(2026, 3, 6)))
+    assert "LATE_ADJUSTMENT" in of_type(late, "guard.CdrRated")[0]["payload"]["flags"]
+    [alert] = of_type(late, "guard.HugeFeeAlert")
+    assert alert["payload"]["cycle"] == "2026-02" and alert["payload"]["lateAdjustment"] is True
+    assert alert["ruleIds"] == ["CP3.HUGE_FEE", "CP3.LATE"]
+    assert "LATE_ADJUSTMENT_CROSSED_THRESHOLD" in alert["reasonCodes"]
+    again = g.feed(cdr(start=month(2026, 2, 21), seconds=60, received=month(2026, 3, 6)))
+    assert of_type(again, "guard.HugeFeeAlert") == []

@@ -113,3 +113,15 @@ def test_rules_md_goes_stale_when_the_code_changes(tmp_path):
     changed = rules_doc.render(tmp_path)
     assert changed != (generate.ROOT / rules_doc.PATH).read_bytes()
     assert b"services/dunning/domain/late_fees.py:waive" in changed
+
+
+def test_input_schema_descriptions_never_stop_mid_sentence():
+    """L2: a docstring's whole first paragraph, not its first line (billing.approval.v1 was cut
+    after "for an important")."""
+    from schemas.generate import documents
+    for name, doc in documents().items():
+        summary = doc.get("description", "").split(" Input event envelope")[0]
+        if " Input event envelope" in doc.get("description", ""):
+            assert summary.rstrip().endswith((".", ")")), (name, summary)
+    approval = documents()["billing.approval.v1.schema.json"]["description"]
+    assert "important customer (CP4.IMPORTANT" in approval

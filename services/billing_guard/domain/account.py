@@ -47,7 +47,7 @@ class AccountState:
         return chosen[1] if chosen else default
 
     def closed_cycles(self) -> list[str]:
-        """Cycles closed by the watermark, oldest first: the CP3.HUGE_FEE baseline."""
+        """Cycles closed by the watermark, oldest first."""
         return sorted(self.usage_closed)
 
 

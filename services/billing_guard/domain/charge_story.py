@@ -4,7 +4,8 @@ A pure function over guard decisions (as stored in the events table or read from
 guard.decisions.v1): which tariff version produced the charge and the decision that accepted
 that version (approval / filing refs), which checkpoints the CDR passed (sanity, dedup,
 sequence, stale, late, cutover window, huge fee, the customer-data change that put the
-account on its plan), the bill cycle it landed in, and, if it was disputed, how and when the
+account on its plan), the usage cycle of its call start (closed by the CDR watermark, never
+by a bill) and the bill recorded for that cycle, and, if it was disputed, how and when the
 dispute was answered. Phone numbers are masked: the story is read by staff (A.PRIVACY).
 """
 from __future__ import annotations
@@ -196,9 +197,15 @@ def outcome(story: dict) -> str:
         return f"{decision['outcome']}, not charged ({rule}: {reasons})"
     charge = story["charge"]
     credited = sum(n["amountMinor"] for d in story["disputes"] for n in d["creditNotes"])
-    said = {"charged": "charged", "chargedLate": "charged in a later cycle (CP3.LATE)",
-            "flaggedForVerification": "charged, flagged for verification: in a cutover window (CP5.WINDOW_CDRS)"}
+    window = "flagged for verification: in a cutover window (CP5.WINDOW_CDRS)"
+    said = {"charged": "charged",
+            # Decisions made before issue 15 deferred late usage to the next cycle.
+            "chargedLate": "charged in a later cycle (CP3.LATE)",
+            "lateAdjustment": f"charged as a late adjustment to its own closed cycle {charge['cycle']} (CP3.LATE)",
+            "flaggedForVerification": f"charged, {window}"}
     text = f"{said.get(charge['outcome'], charge['outcome'])} {charge['amountMinor']} fen"
+    if charge["outcome"] == "lateAdjustment" and "IN_CUTOVER_WINDOW" in charge["flags"]:
+        text += f", {window}"
     return text + (f"; {credited} fen credited back (credit notes)" if credited else "")
 
 
@@ -229,8 +236,9 @@ def render(story: dict) -> str:
         lines.append(f"  usage cycle: {u['cycle']}" + (f" closed by the CDR watermark at {u['closesAt']} (decision {u['decisionId']})"
                                                       if u["closed"] else " (open)"))
         b = story["billCycle"]
-        lines.append(f"  bill cycle: {b['cycle']}" + (f" closed by bill {b['billId']} ({b['billAmountMinor']} fen) at {b['closedAt']}"
-                                                     if b["closed"] else " (open)"))
+        # A bill is recorded for CP4 and disputes; it closes no usage cycle (cycles.py).
+        lines.append(f"  bill for cycle {b['cycle']}: " + (f"{b['billId']} ({b['billAmountMinor']} fen) recorded at {b['closedAt']}"
+                                                           if b["closed"] else "none recorded"))
     cp = story["checkpoints"]
     lines.append("  checkpoints:")
     lines.append(f"    CP3.SANITY passed; CP3.DEDUP {cp['dedup']['result']}, copies suppressed: "

@@ -15,7 +15,7 @@ from services.common.timefmt import rfc3339
 
 from . import account as acc
 from .account import AccountState
-from .cycles import cycle_end
+from .cycles import cycle_end, previous_cycle
 from .policy import GuardPolicy
 
 
@@ -46,7 +46,19 @@ def closing_decisions(state: AccountState, cycles: list[str], start: datetime, p
             for c in cycles]
 
 
-def baseline_cycles(state: AccountState, closing: list[str], cycle: str, policy: GuardPolicy) -> list[str]:
-    """CP3.HUGE_FEE's baseline: up to N closed cycles before `cycle`, counted by call start."""
-    closed = sorted(state.usage_closed.union(closing))
-    return [c for c in closed if c < cycle][-policy.huge_fee_baseline_cycles:]
+def baseline_cycles(state: AccountState, cycle: str, start: datetime, policy: GuardPolicy) -> list[str]:
+    """CP3.HUGE_FEE's baseline (seed art. 33): of the N calendar cycles just before `cycle`, those
+    from the account's first charged cycle on that the watermark (with this CDR's call start) has
+    closed. A month without usage is in it with 0 fen: an idle month lowers the average."""
+    if not state.cycle_totals:
+        return []
+    first = min(state.cycle_totals)
+    mark = start if state.watermark is None or start > state.watermark else state.watermark
+    baseline, month = [], cycle
+    for _ in range(policy.huge_fee_baseline_cycles):
+        month = previous_cycle(month)
+        if month < first:
+            break
+        if month in state.usage_closed or closes_at(month, policy) <= mark:
+            baseline.append(month)
+    return sorted(baseline)

@@ -25,6 +25,12 @@ def next_cycle(cycle: str) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def previous_cycle(cycle: str) -> str:
+    year, month = int(cycle[:4]), int(cycle[5:7])
+    year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return f"{year:04d}-{month:02d}"
+
+
 def cycle_end(cycle: str, zone: ZoneInfo) -> datetime:
     """The first instant after the cycle: midnight starting the next month, local time."""
     following = next_cycle(cycle)

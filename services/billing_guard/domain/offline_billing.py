@@ -38,10 +38,11 @@ def _ids(p: dict) -> dict:
 
 
 def huge_fee(state: AccountState, cycle: str, new_total: int, baseline: list[str], policy: GuardPolicy,
-             account_id: str) -> Decision | None:
-    """CP3.HUGE_FEE: > factor x average of up to N previous closed cycles; once per cycle.
-    Both sides are charges by call start (AccountState.cycle_totals), never a bill's amount,
-    which arrives on another topic in no fixed order with the CDRs."""
+             account_id: str, late: bool = False) -> Decision | None:
+    """CP3.HUGE_FEE: > factor x average of the N calendar cycles before (cycle_closing.baseline_cycles);
+    once per cycle, whether the open cycle's charges or a late adjustment (CP3.LATE) to a closed
+    one crossed the line. Both sides are charges by call start (AccountState.cycle_totals), never a
+    bill's amount, which arrives on another topic in no fixed order with the CDRs."""
     if not baseline or cycle in state.huge_alerted:
         return None
     baseline_sum = sum(state.cycle_totals.get(c, 0) for c in baseline)
@@ -52,11 +53,11 @@ def huge_fee(state: AccountState, cycle: str, new_total: int, baseline: list[str
     if new_total * len(baseline) <= policy.huge_fee_factor * baseline_sum:
         return None
     return Decision(
-        acc.HUGE_FEE, ("CP3.HUGE_FEE",), "notifyCustomer",
+        acc.HUGE_FEE, ("CP3.HUGE_FEE", "CP3.LATE") if late else ("CP3.HUGE_FEE",), "notifyCustomer",
         {"accountId": account_id, "cycle": cycle, "cycleChargesMinor": new_total,
          "baselineCycles": baseline, "baselineAverageMinor": baseline_sum // len(baseline),
-         "factor": policy.huge_fee_factor, "notifyCustomerAt": "immediately"},
-        ("CHARGES_EXCEED_FACTOR_X_AVERAGE",),
+         "factor": policy.huge_fee_factor, "notifyCustomerAt": "immediately", "lateAdjustment": late},
+        ("CHARGES_EXCEED_FACTOR_X_AVERAGE", *(("LATE_ADJUSTMENT_CROSSED_THRESHOLD",) if late else ())),
     )
 
 
@@ -86,10 +87,11 @@ def decide_cdr(state: AccountState, catalogue: Catalogue, switch: SwitchState, w
         return decisions
     charge = _rate(state, catalogue, works, p, cycle, policy)
     decisions.insert(len(closing), charge)
-    if charge.decision_type != acc.RATED or "LATE_ADJUSTMENT" in charge.payload["flags"]:
-        return decisions  # a late adjustment's cycle is closed: no open-cycle huge-fee check
+    if charge.decision_type != acc.RATED:
+        return decisions
     new_total = state.cycle_totals.get(cycle, 0) + charge.payload["amountMinor"]
-    alert = huge_fee(state, cycle, new_total, baseline_cycles(state, closing, cycle, policy), policy, p["accountId"])
+    alert = huge_fee(state, cycle, new_total, baseline_cycles(state, cycle, start, policy), policy, p["accountId"],
+                     late="LATE_ADJUSTMENT" in charge.payload["flags"])
     if alert is not None:
         decisions.append(alert)
     return decisions
@@ -124,7 +126,8 @@ def _rate(state: AccountState, catalogue: Catalogue, works: WorksState, p: dict,
         flags.append("IN_CUTOVER_WINDOW")
         rule_ids.append("CP5.WINDOW_CDRS")
         reasons.append("CUTOVER_WINDOW_VERIFY_BEFORE_BILLING")
-    outcome = "flaggedForVerification" if windows else ("lateAdjustment" if late else "charged")
+    # A late adjustment says so even inside a cutover window; the window shows in its flags.
+    outcome = "lateAdjustment" if late else ("flaggedForVerification" if windows else "charged")
     return Decision(acc.RATED, tuple(rule_ids), outcome, _charge_body(p, cycle, tariff_id, version, rated, flags, windows),
                     tuple(reasons))
 

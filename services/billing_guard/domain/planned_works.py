@@ -64,9 +64,10 @@ def missing_clearances(p: dict, decided_at: datetime, policy: GuardPolicy) -> tu
     return missing, list(dict.fromkeys(rules))
 
 
-def notice_lead_hours(p: dict, decided_at: datetime) -> float | None:
+def notice_lead_hours(p: dict, decided_at: datetime) -> int | None:
+    """Whole hours, rounded down: a lead is short of an integer limit exactly when this is."""
     sent = [n["sentAt"] for n in p["notices"] if n["sentAt"] <= decided_at]
-    return round((p["plannedStart"] - min(sent)).total_seconds() / 3600, 2) if sent else None
+    return int((p["plannedStart"] - min(sent)).total_seconds() // 3600) if sent else None
 
 
 def decide_work(state: WorksState, event, policy: GuardPolicy) -> list[Decision]:

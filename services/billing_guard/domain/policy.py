@@ -46,6 +46,7 @@ class GuardPolicy:
     termination_days: int
     important_tiers: frozenset  # CP4.IMPORTANT: tiers whose suspension needs an approval
     approver_roles: frozenset
+    any_account_approver_roles: frozenset  # may answer for any account manager's customer (M5)
     approval_timeout_hours: int
     approval_escalate_to: str
     notice_hours: int
@@ -107,6 +108,9 @@ class ImportantApprovalSchema(_Strict):
                                  required=True, validate=validate.Length(min=1))
     approverRoles = fields.List(fields.String(validate=validate.Length(1, 64)), required=True,
                                 validate=validate.Length(min=1))
+    # Roles (among approverRoles) that may answer for a customer not their own; every other
+    # approver must be the request's account manager.
+    anyAccountApproverRoles = fields.List(fields.String(validate=validate.Length(1, 64)), required=True)
     timeoutHours = _int(1, 30 * 24)
     escalateTo = fields.String(required=True, validate=validate.Length(1, 64))
 
@@ -155,6 +159,9 @@ def build_policy(document: dict) -> GuardPolicy:
     if missing:
         raise ConfigError("customerData.fourEyesFields", f"must include {', '.join(missing)} (CP1.FOUR_EYES)")
     cdr, huge, susp, works = document["cdr"], document["hugeFee"], document["suspension"], document["plannedWorks"]
+    approval = susp["importantApproval"]
+    if not set(approval["anyAccountApproverRoles"]) <= set(approval["approverRoles"]):
+        raise ConfigError("suspension.importantApproval.anyAccountApproverRoles", "every role must be in approverRoles")
     return GuardPolicy(
         timezone=zone,
         default_tariff_id=document["defaultTariffId"],
@@ -183,6 +190,7 @@ def build_policy(document: dict) -> GuardPolicy:
         termination_days=susp["terminationDays"],
         important_tiers=frozenset(susp["importantApproval"]["importantTiers"]),
         approver_roles=frozenset(susp["importantApproval"]["approverRoles"]),
+        any_account_approver_roles=frozenset(approval["anyAccountApproverRoles"]),
         approval_timeout_hours=susp["importantApproval"]["timeoutHours"],
         approval_escalate_to=susp["importantApproval"]["escalateTo"],
         notice_hours=works["noticeHours"],

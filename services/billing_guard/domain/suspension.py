@@ -4,7 +4,9 @@ restoration on payment with the 48 h SLA, flag termination eligibility after 60 
 The request (normally from dunning, DN.ESCALATE) is a dict:
   {requestId, accountId, billId, overdueMinor, paymentDueDate (datetime), arrearsComputedAt
    (datetime), remindersDelivered (int), agreedOverdueDays (int|None),
-   accountManagerApprovalRef (str|None)}
+   important (bool), customerTier, accountManagerId}
+An important customer's request never reaches decide_request: vip_approval.py holds it for an
+answer on billing.approval.v1 (CP4.IMPORTANT); a free-text approval reference approves nothing.
 Payments (billing.payment.v1) are recorded on the account so CP4.NO_PAYMENT_IN_FLIGHT and
 restoration can be decided from the account's own stream.
 """
@@ -79,7 +81,7 @@ def approved(body: dict, at, timer_seed: str, policy: GuardPolicy, cancels: tupl
 
 def decide_request(state: AccountState, request: dict, event, policy: GuardPolicy) -> list[Decision]:
     reasons, body = checks(state, request, event.event_time, policy)
-    if (important(state) or request.get("important")) and not request.get("accountManagerApprovalRef"):
+    if important(state) or request.get("important"):
         reasons.append("ACCOUNT_MANAGER_APPROVAL_MISSING")
     if reasons:
         return [Decision(DENIED, RULES, "denied", body, tuple(reasons))]
@@ -176,5 +178,5 @@ def from_dunning(decision: dict) -> dict:
             "paymentDueDate": parse_rfc3339(body["anchorDate"]),
             "arrearsComputedAt": parse_rfc3339(decision["businessTime"]),
             "remindersDelivered": body.get("remindersDelivered", 0), "agreedOverdueDays": None,
-            "important": bool(body.get("important")), "accountManagerApprovalRef": body.get("accountManagerApprovalRef"),
+            "important": bool(body.get("important")),
             "customerTier": body.get("customerTier"), "accountManagerId": body.get("accountManagerId")}

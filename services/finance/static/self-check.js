@@ -40,7 +40,9 @@
       cell(tr, r.ruleId);
       cell(tr, r.limit);
       cell(tr, measured(r.measured));
-      cell(tr, r.status, {"data-status": r.key, "class": r.met ? "met" : "breach"});
+      // met null: nothing measured (the row's note says why), neither met nor breached.
+      cell(tr, r.status, {"data-status": r.key, "class": r.met === null ? "unmeasured" : (r.met ? "met" : "breach"),
+                          "title": r.note || ""});
       cell(tr, r.department);
       cell(tr, r.breaches.map(function (b) { return b.decisionIds.join(" "); }).join(" | "),
            {"data-breaches": r.key});
