@@ -110,3 +110,12 @@ def test_policy_file_loads_and_a_bad_field_is_named(tmp_path):
     bad.write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match="customerData.fourEyesFields"):
         load_policy(bad, GuardPolicySchema(), build_policy)
+
+
+def test_CP4_IMPORTANT_policy_roles_that_answer_for_anyone_must_be_approver_roles(tmp_path):
+    doc = json.loads(DEFAULT_POLICY.read_text())
+    doc["suspension"]["importantApproval"]["anyAccountApproverRoles"] = ["counterClerk"]
+    bad = tmp_path / "p.json"
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="suspension.importantApproval.anyAccountApproverRoles"):
+        load_policy(bad, GuardPolicySchema(), build_policy)
