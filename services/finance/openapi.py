@@ -80,6 +80,27 @@ class SlaBreachesSchema(Schema):
     restorationSlaMissed = fields.Integer(required=True)
 
 
+class MoneySchema(Schema):
+    """The money figures first on the dashboard (issue 16), integer fen."""
+
+    arrearsMinor = fields.Integer(required=True)
+    arrearsAccounts = fields.Integer(required=True)
+    disputedMinor = fields.Integer(required=True)
+    openDisputes = fields.Integer(required=True)
+    creditedMinor = fields.Integer(required=True)
+    creditNotes = fields.Integer(required=True)
+    lateFeesMinor = fields.Integer(required=True)
+
+
+class TrendDaySchema(Schema):
+    day = fields.String(required=True, metadata={"format": "date", "description": "a day in Asia/Shanghai"})
+    decisions = fields.Integer(required=True)
+    arrearsOpened = fields.Integer(required=True)
+    arrearsClosed = fields.Integer(required=True)
+    disputesOpened = fields.Integer(required=True)
+    disputesAnswered = fields.Integer(required=True)
+
+
 class DashboardSchema(Schema):
     asOf = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
     position = fields.Integer(required=True)
@@ -88,6 +109,8 @@ class DashboardSchema(Schema):
     funnel = fields.Nested(FunnelSchema, required=True)
     slaBreaches = fields.Nested(SlaBreachesSchema, required=True)
     cardsByOutlet = fields.List(fields.Nested(OutletSchema), required=True)
+    money = fields.Nested(MoneySchema, required=True)
+    trends = fields.List(fields.Nested(TrendDaySchema), required=True)
 
 
 class StoredDecisionSchema(Schema):
