@@ -79,6 +79,11 @@ WITH page AS MATERIALIZED (
     INSERT INTO finance.decision_causes
     SELECT DISTINCT cause COLLATE "C", pos FROM page, jsonb_array_elements_text(caused_by) AS cause
     WHERE cause IS NOT NULL ORDER BY 1, 2
+), days AS (
+    INSERT INTO finance.daily_decisions AS d (day, decisions)
+    SELECT (business_time AT TIME ZONE 'Asia/Shanghai')::date, count(*) FROM page
+    WHERE business_time IS NOT NULL GROUP BY 1
+    ON CONFLICT (day) DO UPDATE SET decisions = d.decisions + excluded.decisions
 ), checkpoint AS (
     UPDATE finance.checkpoint SET (tx_id, global_position) = (SELECT tx_id, pos FROM page ORDER BY tx_id DESC, pos DESC LIMIT 1),
            as_of = greatest(as_of, (SELECT max(business_time) FROM page))  -- greatest() skips a NULL as_of

@@ -22,6 +22,7 @@ PROJECTION_TABLES = (
     ("ticket_decisions", "ticket_id, global_position"),
     ("decision_causes", "cause_id, global_position"),
     ("timer_origins", "timer_event_id"),
+    ("daily_decisions", "day"),
 )
 
 

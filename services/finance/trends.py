@@ -15,8 +15,9 @@ TREND_DAYS = 14
 
 # One grouped pass per source over the window; each yields (day, count).
 PER_DAY_SQL = {
-    "decisions": "SELECT (business_time AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*)::int AS n FROM events"
-                 " WHERE business_time >= $1 AND business_time < $2 GROUP BY 1",
+    # kept by the projector (finance.daily_decisions): counting `events` here scanned the whole log
+    "decisions": "SELECT day, decisions::int AS n FROM finance.daily_decisions"
+                 " WHERE day >= ($1 AT TIME ZONE 'Asia/Shanghai')::date AND day < ($2 AT TIME ZONE 'Asia/Shanghai')::date",
     "arrearsOpened": "SELECT (anchor_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*)::int AS n"
                      " FROM finance.arrears WHERE anchor_at >= $1 AND anchor_at < $2 GROUP BY 1",
     "arrearsClosed": "SELECT (closed_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*)::int AS n"

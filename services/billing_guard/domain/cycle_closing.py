@@ -8,7 +8,8 @@ bills, payments or other accounts' CDRs arrive, nor of how the input was cut int
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 
 from services.common.decider import Decision
 from services.common.timefmt import rfc3339
@@ -20,7 +21,13 @@ from .policy import GuardPolicy
 
 
 def closes_at(cycle: str, policy: GuardPolicy) -> datetime:
-    return cycle_end(cycle, policy.timezone) + policy.cycle_close_grace
+    return _closes_at(cycle, policy.timezone, policy.cycle_close_grace_seconds)
+
+
+@lru_cache(maxsize=4096)
+def _closes_at(cycle: str, zone, grace_seconds: int) -> datetime:
+    """Cached: asked several times for every CDR (which cycles close, the huge-fee baseline)."""
+    return cycle_end(cycle, zone) + timedelta(seconds=grace_seconds)
 
 
 def is_closed(state: AccountState, cycle: str, policy: GuardPolicy) -> bool:
@@ -32,8 +39,13 @@ def cycles_closing(state: AccountState, start: datetime, policy: GuardPolicy) ->
     """The account's charged cycles a CDR starting at `start` closes by moving the watermark."""
     if state.watermark is not None and start <= state.watermark:
         return []
-    return [c for c in sorted(state.cycle_totals)
-            if c not in state.usage_closed and closes_at(c, policy) <= start]
+    closing = []
+    for c in sorted(state.cycle_totals):  # closes_at grows with the cycle: stop at the first still open
+        if closes_at(c, policy) > start:
+            break
+        if c not in state.usage_closed:
+            closing.append(c)
+    return closing
 
 
 def closing_decisions(state: AccountState, cycles: list[str], start: datetime, policy: GuardPolicy,
