@@ -66,7 +66,8 @@ WITH page AS MATERIALIZED (
            nullif(payload->'payload'->>'ticketId', '') COLLATE "C" AS ticket_id,
            CASE WHEN jsonb_typeof(payload->'causedBy') = 'array' THEN payload->'causedBy' END AS caused_by,
            CASE WHEN jsonb_typeof(payload->'payload'->'timer') = 'object'
-                THEN nullif(payload->'payload'->'timer'->>'timerId', '') END AS timer_id
+                THEN nullif(payload->'payload'->'timer'->>'timerId', '') END AS timer_id,
+           CASE WHEN event_type = 'dunning.ReminderScheduled' THEN payload->'payload'->>'channel' END AS scheduled_channel
     FROM events WHERE """ + COMMITTED_AFTER + """
     ORDER BY tx_id, global_position LIMIT $5
 ), accounts AS (
@@ -84,6 +85,10 @@ WITH page AS MATERIALIZED (
     SELECT (business_time AT TIME ZONE 'Asia/Shanghai')::date, count(*) FROM page
     WHERE business_time IS NOT NULL GROUP BY 1
     ON CONFLICT (day) DO UPDATE SET decisions = d.decisions + excluded.decisions
+), scheduled AS (
+    INSERT INTO finance.scheduled_reminders AS s (channel, scheduled)
+    SELECT scheduled_channel, count(*) FROM page WHERE scheduled_channel IS NOT NULL GROUP BY 1
+    ON CONFLICT (channel) DO UPDATE SET scheduled = s.scheduled + excluded.scheduled
 ), checkpoint AS (
     UPDATE finance.checkpoint SET (tx_id, global_position) = (SELECT tx_id, pos FROM page ORDER BY tx_id DESC, pos DESC LIMIT 1),
            as_of = greatest(as_of, (SELECT max(business_time) FROM page))  -- greatest() skips a NULL as_of

@@ -23,6 +23,7 @@ PROJECTION_TABLES = (
     ("decision_causes", "cause_id, global_position"),
     ("timer_origins", "timer_event_id"),
     ("daily_decisions", "day"),
+    ("scheduled_reminders", "channel"),
 )
 
 

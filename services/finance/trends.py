@@ -27,9 +27,7 @@ PER_DAY_SQL = {
     "disputesAnswered": "SELECT (replied_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*)::int AS n"
                         " FROM finance.disputes WHERE replied_at >= $1 AND replied_at < $2 GROUP BY 1",
 }
-SCHEDULED_SQL = (
-    "SELECT payload->'payload'->>'channel' AS channel, count(*)::int AS n FROM events"
-    " WHERE event_type = 'dunning.ReminderScheduled' GROUP BY 1")
+SCHEDULED_SQL = "SELECT channel, scheduled::int AS n FROM finance.scheduled_reminders"  # kept by the projector
 
 
 def window(as_of: datetime) -> list[date]:

@@ -14,3 +14,18 @@ WHERE c.projector = 'finance' AND e.business_time IS NOT NULL
   AND (e.tx_id, e.global_position) <= (c.tx_id, c.global_position)
 GROUP BY 1
 ON CONFLICT (day) DO NOTHING;
+
+-- Reminders scheduled per channel (the dashboard's "scheduled" column), kept the same way.
+CREATE TABLE IF NOT EXISTS finance.scheduled_reminders (
+    channel   text   PRIMARY KEY,
+    scheduled bigint NOT NULL
+);
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON finance.scheduled_reminders TO wuguan_finance;
+INSERT INTO finance.scheduled_reminders (channel, scheduled)
+SELECT e.payload->'payload'->>'channel', count(*)
+FROM events e, finance.checkpoint c
+WHERE c.projector = 'finance' AND e.event_type = 'dunning.ReminderScheduled'
+  AND e.payload->'payload'->>'channel' IS NOT NULL
+  AND (e.tx_id, e.global_position) <= (c.tx_id, c.global_position)
+GROUP BY 1
+ON CONFLICT (channel) DO NOTHING;
