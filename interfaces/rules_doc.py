@@ -34,7 +34,9 @@ RULE_IN_TEXT = re.compile(r"\b[A-Z][A-Z0-9]*\.[A-Z0-9_]+\b")
 
 
 def spec_path() -> Path:
-    return Path(os.environ.get("WUGUAN_SPEC") or ROOT.parent / "shared" / "SPEC.md")
+    """The rule book, as committed with the code (docs/SPEC.md, a copy of the team's shared one), so a
+    clean clone generates and checks rules.md by itself; WUGUAN_SPEC names another copy."""
+    return Path(os.environ.get("WUGUAN_SPEC") or ROOT / "docs" / "SPEC.md")
 
 
 @dataclass
