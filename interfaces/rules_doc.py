@@ -1,7 +1,7 @@
 """docs/rules.md: every SPEC rule id with the functions that decide it, the decision types that
 cite it, and its tests, read from the code.
 
-- Rule ids and their text: SPEC.md (../shared/SPEC.md beside the repository, or WUGUAN_SPEC);
+- Rule ids and their text: SPEC.md (docs/SPEC.md, the rule book committed with the code, or WUGUAN_SPEC);
   ids the code cites that SPEC does not define (CONTRACT.*) are listed after them.
 - Deciding functions: the functions of services/ whose code (not docstring) names the rule id,
   directly or through a module constant; "explained in": the modules and functions whose
