@@ -46,7 +46,7 @@ from services.finance.tokens import mint
 
 from . import event_writer
 from .finance_history import Shape, build
-from .run import quantile, rebuilt_counts
+from .statistics import quantile, rebuilt_counts
 
 ROOT = Path(__file__).resolve().parent
 GOAL_MS = 50.0

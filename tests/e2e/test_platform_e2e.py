@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from schemas.envelope import encode_event
+from schemas.encoding import encode_event
 from services.common.config import SERVICES
 from services.common.db import connect
 from services.common.eventstore.verify import verify_chain

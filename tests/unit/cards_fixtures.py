@@ -15,7 +15,7 @@ import orjson
 
 from schemas.decision import validate_decision
 from schemas.decision_payloads import validate_decision_payload
-from schemas.envelope import encode_event
+from schemas.encoding import encode_event
 from schemas.validation import decode_event
 from services.cards.decider import CardsDecider
 from services.cards.domain.policy import CardsPolicySchema, build_policy
