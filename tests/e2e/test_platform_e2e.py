@@ -26,7 +26,7 @@ from schemas.decision import validate_decision
 from schemas.validation import decode_event
 
 from ..kafka_helpers import read_topic
-from ..unit.dunning_fixtures import Account
+from harness.dunning import Account
 
 pytestmark = pytest.mark.e2e
 SHANGHAI = ZoneInfo("Asia/Shanghai")
