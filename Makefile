@@ -26,10 +26,13 @@ prometheus-tools:
 chromium:
 	./scripts/ensure-chromium
 
+# lint-imports first: the house's dependency rules (pyproject.toml, docs/architecture.md).
 test: $(STAMP) prometheus-tools chromium
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 test-unit: $(STAMP) prometheus-tools
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
 test-integration: $(STAMP)

@@ -41,6 +41,7 @@ from services.common.eventstore.verify import verify_chain
 from services.common.localstack.embedded import create_database, free_port, start_broker, start_postgres
 from services.common.localstack.processes import spawn_worker, stop_processes
 from services.common.localstack.topics import create_topics
+from services.common.topic_reader import read_to_end
 
 from .workload import Workload
 
@@ -279,8 +280,6 @@ class Run:
         raise RuntimeError(f"{self.name}: did not settle in {timeout_s}s (last {last}, expected {expected})")
 
     async def outcome(self, outcome: Outcome) -> Outcome:
-        from tests.kafka_helpers import read_topic
-
         conn = await connect(self.database_url)
         try:
             for r in await conn.fetch("SELECT event_id::text AS id, service, stream_id, stream_version, event_type,"
@@ -304,7 +303,7 @@ class Run:
                 f"FAILED: {rebuilt.stderr.strip()[-300:]}")
             outcome.finance_rows = await self.finance_rows()
         for service in SERVICES:
-            records = await read_topic(self.broker.bootstrap, DECISION_TOPICS[service], timeout_s=60)
+            records = await asyncio.wait_for(read_to_end(self.broker.bootstrap, DECISION_TOPICS[service]), 60)
             outcome.published[service] = Counter(orjson.loads(r.value)["decisionId"] for r in records)
         return outcome
 

@@ -16,7 +16,7 @@ from services.common.audit.signing import generate
 
 from .guard_scaling import one_run
 from .private_stack import private_stack
-from .run import log
+from .progress import log
 
 RUNS = (False, True, False, True)
 

@@ -39,10 +39,10 @@ from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339, rfc3339
 from services.dunning.decider import DunningDecider
 from services.dunning.domain.holds import concerns_dunning
-from tests.unit import cards_fixtures as cf
-from tests.unit import dunning_fixtures as df
-from tests.unit import guard_fixtures as gf
-from tests.unit.input_events import Event
+from harness import cards as cf
+from harness import dunning as df
+from harness import guard as gf
+from harness.input_events import Event
 
 from .workload import DESTINATIONS, SHANGHAI, USAGE, tariff_rates
 

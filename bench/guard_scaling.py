@@ -15,7 +15,7 @@ import os
 import time
 
 from .private_stack import private_stack
-from .run import log
+from .progress import log
 
 PARTITIONS = 4
 SERVICE = "billing_guard"

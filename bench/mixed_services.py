@@ -25,7 +25,7 @@ from services.cards.decider import INPUT_TOPICS as CARDS_TOPICS
 from services.dunning.decider import INPUT_TOPICS as DUNNING_TOPICS
 
 from .private_stack import private_stack
-from .run import log
+from .progress import log
 from .workload import Workload
 
 TOPICS = {"billing_guard": GUARD_TOPICS, "dunning": DUNNING_TOPICS, "cards": CARDS_TOPICS}

@@ -18,7 +18,8 @@ import asyncpg
 from services.common.localstack.embedded import start_broker
 from services.common.localstack.topics import create_topics
 
-from .run import new_producer
+from .producer import new_producer
+
 
 SWAPPED = ("bootstrap", "database_url", "partitions", "producer", "db")
 

@@ -46,7 +46,7 @@ from services.finance.tokens import mint
 
 from . import event_writer
 from .finance_history import Shape, build
-from .run import quantile, rebuilt_counts
+from .statistics import quantile, rebuilt_counts
 
 ROOT = Path(__file__).resolve().parent
 GOAL_MS = 50.0
@@ -140,33 +140,38 @@ async def _deep_cursors(conn, table: str, sort: str, key: str, n: int, rng: rand
     return out
 
 
+async def _draw(database_url: str, n: int, rng: random.Random) -> dict:
+    """Ids drawn from the store (n of each, with repeats), and the cursors of deep pages."""
+    conn = await connect(database_url)
+    try:
+        drawn = {"as_of": await conn.fetchval("SELECT as_of FROM finance.checkpoint")}
+        for name, sql in (("accounts", "SELECT account_id FROM finance.arrears"),
+                          ("disputing", "SELECT account_id FROM finance.disputes"),
+                          ("tickets", "SELECT ticket_id FROM finance.disputes"),
+                          ("suspended", "SELECT account_id FROM finance.suspensions"),
+                          ("outlets", "SELECT DISTINCT outlet_id FROM finance.card_replacements"),
+                          ("decisions", "SELECT decision_id FROM finance.late_fees")):
+            drawn[name] = await _sample(conn, sql, n, rng)
+        # An account's trail: how far a deep page starts (half way through its decisions).
+        drawn["middles"] = [await conn.fetchval(
+            "SELECT global_position FROM finance.account_decisions WHERE account_id = $1"
+            " ORDER BY global_position OFFSET (SELECT count(*) / 2 FROM finance.account_decisions"
+            " WHERE account_id = $1) LIMIT 1", account) for account in drawn["accounts"]]
+        drawn["deep_arrears"] = await _deep_cursors(conn, "arrears", "anchor_at", "occurrence_id", n, rng)
+        drawn["deep_disputes"] = await _deep_cursors(conn, "disputes", "opened_at", "ticket_id", n, rng)
+        drawn["deep_fees"] = await _deep_cursors(conn, "late_fees", "charged_at", "decision_id", n, rng)
+    finally:
+        await conn.close()
+    return drawn
+
+
 async def cases(database_url: str, n: int, seed: int = 11) -> list[tuple[str, str, list[str]]]:
     """(case, role, the URLs to ask, one per request): ids drawn from the store, so each request
     asks for something that exists, and not always the same thing."""
     rng = random.Random(seed)
-    conn = await connect(database_url)
-    try:
-        as_of = await conn.fetchval("SELECT as_of FROM finance.checkpoint")
-        accounts = await _sample(conn, "SELECT account_id FROM finance.arrears", n, rng)
-        disputing = await _sample(conn, "SELECT account_id FROM finance.disputes", n, rng)
-        tickets = await _sample(conn, "SELECT ticket_id FROM finance.disputes", n, rng)
-        suspended = await _sample(conn, "SELECT account_id FROM finance.suspensions", n, rng)
-        outlets = await _sample(conn, "SELECT DISTINCT outlet_id FROM finance.card_replacements", n, rng)
-        decisions = await _sample(conn, "SELECT decision_id FROM finance.late_fees", n, rng)
-        # An account's trail: how far a deep page starts (half way through its decisions).
-        middles = []
-        for account in accounts:
-            middles.append(await conn.fetchval(
-                "SELECT global_position FROM finance.account_decisions WHERE account_id = $1"
-                " ORDER BY global_position OFFSET (SELECT count(*) / 2 FROM finance.account_decisions"
-                " WHERE account_id = $1) LIMIT 1", account))
-        deep_arrears = await _deep_cursors(conn, "arrears", "anchor_at", "occurrence_id", n, rng)
-        deep_disputes = await _deep_cursors(conn, "disputes", "opened_at", "ticket_id", n, rng)
-        deep_fees = await _deep_cursors(conn, "late_fees", "charged_at", "decision_id", n, rng)
-    finally:
-        await conn.close()
-    months = [(as_of.replace(day=1) - timedelta(days=30 * k)).strftime("%Y-%m")
-              for k in range(1, 10)]
+    d = await _draw(database_url, n, rng)
+    accounts, disputing, tickets, suspended = d["accounts"], d["disputing"], d["tickets"], d["suspended"]
+    months = [(d["as_of"].replace(day=1) - timedelta(days=30 * k)).strftime("%Y-%m") for k in range(1, 10)]
 
     def each(template: str, values) -> list[str]:
         return [template.format(v=quote(str(v), safe="")) for v in values]
@@ -181,7 +186,7 @@ async def cases(database_url: str, n: int, seed: int = 11) -> list[tuple[str, st
         ("disputes: status=acknowledged", F, same("/api/disputes?status=acknowledged")),
         ("disputes: account=", F, each("/api/disputes?account={v}", disputing)),
         ("disputes: from/to", F, ["/api/disputes?" + w for w in window()]),
-        ("disputes: deep cursor", F, each("/api/disputes?cursor={v}", deep_disputes)),
+        ("disputes: deep cursor", F, each("/api/disputes?cursor={v}", d["deep_disputes"])),
         ("credit-notes: first page", F, same("/api/credit-notes")),
         ("credit-notes: status=manual", F, same("/api/credit-notes?status=manual")),
         ("credit-notes: account=", F, each("/api/credit-notes?account={v}", disputing)),
@@ -191,11 +196,11 @@ async def cases(database_url: str, n: int, seed: int = 11) -> list[tuple[str, st
         ("arrears: status=open&bucket=31-60", F, same("/api/arrears?status=open&bucket=31-60")),
         ("arrears: account=", F, each("/api/arrears?account={v}", accounts)),
         ("arrears: from/to", F, ["/api/arrears?" + w for w in window()]),
-        ("arrears: deep cursor", F, each("/api/arrears?cursor={v}", deep_arrears)),
+        ("arrears: deep cursor", F, each("/api/arrears?cursor={v}", d["deep_arrears"])),
         ("arrears: limit=500", F, same("/api/arrears?limit=500")),
         ("late-fees: first page", F, same("/api/late-fees")),
         ("late-fees: account=", F, each("/api/late-fees?account={v}", accounts)),
-        ("late-fees: deep cursor", F, each("/api/late-fees?cursor={v}", deep_fees)),
+        ("late-fees: deep cursor", F, each("/api/late-fees?cursor={v}", d["deep_fees"])),
         ("suspensions: first page", F, same("/api/suspensions")),
         ("suspensions: status=denied", F, same("/api/suspensions?status=denied")),
         ("suspensions: account=", F, each("/api/suspensions?account={v}", suspended)),
@@ -203,17 +208,17 @@ async def cases(database_url: str, n: int, seed: int = 11) -> list[tuple[str, st
         ("restorations: account=", F, each("/api/restorations?account={v}", suspended)),
         ("card-replacements: first page", F, same("/api/card-replacements")),
         ("card-replacements: status=referred", F, same("/api/card-replacements?status=referred")),
-        ("card-replacements: outlet=", F, each("/api/card-replacements?outlet={v}", outlets)),
+        ("card-replacements: outlet=", F, each("/api/card-replacements?outlet={v}", d["outlets"])),
         ("csv: arrears status=open", F, same("/api/arrears?status=open&format=csv")),
         ("csv: disputes from/to", F, ["/api/disputes?format=csv&" + w for w in window()]),
         ("csv: late-fees account=", F, each("/api/late-fees?format=csv&account={v}", accounts)),
         ("dispute trail", A, each("/api/disputes/{v}/trail", tickets)),
         ("account trail: first page", A, each("/api/audit/accounts/{v}", accounts)),
         ("account trail: deep cursor", A, [f"/api/audit/accounts/{quote(a)}?cursor={cursors.encode(None, str(p))}"
-                                           for a, p in zip(accounts, middles)]),
+                                           for a, p in zip(accounts, d["middles"])]),
         ("account trail: csv", A, each("/api/audit/accounts/{v}?format=csv", accounts)),
         # Fewer: services/finance/trails.py finds a decision's causes by event_id::text, a scan of the log.
-        ("decision trail", A, each("/api/audit/decisions/{v}", decisions[:max(10, n // 10)])),
+        ("decision trail", A, each("/api/audit/decisions/{v}", d["decisions"][:max(10, n // 10)])),
         ("dashboard", F, same("/api/dashboard")),
         ("arrears aging", F, same("/api/arrears/aging")),
         ("reminders by channel", F, same("/api/reminders/by-channel")),
@@ -246,6 +251,19 @@ async def measure(api: Api, plan, warmup: int = 5) -> list[dict]:
     return out
 
 
+def _rebuild(database_url: str) -> dict:
+    """`wuguan projections rebuild`, timed. The rate is the rebuild's own (the command prints it);
+    the command also starts Python and computes the checksum, reported beside it."""
+    done, seconds = _cli("projections", "rebuild", database_url=database_url)
+    line = next((l for l in done.stdout.splitlines() if l.startswith("rebuilt:")), "")
+    if not line:
+        raise RuntimeError(f"projections rebuild failed: {done.stderr[-500:]}")
+    replayed, rebuild_s = rebuilt_counts(line)
+    return {"output": line, "checksum": done.stdout.strip().splitlines()[-1],
+            "seconds": rebuild_s, "events_per_s": round(replayed / rebuild_s, 1),
+            "command_seconds": round(seconds, 2), "command_events_per_s": round(replayed / seconds, 1)}
+
+
 async def run_queries(server_url: str | None = None, results_tmp: Path | None = None) -> dict:
     """The whole section; `server_url`: any database URL on the server to use (None = embedded)."""
     shape = Shape(events=int(os.environ.get("BENCH_QUERY_EVENTS", "1000000")),
@@ -273,16 +291,7 @@ async def run_queries(server_url: str | None = None, results_tmp: Path | None = 
                 result["verify"] = {"output": done.stdout.strip()[-200:], "ok": done.returncode == 0,
                                     "seconds": round(seconds, 1)}
                 log(f"verify: {result['verify']}")
-        done, seconds = _cli("projections", "rebuild", database_url=database_url)
-        line = next((l for l in done.stdout.splitlines() if l.startswith("rebuilt:")), "")
-        if not line:
-            raise RuntimeError(f"projections rebuild failed: {done.stderr[-500:]}")
-        replayed, rebuild_s = rebuilt_counts(line)
-        # The rate is the rebuild's own (the command prints it); the command also starts Python
-        # and computes the checksum, reported beside it.
-        result["rebuild"] = {"output": line, "checksum": done.stdout.strip().splitlines()[-1],
-                             "seconds": rebuild_s, "events_per_s": round(replayed / rebuild_s, 1),
-                             "command_seconds": round(seconds, 2), "command_events_per_s": round(replayed / seconds, 1)}
+        result["rebuild"] = _rebuild(database_url)
         log(f"rebuild: {result['rebuild']}")
         conn = await connect(database_url)
         try:

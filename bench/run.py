@@ -54,7 +54,10 @@ from services.common.localstack.processes import spawn_worker, stop_processes
 from services.common.localstack.topics import create_topics
 
 from .decision_counts import decisions_by_type
+from .producer import new_producer
+from .progress import log
 from .row_counts import cdrs_only
+from .statistics import histogram_buckets, quantile, rebuilt_counts
 from .workload import Workload
 
 ROOT = Path(__file__).resolve().parent
@@ -69,15 +72,6 @@ def baseline_topic(module: str, run: int) -> str:
 STAGES = ("a", "b", "c", "d", "e", "g", "h", "i", "j", "k")
 
 
-def new_producer(bootstrap: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, enable_idempotence=False,
-                            max_batch_size=256 * 1024)
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
 def rss_kib(pid: int) -> dict:
     out = {}
     try:
@@ -87,27 +81,6 @@ def rss_kib(pid: int) -> dict:
                 out[key] = int(value.split()[0])
     except OSError:
         pass
-    return out
-
-
-def rebuilt_counts(line: str) -> tuple[int, float]:
-    """`rebuilt: N events replayed, at position P in S s` -> (N, S)."""
-    return int(line.split()[1]), float(line.rsplit(" in ", 1)[1].split()[0])
-
-
-def quantile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, max(0, int(round(q * (len(values) - 1)))))]
-
-
-def histogram_buckets(metrics_text: str, name: str, service: str) -> dict[float, float]:
-    out = {}
-    for line in metrics_text.splitlines():
-        if line.startswith(f"{name}_bucket{{") and f'service="{service}"' in line:
-            le = line.split('le="')[1].split('"')[0]
-            out[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
     return out
 
 

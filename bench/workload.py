@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from schemas.envelope import encode_event
+from schemas.encoding import encode_event
 from schemas.registry import partition_key
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -4,7 +4,8 @@ marshmallow schemas here are the source of truth; schemas/json/ holds the genera
 Schema files and schemas/examples/ valid examples (see schemas/README.md).
 """
 from .decision import DecisionSchema, decode_decision, encode_decision, validate_decision
-from .envelope import InputEvent, encode_event
+from .encoding import encode_event
+from .envelope import InputEvent
 from .registry import DECISION_TOPICS, INPUT_TOPICS, PARTITION_KEY, dlq_topic, partition_key
 from .validation import InvalidEvent, content_hash, dead_letter, decode_event, validate_dead_letter
 

@@ -12,7 +12,8 @@ from marshmallow import ValidationError
 
 from .fields import Choice, FreeObject, Id, ListOf, Matching, Name, StrictSchema, Timestamp, Uuid
 from .registry import DECISION_TOPICS
-from .validation import ENVELOPE_INVALID, MALFORMED_JSON, NOT_AN_OBJECT, InvalidEvent, invalid_from_messages
+from .errors import ENVELOPE_INVALID, MALFORMED_JSON, NOT_AN_OBJECT, InvalidEvent
+from .validation import invalid_from_messages
 
 # Rule ids as written in SPEC.md: CP2.INCREASE_NEEDS_APPROVAL, DN.FIRST_LETTER, C.ONCE, A.EVENT.
 RULE_ID_PATTERN = r"^[A-Z][A-Z0-9]*\.[A-Z0-9_]+$"

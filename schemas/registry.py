@@ -18,6 +18,7 @@ from .billing import (
 )
 from .cards import CardComplaintPayload, CardInventoryPayload
 from .dunning import ReminderDeliveryPayload
+from .errors import UNKNOWN_TOPIC, InvalidEvent
 
 # Input topic -> payload schema class. The version lives in the topic name; a breaking change
 # is a new topic (billing.cdr.v2), so old and new producers can run side by side.
@@ -78,8 +79,6 @@ def payload_schema(topic: str) -> Schema:
     """The shared payload schema instance of an input topic; InvalidEvent(unknown_topic) if none."""
     schema = _PAYLOAD_SCHEMAS.get(topic) if isinstance(topic, str) else None
     if schema is None:
-        from .validation import UNKNOWN_TOPIC, InvalidEvent  # validation imports this module
-
         raise InvalidEvent(UNKNOWN_TOPIC, f"{str(topic)[:100]!r} is not an input topic of this contract")
     return schema
 

@@ -19,44 +19,20 @@ import orjson
 from marshmallow import ValidationError
 
 from .envelope import DeadLetterSchema, EnvelopeSchema, InputEvent
+# The codes and InvalidEvent are named from here by most callers, so they stay importable from here.
+from .errors import (  # noqa: F401
+    DEFAULT_MAX_EVENT_BYTES, DUPLICATE_KEY, ENVELOPE_INVALID, ERROR_CODES, EVENT_TOO_LARGE, KEY_MISMATCH,
+    MALFORMED_JSON, NOT_AN_OBJECT, PAYLOAD_INVALID, PROCESSING_ERROR, TOPIC_MISMATCH, UNKNOWN_TOPIC,
+    UNSUPPORTED_SCHEMA_VERSION, InvalidEvent,
+)
 from .fastload import compiled_or_none
 from .registry import INPUT_TOPICS, SUPPORTED_SCHEMA_VERSIONS, partition_key_field, payload_schema
-
-MALFORMED_JSON = "malformed_json"
-NOT_AN_OBJECT = "not_an_object"
-ENVELOPE_INVALID = "envelope_invalid"
-UNKNOWN_TOPIC = "unknown_topic"
-TOPIC_MISMATCH = "topic_mismatch"
-UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
-PAYLOAD_INVALID = "payload_invalid"
-DUPLICATE_KEY = "duplicate_key"
-EVENT_TOO_LARGE = "event_too_large"
-KEY_MISMATCH = "key_mismatch"
-ERROR_CODES = frozenset(
-    {MALFORMED_JSON, NOT_AN_OBJECT, ENVELOPE_INVALID, UNKNOWN_TOPIC, TOPIC_MISMATCH,
-     UNSUPPORTED_SCHEMA_VERSION, PAYLOAD_INVALID, DUPLICATE_KEY, EVENT_TOO_LARGE, KEY_MISMATCH}
-)
-# The contract's largest event value (CONTRACT.SIZE): bigger ones are dead-lettered unread.
-DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
-# Code used in a dead letter for an exception that carries no code of its own.
-PROCESSING_ERROR = "processing_error"
 
 _MAX_LISTED_ERRORS = 10
 # Unknown keys are echoed only when they look like a field name: a key can carry data too.
 _SAFE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _DIGIT_RUN = re.compile(r"[0-9]{4}")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,63}")
-
-
-class InvalidEvent(Exception):
-    """An input that breaks the contract. `code` is one of ERROR_CODES; `message` names the
-    offending field paths (also in `fields`) and never contains field values."""
-
-    def __init__(self, code: str, message: str, fields: tuple[str, ...] = ()) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.fields = fields
 
 
 _ENVELOPE = EnvelopeSchema()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from schemas.envelope import encode_event
+from schemas.encoding import encode_event
 from services.common.ids import derived_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from .unit import dunning_fixtures as dn
+from harness import dunning as dn
 
 
 def suspension_request(account: str, due: datetime, fen: int = 5_000, tier: str = "standard",

@@ -12,29 +12,25 @@ import contextlib
 import logging
 import signal
 import time
-from importlib import resources
 
 import asyncpg
-import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from services.common.db import connect, create_pool
 
-from . import dashboard, lists, openapi, tokens, trails
+from . import dashboard, lists, openapi, self_check_api, tokens, trails
 from .csv_export import rows_to_csv
 from .gauges import GaugeRefresher
-from .privacy import masked
+from .http_kit import (
+    AUDITOR, CLAIMS, CLOCK, CSV_TYPE, DB_ROLE, FINANCE, OPENAPI, POOL, SECRET, STATIC, csv_response, error_response,
+    json_response, roles, wants_csv,
+)
 from .projector import run_projector
 from .schema import ensure_schema
 from .settings import ApiSettings
 
 log = logging.getLogger(__name__)
-
-FINANCE = frozenset({"finance", "auditor"})
-AUDITOR = frozenset({"auditor"})
-DB_ROLE = "wuguan_finance"
-CSV_TYPE = "text/csv"
 
 # Labels from closed sets only (route templates, methods, status codes, reason codes): A.PRIVACY.
 REQUEST_SECONDS = Histogram(
@@ -49,27 +45,6 @@ PROJECTOR_APPLIED = Counter("wuguan_finance_projector_events_total", "Events app
 PROJECTOR_CAUGHT_UP = Gauge(
     "wuguan_finance_projector_caught_up_timestamp_seconds", "When the finance projector last reached the log's head"
 )
-
-SECRET = web.AppKey("secret", str)
-POOL = web.AppKey("pool", asyncpg.Pool)
-CLOCK = web.AppKey("clock", object)
-OPENAPI = web.AppKey("openapi", dict)  # filled on first request: the routes are all known by then
-CLAIMS = web.RequestKey("claims", tokens.Claims)
-
-
-def roles(allowed: frozenset):
-    def mark(handler):
-        handler.allowed_roles = allowed
-        return handler
-    return mark
-
-
-def _error(status: int, message: str, reason: str | None = None, headers=None) -> web.Response:
-    body = {"error": message}
-    if reason:
-        body["reason"] = reason
-    return web.json_response(body, status=status, headers=headers, dumps=lambda v: orjson.dumps(v).decode())
-
 
 @web.middleware
 async def timing(request: web.Request, handler):
@@ -97,36 +72,18 @@ async def auth(request: web.Request, handler):
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         AUTH_FAILURES.labels("missing").inc()
-        return _error(401, "bearer token required", "missing", {"WWW-Authenticate": 'Bearer realm="wuguan"'})
+        return error_response(401, "bearer token required", "missing", {"WWW-Authenticate": 'Bearer realm="wuguan"'})
     try:
         claims = tokens.verify(token.strip(), request.app[SECRET], request.app[CLOCK]())
     except tokens.TokenError as exc:
         AUTH_FAILURES.labels(exc.reason).inc()
-        return _error(401, f"invalid token: {exc.message}", exc.reason,
+        return error_response(401, f"invalid token: {exc.message}", exc.reason,
                       {"WWW-Authenticate": 'Bearer realm="wuguan", error="invalid_token"'})
     if claims.role not in allowed:
         AUTH_FAILURES.labels("forbidden").inc()
-        return _error(403, f"role {claims.role} may not call this endpoint", "forbidden")
+        return error_response(403, f"role {claims.role} may not call this endpoint", "forbidden")
     request[CLAIMS] = claims
     return await handler(request)
-
-
-def json_response(body) -> web.Response:
-    return web.Response(body=orjson.dumps(masked(body)), content_type="application/json")
-
-
-def wants_csv(request: web.Request) -> bool:
-    fmt = request.query.get("format")
-    if fmt is not None:
-        if fmt not in ("csv", "json"):
-            raise lists.BadRequest("format must be csv or json")
-        return fmt == "csv"
-    return CSV_TYPE in request.headers.get("Accept", "")
-
-
-def csv_response(name: str, text: str) -> web.Response:
-    return web.Response(text=text, content_type=CSV_TYPE, charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
 def _params(request: web.Request) -> dict:
@@ -170,7 +127,7 @@ def list_handler(name: str):
                 return response
             query = lists.build_query(spec, params, limit, params.get("cursor"))
         except lists.BadRequest as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         async with request.app[POOL].acquire() as conn:
             rows = await conn.fetch(query.sql, *query.args)
         items, next_cursor = lists.page(spec, rows, limit)
@@ -189,7 +146,7 @@ def aggregate_handler(name: str, key: str, columns: list[str]):
                 raise lists.BadRequest(f"unknown parameter(s): {', '.join(sorted(unknown))}")
             as_csv = wants_csv(request)
         except lists.BadRequest as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         async with request.app[POOL].acquire() as conn:
             data = await dashboard.summary(conn)
         items = data[key] if key != "byChannel" else data["funnel"]["byChannel"]
@@ -212,11 +169,11 @@ async def dispute_trail(request: web.Request) -> web.Response:
     try:
         as_csv = wants_csv(request)
     except lists.BadRequest as exc:  # format=xyz: a 400, not a 500 (found by schemathesis)
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     async with request.app[POOL].acquire() as conn:
         decisions = await trails.ticket_trail(conn, ticket, flat=as_csv)
     if not decisions:
-        return _error(404, "no such dispute")
+        return error_response(404, "no such dispute")
     if as_csv:
         return csv_response("dispute-trail", rows_to_csv(decisions, trails.FLAT, True))
     return json_response({"ticketId": ticket, "decisions": decisions})
@@ -240,7 +197,7 @@ async def account_trail(request: web.Request) -> web.Response:
             except (lists.cursors.CursorError, ValueError):
                 raise lists.BadRequest("invalid cursor") from None
     except lists.BadRequest as exc:
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     if as_csv:
         out, first = [], True
         async with request.app[POOL].acquire() as conn:
@@ -264,11 +221,11 @@ async def account_trail(request: web.Request) -> web.Response:
 async def decision_trail(request: web.Request) -> web.Response:
     decision_id = request.match_info["decision_id"]
     if not trails.is_uuid(decision_id):
-        return _error(400, "decision id must be a UUID")
+        return error_response(400, "decision id must be a UUID")
     async with request.app[POOL].acquire() as conn:
         trail = await trails.decision_trail(conn, decision_id)
     if trail is None:
-        return _error(404, "no such decision")
+        return error_response(404, "no such decision")
     return json_response(trail)
 
 
@@ -300,9 +257,6 @@ async def api_docs(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-STATIC = resources.files(__package__).joinpath("static")
 
 
 async def index(request: web.Request) -> web.Response:
@@ -359,8 +313,6 @@ def build_app(pool: asyncpg.Pool, secret: str, clock=time.time) -> web.Applicati
     r.add_get("/openapi.json", openapi_json)
     r.add_get("/docs", api_docs)
     r.add_get("/static/drilldown.js", _static("drilldown.js", "application/javascript"))
-    from . import self_check_api  # it imports this module's helpers
-
     self_check_api.add_routes(app)
     return app
 

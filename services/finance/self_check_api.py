@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .api import FINANCE, POOL, STATIC, _error, csv_response, json_response, roles, wants_csv
+from .http_kit import FINANCE, POOL, STATIC, csv_response, error_response, json_response, roles, wants_csv
 from .lists import BadRequest
 from .self_check import self_check, valid_period
 from .self_check_output import read_decisions, to_csv
@@ -18,11 +18,11 @@ POLICY = web.AppKey("selfCheckPolicy", SelfCheckPolicy)
 async def self_check_report(request: web.Request) -> web.Response:
     period = request.query.get("period", "")
     if not valid_period(period):
-        return _error(400, "period must be YYYY-MM (2000-2099) with a month 01-12, e.g. 2026-11")
+        return error_response(400, "period must be YYYY-MM (2000-2099) with a month 01-12, e.g. 2026-11")
     try:
         as_csv = wants_csv(request)
     except BadRequest as exc:  # format=xyz: a 400, not a 500
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     policy = request.app[POLICY]
     async with request.app[POOL].acquire() as conn:
         report = self_check(await read_decisions(conn, period, policy), period, policy)

@@ -14,7 +14,7 @@ from services.common.db import connect
 from services.common.localstack.publish import publish
 
 from ..dunning_simulation import SHANGHAI, dispute_event, simulate
-from ..unit.dunning_fixtures import guard_decision
+from harness.dunning import guard_decision
 
 pytestmark = pytest.mark.e2e
 ACCOUNTS = int(os.environ.get("WUGUAN_SIM_ACCOUNTS", "300"))  # `make simulate` runs 10,000

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from schemas.envelope import encode_event
+from schemas.encoding import encode_event
 from schemas.registry import partition_key
 from services.billing_guard.decider import INPUT_TOPICS as GUARD_TOPICS
 from services.cards.decider import INPUT_TOPICS as CARDS_TOPICS

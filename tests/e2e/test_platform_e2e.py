@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from schemas.envelope import encode_event
+from schemas.encoding import encode_event
 from services.common.config import SERVICES
 from services.common.db import connect
 from services.common.eventstore.verify import verify_chain
@@ -26,7 +26,7 @@ from schemas.decision import validate_decision
 from schemas.validation import decode_event
 
 from ..kafka_helpers import read_topic
-from ..unit.dunning_fixtures import Account
+from harness.dunning import Account
 
 pytestmark = pytest.mark.e2e
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from schemas.envelope import encode_event
+from schemas.encoding import encode_event
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALLING, CALLED = "13812345678", "13987654321"

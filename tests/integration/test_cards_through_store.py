@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from schemas.envelope import encode_event
+from schemas.encoding import encode_event
 from schemas.registry import partition_key
 from services.cards.domain import state as s
 from services.cards.domain.projections import disposal_list, outlet_stock, value_ledger

@@ -101,7 +101,7 @@ async def test_dlq_inspect_and_replay(kafka_bootstrap):
 async def test_work_queue_reads_todays_manual_reminders_from_the_store(database_url):
     from services.common.eventstore.migrate import migrate
 
-    from ..unit.dunning_fixtures import SHANGHAI, Account, bill, of_type
+    from harness.dunning import SHANGHAI, Account, bill, of_type
 
     acc = Account()
     due = datetime(2026, 10, 15, 12, 0, tzinfo=SHANGHAI)
@@ -132,7 +132,7 @@ async def test_work_queue_reads_todays_manual_reminders_from_the_store(database_
 async def test_cards_stock_and_disposal_lists_from_the_store(database_url):
     from services.common.eventstore.migrate import migrate
 
-    from ..unit import cards_fixtures as cf
+    from harness import cards as cf
 
     world = cf.World()
     cards = cf.serials("CLI-CARD", 6)

@@ -23,9 +23,9 @@ from services.finance.api import serve
 from services.finance.schema import ensure_schema
 from services.finance.settings import ApiSettings
 
-from ..unit import cards_fixtures as cf
-from ..unit import dunning_fixtures as df
-from ..unit import guard_fixtures as gf
+from harness import cards as cf
+from harness import dunning as df
+from harness import guard as gf
 from .test_finance_scenario import _dunning_input, as_new_events
 
 pytestmark = pytest.mark.integration

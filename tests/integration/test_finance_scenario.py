@@ -9,9 +9,9 @@ from services.common.eventstore.records import NewEvent
 from services.common.eventstore.store import append
 from services.common.timefmt import parse_rfc3339
 
-from ..unit import cards_fixtures as cf
-from ..unit import dunning_fixtures as df
-from ..unit import guard_fixtures as gf
+from harness import cards as cf
+from harness import dunning as df
+from harness import guard as gf
 
 T0 = gf.T0  # 2026-03-01 00:00 +08:00
 PHONE = "13812345678"  # the calling number of every rated CDR: must never leave the API unmasked

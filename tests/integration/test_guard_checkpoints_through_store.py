@@ -14,7 +14,7 @@ from services.billing_guard.worker import DEFINITION
 from services.common.ids import derived_id
 
 from ..kafka_helpers import read_topic
-from ..unit import dunning_fixtures as dn
+from harness import dunning as dn
 from .guard_inputs import (CALLED, CALLING, SHANGHAI, bill, cdr, customer, dispute, dunning_decision, fen, payment, restored,
                            tariff, uid, work)
 from .runtime_harness import RuntimeHarness

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from schemas.envelope import encode_event
+from schemas.encoding import encode_event
 from services.common.eventstore.verify import verify_chain
 
 from services.billing_guard.worker import DEFINITION

@@ -9,7 +9,7 @@ from services.cards.worker import load
 from services.common.config import Settings
 from services.common.errors import ConfigError
 
-from .cards_fixtures import DEFAULT_POLICY, policy
+from harness.cards import DEFAULT_POLICY, policy
 
 
 def write(tmp_path, **changes):

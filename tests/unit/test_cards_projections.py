@@ -7,7 +7,7 @@ from services.cards.domain.projections import (
     CardsProjection, card_balances, disposal_list, outlet_stock, value_ledger,
 )
 
-from .cards_fixtures import T0, World, activated, batch, blocked, complaint, expired, later, topped_up, used
+from harness.cards import T0, World, activated, batch, blocked, complaint, expired, later, topped_up, used
 
 
 def scenario() -> World:

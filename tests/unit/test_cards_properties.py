@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from services.cards.domain import state as s
 from services.cards.domain.projections import card_balances, value_ledger
 
-from .cards_fixtures import T0, World, activated, batch, blocked, complaint, topped_up, used
+from harness.cards import T0, World, activated, batch, blocked, complaint, topped_up, used
 
 OUTLETS = ("O1", "O2")
 HOME = {f"{o}-{i}": o for o in OUTLETS for i in range(5)}  # small stock: shortages happen

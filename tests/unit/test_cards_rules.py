@@ -8,7 +8,7 @@ import pytest
 from services.cards.domain import state as s
 from services.cards.domain.state import card_stream, outlet_stream
 
-from .cards_fixtures import (
+from harness.cards import (
     EXPIRES, T0, World, activated, batch, blocked, complaint, expired, later, serials, topped_up, used,
 )
 

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 import schemas
 from schemas import generate
 from schemas.decision import decode_decision, encode_decision, validate_decision
-from schemas.envelope import InputEvent, encode_event
+from schemas.encoding import encode_event
+from schemas.envelope import InputEvent
 from schemas.fields import RFC3339_PATTERN
 from schemas.registry import (
     DECISION_TOPICS,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from services.dunning.domain.account import Bill
 from services.dunning.domain.late_fees import late_fee
 
-from .dunning_fixtures import SHANGHAI, Account, bill, delivery, guard_decision, of_type, payment
+from harness.dunning import SHANGHAI, Account, bill, delivery, guard_decision, of_type, payment
 
 DUE = datetime(2026, 10, 15, 23, 59, tzinfo=SHANGHAI)
 

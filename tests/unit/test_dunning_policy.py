@@ -9,7 +9,7 @@ from services.common.errors import ConfigError
 from services.common.policy import load_policy
 from services.dunning.domain.policy import DunningPolicySchema, build_policy
 
-from .dunning_fixtures import DEFAULT_POLICY
+from harness.dunning import DEFAULT_POLICY
 
 
 def _write(tmp_path, mutate):

@@ -11,7 +11,7 @@ from services.common.ids import derived_id
 from services.dunning.domain.occurrences import offence_count
 from services.dunning.domain.reminders import outside_quiet_hours
 
-from .dunning_fixtures import SHANGHAI, Account, bill, of_type, payment, policy
+from harness.dunning import SHANGHAI, Account, bill, of_type, payment, policy
 
 DUE = datetime(2026, 10, 15, 23, 59, tzinfo=SHANGHAI)
 

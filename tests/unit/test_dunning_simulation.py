@@ -11,7 +11,7 @@ import pytest
 from schemas.validation import decode_event
 
 from ..dunning_simulation import END, SHANGHAI, dispute_event, simulate
-from .dunning_fixtures import Account, delivery, guard_decision, of_type
+from harness.dunning import Account, delivery, guard_decision, of_type
 
 ACCOUNTS = int(os.environ.get("WUGUAN_SIM_ACCOUNTS", "2000"))  # `make simulate` runs 10,000
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from services.billing_guard.domain.charge_story import explain_charge, render
 
-from .guard_fixtures import T0, Guard, bill, cdr, customer_change, dispute, fen, of_type, standard_rates, tariff, work
+from harness.guard import T0, Guard, bill, cdr, customer_change, dispute, fen, of_type, standard_rates, tariff, work
 
 
 def scenario():

@@ -10,7 +10,7 @@ from services.billing_guard.domain.policy import GuardPolicySchema, build_policy
 from services.common.errors import ConfigError
 from services.common.policy import load_policy
 
-from .guard_fixtures import DEFAULT_POLICY, T0, Guard, cdr, customer_change, of_type, standard_rates, tariff, work
+from harness.guard import DEFAULT_POLICY, T0, Guard, cdr, customer_change, of_type, standard_rates, tariff, work
 
 NOW = T0 + timedelta(days=10)
 

@@ -8,7 +8,7 @@ import pytest
 from services.billing_guard.domain.disputes import held_amount
 from services.billing_guard.domain.itemized_bill import itemized_bill
 
-from .guard_fixtures import T0, Guard, bill, cdr, dispute, fen, of_type, standard_rates, tariff, work
+from harness.guard import T0, Guard, bill, cdr, dispute, fen, of_type, standard_rates, tariff, work
 
 DAY = T0 + timedelta(days=5)
 

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from services.common.ids import derived_id
 
 from ..interleavings import interleave, late_cdr_case, month_start
-from . import dunning_fixtures as dn
-from .guard_fixtures import T0, Guard, bill, cdr, of_type, standard_rates, tariff
+from harness import dunning as dn
+from harness.guard import T0, Guard, bill, cdr, of_type, standard_rates, tariff
 
 TARIFF = tariff(1, T0 - timedelta(days=400), rates=standard_rates(per_min=10, inc=60))
 MONTHS = [(2025, 10), (2025, 11), (2025, 12), (2026, 1), (2026, 2), (2026, 3)]

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from .guard_fixtures import T0, Guard, bill, cdr, of_type, standard_rates, tariff
+from harness.guard import T0, Guard, bill, cdr, of_type, standard_rates, tariff
 
 
 @pytest.fixture

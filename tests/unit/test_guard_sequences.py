@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from services.billing_guard.domain.sequences import SwitchState, decide_sequence, evolve_switch
 
-from .input_events import Event
+from harness.input_events import Event
 
 POLICY = SimpleNamespace(sequence_gap_grace_seconds=600)
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .guard_fixtures import T0, Event, Guard, customer_change, dispute, fen, of_type
+from harness.guard import T0, Event, Guard, customer_change, dispute, fen, of_type
 
 DUE = T0
 AT = DUE + timedelta(days=31)

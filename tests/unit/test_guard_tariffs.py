@@ -10,7 +10,7 @@ from services.billing_guard.domain.rating import rate_usage
 from services.billing_guard.domain.tariff_changes import increase_findings, is_increase
 from services.billing_guard.domain.tariffs import Band, Rate, TariffVersion, from_json, tariff_json
 
-from .guard_fixtures import T0, Guard, cdr, of_type, policy, rate, standard_rates, tariff
+from harness.guard import T0, Guard, cdr, of_type, policy, rate, standard_rates, tariff
 
 BASKET = policy().rules.reference_basket
 

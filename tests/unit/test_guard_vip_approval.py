@@ -7,7 +7,7 @@ import pytest
 
 from services.billing_guard.domain.approval_queue import pending_approvals
 
-from .guard_fixtures import T0, Event, Guard, customer_change, dispute, fen, of_type
+from harness.guard import T0, Event, Guard, customer_change, dispute, fen, of_type
 from .test_guard_suspension import AT, payment, request
 
 _n = [0]

@@ -13,7 +13,7 @@ from schemas.validation import InvalidEvent, decode_message
 from services.billing_guard.decider import INPUT_TOPICS
 from services.common.localstack.sample_day import sample_day
 
-from .guard_fixtures import Guard
+from harness.guard import Guard
 
 DAY = date(2026, 12, 6)
 

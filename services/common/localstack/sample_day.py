@@ -13,7 +13,7 @@ import random
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from schemas.envelope import encode_event
+from schemas.encoding import encode_event
 from schemas.registry import partition_key
 
 from ..ids import derived_id

@@ -28,6 +28,7 @@ from .checkpointer import Checkpointer
 from .dead_letter_relay import DeadLetterRelay
 from .dead_letters import DeadLetters, InputMessage
 from .fetch_wait import set_fetch_max_wait
+from .gc_tuning import tune_collector
 from .integrity import PeriodicVerifier
 from .metrics import (
     CHECKPOINTS_ENABLED, CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTER_SEND_FAILURES, DEAD_LETTERS, STORE_BLOCKED,
@@ -283,4 +284,5 @@ def run_worker(definition: ServiceDefinition, settings: Settings) -> None:
     fmt = log_format()  # json: python-json-logger instead of faust's coloured text
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
                           logging_config=logging_config(fmt, settings.log_level) if fmt == "json" else None)
+    tune_collector()
     worker.execute_from_commandline()

@@ -15,7 +15,7 @@ import orjson
 
 from schemas.decision import validate_decision
 from schemas.decision_payloads import validate_decision_payload
-from schemas.envelope import encode_event
+from schemas.encoding import encode_event
 from schemas.validation import decode_event
 from services.cards.decider import CardsDecider
 from services.cards.domain.policy import CardsPolicySchema, build_policy
@@ -28,7 +28,7 @@ from services.common.policy import load_policy
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=SHANGHAI)
 EXPIRES = datetime(2028, 12, 31, 23, 59, 59, tzinfo=SHANGHAI)
-DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "services/cards/policy/default.json"
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "services/cards/policy/default.json"
 INVENTORY = "cards.inventory.v1"
 COMPLAINT = "cards.complaint.v1"
 

@@ -19,7 +19,7 @@ from services.dunning.domain.policy import DunningPolicySchema, build_policy
 from .input_events import Event
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "services/dunning/policy/default.json"
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "services/dunning/policy/default.json"
 
 
 def policy():

@@ -22,7 +22,7 @@ from services.billing_guard.domain.policy import GuardPolicySchema, build_policy
 from .input_events import Event
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "services/billing_guard/policy/default.json"
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "services/billing_guard/policy/default.json"
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=SHANGHAI)
 _ids = itertools.count(1)
 

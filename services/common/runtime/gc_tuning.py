@@ -1,0 +1,28 @@
+"""The cyclic garbage collector, set for a process that decides thousands of inputs a second.
+
+CPython frees almost every object by reference counting; the cyclic collector only finds
+garbage that refers to itself. By default it scans the youngest objects after every 700
+allocations net of frees, and the older generations every 10 scans of the one below. A batch of
+500 CDRs allocates hundreds of thousands of short-lived objects (decoded payloads, decisions,
+envelopes, rows), so the collector ran hundreds of times per batch, each older scan walking the
+state cache too: a fifth of a worker's time (docs/performance.md, run 13).
+
+So a worker freezes what it holds at start (modules, schemas, policy, compiled decoders: never
+garbage, now never scanned) and scans the youngest generation after YOUNG_THRESHOLD allocations
+net. Cycles still get collected, later; memory stays bounded by the same thresholds.
+"""
+from __future__ import annotations
+
+import gc
+
+YOUNG_THRESHOLD = 50_000
+# The older generations keep CPython's ratios: one middle scan per 10 young ones, and a full
+# scan only when it has 10 middle scans behind it (and, since 3.8, enough new long-lived objects).
+OLDER_THRESHOLDS = (10, 10)
+
+
+def tune_collector(young_threshold: int = YOUNG_THRESHOLD) -> None:
+    """Call once, after the process has loaded what it keeps for its life and before it consumes."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(young_threshold, *OLDER_THRESHOLDS)
