@@ -212,8 +212,11 @@ def installed_main():
     """The `wuguan` console script this distribution installs ([project.scripts]: the composition root's main)."""
     from importlib.metadata import entry_points
 
-    (script,) = entry_points(group="console_scripts", name="wuguan")
-    if script.module == __spec__.name:
+    scripts = entry_points(group="console_scripts", name="wuguan")
+    if not scripts:
+        raise SystemExit("wuguan is not installed in this Python: run `make install`")
+    (script,) = scripts
+    if script.module == __spec__.name:  # metadata of a build before the composition root: the kernel has no service
         raise SystemExit("wuguan: the installed entry point predates the composition root; run `make install`")
     return script.load()
 

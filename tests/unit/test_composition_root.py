@@ -89,3 +89,12 @@ def test_settings_read_each_declared_service_s_port_override():
 def test_a_service_s_worker_definition_is_its_decider():
     guard: ServiceDeclaration = REGISTRY.service("billing_guard")
     assert guard.definition().decider.service == "billing_guard"
+
+
+def test_python_m_services_common_cli_runs_the_installed_wuguan():
+    """bench and the tests start `python -m services.common.cli`: the kernel finds the composition
+    root through the package metadata ([project.scripts] wuguan), not by importing it."""
+    from services.common.cli import installed_main
+    from services.composition import main
+
+    assert installed_main() is main
