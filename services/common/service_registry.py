@@ -6,14 +6,14 @@ ServiceRegistry from each service's declaration (its cli.py) and finance's, and 
 there.
 
 Everything a declaration points at is imported on use: a service's worker pulls in faust, which
-would make every `wuguan` command a second slower to start.
+would make every `wuguan` command most of a second slower to start.
 """
 from __future__ import annotations
 
 import argparse
 import subprocess
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,7 @@ def no_commands(sub: argparse._SubParsersAction) -> Mapping[str, Command]:
 
 @dataclass(frozen=True)
 class ServiceDeclaration:
-    """A deciding service: its name (its topics, stream and policy file are named by it), the port
+    """A deciding service: its name (its decision and timer topics and its policy file go by it), the port
     of its health and metrics page unless WUGUAN_<NAME>_PORT says otherwise, its worker's
     definition (decider and policy loading) and its CLI commands."""
 
@@ -68,13 +68,14 @@ class ServiceRegistry:
 
     services: tuple[ServiceDeclaration, ...]
     read_side: ReadSideDeclaration
-    names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        names = tuple(service.name for service in self.services)
-        if len(set(names)) != len(names):
-            raise ValueError(f"a service is declared twice: {names}")
-        object.__setattr__(self, "names", names)
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"a service is declared twice: {self.names}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(service.name for service in self.services)
 
     @property
     def web_ports(self) -> dict[str, int]:
@@ -82,7 +83,7 @@ class ServiceRegistry:
         return {service.name: service.web_port for service in self.services}
 
     def service(self, name: str) -> ServiceDeclaration:
-        return next(service for service in self.services if service.name == name)
+        return {service.name: service for service in self.services}[name]
 
     def command_adders(self) -> tuple[AddCommands, ...]:
         """Every service's, then finance's."""
