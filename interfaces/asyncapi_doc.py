@@ -20,11 +20,11 @@ from schemas.generate import DLQ_FILE, SUFFIX, decision_type_file, documents
 from schemas.jsonschema import doc_summary
 from schemas.registry import DECISION_TOPICS, INPUT_TOPICS, PARTITION_KEY, SUPPORTED_SCHEMA_VERSIONS, dlq_topic
 from services.common.audit import checkpoints
-from services.common.config import SERVICES
 from services.common.localstack.topics import all_topics
 from services.common.runtime.dead_letter_relay import CONSUMER_HEADER, ERROR_CODE_HEADER
 from services.common.runtime.decision_inputs import DECISION_TYPE_HEADER
 from services.common.runtime.timers import TIMER_TOPIC_SUFFIX, timer_topic
+from services.composition import SERVICES
 
 PATH = "docs/asyncapi.yaml"
 EXAMPLES = Path(__file__).resolve().parents[1] / "schemas" / "examples"

@@ -1,18 +1,17 @@
 """Process settings, read once from the environment.
 
 Every variable is documented in the README's configuration table; a wrong value
-stops the process with a ConfigError naming the variable.
+stops the process with a ConfigError naming the variable. Which services there are, and their
+default ports, the composition root says (services/composition.py): the kernel knows none.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
-
-SERVICES = ("billing_guard", "dunning", "cards")
-DEFAULT_WEB_PORTS = {"billing_guard": 8101, "dunning": 8102, "cards": 8103}
 
 
 def env_int(env: dict, name: str, default: int, lo: int, hi: int) -> int:
@@ -58,7 +57,7 @@ class Settings:
     verify_interval_s: int = 3600
     fetch_max_wait_ms: int = 100
     web_host: str = "127.0.0.1"
-    web_ports: dict = field(default_factory=lambda: dict(DEFAULT_WEB_PORTS))
+    web_ports: dict = field(default_factory=dict)  # service -> its health and metrics port
     log_level: str = "INFO"
     max_event_bytes: int = 1024 * 1024
     dead_letter_max_bytes: int = 1_000_000
@@ -69,10 +68,12 @@ class Settings:
     checkpoint_public_keys: tuple[Path, ...] = ()  # what verify --checkpoints and check-proof trust
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "Settings":
+    def from_env(cls, env: dict | None = None, web_ports: Mapping[str, int] | None = None) -> "Settings":
+        """`web_ports`: each service's default port (ServiceRegistry.web_ports), which
+        WUGUAN_<SERVICE>_PORT overrides; only a worker and `wuguan run` need them."""
         env = dict(os.environ if env is None else env)
-        ports = dict(DEFAULT_WEB_PORTS)
-        for service in SERVICES:
+        ports = dict(web_ports or {})
+        for service in ports:
             ports[service] = env_int(env, f"WUGUAN_{service.upper()}_PORT", ports[service], 0, 65535)
         policy_dir = env.get("WUGUAN_POLICY_DIR") or None
         if policy_dir and not Path(policy_dir).is_dir():

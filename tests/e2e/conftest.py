@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from services.common.config import SERVICES
 from services.common.db import connect
 from services.common.eventstore.migrate import migrate
 from services.common.localstack.embedded import EmbeddedBroker, free_port, start_broker
 from services.common.localstack.processes import spawn_worker, stop_processes
 from services.common.localstack.topics import create_topics
+from services.composition import SERVICES
 
 PARTITIONS = 3
 

@@ -30,8 +30,8 @@ from schemas.registry import INPUT_TOPICS, PARTITION_KEY, dlq_topic
 from schemas.validation import InvalidEvent, decode_message
 from services.billing_guard.decider import INPUT_TOPICS as GUARD_TOPICS
 from services.cards.decider import INPUT_TOPICS as CARDS_TOPICS
-from services.common.config import SERVICES
 from services.common.db import connect
+from services.composition import SERVICES
 from services.dunning.decider import INPUT_TOPICS as DUNNING_TOPICS
 
 from ..hostile_inputs import leaves, set_at

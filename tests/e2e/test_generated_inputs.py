@@ -27,8 +27,8 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.registry import INPUT_TOPICS, dlq_topic
 from schemas.validation import ERROR_CODES, PROCESSING_ERROR, InvalidEvent, decode_message
-from services.common.config import SERVICES
 from services.common.db import connect
+from services.composition import SERVICES
 
 from ..hostile_inputs import VALID, cases
 from ..kafka_helpers import read_topic

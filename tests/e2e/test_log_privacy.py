@@ -21,9 +21,9 @@ from schemas.encoding import encode_event
 from schemas.registry import partition_key
 from services.billing_guard.decider import INPUT_TOPICS as GUARD_TOPICS
 from services.cards.decider import INPUT_TOPICS as CARDS_TOPICS
-from services.common.config import SERVICES
 from services.common.db import connect
 from services.common.localstack.sample_day import sample_day
+from services.composition import SERVICES
 from services.dunning.decider import INPUT_TOPICS as DUNNING_TOPICS
 
 pytestmark = pytest.mark.e2e

@@ -15,11 +15,11 @@ import orjson
 import pytest
 
 from schemas.encoding import encode_event
-from services.common.config import SERVICES
 from services.common.db import connect
 from services.common.eventstore.verify import verify_chain
 from services.common.localstack.publish import publish
 from services.common.runtime.worker import SERVICE_VERSION
+from services.composition import SERVICES
 from services.dunning.worker import load
 from services.common.config import Settings
 from schemas.decision import validate_decision

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.common.config import SERVICES
 from services.common.localstack.publish import publish
 from services.common.localstack.sample_day import sample_day
 from services.common.localstack.stack import WORKERS_S
+from services.composition import SERVICES
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from services.common.cli import main
+from services.composition import main
 from services.common.db import connect
 from services.finance import tokens
 from services.finance.projector import catch_up, checksum

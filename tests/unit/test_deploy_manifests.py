@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.common.cli import parser
-from services.common.config import SERVICES, Settings
+from services.common.config import Settings
+from services.composition import REGISTRY, SERVICES, parser
 from services.finance.settings import ApiSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def assert_settings_accepted(env: dict, tmp_path: Path) -> Settings:
     assert not unknown, f"set but never read by the services: {sorted(unknown)}"
     if env.get("WUGUAN_POLICY_DIR"):
         env = {**env, "WUGUAN_POLICY_DIR": str(tmp_path)}
-    return Settings.from_env({k: str(v) for k, v in env.items()})
+    return Settings.from_env({k: str(v) for k, v in env.items()}, web_ports=REGISTRY.web_ports)
 
 
 def assert_wuguan_command(command: list[str]) -> object:

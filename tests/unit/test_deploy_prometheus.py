@@ -190,7 +190,7 @@ def runbook_commands() -> list[list[str]]:
 
 
 def test_runbook_commands_are_real_wuguan_commands():
-    from services.common.cli import parser
+    from services.composition import parser
 
     commands = runbook_commands()
     assert len(commands) >= 15

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.common.cli import main
+from services.composition import main
 from services.common.errors import ConfigError
 from services.finance import tokens
 from services.finance.settings import token_keys

@@ -131,7 +131,7 @@ def test_a_bad_policy_refuses_to_load_naming_the_field(tmp_path):
 
 @pytest.mark.parametrize("period", ["2026-13", "2026-00", "2026-4", "November", "0000-01"])
 def test_L1_cli_refuses_a_bad_period_in_one_line_with_exit_2(period, capsys):
-    from services.common.cli import main
+    from services.composition import main
     assert main(["self-check", "--period", period]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"wuguan self-check: --period {period!r} is not a month: use YYYY-MM (2000-2099) with a month 01-12, e.g. 2026-11"]

@@ -1,8 +1,8 @@
 """`wuguan run`: the whole system on one machine with one command.
 
 Starts the embedded broker and Postgres unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL say
-otherwise, migrates, creates topics, starts the three workers and the finance API, prints where
-everything is, feeds a sample day with a live progress line and prints a summary when it is
+otherwise, migrates, creates topics, starts the registry's workers and the finance API (the
+composition root passes both in), prints where everything is, feeds a sample day with a live progress line and prints a summary when it is
 decided. Ctrl-C (or SIGTERM) stops the workers first (they drain), then the broker and Postgres,
 within 10 s, also when standard output is a closed pipe.
 """
@@ -26,9 +26,10 @@ from aiokafka import AIOKafkaConsumer
 from schemas.registry import DECISION_TOPICS
 
 from ..audit.signing import generate as generate_signing_key
-from ..config import SERVICES, Settings
+from ..config import Settings
 from ..db import connect
 from ..eventstore.migrate import migrate
+from ..service_registry import ServiceRegistry
 from .connection import Connection, render_connection, token_command, token_of
 from .console import pipe_safe_console
 from .embedded import create_database, start_broker, start_postgres
@@ -112,20 +113,21 @@ async def _infrastructure(stack: Stack, settings: Settings, env: dict) -> tuple[
     return bootstrap, database_url
 
 
-def _start_processes(stack: Stack, settings: Settings, env: dict, bootstrap: str, database_url: str) -> Connection:
-    from services.finance.process import DEV_SECRET, spawn_api  # finance read API, projector and dashboard
-
-    for service in SERVICES:
+def _start_processes(stack: Stack, registry: ServiceRegistry, settings: Settings, env: dict, bootstrap: str,
+                     database_url: str) -> Connection:
+    for service in registry.names:
         stack.processes.append(spawn_worker(service, env, stack.run_dir / f"{service}.log"))
-    api, dashboard_url = spawn_api(env, stack.run_dir / "api.log")
+    # the finance read API, its projector and the dashboard
+    api, dashboard_url = registry.read_side.start_api(env, stack.run_dir / "api.log")
     stack.processes.append(api)
     base = dashboard_url.partition("#")[0]
     host = settings.web_host
     return Connection(
         database_url=database_url, bootstrap=bootstrap, api_url=f"{base}api/", dashboard_url=dashboard_url,
         token=token_of(dashboard_url),
-        token_command=token_command(None if os.environ.get("WUGUAN_API_SECRET") else DEV_SECRET),
-        metrics_urls=tuple(f"http://{host}:{settings.web_ports[s]}/metrics" for s in SERVICES),
+        token_command=token_command(
+            None if os.environ.get("WUGUAN_API_SECRET") else registry.read_side.development_secret()),
+        metrics_urls=tuple(f"http://{host}:{settings.web_ports[s]}/metrics" for s in registry.names),
         log_dir=stack.run_dir, checkpoint_key=env.get("WUGUAN_CHECKPOINT_KEY", ""),
     )
 
@@ -177,8 +179,8 @@ def _report_failure(console, task: asyncio.Task) -> None:
         console.print(f"the sample day failed: {type(task.exception()).__name__}: {task.exception()}", markup=False)
 
 
-async def _watch(stack: Stack, console, stop: asyncio.Event) -> None:
-    names = [*SERVICES, "api"]
+async def _watch(stack: Stack, names: list[str], console, stop: asyncio.Event) -> None:
+    """`names`: of stack.processes, in order (the log of each is <name>.log)."""
     while not stop.is_set():
         for process, name in zip(stack.processes, names):
             if process.poll() is not None:
@@ -188,8 +190,9 @@ async def _watch(stack: Stack, console, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), 1.0)
 
 
-async def run_stack(feed_sample: bool, accounts: int, quiet: bool = False, follow: bool = False) -> None:
-    settings = Settings.from_env()
+async def run_stack(registry: ServiceRegistry, feed_sample: bool, accounts: int, quiet: bool = False,
+                    follow: bool = False) -> None:
+    settings = Settings.from_env(web_ports=registry.web_ports)
     console = pipe_safe_console()
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines quote every pg_ctl run
     stack = Stack(Path(tempfile.mkdtemp(prefix="wuguan-run-")))
@@ -203,7 +206,7 @@ async def run_stack(feed_sample: bool, accounts: int, quiet: bool = False, follo
         bootstrap, database_url = await _infrastructure(stack, settings, env)
         env.update(KAFKA_BOOTSTRAP_SERVERS=bootstrap, DATABASE_URL=database_url)
         env.update(WUGUAN_CHECKPOINT_KEY=str(checkpoint_key(stack.run_dir)))
-        connection = _start_processes(stack, settings, env, bootstrap, database_url)
+        connection = _start_processes(stack, registry, settings, env, bootstrap, database_url)
         console.print(render_connection(connection))
         if follow:
             tasks.append(asyncio.create_task(tail_decisions(bootstrap, console)))
@@ -211,7 +214,7 @@ async def run_stack(feed_sample: bool, accounts: int, quiet: bool = False, follo
             feed = asyncio.create_task(_sample_and_summary(console, connection, accounts, quiet))
             feed.add_done_callback(lambda task: _report_failure(console, task))
             tasks.append(feed)
-        await _watch(stack, console, stop)
+        await _watch(stack, [*registry.names, "api"], console, stop)
     finally:
         for task in tasks:
             task.cancel()

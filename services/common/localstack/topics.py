@@ -1,4 +1,7 @@
-"""Creates every topic Wuguan reads or writes, with the configured partition count."""
+"""Creates every topic Wuguan reads or writes, with the configured partition count.
+
+The topics come from the contracts (schemas.registry): each service that publishes decisions
+also keeps its timers on a topic of its own."""
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -7,7 +10,6 @@ from aiokafka.errors import TopicAlreadyExistsError
 from schemas.registry import DECISION_TOPICS, INPUT_TOPICS, dlq_topic
 
 from ..audit.checkpoints import TOPIC as CHECKPOINT_TOPIC
-from ..config import SERVICES
 from ..runtime.timers import timer_topic
 
 
@@ -16,7 +18,7 @@ def all_topics() -> list[str]:
     for topic in INPUT_TOPICS:
         topics += [topic, dlq_topic(topic)]
     topics += list(DECISION_TOPICS.values())
-    topics += [timer_topic(service) for service in SERVICES]
+    topics += [timer_topic(service) for service in DECISION_TOPICS]
     topics.append(CHECKPOINT_TOPIC)
     return topics
 
