@@ -10,16 +10,13 @@ from datetime import datetime
 
 from services.common.frozen import evolved
 from services.common.timefmt import parse_rfc3339
+from .decision_types import (
+    BILL_CYCLE_CLOSED, CDR_RATED, CDR_UNRATED, DUPLICATE_CDR_SUPPRESSED, HUGE_FEE_ALERT, STALE_CDR_HELD,
+    USAGE_CYCLE_CLOSED,
+)
 
-RATED = "guard.CdrRated"
-DUPLICATE = "guard.DuplicateCdrSuppressed"
-STALE = "guard.StaleCdrHeld"
-UNRATED = "guard.CdrUnrated"
-HUGE_FEE = "guard.HugeFeeAlert"
-CYCLE_CLOSED = "guard.BillCycleClosed"
-USAGE_CLOSED = "guard.UsageCycleClosed"
 # Decisions of a CDR accepted for an account: their call start moves the account's watermark.
-_CDR_TYPES = frozenset({"guard.CdrRated", "guard.StaleCdrHeld", "guard.CdrUnrated"})
+_CDR_TYPES = frozenset({CDR_RATED, STALE_CDR_HELD, CDR_UNRATED})
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ def dedup_key(switch_id: str, origin_id: str) -> str:
 
 def claims_made(decision: dict) -> list[tuple[str, str]]:
     """The first copy of a CDR claims its key, whatever became of it (charged, held or unrated)."""
-    if decision["decisionType"] in (RATED, STALE, UNRATED):
+    if decision["decisionType"] in (CDR_RATED, STALE_CDR_HELD, CDR_UNRATED):
         body = decision["payload"]
         return [(dedup_key(body["switchId"], body["originId"]), body["usageId"])]
     return []
@@ -82,7 +79,7 @@ def evolve_billing(state: AccountState, decision: dict) -> AccountState | None:
     kind, body = decision["decisionType"], decision["payload"]
     if kind in _CDR_TYPES:
         state = _watermarked(state, body)
-    if kind == RATED:
+    if kind == CDR_RATED:
         cycle = body["cycle"]
         state = evolved(
             state,
@@ -93,16 +90,16 @@ def evolve_billing(state: AccountState, decision: dict) -> AccountState | None:
         if body["flags"]:
             state = evolved(state, audit=_audit(state, decision, cycle))
         return state
-    if kind in (STALE, UNRATED):
+    if kind in (STALE_CDR_HELD, CDR_UNRATED):
         return evolved(state, audit=_audit(state, decision, body.get("cycle")))
-    if kind == DUPLICATE:
+    if kind == DUPLICATE_CDR_SUPPRESSED:
         return evolved(state, duplicates={**state.duplicates, body["usageId"]: body["originalUsageId"]},
                        audit=_audit(state, decision, body.get("cycle")))
-    if kind == HUGE_FEE:
+    if kind == HUGE_FEE_ALERT:
         return evolved(state, huge_alerted=state.huge_alerted | {body["cycle"]}, audit=_audit(state, decision, body["cycle"]))
-    if kind == USAGE_CLOSED:
+    if kind == USAGE_CYCLE_CLOSED:
         return evolved(state, usage_closed=state.usage_closed | {body["cycle"]})
-    if kind == CYCLE_CLOSED:
+    if kind == BILL_CYCLE_CLOSED:
         return evolved(
             state,
             closed={**state.closed, body["cycle"]: body["amountMinor"]},

@@ -11,9 +11,8 @@ from services.common.timefmt import parse_rfc3339, rfc3339
 from .account import AccountState
 from .cycles import cycle_of, next_cycle
 from .policy import GuardPolicy
+from .decision_types import CUSTOMER_DATA_CHANGED, CUSTOMER_DATA_CHANGE_REJECTED
 
-CHANGED = "guard.CustomerDataChanged"
-REFUSED = "guard.CustomerDataChangeRejected"
 
 
 def current_value(state: AccountState, name: str, policy: GuardPolicy) -> str | None:
@@ -56,14 +55,14 @@ def decide_change(state: AccountState, event, policy: GuardPolicy) -> list[Decis
             "operatorId": p["operatorId"], "operatorRole": p["operatorRole"], "approverId": p.get("approverId"),
             "channel": p["channel"], "reason": p["reason"], "effectiveFrom": rfc3339(effective)}
     if reasons:
-        return [Decision(REFUSED, tuple(rules), "rejected", body, tuple(reasons))]
-    return [Decision(CHANGED, tuple(rules), "accepted", body)]
+        return [Decision(CUSTOMER_DATA_CHANGE_REJECTED, tuple(rules), "rejected", body, tuple(reasons))]
+    return [Decision(CUSTOMER_DATA_CHANGED, tuple(rules), "accepted", body)]
 
 
 def evolve_customer(state: AccountState, decision: dict) -> AccountState | None:
-    if decision["decisionType"] == REFUSED:
+    if decision["decisionType"] == CUSTOMER_DATA_CHANGE_REJECTED:
         return state
-    if decision["decisionType"] != CHANGED:
+    if decision["decisionType"] != CUSTOMER_DATA_CHANGED:
         return None
     body = decision["payload"]
     effective = parse_rfc3339(body["effectiveFrom"])

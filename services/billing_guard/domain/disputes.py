@@ -16,22 +16,16 @@ from .planned_works import WorksState
 from .policy import GuardPolicy
 from .rating import rate_with
 from .tariffs import Catalogue
+from .decision_types import (
+    CREDIT_NOTE_ISSUED, DISPUTE_ACTION_REJECTED, DISPUTE_AUTO_CREDITED, DISPUTE_CANCELLED, DISPUTE_CLOSED,
+    DISPUTE_OPENED, DISPUTE_REPLIED, DISPUTE_REPLY_OVERDUE, DISPUTE_RESOLVED, DISPUTE_TRANSFER_ACCEPTED,
+    DISPUTE_TRANSFER_PROPOSED,
+)
 
-OPENED = "guard.DisputeOpened"
-ACTION_REJECTED = "guard.DisputeActionRejected"
-TRANSFER_PROPOSED = "guard.DisputeTransferProposed"
-TRANSFER_ACCEPTED = "guard.DisputeTransferAccepted"
-REPLIED = "guard.DisputeReplied"
-OVERDUE = "guard.DisputeReplyOverdue"
-AUTO_CREDITED = "guard.DisputeAutoCredited"
-RESOLVED = "guard.DisputeResolved"
-CREDIT_NOTE = "guard.CreditNoteIssued"
-CLOSED = "guard.DisputeClosed"
-CANCELLED = "guard.DisputeCancelled"
 REPLY_TIMER = "disputeReply"
 
-DISPUTE_TYPES = frozenset({OPENED, TRANSFER_PROPOSED, TRANSFER_ACCEPTED, REPLIED, OVERDUE, AUTO_CREDITED,
-                           RESOLVED, CLOSED, CANCELLED})
+DISPUTE_TYPES = frozenset({DISPUTE_OPENED, DISPUTE_TRANSFER_PROPOSED, DISPUTE_TRANSFER_ACCEPTED, DISPUTE_REPLIED,
+                           DISPUTE_REPLY_OVERDUE, DISPUTE_AUTO_CREDITED, DISPUTE_RESOLVED, DISPUTE_CLOSED, DISPUTE_CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -127,13 +121,13 @@ def guard_faults(state: AccountState, history: ChargeHistory, catalogue: Catalog
 
 
 def _reject(p: dict, reason: str) -> list[Decision]:
-    return [Decision(ACTION_REJECTED, ("D.OPEN",), "rejected",
+    return [Decision(DISPUTE_ACTION_REJECTED, ("D.OPEN",), "rejected",
                      {"ticketId": p["ticketId"], "accountId": p["accountId"], "action": p["action"], "actorId": p["actorId"]},
                      (reason,))]
 
 
 def _credit_note(event, p: dict, dispute: Dispute, amount: int, rule_ids, how: str) -> Decision:
-    return Decision(CREDIT_NOTE, tuple(rule_ids), "issued",
+    return Decision(CREDIT_NOTE_ISSUED, tuple(rule_ids), "issued",
                     {"creditNoteId": derived_id(event.event_id, "creditNote"), "ticketId": dispute.ticket_id,
                      "accountId": p["accountId"], "billId": dispute.bill_id, "cycle": dispute.cycle,
                      "amountMinor": amount, "currency": "CNY", "how": how})
@@ -152,7 +146,7 @@ def decide_dispute(state: AccountState, history: ChargeHistory, catalogue: Catal
         timer_id = derived_id(event.event_id, REPLY_TIMER)
         due = event.event_time + timedelta(days=policy.dispute_reply_days)
         opened = Decision(
-            OPENED, ("D.OPEN", "D.HOLD", "D.EVIDENCE", "D.REPLY_15D"), "acknowledged",
+            DISPUTE_OPENED, ("D.OPEN", "D.HOLD", "D.EVIDENCE", "D.REPLY_15D"), "acknowledged",
             {"ticketId": ticket, "ticketType": "Bill Dispute", "accountId": p["accountId"], "billId": p["billId"],
              "cycle": cycle, "disputedItems": list(p["disputedItems"]), "disputedAmountMinor": amount,
              "ownerId": p["actorId"], "channel": p["channel"], "reason": p["reason"],
@@ -167,7 +161,7 @@ def decide_dispute(state: AccountState, history: ChargeHistory, catalogue: Catal
         if faults and credit > 0:
             resolution = "upheld" if credit == amount else "partiallyUpheld"
             temp = Dispute(ticket, p["billId"], cycle, tuple(p["disputedItems"]), amount, p["actorId"], event.event_time, timer_id)
-            out.append(Decision(AUTO_CREDITED, ("D.AUTO_CREDIT", "D.RESOLVE", "D.HOLD"), resolution,
+            out.append(Decision(DISPUTE_AUTO_CREDITED, ("D.AUTO_CREDIT", "D.RESOLVE", "D.HOLD"), resolution,
                                 {"ticketId": ticket, "accountId": p["accountId"], "resolution": resolution,
                                  "creditMinor": credit, "faults": faults, "holdReleasedMinor": amount},
                                 tuple(sorted({f["fault"] for f in faults})), cancels_timers=(timer_id,)))
@@ -181,18 +175,18 @@ def decide_dispute(state: AccountState, history: ChargeHistory, catalogue: Catal
             return _reject(p, "DISPUTE_NOT_OPEN")
         if p["actorId"] != dispute.owner:
             return _reject(p, "ONLY_OWNER_MAY_TRANSFER")
-        return [Decision(TRANSFER_PROPOSED, ("D.OPEN",), "pendingAcceptance",
+        return [Decision(DISPUTE_TRANSFER_PROPOSED, ("D.OPEN",), "pendingAcceptance",
                          {**base, "fromOwnerId": dispute.owner, "toOwnerId": p["toOwnerId"], "reason": p["reason"]})]
     if action == "acceptTransfer":
         if dispute.pending_owner is None or p["actorId"] != dispute.pending_owner:
             return _reject(p, "NO_TRANSFER_TO_THIS_ACTOR")
-        return [Decision(TRANSFER_ACCEPTED, ("D.OPEN",), "transferred",
+        return [Decision(DISPUTE_TRANSFER_ACCEPTED, ("D.OPEN",), "transferred",
                          {**base, "fromOwnerId": dispute.owner, "toOwnerId": dispute.pending_owner})]
     if action == "reply":
         if dispute.status != "acknowledged":
             return _reject(p, "DISPUTE_NOT_OPEN")
         late = event.event_time > dispute.opened_at + timedelta(days=policy.dispute_reply_days)
-        return [Decision(REPLIED, ("D.REPLY_15D",), "answeredLate" if late else "answered",
+        return [Decision(DISPUTE_REPLIED, ("D.REPLY_15D",), "answeredLate" if late else "answered",
                          {**base, "replyText": p.get("replyText") or p["reason"]},
                          ("REPLY_AFTER_DEADLINE",) if late else (), cancels_timers=(dispute.reply_timer_id,))]
     if action == "resolve":
@@ -204,7 +198,7 @@ def decide_dispute(state: AccountState, history: ChargeHistory, catalogue: Catal
             credit = p["creditAmount"]["amountMinor"]
             if not 0 < credit < dispute.amount:
                 return _reject(p, "PARTIAL_CREDIT_OUT_OF_RANGE")
-        out = [Decision(RESOLVED, ("D.RESOLVE", "D.HOLD"), resolution,
+        out = [Decision(DISPUTE_RESOLVED, ("D.RESOLVE", "D.HOLD"), resolution,
                         {**base, "resolution": resolution, "creditMinor": credit, "reason": p["reason"],
                          "holdReleasedMinor": dispute.amount},
                         () if resolution != "rejected" else ("CUSTOMER_CLAIM_REJECTED",),
@@ -215,11 +209,11 @@ def decide_dispute(state: AccountState, history: ChargeHistory, catalogue: Catal
     if action == "close":
         if dispute.status != "resolved":
             return _reject(p, "NOT_RESOLVED")
-        return [Decision(CLOSED, ("D.RESOLVE",), "closed", base)]
+        return [Decision(DISPUTE_CLOSED, ("D.RESOLVE",), "closed", base)]
     # cancel
     if dispute.status != "acknowledged":
         return _reject(p, "DISPUTE_NOT_OPEN")
-    return [Decision(CANCELLED, ("D.HOLD",), "cancelled", {**base, "holdReleasedMinor": dispute.amount},
+    return [Decision(DISPUTE_CANCELLED, ("D.HOLD",), "cancelled", {**base, "holdReleasedMinor": dispute.amount},
                      cancels_timers=(dispute.reply_timer_id,))]
 
 
@@ -227,7 +221,7 @@ def on_reply_timer(state: AccountState, event) -> list[Decision]:
     dispute = state.disputes.get(event.payload["data"]["ticketId"])
     if dispute is None or dispute.answered or dispute.status != "acknowledged":
         return []
-    return [Decision(OVERDUE, ("D.REPLY_15D",), "overdue",
+    return [Decision(DISPUTE_REPLY_OVERDUE, ("D.REPLY_15D",), "overdue",
                      {"ticketId": dispute.ticket_id, "ownerId": dispute.owner,
                       "openedAt": rfc3339(dispute.opened_at), "replyDueAt": rfc3339(event.event_time)},
                      ("NO_REPLY_WITHIN_15_DAYS",))]
@@ -235,24 +229,24 @@ def on_reply_timer(state: AccountState, event) -> list[Decision]:
 
 def evolve_dispute(state: AccountState, decision: dict) -> AccountState:
     kind, body = decision["decisionType"], decision["payload"]
-    if kind == OPENED:
+    if kind == DISPUTE_OPENED:
         d = Dispute(body["ticketId"], body["billId"], body["cycle"], tuple(body["disputedItems"]),
                     body["disputedAmountMinor"], body["ownerId"], parse_rfc3339(decision["businessTime"]),
                     body["timer"]["timerId"])
         return replace(state, disputes={**state.disputes, d.ticket_id: d})
     d = state.disputes[body["ticketId"]]
-    if kind == TRANSFER_PROPOSED:
+    if kind == DISPUTE_TRANSFER_PROPOSED:
         d = replace(d, pending_owner=body["toOwnerId"])
-    elif kind == TRANSFER_ACCEPTED:
+    elif kind == DISPUTE_TRANSFER_ACCEPTED:
         d = replace(d, owner=body["toOwnerId"], pending_owner=None)
-    elif kind == REPLIED:
+    elif kind == DISPUTE_REPLIED:
         d = replace(d, answered=True)
-    elif kind == OVERDUE:
+    elif kind == DISPUTE_REPLY_OVERDUE:
         d = replace(d, overdue=True)
-    elif kind in (AUTO_CREDITED, RESOLVED):
+    elif kind in (DISPUTE_AUTO_CREDITED, DISPUTE_RESOLVED):
         d = replace(d, status="resolved", answered=True, credit=body["creditMinor"])
-    elif kind == CLOSED:
+    elif kind == DISPUTE_CLOSED:
         d = replace(d, status="closed")
-    elif kind == CANCELLED:
+    elif kind == DISPUTE_CANCELLED:
         d = replace(d, status="cancelled")
     return replace(state, disputes={**state.disputes, d.ticket_id: d})
