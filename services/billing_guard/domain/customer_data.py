@@ -59,11 +59,9 @@ def decide_change(state: AccountState, event, policy: GuardPolicy) -> list[Decis
     return [Decision(CUSTOMER_DATA_CHANGED, tuple(rules), "accepted", body)]
 
 
-def evolve_customer(state: AccountState, decision: dict) -> AccountState | None:
-    if decision["decisionType"] == CUSTOMER_DATA_CHANGE_REJECTED:
-        return state
-    if decision["decisionType"] != CUSTOMER_DATA_CHANGED:
-        return None
+def evolve_customer(state: AccountState, decision: dict) -> AccountState:
+    """CP1.AUDIT: an accepted change (guard.CustomerDataChanged) sets the field and is audited; a
+    rejected one changes nothing."""
     body = decision["payload"]
     effective = parse_rfc3339(body["effectiveFrom"])
     state = replace(state, fields={**state.fields, body["field"]: body["after"]},

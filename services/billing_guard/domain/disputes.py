@@ -135,86 +135,138 @@ def _credit_note(event, p: dict, dispute: Dispute, amount: int, rule_ids, how: s
 
 def decide_dispute(state: AccountState, history: ChargeHistory, catalogue: Catalogue, works: WorksState, event,
                    policy: GuardPolicy) -> list[Decision]:
+    """One action on a bill dispute ticket (billing.dispute.v1); an action the ticket's status
+    does not allow is rejected with the reason (D.OPEN)."""
     p = event.payload
-    action, ticket = p["action"], p["ticketId"]
-    dispute = state.disputes.get(ticket)
-    if action == "open":
+    dispute = state.disputes.get(p["ticketId"])
+    if p["action"] == "open":
         if dispute is not None:
             return _reject(p, "TICKET_EXISTS")
-        cycle = _dispute_cycle(state, history, p["billId"], p["disputedItems"])
-        amount = p["disputedAmount"]["amountMinor"]
-        timer_id = derived_id(event.event_id, REPLY_TIMER)
-        due = event.event_time + timedelta(days=policy.dispute_reply_days)
-        opened = Decision(
-            DISPUTE_OPENED, ("D.OPEN", "D.HOLD", "D.EVIDENCE", "D.REPLY_15D"), "acknowledged",
-            {"ticketId": ticket, "ticketType": "Bill Dispute", "accountId": p["accountId"], "billId": p["billId"],
-             "cycle": cycle, "disputedItems": list(p["disputedItems"]), "disputedAmountMinor": amount,
-             "ownerId": p["actorId"], "channel": p["channel"], "reason": p["reason"],
-             # D.HOLD: dunning reads this: no late fee, reminder or suspension for the held amount.
-             "hold": {"billId": p["billId"], "amountMinor": amount, "billState": "onHold"},
-             "replyDueAt": rfc3339(due), "evidence": evidence_pack(state, history, catalogue, works, cycle)},
-            timer=Timer(timer_id, due, REPLY_TIMER, p["accountId"], {"ticketId": ticket}),
-        )
-        out = [opened]
-        faults = guard_faults(state, history, catalogue, p["disputedItems"], policy)
-        credit = min(amount, sum(f["creditMinor"] for f in faults))
-        if faults and credit > 0:
-            resolution = "upheld" if credit == amount else "partiallyUpheld"
-            temp = Dispute(ticket, p["billId"], cycle, tuple(p["disputedItems"]), amount, p["actorId"], event.event_time, timer_id)
-            out.append(Decision(DISPUTE_AUTO_CREDITED, ("D.AUTO_CREDIT", "D.RESOLVE", "D.HOLD"), resolution,
-                                {"ticketId": ticket, "accountId": p["accountId"], "resolution": resolution,
-                                 "creditMinor": credit, "faults": faults, "holdReleasedMinor": amount},
-                                tuple(sorted({f["fault"] for f in faults})), cancels_timers=(timer_id,)))
-            out.append(_credit_note(event, p, temp, credit, ("D.AUTO_CREDIT", "D.RESOLVE"), "automatic"))
-        return out
+        return _open(state, history, catalogue, works, event, policy)
     if dispute is None:
         return _reject(p, "UNKNOWN_TICKET")
-    base = {"ticketId": ticket, "accountId": p["accountId"], "actorId": p["actorId"]}
-    if action == "transfer":
-        if dispute.status != "acknowledged":
-            return _reject(p, "DISPUTE_NOT_OPEN")
-        if p["actorId"] != dispute.owner:
-            return _reject(p, "ONLY_OWNER_MAY_TRANSFER")
-        return [Decision(DISPUTE_TRANSFER_PROPOSED, ("D.OPEN",), "pendingAcceptance",
-                         {**base, "fromOwnerId": dispute.owner, "toOwnerId": p["toOwnerId"], "reason": p["reason"]})]
-    if action == "acceptTransfer":
-        if dispute.pending_owner is None or p["actorId"] != dispute.pending_owner:
-            return _reject(p, "NO_TRANSFER_TO_THIS_ACTOR")
-        return [Decision(DISPUTE_TRANSFER_ACCEPTED, ("D.OPEN",), "transferred",
-                         {**base, "fromOwnerId": dispute.owner, "toOwnerId": dispute.pending_owner})]
-    if action == "reply":
-        if dispute.status != "acknowledged":
-            return _reject(p, "DISPUTE_NOT_OPEN")
-        late = event.event_time > dispute.opened_at + timedelta(days=policy.dispute_reply_days)
-        return [Decision(DISPUTE_REPLIED, ("D.REPLY_15D",), "answeredLate" if late else "answered",
-                         {**base, "replyText": p.get("replyText") or p["reason"]},
-                         ("REPLY_AFTER_DEADLINE",) if late else (), cancels_timers=(dispute.reply_timer_id,))]
-    if action == "resolve":
-        if dispute.status != "acknowledged":
-            return _reject(p, "DISPUTE_NOT_OPEN")
-        resolution = p["resolution"]
-        credit = {"upheld": dispute.amount, "rejected": 0}.get(resolution)
-        if credit is None:
-            credit = p["creditAmount"]["amountMinor"]
-            if not 0 < credit < dispute.amount:
-                return _reject(p, "PARTIAL_CREDIT_OUT_OF_RANGE")
-        out = [Decision(DISPUTE_RESOLVED, ("D.RESOLVE", "D.HOLD"), resolution,
-                        {**base, "resolution": resolution, "creditMinor": credit, "reason": p["reason"],
-                         "holdReleasedMinor": dispute.amount},
-                        () if resolution != "rejected" else ("CUSTOMER_CLAIM_REJECTED",),
-                        cancels_timers=() if dispute.answered else (dispute.reply_timer_id,))]
-        if credit:
-            out.append(_credit_note(event, p, dispute, credit, ("D.RESOLVE",), "manual"))
-        return out
-    if action == "close":
-        if dispute.status != "resolved":
-            return _reject(p, "NOT_RESOLVED")
-        return [Decision(DISPUTE_CLOSED, ("D.RESOLVE",), "closed", base)]
-    # cancel
+    return ACTIONS.get(p["action"], _cancel)(dispute, event, policy)
+
+
+def _open(state: AccountState, history: ChargeHistory, catalogue: Catalogue, works: WorksState, event,
+          policy: GuardPolicy) -> list[Decision]:
+    """D.OPEN, D.HOLD, D.EVIDENCE, D.REPLY_15D: the ticket opened with its owner, hold, evidence and
+    reply deadline; then D.AUTO_CREDIT if the guard can show its own fault."""
+    p = event.payload
+    ticket = p["ticketId"]
+    cycle = _dispute_cycle(state, history, p["billId"], p["disputedItems"])
+    amount = p["disputedAmount"]["amountMinor"]
+    timer_id = derived_id(event.event_id, REPLY_TIMER)
+    due = event.event_time + timedelta(days=policy.dispute_reply_days)
+    opened = Decision(
+        DISPUTE_OPENED, ("D.OPEN", "D.HOLD", "D.EVIDENCE", "D.REPLY_15D"), "acknowledged",
+        {"ticketId": ticket, "ticketType": "Bill Dispute", "accountId": p["accountId"], "billId": p["billId"],
+         "cycle": cycle, "disputedItems": list(p["disputedItems"]), "disputedAmountMinor": amount,
+         "ownerId": p["actorId"], "channel": p["channel"], "reason": p["reason"],
+         # D.HOLD: dunning reads this: no late fee, reminder or suspension for the held amount.
+         "hold": {"billId": p["billId"], "amountMinor": amount, "billState": "onHold"},
+         "replyDueAt": rfc3339(due), "evidence": evidence_pack(state, history, catalogue, works, cycle)},
+        timer=Timer(timer_id, due, REPLY_TIMER, p["accountId"], {"ticketId": ticket}),
+    )
+    faults = guard_faults(state, history, catalogue, p["disputedItems"], policy)
+    credit = min(amount, sum(f["creditMinor"] for f in faults))
+    if not (faults and credit > 0):
+        return [opened]
+    opening = Dispute(ticket, p["billId"], cycle, tuple(p["disputedItems"]), amount, p["actorId"], event.event_time,
+                      timer_id)
+    return [opened, *_auto_credit(event, opening, faults, credit)]
+
+
+def _auto_credit(event, dispute: Dispute, faults: list[dict], credit: int) -> list[Decision]:
+    """D.AUTO_CREDIT, D.RESOLVE: the ticket resolved at once for the guard's own faults, credited."""
+    p = event.payload
+    resolution = "upheld" if credit == dispute.amount else "partiallyUpheld"
+    return [
+        Decision(DISPUTE_AUTO_CREDITED, ("D.AUTO_CREDIT", "D.RESOLVE", "D.HOLD"), resolution,
+                 {"ticketId": dispute.ticket_id, "accountId": p["accountId"], "resolution": resolution,
+                  "creditMinor": credit, "faults": faults, "holdReleasedMinor": dispute.amount},
+                 tuple(sorted({f["fault"] for f in faults})), cancels_timers=(dispute.reply_timer_id,)),
+        _credit_note(event, p, dispute, credit, ("D.AUTO_CREDIT", "D.RESOLVE"), "automatic"),
+    ]
+
+
+def _about(p: dict) -> dict:
+    """What every decision on an open ticket says first: the ticket, its account, who acted."""
+    return {"ticketId": p["ticketId"], "accountId": p["accountId"], "actorId": p["actorId"]}
+
+
+def _transfer(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.OPEN: only the owner proposes a new owner, who must accept."""
+    p = event.payload
     if dispute.status != "acknowledged":
         return _reject(p, "DISPUTE_NOT_OPEN")
-    return [Decision(DISPUTE_CANCELLED, ("D.HOLD",), "cancelled", {**base, "holdReleasedMinor": dispute.amount},
+    if p["actorId"] != dispute.owner:
+        return _reject(p, "ONLY_OWNER_MAY_TRANSFER")
+    return [Decision(DISPUTE_TRANSFER_PROPOSED, ("D.OPEN",), "pendingAcceptance",
+                     {**_about(p), "fromOwnerId": dispute.owner, "toOwnerId": p["toOwnerId"], "reason": p["reason"]})]
+
+
+def _accept_transfer(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.OPEN: the proposed owner takes the ticket."""
+    p = event.payload
+    if dispute.pending_owner is None or p["actorId"] != dispute.pending_owner:
+        return _reject(p, "NO_TRANSFER_TO_THIS_ACTOR")
+    return [Decision(DISPUTE_TRANSFER_ACCEPTED, ("D.OPEN",), "transferred",
+                     {**_about(p), "fromOwnerId": dispute.owner, "toOwnerId": dispute.pending_owner})]
+
+
+def _reply(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.REPLY_15D: the answer to the customer, late if after the reply deadline."""
+    p = event.payload
+    if dispute.status != "acknowledged":
+        return _reject(p, "DISPUTE_NOT_OPEN")
+    late = event.event_time > dispute.opened_at + timedelta(days=policy.dispute_reply_days)
+    return [Decision(DISPUTE_REPLIED, ("D.REPLY_15D",), "answeredLate" if late else "answered",
+                     {**_about(p), "replyText": p.get("replyText") or p["reason"]},
+                     ("REPLY_AFTER_DEADLINE",) if late else (), cancels_timers=(dispute.reply_timer_id,))]
+
+
+def _resolve(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.RESOLVE, D.HOLD: upheld, partly upheld or rejected; the hold released, any credit issued."""
+    p = event.payload
+    if dispute.status != "acknowledged":
+        return _reject(p, "DISPUTE_NOT_OPEN")
+    resolution = p["resolution"]
+    credit = {"upheld": dispute.amount, "rejected": 0}.get(resolution)
+    if credit is None:
+        credit = p["creditAmount"]["amountMinor"]
+        if not 0 < credit < dispute.amount:
+            return _reject(p, "PARTIAL_CREDIT_OUT_OF_RANGE")
+    out = [Decision(DISPUTE_RESOLVED, ("D.RESOLVE", "D.HOLD"), resolution,
+                    {**_about(p), "resolution": resolution, "creditMinor": credit, "reason": p["reason"],
+                     "holdReleasedMinor": dispute.amount},
+                    () if resolution != "rejected" else ("CUSTOMER_CLAIM_REJECTED",),
+                    cancels_timers=() if dispute.answered else (dispute.reply_timer_id,))]
+    if credit:
+        out.append(_credit_note(event, p, dispute, credit, ("D.RESOLVE",), "manual"))
+    return out
+
+
+def _close(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.RESOLVE: a resolved ticket is closed."""
+    p = event.payload
+    if dispute.status != "resolved":
+        return _reject(p, "NOT_RESOLVED")
+    return [Decision(DISPUTE_CLOSED, ("D.RESOLVE",), "closed", _about(p))]
+
+
+def _cancel(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.HOLD: the customer withdraws; the hold is released."""
+    p = event.payload
+    if dispute.status != "acknowledged":
+        return _reject(p, "DISPUTE_NOT_OPEN")
+    return [Decision(DISPUTE_CANCELLED, ("D.HOLD",), "cancelled", {**_about(p), "holdReleasedMinor": dispute.amount},
                      cancels_timers=(dispute.reply_timer_id,))]
+
+
+# The actions on an existing ticket (schemas.billing.DISPUTE_ACTIONS); the one left, cancel, is the default.
+ACTIONS = {"transfer": _transfer, "acceptTransfer": _accept_transfer, "reply": _reply, "resolve": _resolve,
+           "close": _close}
 
 
 def on_reply_timer(state: AccountState, event) -> list[Decision]:
