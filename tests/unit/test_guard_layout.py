@@ -68,3 +68,8 @@ def test_domain_imports_no_runtime_or_adapter():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
             found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in forbidden or n.startswith(forbidden)]
     assert found == []
+
+
+def test_every_dispute_decision_changes_its_ticket():
+    from services.billing_guard.domain.disputes import _TICKET_CHANGES
+    assert set(_TICKET_CHANGES) | {decision_types.DISPUTE_OPENED} == DISPUTE_TYPES

@@ -17,8 +17,8 @@ from services.common.timefmt import rfc3339
 from . import account as acc
 from .account import AccountState
 from .cycles import cycle_end, previous_cycle
-from .policy import GuardPolicy
 from .decision_types import USAGE_CYCLE_CLOSED
+from .policy import GuardPolicy
 
 
 def closes_at(cycle: str, policy: GuardPolicy) -> datetime:

@@ -11,16 +11,16 @@ from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
 from .charge_history import ChargeHistory
-from .masking import mask_number
-from .planned_works import WorksState
-from .policy import GuardPolicy
-from .rating import rate_with
-from .tariffs import Catalogue
 from .decision_types import (
     CREDIT_NOTE_ISSUED, DISPUTE_ACTION_REJECTED, DISPUTE_AUTO_CREDITED, DISPUTE_CANCELLED, DISPUTE_CLOSED,
     DISPUTE_OPENED, DISPUTE_REPLIED, DISPUTE_REPLY_OVERDUE, DISPUTE_RESOLVED, DISPUTE_TRANSFER_ACCEPTED,
     DISPUTE_TRANSFER_PROPOSED,
 )
+from .masking import mask_number
+from .planned_works import WorksState
+from .policy import GuardPolicy
+from .rating import rate_with
+from .tariffs import Catalogue
 
 REPLY_TIMER = "disputeReply"
 
@@ -279,26 +279,26 @@ def on_reply_timer(state: AccountState, event) -> list[Decision]:
                      ("NO_REPLY_WITHIN_15_DAYS",))]
 
 
+# What each decision on an open ticket changes in it.
+_TICKET_CHANGES = {
+    DISPUTE_TRANSFER_PROPOSED: lambda d, body: replace(d, pending_owner=body["toOwnerId"]),
+    DISPUTE_TRANSFER_ACCEPTED: lambda d, body: replace(d, owner=body["toOwnerId"], pending_owner=None),
+    DISPUTE_REPLIED: lambda d, body: replace(d, answered=True),
+    DISPUTE_REPLY_OVERDUE: lambda d, body: replace(d, overdue=True),
+    DISPUTE_AUTO_CREDITED: lambda d, body: replace(d, status="resolved", answered=True, credit=body["creditMinor"]),
+    DISPUTE_RESOLVED: lambda d, body: replace(d, status="resolved", answered=True, credit=body["creditMinor"]),
+    DISPUTE_CLOSED: lambda d, body: replace(d, status="closed"),
+    DISPUTE_CANCELLED: lambda d, body: replace(d, status="cancelled"),
+}
+
+
 def evolve_dispute(state: AccountState, decision: dict) -> AccountState:
-    kind, body = decision["decisionType"], decision["payload"]
-    if kind == DISPUTE_OPENED:
+    """A dispute decision (DISPUTE_TYPES) folded into the account's tickets."""
+    body = decision["payload"]
+    if decision["decisionType"] == DISPUTE_OPENED:
         d = Dispute(body["ticketId"], body["billId"], body["cycle"], tuple(body["disputedItems"]),
                     body["disputedAmountMinor"], body["ownerId"], parse_rfc3339(decision["businessTime"]),
                     body["timer"]["timerId"])
-        return replace(state, disputes={**state.disputes, d.ticket_id: d})
-    d = state.disputes[body["ticketId"]]
-    if kind == DISPUTE_TRANSFER_PROPOSED:
-        d = replace(d, pending_owner=body["toOwnerId"])
-    elif kind == DISPUTE_TRANSFER_ACCEPTED:
-        d = replace(d, owner=body["toOwnerId"], pending_owner=None)
-    elif kind == DISPUTE_REPLIED:
-        d = replace(d, answered=True)
-    elif kind == DISPUTE_REPLY_OVERDUE:
-        d = replace(d, overdue=True)
-    elif kind in (DISPUTE_AUTO_CREDITED, DISPUTE_RESOLVED):
-        d = replace(d, status="resolved", answered=True, credit=body["creditMinor"])
-    elif kind == DISPUTE_CLOSED:
-        d = replace(d, status="closed")
-    elif kind == DISPUTE_CANCELLED:
-        d = replace(d, status="cancelled")
+    else:
+        d = _TICKET_CHANGES[decision["decisionType"]](state.disputes[body["ticketId"]], body)
     return replace(state, disputes={**state.disputes, d.ticket_id: d})

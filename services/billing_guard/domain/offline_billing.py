@@ -13,14 +13,14 @@ from . import account as acc
 from .account import AccountState
 from .cycle_closing import baseline_cycles, closing_decisions, cycles_closing, is_closed
 from .cycles import cycle_of, months_before
+from .decision_types import (
+    BILL_CYCLE_CLOSED, CDR_RATED, CDR_UNRATED, DUPLICATE_CDR_SUPPRESSED, HUGE_FEE_ALERT, STALE_CDR_HELD,
+)
 from .planned_works import WorksState
 from .policy import GuardPolicy
 from .rating import ROUNDING, rate_with
 from .sequences import SwitchState, decide_sequence
 from .tariffs import Catalogue
-from .decision_types import (
-    BILL_CYCLE_CLOSED, CDR_RATED, CDR_UNRATED, DUPLICATE_CDR_SUPPRESSED, HUGE_FEE_ALERT, STALE_CDR_HELD,
-)
 
 
 def sanity_reasons(p: dict, received_at, policy: GuardPolicy) -> list[str]:

@@ -20,12 +20,12 @@ from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
-from .disputes import held_amount
-from .policy import GuardPolicy
 from .decision_types import (
     PAYMENT_RECORDED, RESTORATION_COMPLETED, RESTORATION_ORDERED, RESTORATION_SLA_MISSED, SUSPENSION_APPROVED,
     SUSPENSION_DENIED, TERMINATION_ELIGIBLE,
 )
+from .disputes import held_amount
+from .policy import GuardPolicy
 
 TERMINATION_TIMER = "terminationCheck"
 RESTORE_TIMER = "restoreDeadline"

@@ -21,11 +21,11 @@ from services.common.timefmt import parse_rfc3339, rfc3339
 
 from . import suspension
 from .account import AccountState
-from .policy import GuardPolicy
 from .decision_types import (
     SUSPENSION_APPROVAL_ESCALATED, SUSPENSION_APPROVAL_REJECTED, SUSPENSION_APPROVED, SUSPENSION_AWAITING_APPROVAL,
     SUSPENSION_DENIED,
 )
+from .policy import GuardPolicy
 
 APPROVAL_TIMER = "approvalTimeout"
 TYPES = frozenset({SUSPENSION_AWAITING_APPROVAL, SUSPENSION_APPROVAL_REJECTED, SUSPENSION_APPROVAL_ESCALATED})
