@@ -1,4 +1,7 @@
-"""Wires the guard's pure rules into the shared MultiStreamDecider shape.
+"""The adapter between the runtime and the guard's domain (MultiStreamDecider): which streams an
+input reads and how they are named, its partition, the claims a decision makes, each stream's
+initial state. What to decide, and how a decision folds into a state, is the domain's
+(domain/decide.py, domain/evolve.py).
 
 Streams:
 - guard-account-<account>: charges, dedup keys, cycles, CP1 data, disputes (one writer: the
@@ -22,32 +25,25 @@ from schemas.registry import partition_key
 from services.common.runtime.claims import claim_id
 from services.common.stream_views import view_name, view_of
 
-from .domain.account import AccountState, claims_made, dedup_key, evolve_billing
-from .domain.charge_history import VIEW as CHARGES_VIEW, ChargeHistory, evolve_charges
-from .domain.customer_data import decide_change, evolve_customer
-from .domain.disputes import DISPUTE_TYPES, REPLY_TIMER, decide_dispute, evolve_dispute, on_reply_timer
-from .domain.offline_billing import decide_bill, decide_cdr
-from .domain.planned_works import WorksState, decide_work, evolve_works
-from .domain.sequences import GAP_TIMER, SwitchState, evolve_switch, on_gap_timer
-from .domain.tariff_changes import decide_tariff, evolve_catalogue
+from .domain import decide as rules
+from .domain.account import AccountState, claims_made, dedup_key
+from .domain.charge_history import VIEW as CHARGES_VIEW, ChargeHistory
+from .domain.decide import (
+    DUNNING, DUNNING_SUSPENSION_REQUESTED, TIMER, StreamNames, dunning_account,
+)
+from .domain.evolve import evolve
+from .domain.planned_works import WorksState
+from .domain.sequences import SwitchState
 from .domain.tariffs import Catalogue
-from .domain import suspension, vip_approval
 
 INPUT_TOPICS = (
     "billing.cdr.v1", "billing.tariff.v1", "billing.customer.v1", "billing.cutover.v1",
     "billing.dispute.v1", "billing.bill.v1", "billing.payment.v1", "billing.restoration.v1", "billing.approval.v1",
-    "dunning.decisions.v1",
+    DUNNING,
 )
-TIMER = "wuguan.timer.v1"
-SUSPENSION_REQUEST = "guard.suspensionRequest"  # the request shape, for callers other than dunning
-DUNNING = "dunning.decisions.v1"
-
-
-def _dunning_account(event) -> str:
-    # Every dunning decision the guard acts on names its account; others land on a stream never written.
-    return event.payload.get("payload", {}).get("accountId") or "none"
 TARIFFS = "guard-tariffs"
 WORKS = "guard-works"
+SWITCH_PREFIX = "guard-switch-"
 
 
 def account_stream(account_id: str) -> str:
@@ -63,37 +59,67 @@ def charges_view(account_id: str) -> str:
 
 
 def switch_stream(switch_id: str) -> str:
-    return f"guard-switch-{switch_id}"
+    return f"{SWITCH_PREFIX}{switch_id}"
+
+
+STREAMS = StreamNames(account=account_stream, switch=switch_stream, charges=charges_view, cdr_claim=cdr_claim,
+                      tariffs=TARIFFS, works=WORKS)
+
+
+def _cdr_streams(event) -> tuple[str, ...]:
+    p = event.payload
+    return (account_stream(p["accountId"]), TARIFFS, switch_stream(p["switchId"]), WORKS, cdr_claim(p))
+
+
+def _tariff_streams(event) -> tuple[str, ...]:
+    return (TARIFFS,)
+
+
+def _cutover_streams(event) -> tuple[str, ...]:
+    return (WORKS,)
+
+
+def _dispute_streams(event) -> tuple[str, ...]:
+    account = event.payload["accountId"]
+    return (account_stream(account), charges_view(account), TARIFFS, WORKS)
+
+
+def _dunning_streams(event) -> tuple[str, ...]:
+    # Only suspension requests concern the guard; every other dunning decision is recorded as
+    # processed without loading a stream.
+    if event.payload["decisionType"] != DUNNING_SUSPENSION_REQUESTED:
+        return ()
+    return (account_stream(dunning_account(event)),)
+
+
+# The streams an input reads, by input type; any other input reads its account's stream. The
+# first is the one its decisions go to unless a decision names another.
+_STREAMS_READ = {
+    "billing.cdr.v1": _cdr_streams,
+    "billing.tariff.v1": _tariff_streams,
+    "billing.cutover.v1": _cutover_streams,
+    "billing.dispute.v1": _dispute_streams,
+    DUNNING: _dunning_streams,
+}
+
+
+def _account_streams(event) -> tuple[str, ...]:
+    return (account_stream(event.payload["accountId"]),)
 
 
 class GuardDecider:
     service = "billing_guard"
     input_topics = INPUT_TOPICS
-    decision_types_consumed = frozenset({"dunning.SuspensionRequested"})  # of dunning's decisions
+    decision_types_consumed = frozenset({DUNNING_SUSPENSION_REQUESTED})  # of dunning's decisions
 
     def stream_ids(self, event) -> tuple[str, ...]:
-        kind, p = event.event_type, event.payload
-        if kind == "billing.cdr.v1":
-            return (account_stream(p["accountId"]), TARIFFS, switch_stream(p["switchId"]), WORKS, cdr_claim(p))
-        if kind == "billing.tariff.v1":
-            return (TARIFFS,)
-        if kind == "billing.cutover.v1":
-            return (WORKS,)
-        if kind == "billing.dispute.v1":
-            return (account_stream(p["accountId"]), charges_view(p["accountId"]), TARIFFS, WORKS)
-        if kind == DUNNING:
-            # Only suspension requests concern the guard; every other dunning decision is
-            # recorded as processed without loading a stream.
-            if p["decisionType"] != "dunning.SuspensionRequested":
-                return ()
-            return (account_stream(_dunning_account(event)),)
-        return (account_stream(p["accountId"]),)
+        return _STREAMS_READ.get(event.event_type, _account_streams)(event)
 
     def partition_key(self, event) -> str:
         if event.event_type == TIMER:
             return event.payload["data"].get("accountId") or event.payload["streamId"]
         if event.event_type == DUNNING:
-            return _dunning_account(event)
+            return dunning_account(event)
         return partition_key(event.event_type, event.payload)
 
     def claims_made(self, decision: dict) -> list[tuple[str, str]]:
@@ -104,71 +130,14 @@ class GuardDecider:
             return Catalogue()
         if stream_id == WORKS:
             return WorksState()
-        if stream_id.startswith("guard-switch-"):
+        if stream_id.startswith(SWITCH_PREFIX):
             return SwitchState()
         if view_name(stream_id) == CHARGES_VIEW:
             return ChargeHistory()
         return AccountState()
 
     def evolve(self, state, decision: dict):
-        if isinstance(state, Catalogue):
-            return evolve_catalogue(state, decision)
-        if isinstance(state, SwitchState):
-            return evolve_switch(state, decision)
-        if isinstance(state, WorksState):
-            return evolve_works(state, decision)
-        if isinstance(state, ChargeHistory):
-            return evolve_charges(state, decision)
-        if decision["decisionType"] in DISPUTE_TYPES:
-            return evolve_dispute(state, decision)
-        if decision["decisionType"] in suspension.TYPES:
-            return vip_approval.evolve_approval(suspension.evolve_suspension(state, decision), decision)
-        if decision["decisionType"] in vip_approval.TYPES:
-            return vip_approval.evolve_approval(state, decision)
-        for fold in (evolve_billing, evolve_customer):
-            folded = fold(state, decision)
-            if folded is not None:
-                return folded
-        return state
+        return evolve(state, decision)
 
     def decide(self, states: dict, event, policy) -> list:
-        kind, p = event.event_type, event.payload
-        if kind == TIMER:
-            (stream_id, state), = states.items()
-            if p["kind"] == GAP_TIMER:
-                return on_gap_timer(state, event, stream_id)
-            if p["kind"] == REPLY_TIMER:
-                return on_reply_timer(state, event)
-            if p["kind"] == vip_approval.APPROVAL_TIMER:
-                return vip_approval.on_timeout(state, event, policy)
-            return suspension.on_timer(state, event)
-        if kind == "billing.cdr.v1":
-            return decide_cdr(states[account_stream(p["accountId"])], states[TARIFFS],
-                              states[switch_stream(p["switchId"])], states[WORKS], states[cdr_claim(p)], event, policy,
-                              switch_stream(p["switchId"]))
-        if kind == "billing.tariff.v1":
-            return decide_tariff(states[TARIFFS], event, policy, TARIFFS)
-        if kind == "billing.cutover.v1":
-            return decide_work(states[WORKS], event, policy)
-        if kind == "billing.dispute.v1":
-            return decide_dispute(states[account_stream(p["accountId"])], states[charges_view(p["accountId"])],
-                                  states[TARIFFS], states[WORKS], event, policy)
-        if kind == "billing.customer.v1":
-            return decide_change(states[account_stream(p["accountId"])], event, policy)
-        if kind == "billing.bill.v1":
-            return decide_bill(states[account_stream(p["accountId"])], event, policy)
-        if kind == "billing.payment.v1":
-            return suspension.decide_payment(states[account_stream(p["accountId"])], event, policy)
-        if kind == "billing.restoration.v1":
-            return suspension.decide_restoration(states[account_stream(p["accountId"])], event)
-        if kind == DUNNING:
-            if p["decisionType"] != "dunning.SuspensionRequested":
-                return []
-            return vip_approval.decide_request(states[account_stream(_dunning_account(event))],
-                                               suspension.from_dunning(p), event, policy)
-        if kind == SUSPENSION_REQUEST:
-            return vip_approval.decide_request(states[account_stream(p["accountId"])], suspension.parse_request(p), event,
-                                               policy)
-        if kind == "billing.approval.v1":
-            return vip_approval.decide_answer(states[account_stream(p["accountId"])], event, policy)
-        return []
+        return rules.decide(states, event, policy, STREAMS)

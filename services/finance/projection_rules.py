@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.billing_guard.domain import decision_types as guard
 from services.common.eventstore.store import COMMITTED_AFTER
 from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339
@@ -309,24 +310,24 @@ def _card_outcome(outcome: str):
 
 
 RULES = {
-    "guard.DisputeOpened": _dispute_opened,
-    "guard.DisputeTransferProposed": _dispute_update("pending_owner_id = $1", lambda r, b, a: b["toOwnerId"]),
-    "guard.DisputeTransferAccepted": _dispute_update("owner_id = $1, pending_owner_id = NULL",
+    guard.DISPUTE_OPENED: _dispute_opened,
+    guard.DISPUTE_TRANSFER_PROPOSED: _dispute_update("pending_owner_id = $1", lambda r, b, a: b["toOwnerId"]),
+    guard.DISPUTE_TRANSFER_ACCEPTED: _dispute_update("owner_id = $1, pending_owner_id = NULL",
                                                      lambda r, b, a: b["toOwnerId"]),
-    "guard.DisputeReplied": _dispute_update("replied_at = $1, replied_late = $2", _at,
+    guard.DISPUTE_REPLIED: _dispute_update("replied_at = $1, replied_late = $2", _at,
                                             lambda r, b, a: r.payload["outcome"] == "answeredLate"),
-    "guard.DisputeReplyOverdue": _dispute_update("reply_overdue = true, overdue_at = $1", _at),
-    "guard.DisputeAutoCredited": _resolved,
-    "guard.DisputeResolved": _resolved,
-    "guard.DisputeClosed": _dispute_update("status = 'closed', ended_at = $1", _at),
-    "guard.DisputeCancelled": _dispute_update("status = 'cancelled', held_minor = 0, ended_at = $1", _at),
-    "guard.CreditNoteIssued": _credit_note,
-    "guard.SuspensionApproved": _suspension,
-    "guard.SuspensionDenied": _suspension,
-    "guard.RestorationOrdered": _restoration,
-    "guard.RestorationSlaMissed": _restoration_missed,
-    "guard.RestorationCompleted": _restoration_completed,
-    "guard.TerminationEligible": _termination,
+    guard.DISPUTE_REPLY_OVERDUE: _dispute_update("reply_overdue = true, overdue_at = $1", _at),
+    guard.DISPUTE_AUTO_CREDITED: _resolved,
+    guard.DISPUTE_RESOLVED: _resolved,
+    guard.DISPUTE_CLOSED: _dispute_update("status = 'closed', ended_at = $1", _at),
+    guard.DISPUTE_CANCELLED: _dispute_update("status = 'cancelled', held_minor = 0, ended_at = $1", _at),
+    guard.CREDIT_NOTE_ISSUED: _credit_note,
+    guard.SUSPENSION_APPROVED: _suspension,
+    guard.SUSPENSION_DENIED: _suspension,
+    guard.RESTORATION_ORDERED: _restoration,
+    guard.RESTORATION_SLA_MISSED: _restoration_missed,
+    guard.RESTORATION_COMPLETED: _restoration_completed,
+    guard.TERMINATION_ELIGIBLE: _termination,
     "dunning.OccurrenceOpened": _occurrence_opened,
     "dunning.OccurrenceClosed": _occurrence_status("closed"),
     "dunning.OccurrenceWithdrawn": _occurrence_status("withdrawn"),

@@ -14,6 +14,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
+from services.billing_guard.domain import decision_types as guard
 from services.common.timefmt import parse_rfc3339
 
 from .self_check_policy import SelfCheckPolicy
@@ -24,7 +25,7 @@ MET, NOT_MET = "达标", "不达标"
 NOT_MEASURED = "无数据 / not measured"
 PERIOD_PATTERN = re.compile(r"^20\d\d-(0[1-9]|1[0-2])$")  # years 2000-2099: a year 0000 has no datetime
 # The first answer of any kind ends a dispute's D.REPLY_15D clock.
-DISPUTE_ANSWERS = ("guard.DisputeReplied", "guard.DisputeResolved", "guard.DisputeAutoCredited")
+DISPUTE_ANSWERS = (guard.DISPUTE_REPLIED, guard.DISPUTE_RESOLVED, guard.DISPUTE_AUTO_CREDITED)
 
 
 def valid_period(period: str) -> bool:
@@ -107,8 +108,8 @@ def dispute_reply(log: Log, policy: SelfCheckPolicy) -> dict:
     period; the opening is found by ticket id however long ago it was (the store read fetches it
     with no look-back limit). A second reply or a later resolution is no new measurement."""
     limit = policy.rows["disputeReply"]["limitDays"]
-    opened = {d["payload"]["ticketId"]: d for d in log.all("guard.DisputeOpened")}
-    overdue_ids = {d["payload"]["ticketId"]: d["decisionId"] for d in log.all("guard.DisputeReplyOverdue")}
+    opened = {d["payload"]["ticketId"]: d for d in log.all(guard.DISPUTE_OPENED)}
+    overdue_ids = {d["payload"]["ticketId"]: d["decisionId"] for d in log.all(guard.DISPUTE_REPLY_OVERDUE)}
     answers = first_answers(log)
     days, breaches, unmatched = [], [], []
     for ticket, answer in sorted(answers.items()):
@@ -124,7 +125,7 @@ def dispute_reply(log: Log, policy: SelfCheckPolicy) -> dict:
             breaches.append({"ticketId": ticket, "accountId": answer["payload"]["accountId"], "days": taken,
                              "decisionIds": [opening["decisionId"], *([overdue_ids[ticket]] if ticket in overdue_ids else []),
                                              answer["decisionId"]]})
-    for overdue in log.in_period("guard.DisputeReplyOverdue"):
+    for overdue in log.in_period(guard.DISPUTE_REPLY_OVERDUE):
         ticket = overdue["payload"]["ticketId"]
         if ticket not in answers or not log.within(answers[ticket]):  # still unanswered when the days ran out
             breaches.append({"ticketId": ticket, "days": None, "decisionIds": [overdue["decisionId"]]})
@@ -137,7 +138,7 @@ def dispute_reply(log: Log, policy: SelfCheckPolicy) -> dict:
 def restoration(log: Log, policy: SelfCheckPolicy) -> dict:
     limit = policy.rows["restoration"]["limitHours"]
     hours, breaches, done = [], [], set()
-    for completed in log.in_period("guard.RestorationCompleted"):
+    for completed in log.in_period(guard.RESTORATION_COMPLETED):
         order = log.by_id.get(completed["payload"].get("restorationOrderId") or "")
         if order is None or completed["outcome"] == "unmatched":
             continue
@@ -145,12 +146,12 @@ def restoration(log: Log, policy: SelfCheckPolicy) -> dict:
         taken = round(_hours(order["businessTime"], completed["payload"]["completedAt"]), 2)
         hours.append(taken)
         if taken > limit or completed["outcome"] == "late":
-            missed = [m["decisionId"] for m in log.all("guard.RestorationSlaMissed")
+            missed = [m["decisionId"] for m in log.all(guard.RESTORATION_SLA_MISSED)
                       if m["payload"]["accountId"] == completed["payload"]["accountId"]
                       and m["payload"]["restoreBy"] == order["payload"]["restoreBy"]]
             breaches.append({"accountId": completed["payload"]["accountId"], "hours": taken,
                              "decisionIds": [order["decisionId"], *missed, completed["decisionId"]]})
-    for missed in log.in_period("guard.RestorationSlaMissed"):
+    for missed in log.in_period(guard.RESTORATION_SLA_MISSED):
         if not any(missed["decisionId"] in b["decisionIds"] for b in breaches):
             breaches.append({"accountId": missed["payload"]["accountId"], "hours": None,
                              "decisionIds": [missed["decisionId"]]})
@@ -162,7 +163,7 @@ def restoration(log: Log, policy: SelfCheckPolicy) -> dict:
 def cutover_notice(log: Log, policy: SelfCheckPolicy) -> dict:
     settings = policy.rows["cutoverNotice"]
     need = settings["minNoticeHours"]
-    works = [d for kind in ("guard.PlannedWorkCleared", "guard.PlannedWorkBlocked") for d in log.in_period(kind)
+    works = [d for kind in (guard.PLANNED_WORK_CLEARED, guard.PLANNED_WORK_BLOCKED) for d in log.in_period(kind)
              if "CP5.NOTICE_72H" in d["ruleIds"]]
     short = []
     for work in works:
@@ -237,7 +238,7 @@ HUGE_FEE_UNMEASURABLE = ("not measurable: no decision records that a customer wa
 def huge_fee(log: Log, policy: SelfCheckPolicy) -> dict:
     """Fails when an alert did not ask for an immediate notice; otherwise not measured, with the
     reason: whether the customer was actually told is recorded nowhere Wuguan can read."""
-    alerts = log.in_period("guard.HugeFeeAlert")
+    alerts = log.in_period(guard.HUGE_FEE_ALERT)
     not_asked = [{"accountId": a["payload"]["accountId"], "cycle": a["payload"]["cycle"],
                   "decisionIds": [a["decisionId"]]} for a in alerts
                  if a["outcome"] != "notifyCustomer" or a["payload"].get("notifyCustomerAt") != "immediately"]
@@ -251,8 +252,8 @@ def huge_fee(log: Log, policy: SelfCheckPolicy) -> dict:
 
 
 def tariff_increase(log: Log, policy: SelfCheckPolicy) -> dict:
-    rejected = [d for d in log.in_period("guard.TariffVersionRejected") if d["payload"].get("increase")]
-    approved = [d for d in log.in_period("guard.TariffVersionAccepted") if d["payload"].get("increase")]
+    rejected = [d for d in log.in_period(guard.TARIFF_VERSION_REJECTED) if d["payload"].get("increase")]
+    approved = [d for d in log.in_period(guard.TARIFF_VERSION_ACCEPTED) if d["payload"].get("increase")]
     unapproved = [{"tariffId": d["payload"]["tariffId"], "version": d["payload"]["version"],
                    "decisionIds": [d["decisionId"]]}
                   for d in approved if not (d["payload"].get("approvalRef") and d["payload"].get("filingRef"))]
@@ -272,10 +273,10 @@ ROWS: tuple[Callable[[Log, SelfCheckPolicy], dict], ...] = (
 )
 # The decision types the rows read: the store query reads only these.
 TYPES = (
-    "guard.DisputeOpened", *DISPUTE_ANSWERS, "guard.DisputeReplyOverdue", "guard.RestorationOrdered",
-    "guard.RestorationCompleted", "guard.RestorationSlaMissed", "guard.PlannedWorkCleared", "guard.PlannedWorkBlocked",
+    guard.DISPUTE_OPENED, *DISPUTE_ANSWERS, guard.DISPUTE_REPLY_OVERDUE, guard.RESTORATION_ORDERED,
+    guard.RESTORATION_COMPLETED, guard.RESTORATION_SLA_MISSED, guard.PLANNED_WORK_CLEARED, guard.PLANNED_WORK_BLOCKED,
     "cards.CardReplaced", "dunning.ReminderScheduled", "dunning.ReminderDue", "dunning.DeliveryRecorded",
-    "guard.HugeFeeAlert", "guard.TariffVersionAccepted", "guard.TariffVersionRejected",
+    guard.HUGE_FEE_ALERT, guard.TARIFF_VERSION_ACCEPTED, guard.TARIFF_VERSION_REJECTED,
 )
 
 

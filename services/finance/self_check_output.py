@@ -8,6 +8,8 @@ import io
 
 import orjson
 
+from services.billing_guard.domain import decision_types as guard
+
 from .self_check import DISPUTE_ANSWERS, TYPES, lookback_start, period_bounds
 from .self_check_policy import SelfCheckPolicy
 
@@ -103,7 +105,7 @@ async def read_decisions(conn, period: str, policy: SelfCheckPolicy) -> list[dic
         earlier = await conn.fetch(
             "SELECT payload, recorded_at FROM events WHERE event_type = ANY($1::text[])"
             " AND payload->'payload'->>'ticketId' = ANY($2::text[]) AND business_time < $3 ORDER BY global_position",
-            ["guard.DisputeOpened", *DISPUTE_ANSWERS], tickets, lookback_start(period, policy))
+            [guard.DISPUTE_OPENED, *DISPUTE_ANSWERS], tickets, lookback_start(period, policy))
         decisions += [d for d in map(_decision, earlier) if d["decisionId"] not in seen]
     return decisions
 

@@ -11,15 +11,11 @@ from datetime import datetime
 from services.common.frozen import evolved
 from services.common.timefmt import parse_rfc3339
 
-RATED = "guard.CdrRated"
-DUPLICATE = "guard.DuplicateCdrSuppressed"
-STALE = "guard.StaleCdrHeld"
-UNRATED = "guard.CdrUnrated"
-HUGE_FEE = "guard.HugeFeeAlert"
-CYCLE_CLOSED = "guard.BillCycleClosed"
-USAGE_CLOSED = "guard.UsageCycleClosed"
-# Decisions of a CDR accepted for an account: their call start moves the account's watermark.
-_CDR_TYPES = frozenset({"guard.CdrRated", "guard.StaleCdrHeld", "guard.CdrUnrated"})
+from .decision_types import (
+    BILL_CYCLE_CLOSED, CDR_RATED, CDR_UNRATED, DUPLICATE_CDR_SUPPRESSED, HUGE_FEE_ALERT, STALE_CDR_HELD,
+    USAGE_CYCLE_CLOSED,
+)
+
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ def dedup_key(switch_id: str, origin_id: str) -> str:
 
 def claims_made(decision: dict) -> list[tuple[str, str]]:
     """The first copy of a CDR claims its key, whatever became of it (charged, held or unrated)."""
-    if decision["decisionType"] in (RATED, STALE, UNRATED):
+    if decision["decisionType"] in (CDR_RATED, STALE_CDR_HELD, CDR_UNRATED):
         body = decision["payload"]
         return [(dedup_key(body["switchId"], body["originId"]), body["usageId"])]
     return []
@@ -71,42 +67,72 @@ def _audit(state: AccountState, decision: dict, cycle: str | None) -> tuple:
 
 
 def _watermarked(state: AccountState, body: dict) -> AccountState:
+    """A CDR accepted for the account (charged or held): its call start, if later, is the new watermark (CP3.LATE)."""
     start = parse_rfc3339(body["startDateTime"])
     if state.watermark is not None and start <= state.watermark:
         return state
     return evolved(state, watermark=start)
 
 
-def evolve_billing(state: AccountState, decision: dict) -> AccountState | None:
-    """The CP3 part of the account fold; None when the decision is not a billing one."""
-    kind, body = decision["decisionType"], decision["payload"]
-    if kind in _CDR_TYPES:
-        state = _watermarked(state, body)
-    if kind == RATED:
-        cycle = body["cycle"]
-        state = evolved(
-            state,
-            cycle_totals={**state.cycle_totals, cycle: state.cycle_totals.get(cycle, 0) + body["amountMinor"]},
-            free_used={**state.free_used, cycle: state.free_used.get(cycle, 0) + body["freeSecondsUsed"]}
-            if body["freeSecondsUsed"] else state.free_used,
-        )
-        if body["flags"]:
-            state = evolved(state, audit=_audit(state, decision, cycle))
-        return state
-    if kind in (STALE, UNRATED):
-        return evolved(state, audit=_audit(state, decision, body.get("cycle")))
-    if kind == DUPLICATE:
-        return evolved(state, duplicates={**state.duplicates, body["usageId"]: body["originalUsageId"]},
-                       audit=_audit(state, decision, body.get("cycle")))
-    if kind == HUGE_FEE:
-        return evolved(state, huge_alerted=state.huge_alerted | {body["cycle"]}, audit=_audit(state, decision, body["cycle"]))
-    if kind == USAGE_CLOSED:
-        return evolved(state, usage_closed=state.usage_closed | {body["cycle"]})
-    if kind == CYCLE_CLOSED:
-        return evolved(
-            state,
-            closed={**state.closed, body["cycle"]: body["amountMinor"]},
-            bills={**state.bills, body["billId"]: {"cycle": body["cycle"], "amountMinor": body["amountMinor"],
-                                                   "paymentDueDate": parse_rfc3339(body["paymentDueDate"])}},
-        )
-    return None
+def _rated(state: AccountState, decision: dict) -> AccountState:
+    """CP2.TRACEABLE, CP3.LATE: a charge adds to its cycle's total and free allowance used."""
+    body = decision["payload"]
+    state = _watermarked(state, body)
+    cycle = body["cycle"]
+    state = evolved(
+        state,
+        cycle_totals={**state.cycle_totals, cycle: state.cycle_totals.get(cycle, 0) + body["amountMinor"]},
+        free_used={**state.free_used, cycle: state.free_used.get(cycle, 0) + body["freeSecondsUsed"]}
+        if body["freeSecondsUsed"] else state.free_used,
+    )
+    if body["flags"]:
+        state = evolved(state, audit=_audit(state, decision, cycle))
+    return state
+
+
+def _held(state: AccountState, decision: dict) -> AccountState:
+    """CP3.STALE, CP2.EFFECTIVE_DATING: a CDR held for review moves the watermark and is audited."""
+    body = decision["payload"]
+    state = _watermarked(state, body)
+    return evolved(state, audit=_audit(state, decision, body.get("cycle")))
+
+
+def _duplicate(state: AccountState, decision: dict) -> AccountState:
+    """CP3.DEDUP: a suppressed copy remembers its original (D.AUTO_CREDIT credits a charged one)."""
+    body = decision["payload"]
+    return evolved(state, duplicates={**state.duplicates, body["usageId"]: body["originalUsageId"]},
+                   audit=_audit(state, decision, body.get("cycle")))
+
+
+def _huge_fee(state: AccountState, decision: dict) -> AccountState:
+    """CP3.HUGE_FEE: one alert per cycle."""
+    body = decision["payload"]
+    return evolved(state, huge_alerted=state.huge_alerted | {body["cycle"]}, audit=_audit(state, decision, body["cycle"]))
+
+
+def _usage_closed(state: AccountState, decision: dict) -> AccountState:
+    """CP3.LATE: the watermark closed the cycle."""
+    return evolved(state, usage_closed=state.usage_closed | {decision["payload"]["cycle"]})
+
+
+def _bill_recorded(state: AccountState, decision: dict) -> AccountState:
+    """CP4.OVERDUE_30: the bill its checks and disputes read."""
+    body = decision["payload"]
+    return evolved(
+        state,
+        closed={**state.closed, body["cycle"]: body["amountMinor"]},
+        bills={**state.bills, body["billId"]: {"cycle": body["cycle"], "amountMinor": body["amountMinor"],
+                                               "paymentDueDate": parse_rfc3339(body["paymentDueDate"])}},
+    )
+
+
+# The CP3 part of the account fold (and the bills CP4 reads), by decision type.
+BILLING_FOLDS = {
+    CDR_RATED: _rated,
+    STALE_CDR_HELD: _held,
+    CDR_UNRATED: _held,
+    DUPLICATE_CDR_SUPPRESSED: _duplicate,
+    HUGE_FEE_ALERT: _huge_fee,
+    USAGE_CYCLE_CLOSED: _usage_closed,
+    BILL_CYCLE_CLOSED: _bill_recorded,
+}

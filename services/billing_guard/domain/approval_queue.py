@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-from .suspension import APPROVED, DENIED
-from .vip_approval import AWAITING
+from .decision_types import SUSPENSION_APPROVED, SUSPENSION_AWAITING_APPROVAL, SUSPENSION_DENIED
 
 NO_MANAGER = "(no account manager)"
 
@@ -15,13 +14,13 @@ def pending_approvals(decisions: Iterable[dict]) -> dict[str, list[dict]]:
     waiting: dict[str, dict] = {}
     for d in decisions:
         body = d["payload"]
-        if d["decisionType"] == AWAITING:
+        if d["decisionType"] == SUSPENSION_AWAITING_APPROVAL:
             waiting[body["requestId"]] = {
                 "requestId": body["requestId"], "accountId": body["accountId"], "billId": body["billId"],
                 "customerTier": body.get("customerTier"), "undisputedOverdueMinor": body["undisputedOverdueMinor"],
                 "requestedAt": d["businessTime"], "approvalDueAt": body["approvalDueAt"], "decisionId": d["decisionId"],
                 "manager": body.get("accountManagerId") or NO_MANAGER}
-        elif d["decisionType"] in (APPROVED, DENIED):
+        elif d["decisionType"] in (SUSPENSION_APPROVED, SUSPENSION_DENIED):
             waiting.pop(body.get("requestId"), None)
     queue: dict[str, list[dict]] = defaultdict(list)
     for item in sorted(waiting.values(), key=lambda i: (i["approvalDueAt"], i["requestId"])):

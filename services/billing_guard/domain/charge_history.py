@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from .account import RATED
+from .decision_types import CDR_RATED
 
 VIEW = "charges"
 
@@ -32,6 +32,6 @@ class ChargeHistory:
 
 
 def evolve_charges(history: ChargeHistory, decision: dict) -> ChargeHistory:
-    if decision["decisionType"] != RATED:
+    if decision["decisionType"] != CDR_RATED:
         return history
     return ChargeHistory(({**decision["payload"], "decisionId": decision["decisionId"]}, history.cells))

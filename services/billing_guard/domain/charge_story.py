@@ -10,21 +10,25 @@ dispute was answered. Phone numbers are masked: the story is read by staff (A.PR
 """
 from __future__ import annotations
 
-# Decision types as the modules that decide them name them, so the story cannot miss a renamed one.
-from .account import CYCLE_CLOSED, DUPLICATE, HUGE_FEE, RATED, STALE, UNRATED, USAGE_CLOSED
-from .customer_data import CHANGED as CUSTOMER_CHANGED
-from .disputes import AUTO_CREDITED, CREDIT_NOTE, OPENED as DISPUTE_OPENED, REPLIED, RESOLVED
+from .decision_types import (
+    BILL_CYCLE_CLOSED, CDR_RATED, CDR_UNRATED, CREDIT_NOTE_ISSUED, CUSTOMER_DATA_CHANGED, DISPUTE_AUTO_CREDITED,
+    DISPUTE_CANCELLED, DISPUTE_CLOSED, DISPUTE_OPENED, DISPUTE_PREFIX, DISPUTE_REPLIED, DISPUTE_REPLY_OVERDUE,
+    DISPUTE_RESOLVED, DUPLICATE_CDR_SUPPRESSED, HUGE_FEE_ALERT, OUTAGE_CREDIT_ISSUED, PLANNED_WORK_CLEARED,
+    STALE_CDR_HELD, SWITCH_SEQUENCE_RECORDED, TARIFF_VERSION_ACCEPTED, USAGE_CYCLE_CLOSED,
+)
 from .masking import mask_number
-from .planned_works import CLEARED as WORK_CLEARED, OUTAGE_CREDIT
-from .sequences import RECORDED as SEQUENCE
-from .tariff_changes import ACCEPTED as TARIFF_ACCEPTED
 
-ANSWERS = (REPLIED, RESOLVED, AUTO_CREDITED)
+ANSWERS = (DISPUTE_REPLIED, DISPUTE_RESOLVED, DISPUTE_AUTO_CREDITED)
+# The decisions that tell what became of a CDR, one per CDR copy.
+CDR_OUTCOMES = (CDR_RATED, STALE_CDR_HELD, CDR_UNRATED, DUPLICATE_CDR_SUPPRESSED)
+# A ticket's status after each step that changes it.
+_STATUS_AFTER = {DISPUTE_RESOLVED: "resolved", DISPUTE_AUTO_CREDITED: "resolved", DISPUTE_CLOSED: "closed",
+                 DISPUTE_CANCELLED: "cancelled"}
 
 
 def _usage_cycle(decisions: list[dict], account: str, cycle: str) -> dict:
     """Whether the CDR watermark has closed the charge's cycle (CP3.LATE), and by which decision."""
-    closing = next((d for d in decisions if d["decisionType"] == USAGE_CLOSED and d["payload"]["accountId"] == account
+    closing = next((d for d in decisions if d["decisionType"] == USAGE_CYCLE_CLOSED and d["payload"]["accountId"] == account
                     and d["payload"]["cycle"] == cycle), None)
     if closing is None:
         return {"cycle": cycle, "closed": False, "closesAt": None}
@@ -47,7 +51,7 @@ def _ref(d: dict) -> dict:
 def _tariff_acceptance(decisions: list[dict], tariff_id: str, version: int) -> dict | None:
     for d in decisions:
         body = d["payload"]
-        if d["decisionType"] == TARIFF_ACCEPTED and (body["tariffId"], body["version"]) == (tariff_id, version):
+        if d["decisionType"] == TARIFF_VERSION_ACCEPTED and (body["tariffId"], body["version"]) == (tariff_id, version):
             return {**_ref(d), "tariffId": tariff_id, "version": version,
                     "effectiveFrom": body["tariff"]["effectiveFrom"], "publishedAt": body["tariff"]["publishedAt"],
                     "replacesVersion": body.get("replacesVersion"), "increase": body.get("increase"),
@@ -60,7 +64,7 @@ def _plan_change(decisions: list[dict], account: str, tariff_id: str, start: str
     chosen = None
     for d in decisions:
         body = d["payload"]
-        if (d["decisionType"] == CUSTOMER_CHANGED and body.get("accountId") == account
+        if (d["decisionType"] == CUSTOMER_DATA_CHANGED and body.get("accountId") == account
                 and body["field"] == "tariffPlan" and body["effectiveFrom"] <= start):
             chosen = d
     if chosen is None or chosen["payload"]["after"] != tariff_id:
@@ -76,27 +80,26 @@ def _dispute_trail(decisions: list[dict], account: str, usage_ids: set[str]) -> 
     out = []
     for opened in tickets:
         ticket = opened["payload"]["ticketId"]
-        steps = [d for d in decisions if d["decisionType"].startswith("guard.Dispute") or d["decisionType"] == CREDIT_NOTE]
+        steps = [d for d in decisions if d["decisionType"].startswith(DISPUTE_PREFIX) or d["decisionType"] == CREDIT_NOTE_ISSUED]
         steps = [d for d in steps if d["payload"].get("ticketId") == ticket and d["payload"].get("accountId", account) == account]
         # Overdue alerts carry no accountId; they are on the account's stream.
         steps = [d for d in steps if d["streamId"] == opened["streamId"]]
         trail = [{**_ref(d), "actorId": d["payload"].get("actorId") or d["payload"].get("ownerId")} for d in steps]
         answered = next((d for d in steps if d["decisionType"] in ANSWERS), None)
-        resolution = next((d for d in steps if d["decisionType"] in ("guard.DisputeResolved", "guard.DisputeAutoCredited")), None)
-        notes = [d for d in steps if d["decisionType"] == CREDIT_NOTE]
+        resolution = next((d for d in steps if d["decisionType"] in (DISPUTE_RESOLVED, DISPUTE_AUTO_CREDITED)), None)
+        notes = [d for d in steps if d["decisionType"] == CREDIT_NOTE_ISSUED]
         status = "open"
         for d in steps:
-            status = {"guard.DisputeResolved": "resolved", "guard.DisputeAutoCredited": "resolved",
-                      "guard.DisputeClosed": "closed", "guard.DisputeCancelled": "cancelled"}.get(d["decisionType"], status)
+            status = _STATUS_AFTER.get(d["decisionType"], status)
         out.append({
             "ticketId": ticket, "billId": opened["payload"]["billId"], "openedAt": opened["businessTime"],
             "ownerAtOpen": opened["payload"]["ownerId"], "disputedItems": opened["payload"]["disputedItems"],
             "disputedAmountMinor": opened["payload"]["disputedAmountMinor"], "replyDueAt": opened["payload"]["replyDueAt"],
             "answeredAt": answered["businessTime"] if answered else None,
-            "overdue": any(d["decisionType"] == "guard.DisputeReplyOverdue" for d in steps),
+            "overdue": any(d["decisionType"] == DISPUTE_REPLY_OVERDUE for d in steps),
             "resolution": resolution["payload"]["resolution"] if resolution else None,
             "resolvedAt": resolution["businessTime"] if resolution else None,
-            "automatic": bool(resolution and resolution["decisionType"] == "guard.DisputeAutoCredited"),
+            "automatic": bool(resolution and resolution["decisionType"] == DISPUTE_AUTO_CREDITED),
             "creditNotes": [{"creditNoteId": n["payload"]["creditNoteId"], "amountMinor": n["payload"]["amountMinor"],
                              "issuedAt": n["businessTime"], "how": n["payload"]["how"], "decisionId": n["decisionId"]}
                             for n in notes],
@@ -108,8 +111,7 @@ def _dispute_trail(decisions: list[dict], account: str, usage_ids: set[str]) -> 
 
 def explain_charge(decisions: list[dict], usage_id: str) -> dict:
     """Everything the stored decisions say about one usage id; {"found": False} if nothing."""
-    own = [d for d in decisions if d["payload"].get("usageId") == usage_id
-           and d["decisionType"] in (RATED, STALE, UNRATED, DUPLICATE)]
+    own = [d for d in decisions if d["payload"].get("usageId") == usage_id and d["decisionType"] in CDR_OUTCOMES]
     if not own:
         return {"usageId": usage_id, "found": False}
     main = own[0]
@@ -118,71 +120,100 @@ def explain_charge(decisions: list[dict], usage_id: str) -> dict:
     story: dict = {"usageId": usage_id, "found": True, "accountId": account, "switchId": body["switchId"],
                    "originId": body["originId"], "decision": _ref(main)}
     original = usage_id
-    if main["decisionType"] == DUPLICATE:
+    if main["decisionType"] == DUPLICATE_CDR_SUPPRESSED:
         original = body["originalUsageId"]
         story["duplicateOf"] = original
-    charge = next((d for d in decisions if d["decisionType"] == RATED and d["payload"]["usageId"] == original), None)
-    checkpoints: dict = {
-        # A decided CDR passed CP3.SANITY; one that failed is in the dead-letter topic, not here.
-        "sanity": {"ruleId": "CP3.SANITY", "result": "passed"},
-        "dedup": {"ruleId": "CP3.DEDUP",
-                  "result": "suppressedDuplicate" if main["decisionType"] == DUPLICATE else "firstCopy",
-                  "suppressedCopies": [{"usageId": d["payload"]["usageId"], **_ref(d)} for d in decisions
-                                       if d["decisionType"] == DUPLICATE and d["payload"]["originalUsageId"] == original
-                                       and d["payload"]["accountId"] == account]},
-    }
-    seq = next((d for d in decisions if d["decisionType"] == SEQUENCE and d["payload"]["usageId"] == usage_id), None)
-    if seq is not None:
-        checkpoints["sequence"] = {"ruleId": "CP3.SEQUENCE_GAP", "sequenceNumber": seq["payload"]["sequenceNumber"],
-                                   **_ref(seq)}
-    if main["decisionType"] == STALE:
-        checkpoints["stale"] = {"ruleId": "CP3.STALE", "result": "heldForReview", **_ref(main)}
-    if main["decisionType"] == UNRATED:
-        checkpoints["rating"] = {"ruleId": "CP2.EFFECTIVE_DATING", "result": "heldForReview", **_ref(main)}
+    checkpoints = _cdr_checkpoints(decisions, main, usage_id, original)
+    charge = next((d for d in decisions if d["decisionType"] == CDR_RATED and d["payload"]["usageId"] == original), None)
     if charge is not None:
         c = charge["payload"]
-        story["charge"] = {
-            "decisionId": charge["decisionId"], "ratedAt": charge["businessTime"], "outcome": charge["outcome"],
-            "startDateTime": c["startDateTime"], "usageType": c["usageType"], "destinationClass": c["destinationClass"],
-            "durationSeconds": c["durationSeconds"], "billedSeconds": c["billedSeconds"], "amountMinor": c["amountMinor"],
-            "rateApplied": c["rateApplied"], "connectFeeMinor": c["connectFeeMinor"], "capped": c["capped"],
-            "freeSecondsUsed": c["freeSecondsUsed"], "rounding": c["rounding"],
-            "callingNumber": mask_number(c["callingNumber"]), "calledNumber": mask_number(c["calledNumber"]),
-            "cycle": c["cycle"], "naturalCycle": c["naturalCycle"], "flags": list(c["flags"]),
-            "ruleIds": list(charge["ruleIds"]), "policyVersion": charge.get("policyVersion"),
-        }
+        story["charge"] = _charge_summary(charge)
         story["tariff"] = {"tariffId": c["tariffId"], "version": c["tariffVersion"],
                            "acceptance": _tariff_acceptance(decisions, c["tariffId"], c["tariffVersion"]),
                            "planChange": _plan_change(decisions, account, c["tariffId"], c["startDateTime"])}
-        checkpoints["late"] = {"ruleId": "CP3.LATE", "result": _late_result(c["flags"]),
-                               "naturalCycle": c["naturalCycle"], "billedCycle": c["cycle"]}
-        works = [d for d in decisions if d["decisionType"] == WORK_CLEARED and d["payload"]["workId"] in c["workIds"]]
-        checkpoints["cutoverWindow"] = {
-            "ruleId": "CP5.WINDOW_CDRS",
-            "result": "flaggedForVerification" if "IN_CUTOVER_WINDOW" in c["flags"] else "outsideWindows",
-            "works": [{"workId": w["payload"]["workId"], "plannedStart": w["payload"]["plannedStart"],
-                       "plannedEnd": w["payload"]["plannedEnd"], **_ref(w)} for w in works]}
-        alerts = [d for d in decisions if d["decisionType"] == HUGE_FEE and d["payload"]["accountId"] == account
-                  and d["payload"]["cycle"] == c["cycle"]]
-        checkpoints["hugeFee"] = {"ruleId": "CP3.HUGE_FEE", "alerts": [
-            {"cycleChargesMinor": a["payload"]["cycleChargesMinor"],
-             "baselineAverageMinor": a["payload"]["baselineAverageMinor"], **_ref(a)} for a in alerts]}
-        story["usageCycle"] = _usage_cycle(decisions, account, c["cycle"])
-        bill = next((d for d in decisions if d["decisionType"] == CYCLE_CLOSED and d["payload"]["accountId"] == account
-                     and d["payload"]["cycle"] == c["cycle"]), None)
-        story["billCycle"] = {"cycle": c["cycle"], "closed": bill is not None,
-                              "billId": bill["payload"]["billId"] if bill else None,
-                              "billAmountMinor": bill["payload"]["amountMinor"] if bill else None,
-                              "closedAt": bill["businessTime"] if bill else None}
-        story["outageCredits"] = [{"workId": d["payload"]["workId"], "creditMinor": d["payload"]["creditMinor"], **_ref(d)}
-                                  for d in decisions if d["decisionType"] == OUTAGE_CREDIT
-                                  and d["payload"]["accountId"] == account and d["payload"]["workId"] in c["workIds"]]
+        checkpoints.update(_charge_checkpoints(decisions, account, c))
+        story.update(_charge_cycles(decisions, account, c))
     story["checkpoints"] = checkpoints
     # A dispute about this usage, its original, or any suppressed copy of it concerns this charge.
     related = {usage_id, original} | {c["usageId"] for c in checkpoints["dedup"]["suppressedCopies"]}
     story["disputes"] = _dispute_trail(decisions, account, related)
     story["outcome"] = outcome(story)
     return story
+
+
+def _cdr_checkpoints(decisions: list[dict], main: dict, usage_id: str, original: str) -> dict:
+    """The checkpoints every decided CDR went through, charged or not (CP3.SANITY to CP2.EFFECTIVE_DATING)."""
+    kind, account = main["decisionType"], main["payload"]["accountId"]
+    checkpoints: dict = {
+        # A decided CDR passed CP3.SANITY; one that failed is in the dead-letter topic, not here.
+        "sanity": {"ruleId": "CP3.SANITY", "result": "passed"},
+        "dedup": {"ruleId": "CP3.DEDUP",
+                  "result": "suppressedDuplicate" if kind == DUPLICATE_CDR_SUPPRESSED else "firstCopy",
+                  "suppressedCopies": [{"usageId": d["payload"]["usageId"], **_ref(d)} for d in decisions
+                                       if d["decisionType"] == DUPLICATE_CDR_SUPPRESSED
+                                       and d["payload"]["originalUsageId"] == original
+                                       and d["payload"]["accountId"] == account]},
+    }
+    seq = next((d for d in decisions
+                if d["decisionType"] == SWITCH_SEQUENCE_RECORDED and d["payload"]["usageId"] == usage_id), None)
+    if seq is not None:
+        checkpoints["sequence"] = {"ruleId": "CP3.SEQUENCE_GAP", "sequenceNumber": seq["payload"]["sequenceNumber"],
+                                   **_ref(seq)}
+    if kind == STALE_CDR_HELD:
+        checkpoints["stale"] = {"ruleId": "CP3.STALE", "result": "heldForReview", **_ref(main)}
+    if kind == CDR_UNRATED:
+        checkpoints["rating"] = {"ruleId": "CP2.EFFECTIVE_DATING", "result": "heldForReview", **_ref(main)}
+    return checkpoints
+
+
+def _charge_summary(charge: dict) -> dict:
+    """The charge as rated (CP2.TRACEABLE), numbers masked."""
+    c = charge["payload"]
+    return {
+        "decisionId": charge["decisionId"], "ratedAt": charge["businessTime"], "outcome": charge["outcome"],
+        "startDateTime": c["startDateTime"], "usageType": c["usageType"], "destinationClass": c["destinationClass"],
+        "durationSeconds": c["durationSeconds"], "billedSeconds": c["billedSeconds"], "amountMinor": c["amountMinor"],
+        "rateApplied": c["rateApplied"], "connectFeeMinor": c["connectFeeMinor"], "capped": c["capped"],
+        "freeSecondsUsed": c["freeSecondsUsed"], "rounding": c["rounding"],
+        "callingNumber": mask_number(c["callingNumber"]), "calledNumber": mask_number(c["calledNumber"]),
+        "cycle": c["cycle"], "naturalCycle": c["naturalCycle"], "flags": list(c["flags"]),
+        "ruleIds": list(charge["ruleIds"]), "policyVersion": charge.get("policyVersion"),
+    }
+
+
+def _charge_checkpoints(decisions: list[dict], account: str, c: dict) -> dict:
+    """The checkpoints only a charged CDR meets: CP3.LATE, CP5.WINDOW_CDRS, CP3.HUGE_FEE (c: its CdrRated body)."""
+    works = [d for d in decisions if d["decisionType"] == PLANNED_WORK_CLEARED and d["payload"]["workId"] in c["workIds"]]
+    alerts = [d for d in decisions if d["decisionType"] == HUGE_FEE_ALERT and d["payload"]["accountId"] == account
+              and d["payload"]["cycle"] == c["cycle"]]
+    return {
+        "late": {"ruleId": "CP3.LATE", "result": _late_result(c["flags"]),
+                 "naturalCycle": c["naturalCycle"], "billedCycle": c["cycle"]},
+        "cutoverWindow": {
+            "ruleId": "CP5.WINDOW_CDRS",
+            "result": "flaggedForVerification" if "IN_CUTOVER_WINDOW" in c["flags"] else "outsideWindows",
+            "works": [{"workId": w["payload"]["workId"], "plannedStart": w["payload"]["plannedStart"],
+                       "plannedEnd": w["payload"]["plannedEnd"], **_ref(w)} for w in works]},
+        "hugeFee": {"ruleId": "CP3.HUGE_FEE", "alerts": [
+            {"cycleChargesMinor": a["payload"]["cycleChargesMinor"],
+             "baselineAverageMinor": a["payload"]["baselineAverageMinor"], **_ref(a)} for a in alerts]},
+    }
+
+
+def _charge_cycles(decisions: list[dict], account: str, c: dict) -> dict:
+    """The charge's usage cycle (CP3.LATE), the bill recorded for it (CP4) and outage credits (CP5.OUTAGE_CREDIT)."""
+    bill = next((d for d in decisions if d["decisionType"] == BILL_CYCLE_CLOSED and d["payload"]["accountId"] == account
+                 and d["payload"]["cycle"] == c["cycle"]), None)
+    return {
+        "usageCycle": _usage_cycle(decisions, account, c["cycle"]),
+        "billCycle": {"cycle": c["cycle"], "closed": bill is not None,
+                      "billId": bill["payload"]["billId"] if bill else None,
+                      "billAmountMinor": bill["payload"]["amountMinor"] if bill else None,
+                      "closedAt": bill["businessTime"] if bill else None},
+        "outageCredits": [{"workId": d["payload"]["workId"], "creditMinor": d["payload"]["creditMinor"], **_ref(d)}
+                          for d in decisions if d["decisionType"] == OUTAGE_CREDIT_ISSUED
+                          and d["payload"]["accountId"] == account and d["payload"]["workId"] in c["workIds"]],
+    }
 
 
 def outcome(story: dict) -> str:
@@ -192,7 +223,7 @@ def outcome(story: dict) -> str:
     reasons = ", ".join(decision["reasonCodes"]) or "-"
     if "duplicateOf" in story:
         return f"suppressed as a duplicate of {story['duplicateOf']}, never charged (CP3.DEDUP)"
-    if decision["decisionType"] != "guard.CdrRated":
+    if decision["decisionType"] != CDR_RATED:
         rule = decision["ruleIds"][0] if decision["ruleIds"] else "-"
         return f"{decision['outcome']}, not charged ({rule}: {reasons})"
     charge = story["charge"]

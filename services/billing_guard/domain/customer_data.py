@@ -10,10 +10,9 @@ from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
 from .cycles import cycle_of, next_cycle
+from .decision_types import CUSTOMER_DATA_CHANGED, CUSTOMER_DATA_CHANGE_REJECTED
 from .policy import GuardPolicy
 
-CHANGED = "guard.CustomerDataChanged"
-REFUSED = "guard.CustomerDataChangeRejected"
 
 
 def current_value(state: AccountState, name: str, policy: GuardPolicy) -> str | None:
@@ -56,15 +55,13 @@ def decide_change(state: AccountState, event, policy: GuardPolicy) -> list[Decis
             "operatorId": p["operatorId"], "operatorRole": p["operatorRole"], "approverId": p.get("approverId"),
             "channel": p["channel"], "reason": p["reason"], "effectiveFrom": rfc3339(effective)}
     if reasons:
-        return [Decision(REFUSED, tuple(rules), "rejected", body, tuple(reasons))]
-    return [Decision(CHANGED, tuple(rules), "accepted", body)]
+        return [Decision(CUSTOMER_DATA_CHANGE_REJECTED, tuple(rules), "rejected", body, tuple(reasons))]
+    return [Decision(CUSTOMER_DATA_CHANGED, tuple(rules), "accepted", body)]
 
 
-def evolve_customer(state: AccountState, decision: dict) -> AccountState | None:
-    if decision["decisionType"] == REFUSED:
-        return state
-    if decision["decisionType"] != CHANGED:
-        return None
+def evolve_customer(state: AccountState, decision: dict) -> AccountState:
+    """CP1.AUDIT: an accepted change (guard.CustomerDataChanged) sets the field and is audited; a
+    rejected one changes nothing."""
     body = decision["payload"]
     effective = parse_rfc3339(body["effectiveFrom"])
     state = replace(state, fields={**state.fields, body["field"]: body["after"]},

@@ -17,6 +17,7 @@ from services.common.timefmt import rfc3339
 from . import account as acc
 from .account import AccountState
 from .cycles import cycle_end, previous_cycle
+from .decision_types import USAGE_CYCLE_CLOSED
 from .policy import GuardPolicy
 
 
@@ -50,7 +51,7 @@ def cycles_closing(state: AccountState, start: datetime, policy: GuardPolicy) ->
 
 def closing_decisions(state: AccountState, cycles: list[str], start: datetime, policy: GuardPolicy,
                       account_id: str) -> list[Decision]:
-    return [Decision(acc.USAGE_CLOSED, ("CP3.LATE",), "closed",
+    return [Decision(USAGE_CYCLE_CLOSED, ("CP3.LATE",), "closed",
                      {"accountId": account_id, "cycle": c, "chargesMinor": state.cycle_totals[c],
                       "closesAt": rfc3339(closes_at(c, policy)), "watermark": rfc3339(start),
                       "graceSeconds": policy.cycle_close_grace_seconds},

@@ -11,27 +11,21 @@ from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
 from .charge_history import ChargeHistory
+from .decision_types import (
+    CREDIT_NOTE_ISSUED, DISPUTE_ACTION_REJECTED, DISPUTE_AUTO_CREDITED, DISPUTE_CANCELLED, DISPUTE_CLOSED,
+    DISPUTE_OPENED, DISPUTE_REPLIED, DISPUTE_REPLY_OVERDUE, DISPUTE_RESOLVED, DISPUTE_TRANSFER_ACCEPTED,
+    DISPUTE_TRANSFER_PROPOSED,
+)
 from .masking import mask_number
 from .planned_works import WorksState
 from .policy import GuardPolicy
 from .rating import rate_with
 from .tariffs import Catalogue
 
-OPENED = "guard.DisputeOpened"
-ACTION_REJECTED = "guard.DisputeActionRejected"
-TRANSFER_PROPOSED = "guard.DisputeTransferProposed"
-TRANSFER_ACCEPTED = "guard.DisputeTransferAccepted"
-REPLIED = "guard.DisputeReplied"
-OVERDUE = "guard.DisputeReplyOverdue"
-AUTO_CREDITED = "guard.DisputeAutoCredited"
-RESOLVED = "guard.DisputeResolved"
-CREDIT_NOTE = "guard.CreditNoteIssued"
-CLOSED = "guard.DisputeClosed"
-CANCELLED = "guard.DisputeCancelled"
 REPLY_TIMER = "disputeReply"
 
-DISPUTE_TYPES = frozenset({OPENED, TRANSFER_PROPOSED, TRANSFER_ACCEPTED, REPLIED, OVERDUE, AUTO_CREDITED,
-                           RESOLVED, CLOSED, CANCELLED})
+DISPUTE_TYPES = frozenset({DISPUTE_OPENED, DISPUTE_TRANSFER_PROPOSED, DISPUTE_TRANSFER_ACCEPTED, DISPUTE_REPLIED,
+                           DISPUTE_REPLY_OVERDUE, DISPUTE_AUTO_CREDITED, DISPUTE_RESOLVED, DISPUTE_CLOSED, DISPUTE_CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -127,13 +121,13 @@ def guard_faults(state: AccountState, history: ChargeHistory, catalogue: Catalog
 
 
 def _reject(p: dict, reason: str) -> list[Decision]:
-    return [Decision(ACTION_REJECTED, ("D.OPEN",), "rejected",
+    return [Decision(DISPUTE_ACTION_REJECTED, ("D.OPEN",), "rejected",
                      {"ticketId": p["ticketId"], "accountId": p["accountId"], "action": p["action"], "actorId": p["actorId"]},
                      (reason,))]
 
 
 def _credit_note(event, p: dict, dispute: Dispute, amount: int, rule_ids, how: str) -> Decision:
-    return Decision(CREDIT_NOTE, tuple(rule_ids), "issued",
+    return Decision(CREDIT_NOTE_ISSUED, tuple(rule_ids), "issued",
                     {"creditNoteId": derived_id(event.event_id, "creditNote"), "ticketId": dispute.ticket_id,
                      "accountId": p["accountId"], "billId": dispute.bill_id, "cycle": dispute.cycle,
                      "amountMinor": amount, "currency": "CNY", "how": how})
@@ -141,118 +135,170 @@ def _credit_note(event, p: dict, dispute: Dispute, amount: int, rule_ids, how: s
 
 def decide_dispute(state: AccountState, history: ChargeHistory, catalogue: Catalogue, works: WorksState, event,
                    policy: GuardPolicy) -> list[Decision]:
+    """One action on a bill dispute ticket (billing.dispute.v1); an action the ticket's status
+    does not allow is rejected with the reason (D.OPEN)."""
     p = event.payload
-    action, ticket = p["action"], p["ticketId"]
-    dispute = state.disputes.get(ticket)
-    if action == "open":
+    dispute = state.disputes.get(p["ticketId"])
+    if p["action"] == "open":
         if dispute is not None:
             return _reject(p, "TICKET_EXISTS")
-        cycle = _dispute_cycle(state, history, p["billId"], p["disputedItems"])
-        amount = p["disputedAmount"]["amountMinor"]
-        timer_id = derived_id(event.event_id, REPLY_TIMER)
-        due = event.event_time + timedelta(days=policy.dispute_reply_days)
-        opened = Decision(
-            OPENED, ("D.OPEN", "D.HOLD", "D.EVIDENCE", "D.REPLY_15D"), "acknowledged",
-            {"ticketId": ticket, "ticketType": "Bill Dispute", "accountId": p["accountId"], "billId": p["billId"],
-             "cycle": cycle, "disputedItems": list(p["disputedItems"]), "disputedAmountMinor": amount,
-             "ownerId": p["actorId"], "channel": p["channel"], "reason": p["reason"],
-             # D.HOLD: dunning reads this: no late fee, reminder or suspension for the held amount.
-             "hold": {"billId": p["billId"], "amountMinor": amount, "billState": "onHold"},
-             "replyDueAt": rfc3339(due), "evidence": evidence_pack(state, history, catalogue, works, cycle)},
-            timer=Timer(timer_id, due, REPLY_TIMER, p["accountId"], {"ticketId": ticket}),
-        )
-        out = [opened]
-        faults = guard_faults(state, history, catalogue, p["disputedItems"], policy)
-        credit = min(amount, sum(f["creditMinor"] for f in faults))
-        if faults and credit > 0:
-            resolution = "upheld" if credit == amount else "partiallyUpheld"
-            temp = Dispute(ticket, p["billId"], cycle, tuple(p["disputedItems"]), amount, p["actorId"], event.event_time, timer_id)
-            out.append(Decision(AUTO_CREDITED, ("D.AUTO_CREDIT", "D.RESOLVE", "D.HOLD"), resolution,
-                                {"ticketId": ticket, "accountId": p["accountId"], "resolution": resolution,
-                                 "creditMinor": credit, "faults": faults, "holdReleasedMinor": amount},
-                                tuple(sorted({f["fault"] for f in faults})), cancels_timers=(timer_id,)))
-            out.append(_credit_note(event, p, temp, credit, ("D.AUTO_CREDIT", "D.RESOLVE"), "automatic"))
-        return out
+        return _open(state, history, catalogue, works, event, policy)
     if dispute is None:
         return _reject(p, "UNKNOWN_TICKET")
-    base = {"ticketId": ticket, "accountId": p["accountId"], "actorId": p["actorId"]}
-    if action == "transfer":
-        if dispute.status != "acknowledged":
-            return _reject(p, "DISPUTE_NOT_OPEN")
-        if p["actorId"] != dispute.owner:
-            return _reject(p, "ONLY_OWNER_MAY_TRANSFER")
-        return [Decision(TRANSFER_PROPOSED, ("D.OPEN",), "pendingAcceptance",
-                         {**base, "fromOwnerId": dispute.owner, "toOwnerId": p["toOwnerId"], "reason": p["reason"]})]
-    if action == "acceptTransfer":
-        if dispute.pending_owner is None or p["actorId"] != dispute.pending_owner:
-            return _reject(p, "NO_TRANSFER_TO_THIS_ACTOR")
-        return [Decision(TRANSFER_ACCEPTED, ("D.OPEN",), "transferred",
-                         {**base, "fromOwnerId": dispute.owner, "toOwnerId": dispute.pending_owner})]
-    if action == "reply":
-        if dispute.status != "acknowledged":
-            return _reject(p, "DISPUTE_NOT_OPEN")
-        late = event.event_time > dispute.opened_at + timedelta(days=policy.dispute_reply_days)
-        return [Decision(REPLIED, ("D.REPLY_15D",), "answeredLate" if late else "answered",
-                         {**base, "replyText": p.get("replyText") or p["reason"]},
-                         ("REPLY_AFTER_DEADLINE",) if late else (), cancels_timers=(dispute.reply_timer_id,))]
-    if action == "resolve":
-        if dispute.status != "acknowledged":
-            return _reject(p, "DISPUTE_NOT_OPEN")
-        resolution = p["resolution"]
-        credit = {"upheld": dispute.amount, "rejected": 0}.get(resolution)
-        if credit is None:
-            credit = p["creditAmount"]["amountMinor"]
-            if not 0 < credit < dispute.amount:
-                return _reject(p, "PARTIAL_CREDIT_OUT_OF_RANGE")
-        out = [Decision(RESOLVED, ("D.RESOLVE", "D.HOLD"), resolution,
-                        {**base, "resolution": resolution, "creditMinor": credit, "reason": p["reason"],
-                         "holdReleasedMinor": dispute.amount},
-                        () if resolution != "rejected" else ("CUSTOMER_CLAIM_REJECTED",),
-                        cancels_timers=() if dispute.answered else (dispute.reply_timer_id,))]
-        if credit:
-            out.append(_credit_note(event, p, dispute, credit, ("D.RESOLVE",), "manual"))
-        return out
-    if action == "close":
-        if dispute.status != "resolved":
-            return _reject(p, "NOT_RESOLVED")
-        return [Decision(CLOSED, ("D.RESOLVE",), "closed", base)]
-    # cancel
+    return ACTIONS.get(p["action"], _cancel)(dispute, event, policy)
+
+
+def _open(state: AccountState, history: ChargeHistory, catalogue: Catalogue, works: WorksState, event,
+          policy: GuardPolicy) -> list[Decision]:
+    """D.OPEN, D.HOLD, D.EVIDENCE, D.REPLY_15D: the ticket opened with its owner, hold, evidence and
+    reply deadline; then D.AUTO_CREDIT if the guard can show its own fault."""
+    p = event.payload
+    ticket = p["ticketId"]
+    cycle = _dispute_cycle(state, history, p["billId"], p["disputedItems"])
+    amount = p["disputedAmount"]["amountMinor"]
+    timer_id = derived_id(event.event_id, REPLY_TIMER)
+    due = event.event_time + timedelta(days=policy.dispute_reply_days)
+    opened = Decision(
+        DISPUTE_OPENED, ("D.OPEN", "D.HOLD", "D.EVIDENCE", "D.REPLY_15D"), "acknowledged",
+        {"ticketId": ticket, "ticketType": "Bill Dispute", "accountId": p["accountId"], "billId": p["billId"],
+         "cycle": cycle, "disputedItems": list(p["disputedItems"]), "disputedAmountMinor": amount,
+         "ownerId": p["actorId"], "channel": p["channel"], "reason": p["reason"],
+         # D.HOLD: dunning reads this: no late fee, reminder or suspension for the held amount.
+         "hold": {"billId": p["billId"], "amountMinor": amount, "billState": "onHold"},
+         "replyDueAt": rfc3339(due), "evidence": evidence_pack(state, history, catalogue, works, cycle)},
+        timer=Timer(timer_id, due, REPLY_TIMER, p["accountId"], {"ticketId": ticket}),
+    )
+    faults = guard_faults(state, history, catalogue, p["disputedItems"], policy)
+    credit = min(amount, sum(f["creditMinor"] for f in faults))
+    if not (faults and credit > 0):
+        return [opened]
+    opening = Dispute(ticket, p["billId"], cycle, tuple(p["disputedItems"]), amount, p["actorId"], event.event_time,
+                      timer_id)
+    return [opened, *_auto_credit(event, opening, faults, credit)]
+
+
+def _auto_credit(event, dispute: Dispute, faults: list[dict], credit: int) -> list[Decision]:
+    """D.AUTO_CREDIT, D.RESOLVE: the ticket resolved at once for the guard's own faults, credited."""
+    p = event.payload
+    resolution = "upheld" if credit == dispute.amount else "partiallyUpheld"
+    return [
+        Decision(DISPUTE_AUTO_CREDITED, ("D.AUTO_CREDIT", "D.RESOLVE", "D.HOLD"), resolution,
+                 {"ticketId": dispute.ticket_id, "accountId": p["accountId"], "resolution": resolution,
+                  "creditMinor": credit, "faults": faults, "holdReleasedMinor": dispute.amount},
+                 tuple(sorted({f["fault"] for f in faults})), cancels_timers=(dispute.reply_timer_id,)),
+        _credit_note(event, p, dispute, credit, ("D.AUTO_CREDIT", "D.RESOLVE"), "automatic"),
+    ]
+
+
+def _about(p: dict) -> dict:
+    """What every decision on an open ticket says first: the ticket, its account, who acted."""
+    return {"ticketId": p["ticketId"], "accountId": p["accountId"], "actorId": p["actorId"]}
+
+
+def _transfer(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.OPEN: only the owner proposes a new owner, who must accept."""
+    p = event.payload
     if dispute.status != "acknowledged":
         return _reject(p, "DISPUTE_NOT_OPEN")
-    return [Decision(CANCELLED, ("D.HOLD",), "cancelled", {**base, "holdReleasedMinor": dispute.amount},
+    if p["actorId"] != dispute.owner:
+        return _reject(p, "ONLY_OWNER_MAY_TRANSFER")
+    return [Decision(DISPUTE_TRANSFER_PROPOSED, ("D.OPEN",), "pendingAcceptance",
+                     {**_about(p), "fromOwnerId": dispute.owner, "toOwnerId": p["toOwnerId"], "reason": p["reason"]})]
+
+
+def _accept_transfer(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.OPEN: the proposed owner takes the ticket."""
+    p = event.payload
+    if dispute.pending_owner is None or p["actorId"] != dispute.pending_owner:
+        return _reject(p, "NO_TRANSFER_TO_THIS_ACTOR")
+    return [Decision(DISPUTE_TRANSFER_ACCEPTED, ("D.OPEN",), "transferred",
+                     {**_about(p), "fromOwnerId": dispute.owner, "toOwnerId": dispute.pending_owner})]
+
+
+def _reply(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.REPLY_15D: the answer to the customer, late if after the reply deadline."""
+    p = event.payload
+    if dispute.status != "acknowledged":
+        return _reject(p, "DISPUTE_NOT_OPEN")
+    late = event.event_time > dispute.opened_at + timedelta(days=policy.dispute_reply_days)
+    return [Decision(DISPUTE_REPLIED, ("D.REPLY_15D",), "answeredLate" if late else "answered",
+                     {**_about(p), "replyText": p.get("replyText") or p["reason"]},
+                     ("REPLY_AFTER_DEADLINE",) if late else (), cancels_timers=(dispute.reply_timer_id,))]
+
+
+def _resolve(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.RESOLVE, D.HOLD: upheld, partly upheld or rejected; the hold released, any credit issued."""
+    p = event.payload
+    if dispute.status != "acknowledged":
+        return _reject(p, "DISPUTE_NOT_OPEN")
+    resolution = p["resolution"]
+    credit = {"upheld": dispute.amount, "rejected": 0}.get(resolution)
+    if credit is None:
+        credit = p["creditAmount"]["amountMinor"]
+        if not 0 < credit < dispute.amount:
+            return _reject(p, "PARTIAL_CREDIT_OUT_OF_RANGE")
+    out = [Decision(DISPUTE_RESOLVED, ("D.RESOLVE", "D.HOLD"), resolution,
+                    {**_about(p), "resolution": resolution, "creditMinor": credit, "reason": p["reason"],
+                     "holdReleasedMinor": dispute.amount},
+                    () if resolution != "rejected" else ("CUSTOMER_CLAIM_REJECTED",),
+                    cancels_timers=() if dispute.answered else (dispute.reply_timer_id,))]
+    if credit:
+        out.append(_credit_note(event, p, dispute, credit, ("D.RESOLVE",), "manual"))
+    return out
+
+
+def _close(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.RESOLVE: a resolved ticket is closed."""
+    p = event.payload
+    if dispute.status != "resolved":
+        return _reject(p, "NOT_RESOLVED")
+    return [Decision(DISPUTE_CLOSED, ("D.RESOLVE",), "closed", _about(p))]
+
+
+def _cancel(dispute: Dispute, event, policy: GuardPolicy) -> list[Decision]:
+    """D.HOLD: the customer withdraws; the hold is released."""
+    p = event.payload
+    if dispute.status != "acknowledged":
+        return _reject(p, "DISPUTE_NOT_OPEN")
+    return [Decision(DISPUTE_CANCELLED, ("D.HOLD",), "cancelled", {**_about(p), "holdReleasedMinor": dispute.amount},
                      cancels_timers=(dispute.reply_timer_id,))]
+
+
+# The actions on an existing ticket (schemas.billing.DISPUTE_ACTIONS); the one left, cancel, is the default.
+ACTIONS = {"transfer": _transfer, "acceptTransfer": _accept_transfer, "reply": _reply, "resolve": _resolve,
+           "close": _close}
 
 
 def on_reply_timer(state: AccountState, event) -> list[Decision]:
     dispute = state.disputes.get(event.payload["data"]["ticketId"])
     if dispute is None or dispute.answered or dispute.status != "acknowledged":
         return []
-    return [Decision(OVERDUE, ("D.REPLY_15D",), "overdue",
+    return [Decision(DISPUTE_REPLY_OVERDUE, ("D.REPLY_15D",), "overdue",
                      {"ticketId": dispute.ticket_id, "ownerId": dispute.owner,
                       "openedAt": rfc3339(dispute.opened_at), "replyDueAt": rfc3339(event.event_time)},
                      ("NO_REPLY_WITHIN_15_DAYS",))]
 
 
+# What each decision on an open ticket changes in it.
+_TICKET_CHANGES = {
+    DISPUTE_TRANSFER_PROPOSED: lambda d, body: replace(d, pending_owner=body["toOwnerId"]),
+    DISPUTE_TRANSFER_ACCEPTED: lambda d, body: replace(d, owner=body["toOwnerId"], pending_owner=None),
+    DISPUTE_REPLIED: lambda d, body: replace(d, answered=True),
+    DISPUTE_REPLY_OVERDUE: lambda d, body: replace(d, overdue=True),
+    DISPUTE_AUTO_CREDITED: lambda d, body: replace(d, status="resolved", answered=True, credit=body["creditMinor"]),
+    DISPUTE_RESOLVED: lambda d, body: replace(d, status="resolved", answered=True, credit=body["creditMinor"]),
+    DISPUTE_CLOSED: lambda d, body: replace(d, status="closed"),
+    DISPUTE_CANCELLED: lambda d, body: replace(d, status="cancelled"),
+}
+
+
 def evolve_dispute(state: AccountState, decision: dict) -> AccountState:
-    kind, body = decision["decisionType"], decision["payload"]
-    if kind == OPENED:
+    """A dispute decision (DISPUTE_TYPES) folded into the account's tickets."""
+    body = decision["payload"]
+    if decision["decisionType"] == DISPUTE_OPENED:
         d = Dispute(body["ticketId"], body["billId"], body["cycle"], tuple(body["disputedItems"]),
                     body["disputedAmountMinor"], body["ownerId"], parse_rfc3339(decision["businessTime"]),
                     body["timer"]["timerId"])
-        return replace(state, disputes={**state.disputes, d.ticket_id: d})
-    d = state.disputes[body["ticketId"]]
-    if kind == TRANSFER_PROPOSED:
-        d = replace(d, pending_owner=body["toOwnerId"])
-    elif kind == TRANSFER_ACCEPTED:
-        d = replace(d, owner=body["toOwnerId"], pending_owner=None)
-    elif kind == REPLIED:
-        d = replace(d, answered=True)
-    elif kind == OVERDUE:
-        d = replace(d, overdue=True)
-    elif kind in (AUTO_CREDITED, RESOLVED):
-        d = replace(d, status="resolved", answered=True, credit=body["creditMinor"])
-    elif kind == CLOSED:
-        d = replace(d, status="closed")
-    elif kind == CANCELLED:
-        d = replace(d, status="cancelled")
+    else:
+        d = _TICKET_CHANGES[decision["decisionType"]](state.disputes[body["ticketId"]], body)
     return replace(state, disputes={**state.disputes, d.ticket_id: d})

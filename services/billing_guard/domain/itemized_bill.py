@@ -5,6 +5,7 @@ Numbers are masked unless the reader is the account's owner reading their own bi
 """
 from __future__ import annotations
 
+from .decision_types import CDR_RATED, CREDIT_NOTE_ISSUED
 from .masking import mask_number
 
 
@@ -15,7 +16,7 @@ def itemized_bill(decisions: list[dict], account_id: str, cycle: str, *, owner_v
         body = d["payload"]
         if body.get("accountId") != account_id:
             continue
-        if d["decisionType"] == "guard.CdrRated" and body["cycle"] == cycle:
+        if d["decisionType"] == CDR_RATED and body["cycle"] == cycle:
             lines.append({
                 "usageId": body["usageId"], "switchId": body["switchId"], "originId": body["originId"],
                 "startDateTime": body["startDateTime"], "usageType": body["usageType"],
@@ -25,7 +26,7 @@ def itemized_bill(decisions: list[dict], account_id: str, cycle: str, *, owner_v
                 "tariffVersion": body["tariffVersion"], "amountMinor": body["amountMinor"], "flags": body["flags"],
                 "decisionId": d["decisionId"],
             })
-        elif d["decisionType"] == "guard.CreditNoteIssued" and body.get("cycle") == cycle:
+        elif d["decisionType"] == CREDIT_NOTE_ISSUED and body.get("cycle") == cycle:
             credits.append({"creditNoteId": body["creditNoteId"], "ticketId": body["ticketId"],
                             "amountMinor": body["amountMinor"], "decisionId": d["decisionId"]})
     lines.sort(key=lambda line: (line["startDateTime"], line["usageId"]))

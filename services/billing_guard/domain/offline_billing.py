@@ -13,6 +13,9 @@ from . import account as acc
 from .account import AccountState
 from .cycle_closing import baseline_cycles, closing_decisions, cycles_closing, is_closed
 from .cycles import cycle_of, months_before
+from .decision_types import (
+    BILL_CYCLE_CLOSED, CDR_RATED, CDR_UNRATED, DUPLICATE_CDR_SUPPRESSED, HUGE_FEE_ALERT, STALE_CDR_HELD,
+)
 from .planned_works import WorksState
 from .policy import GuardPolicy
 from .rating import ROUNDING, rate_with
@@ -53,7 +56,7 @@ def huge_fee(state: AccountState, cycle: str, new_total: int, baseline: list[str
     if new_total * len(baseline) <= policy.huge_fee_factor * baseline_sum:
         return None
     return Decision(
-        acc.HUGE_FEE, ("CP3.HUGE_FEE", "CP3.LATE") if late else ("CP3.HUGE_FEE",), "notifyCustomer",
+        HUGE_FEE_ALERT, ("CP3.HUGE_FEE", "CP3.LATE") if late else ("CP3.HUGE_FEE",), "notifyCustomer",
         {"accountId": account_id, "cycle": cycle, "cycleChargesMinor": new_total,
          "baselineCycles": baseline, "baselineAverageMinor": baseline_sum // len(baseline),
          "factor": policy.huge_fee_factor, "notifyCustomerAt": "immediately", "lateAdjustment": late},
@@ -73,7 +76,7 @@ def decide_cdr(state: AccountState, catalogue: Catalogue, switch: SwitchState, w
     start = p["startDateTime"]
     cycle = cycle_of(start, policy.timezone)
     if first_copy is not None:
-        return [Decision(acc.DUPLICATE, ("CP3.DEDUP",), "suppressed",
+        return [Decision(DUPLICATE_CDR_SUPPRESSED, ("CP3.DEDUP",), "suppressed",
                          {**_ids(p), "accountId": p["accountId"], "originalUsageId": first_copy, "cycle": cycle},
                          ("DUPLICATE_SWITCH_ORIGIN_ID",))]
     closing = cycles_closing(state, start, policy)
@@ -81,13 +84,13 @@ def decide_cdr(state: AccountState, catalogue: Catalogue, switch: SwitchState, w
     decisions.append(decide_sequence(switch, event, policy, switch_stream))
     if start < months_before(received, policy.stale_after_months):
         decisions.insert(len(closing), Decision(
-            acc.STALE, ("CP3.STALE",), "heldForReview",
+            STALE_CDR_HELD, ("CP3.STALE",), "heldForReview",
             {**_ids(p), "accountId": p["accountId"], "cycle": cycle, "startDateTime": rfc3339(start),
              "staleAfterMonths": policy.stale_after_months}, ("OLDER_THAN_DISPUTE_WINDOW",)))
         return decisions
     charge = _rate(state, catalogue, works, p, cycle, policy)
     decisions.insert(len(closing), charge)
-    if charge.decision_type != acc.RATED:
+    if charge.decision_type != CDR_RATED:
         return decisions
     new_total = state.cycle_totals.get(cycle, 0) + charge.payload["amountMinor"]
     alert = huge_fee(state, cycle, new_total, baseline_cycles(state, cycle, start, policy), policy, p["accountId"],
@@ -111,7 +114,7 @@ def _rate(state: AccountState, catalogue: Catalogue, works: WorksState, p: dict,
         start, policy.timezone, free_left)
     if rated is None:
         reason = "NO_TARIFF_VERSION_IN_FORCE" if version is None else "NO_RATE_FOR_USAGE"
-        return Decision(acc.UNRATED, ("CP2.EFFECTIVE_DATING",), "heldForReview",
+        return Decision(CDR_UNRATED, ("CP2.EFFECTIVE_DATING",), "heldForReview",
                         {**_ids(p), "accountId": p["accountId"], "cycle": cycle, "tariffId": tariff_id,
                          "tariffVersion": version.version if version else None,
                          "startDateTime": rfc3339(start)}, (reason,))
@@ -128,7 +131,8 @@ def _rate(state: AccountState, catalogue: Catalogue, works: WorksState, p: dict,
         reasons.append("CUTOVER_WINDOW_VERIFY_BEFORE_BILLING")
     # A late adjustment says so even inside a cutover window; the window shows in its flags.
     outcome = "lateAdjustment" if late else ("flaggedForVerification" if windows else "charged")
-    return Decision(acc.RATED, tuple(rule_ids), outcome, _charge_body(p, cycle, tariff_id, version, rated, flags, windows),
+    return Decision(CDR_RATED, tuple(rule_ids), outcome,
+                    _charge_body(p, cycle, tariff_id, version, rated, flags, windows),
                     tuple(reasons))
 
 
@@ -170,7 +174,7 @@ def decide_bill(state: AccountState, event, policy: GuardPolicy) -> list[Decisio
     cycle = cycle_of(p["billingPeriod"]["startDateTime"], policy.timezone)
     # The bill is recorded for CP4 and disputes; it closes no usage cycle (cycles.py), and it
     # states no guard total, which would depend on how many CDRs happened to arrive first.
-    return [Decision(acc.CYCLE_CLOSED, ("CP4.OVERDUE_30",), "closed",
+    return [Decision(BILL_CYCLE_CLOSED, ("CP4.OVERDUE_30",), "closed",
                      {"accountId": p["accountId"], "billId": p["billId"], "cycle": cycle,
                       "amountMinor": p["amountDue"]["amountMinor"],
                       "paymentDueDate": rfc3339(p["paymentDueDate"])})]

@@ -11,12 +11,9 @@ from datetime import datetime, timedelta
 from services.common.decider import Decision
 from services.common.timefmt import parse_rfc3339, rfc3339
 
+from .decision_types import OUTAGE_CREDIT_ISSUED, OUTAGE_CREDIT_REFUSED, PLANNED_WORK_BLOCKED, PLANNED_WORK_CLEARED
 from .policy import GuardPolicy
 
-CLEARED = "guard.PlannedWorkCleared"
-BLOCKED = "guard.PlannedWorkBlocked"
-OUTAGE_CREDIT = "guard.OutageCreditIssued"
-OUTAGE_REFUSED = "guard.OutageCreditRefused"
 
 
 @dataclass(frozen=True)
@@ -82,19 +79,19 @@ def decide_work(state: WorksState, event, policy: GuardPolicy) -> list[Decision]
                 # The longest lead of a notice sent by the decision (CP5.NOTICE_72H), for the self-check.
                 "noticeLeadHours": notice_lead_hours(p, event.event_time)}
         if missing:
-            return [Decision(BLOCKED, tuple(rules), "blocked", body, tuple(missing))]
-        return [Decision(CLEARED, tuple(rules), "cleared", body)]
+            return [Decision(PLANNED_WORK_BLOCKED, tuple(rules), "blocked", body, tuple(missing))]
+        return [Decision(PLANNED_WORK_CLEARED, tuple(rules), "cleared", body)]
     work = state.works.get(p["workId"])
     start, end = p["actualOutageStart"], p["actualOutageEnd"]
     base = {"workId": p["workId"], "actualOutageStart": rfc3339(start), "actualOutageEnd": rfc3339(end)}
     if work is None or work["status"] != "cleared":
         reason = "WORK_UNKNOWN" if work is None else "WORK_NOT_CLEARED"
-        return [Decision(OUTAGE_REFUSED, ("CP5.OUTAGE_CREDIT",), "refused", base, (reason,))]
+        return [Decision(OUTAGE_CREDIT_REFUSED, ("CP5.OUTAGE_CREDIT",), "refused", base, (reason,))]
     seconds = max(0, int((end - start).total_seconds()))
     hours = -(-seconds // 3600)  # every started hour of outage is credited
     credit = hours * policy.outage_credit_per_hour
     return [
-        Decision(OUTAGE_CREDIT, ("CP5.OUTAGE_CREDIT",), "credited",
+        Decision(OUTAGE_CREDIT_ISSUED, ("CP5.OUTAGE_CREDIT",), "credited",
                  {**base, "accountId": account, "outageSeconds": seconds, "creditedHours": hours,
                   "creditMinor": credit, "rounding": "per started hour x policy outageCreditPerHourMinor"})
         for account in sorted(set(p["affectedAccountIds"]))
@@ -103,8 +100,9 @@ def decide_work(state: WorksState, event, policy: GuardPolicy) -> list[Decision]
 
 def evolve_works(state: WorksState, decision: dict) -> WorksState:
     kind, body = decision["decisionType"], decision["payload"]
-    if kind in (CLEARED, BLOCKED):
-        work = {"status": "cleared" if kind == CLEARED else "blocked", "switchIds": frozenset(body["switchIds"]),
+    if kind in (PLANNED_WORK_CLEARED, PLANNED_WORK_BLOCKED):
+        work = {"status": "cleared" if kind == PLANNED_WORK_CLEARED else "blocked",
+                "switchIds": frozenset(body["switchIds"]),
                 "areas": frozenset(body["areas"]), "start": parse_rfc3339(body["plannedStart"]),
                 "end": parse_rfc3339(body["plannedEnd"])}
         return WorksState({**state.works, body["workId"]: work})

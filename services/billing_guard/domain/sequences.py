@@ -13,8 +13,8 @@ from datetime import timedelta
 from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
 
-RECORDED = "guard.SwitchSequenceRecorded"
-GAP_ALERT = "guard.SequenceGapAlert"
+from .decision_types import SEQUENCE_GAP_ALERT, SWITCH_SEQUENCE_RECORDED
+
 GAP_TIMER = "sequenceGap"
 
 
@@ -109,7 +109,7 @@ def decide_sequence(state: SwitchState, event, policy, stream_id: str) -> Decisi
         body["gapTimerId"] = timer_id
         body["missingFrom"], body["missingTo"] = state.high_water + 1, seq - 1
     reasons = ("SEQUENCE_REPEATED",) if outcome == "repeated" else ()
-    return Decision(RECORDED, ("CP3.SEQUENCE_GAP",), outcome, body, reasons, timer=timer,
+    return Decision(SWITCH_SEQUENCE_RECORDED, ("CP3.SEQUENCE_GAP",), outcome, body, reasons, timer=timer,
                     cancels_timers=cancels, stream_id=stream_id)
 
 
@@ -119,7 +119,7 @@ def on_gap_timer(state: SwitchState, event, stream_id: str) -> list[Decision]:
     if not missing or timer_id in state.alerted:
         return []
     ranges = [{"from": g.low, "to": g.high} for g in missing]
-    return [Decision(GAP_ALERT, ("CP3.SEQUENCE_GAP",), "alert",
+    return [Decision(SEQUENCE_GAP_ALERT, ("CP3.SEQUENCE_GAP",), "alert",
                      {"switchId": event.payload["data"]["switchId"], "missingRanges": ranges,
                       "missingCount": sum(g.high - g.low + 1 for g in missing), "timerId": timer_id},
                      ("SEQUENCE_GAP_OPEN_AFTER_GRACE",), stream_id=stream_id)]
@@ -127,9 +127,9 @@ def on_gap_timer(state: SwitchState, event, stream_id: str) -> list[Decision]:
 
 def evolve_switch(state: SwitchState, decision: dict) -> SwitchState:
     kind, body = decision["decisionType"], decision["payload"]
-    if kind == RECORDED:
+    if kind == SWITCH_SEQUENCE_RECORDED:
         return advance(state, body["sequenceNumber"], body.get("gapTimerId"))
-    if kind == GAP_ALERT:
+    if kind == SEQUENCE_GAP_ALERT:
         return SwitchState(state.high_water, state.gaps, state.alerted | {body["timerId"]})
     return state
 

@@ -20,19 +20,17 @@ from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
+from .decision_types import (
+    PAYMENT_RECORDED, RESTORATION_COMPLETED, RESTORATION_ORDERED, RESTORATION_SLA_MISSED, SUSPENSION_APPROVED,
+    SUSPENSION_DENIED, TERMINATION_ELIGIBLE,
+)
 from .disputes import held_amount
 from .policy import GuardPolicy
 
-PAYMENT = "guard.PaymentRecorded"
-APPROVED = "guard.SuspensionApproved"
-DENIED = "guard.SuspensionDenied"
-RESTORE = "guard.RestorationOrdered"
-RESTORE_MISSED = "guard.RestorationSlaMissed"
-RESTORED = "guard.RestorationCompleted"
-TERMINATION = "guard.TerminationEligible"
 TERMINATION_TIMER = "terminationCheck"
 RESTORE_TIMER = "restoreDeadline"
-TYPES = frozenset({PAYMENT, APPROVED, DENIED, RESTORE, RESTORE_MISSED, RESTORED, TERMINATION})
+TYPES = frozenset({PAYMENT_RECORDED, SUSPENSION_APPROVED, SUSPENSION_DENIED, RESTORATION_ORDERED, RESTORATION_SLA_MISSED,
+                   RESTORATION_COMPLETED, TERMINATION_ELIGIBLE})
 
 
 def _susp(state: AccountState) -> dict:
@@ -74,7 +72,7 @@ def approved(body: dict, at, timer_seed: str, policy: GuardPolicy, cancels: tupl
     """The suspension passes CP4; the termination check (CP4.TERMINATION) is set."""
     timer_id = derived_id(timer_seed, TERMINATION_TIMER)
     due = at + timedelta(days=policy.termination_days)
-    return Decision(APPROVED, RULES, "approved", {**body, "terminationCheckAt": rfc3339(due)},
+    return Decision(SUSPENSION_APPROVED, RULES, "approved", {**body, "terminationCheckAt": rfc3339(due)},
                     timer=Timer(timer_id, due, TERMINATION_TIMER, body["accountId"], {"accountId": body["accountId"]}),
                     cancels_timers=cancels)
 
@@ -84,13 +82,13 @@ def decide_request(state: AccountState, request: dict, event, policy: GuardPolic
     if important(state) or request.get("important"):
         reasons.append("ACCOUNT_MANAGER_APPROVAL_MISSING")
     if reasons:
-        return [Decision(DENIED, RULES, "denied", body, tuple(reasons))]
+        return [Decision(SUSPENSION_DENIED, RULES, "denied", body, tuple(reasons))]
     return [approved(body, event.event_time, event.event_id, policy)]
 
 
 def decide_payment(state: AccountState, event, policy: GuardPolicy) -> list[Decision]:
     p = event.payload
-    out = [Decision(PAYMENT, ("CP4.NO_PAYMENT_IN_FLIGHT",), p["status"],
+    out = [Decision(PAYMENT_RECORDED, ("CP4.NO_PAYMENT_IN_FLIGHT",), p["status"],
                     {"paymentId": p["paymentId"], "accountId": p["accountId"], "billId": p.get("billId"),
                      "amountMinor": p["amount"]["amountMinor"], "status": p["status"],
                      "paymentDate": rfc3339(p["paymentDate"])})]
@@ -100,7 +98,7 @@ def decide_payment(state: AccountState, event, policy: GuardPolicy) -> list[Deci
         # Late fee is owed too (regulation art. 34); dunning states it in the request's amount.
         if paid >= s["owedMinor"]:
             deadline = event.event_time + timedelta(hours=policy.restore_hours)
-            out.append(Decision(RESTORE, ("CP4.RESTORE_48H",), "ordered",
+            out.append(Decision(RESTORATION_ORDERED, ("CP4.RESTORE_48H",), "ordered",
                                 {"accountId": p["accountId"], "paymentId": p["paymentId"],
                                  "restoreBy": rfc3339(deadline)},
                                 timer=Timer(derived_id(event.event_id, RESTORE_TIMER), deadline, RESTORE_TIMER,
@@ -113,12 +111,12 @@ def on_timer(state: AccountState, event) -> list[Decision]:
     s = _susp(state)
     kind = event.payload["kind"]
     if kind == TERMINATION_TIMER and s.get("active"):
-        return [Decision(TERMINATION, ("CP4.TERMINATION",), "eligible",
+        return [Decision(TERMINATION_ELIGIBLE, ("CP4.TERMINATION",), "eligible",
                          {"accountId": event.payload["data"]["accountId"], "suspendedSince": s["since"],
                           "automatic": False}, ("SUSPENDED_60_DAYS_UNPAID",))]
     if kind == RESTORE_TIMER and s.get("restoreOrdered") and not s.get("restoreConfirmed"):
         # billing.restoration.v1 has not reported the line back within 48 h: an SLA miss.
-        return [Decision(RESTORE_MISSED, ("CP4.RESTORE_48H",), "alert",
+        return [Decision(RESTORATION_SLA_MISSED, ("CP4.RESTORE_48H",), "alert",
                          {"accountId": event.payload["data"]["accountId"], "restoreBy": s["restoreBy"]},
                          ("RESTORATION_NOT_CONFIRMED_IN_48H",))]
     return []
@@ -130,11 +128,11 @@ def decide_restoration(state: AccountState, event) -> list[Decision]:
     p = event.payload
     s = _susp(state)
     if not s.get("restoreOrdered") or s.get("restoreConfirmed"):
-        return [Decision(RESTORED, ("CP4.RESTORE_48H",), "unmatched",
+        return [Decision(RESTORATION_COMPLETED, ("CP4.RESTORE_48H",), "unmatched",
                          {"accountId": p["accountId"], "completedAt": rfc3339(p["completedAt"])},
                          ("NO_RESTORATION_PENDING",))]
     on_time = p["completedAt"] <= parse_rfc3339(s["restoreBy"])
-    return [Decision(RESTORED, ("CP4.RESTORE_48H",), "withinSla" if on_time else "late",
+    return [Decision(RESTORATION_COMPLETED, ("CP4.RESTORE_48H",), "withinSla" if on_time else "late",
                      {"accountId": p["accountId"], "completedAt": rfc3339(p["completedAt"]),
                       "restoreBy": s["restoreBy"], "restorationOrderId": s.get("restoreOrderId"),
                       "networkSystem": p["networkSystem"]},
@@ -145,19 +143,19 @@ def decide_restoration(state: AccountState, event) -> list[Decision]:
 def evolve_suspension(state: AccountState, decision: dict) -> AccountState:
     kind, body = decision["decisionType"], decision["payload"]
     s = dict(_susp(state))
-    if kind == PAYMENT:
+    if kind == PAYMENT_RECORDED:
         payments = state.extra.get("payments", ()) + ({"at": parse_rfc3339(body["paymentDate"]), "status": body["status"]},)
         if s.get("active") and body["status"] == "received":
             s["paid"] = s.get("paid", 0) + body["amountMinor"]
         return replace(state, extra={**state.extra, "payments": payments, "suspension": s})
-    if kind == APPROVED:
+    if kind == SUSPENSION_APPROVED:
         s = {"active": True, "since": decision["businessTime"],
              "owedMinor": body["undisputedOverdueMinor"] + body.get("lateFeeMinor", 0), "paid": 0,
              "terminationTimerId": body["timer"]["timerId"]}
-    elif kind == RESTORE:
+    elif kind == RESTORATION_ORDERED:
         s = {**s, "active": False, "restoreOrdered": True, "restoreConfirmed": False, "restoreBy": body["restoreBy"],
              "restoreTimerId": body["timer"]["timerId"], "restoreOrderId": decision["decisionId"]}
-    elif kind == RESTORED and decision["outcome"] != "unmatched":
+    elif kind == RESTORATION_COMPLETED and decision["outcome"] != "unmatched":
         s = {**s, "restoreConfirmed": True}
     return replace(state, extra={**state.extra, "suspension": s})
 

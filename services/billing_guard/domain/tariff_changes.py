@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from services.common.decider import Decision
 
+from .decision_types import TARIFF_VERSION_ACCEPTED, TARIFF_VERSION_REJECTED
 from .policy import BasketItem, GuardPolicy
 from .rating import rate_usage
 from .tariffs import Catalogue, TariffVersion, from_json, tariff_json
 
-ACCEPTED = "guard.TariffVersionAccepted"
-REJECTED = "guard.TariffVersionRejected"
 
 
 def _basket_charge(version: TariffVersion, item: BasketItem) -> int | None:
@@ -113,13 +112,15 @@ def decide_tariff(catalogue: Catalogue, event, policy: GuardPolicy, stream_id: s
         "filingRef": p.get("filingRef"),
     }
     if reasons:
-        return [Decision(REJECTED, tuple(rule_ids), "rejected", body, tuple(reasons + (increase_reasons if increase else [])),
+        return [Decision(TARIFF_VERSION_REJECTED, tuple(rule_ids), "rejected", body,
+                         tuple(reasons + (increase_reasons if increase else [])),
                          stream_id=stream_id)]
     accepted_reasons = ("INCREASE_APPROVED_AND_FILED", *increase_reasons) if increase else ()
-    return [Decision(ACCEPTED, tuple(rule_ids), "accepted", {**body, "tariff": doc}, accepted_reasons, stream_id=stream_id)]
+    return [Decision(TARIFF_VERSION_ACCEPTED, tuple(rule_ids), "accepted", {**body, "tariff": doc}, accepted_reasons,
+                     stream_id=stream_id)]
 
 
 def evolve_catalogue(catalogue: Catalogue, decision: dict) -> Catalogue:
-    if decision["decisionType"] == ACCEPTED:
+    if decision["decisionType"] == TARIFF_VERSION_ACCEPTED:
         return catalogue.with_version(from_json(decision["payload"]["tariff"]))
     return catalogue

@@ -21,13 +21,14 @@ from services.common.timefmt import parse_rfc3339, rfc3339
 
 from . import suspension
 from .account import AccountState
+from .decision_types import (
+    SUSPENSION_APPROVAL_ESCALATED, SUSPENSION_APPROVAL_REJECTED, SUSPENSION_APPROVED, SUSPENSION_AWAITING_APPROVAL,
+    SUSPENSION_DENIED,
+)
 from .policy import GuardPolicy
 
-AWAITING = "guard.SuspensionAwaitingApproval"
-ANSWER_REJECTED = "guard.SuspensionApprovalRejected"
-ESCALATED = "guard.SuspensionApprovalEscalated"
 APPROVAL_TIMER = "approvalTimeout"
-TYPES = frozenset({AWAITING, ANSWER_REJECTED, ESCALATED})
+TYPES = frozenset({SUSPENSION_AWAITING_APPROVAL, SUSPENSION_APPROVAL_REJECTED, SUSPENSION_APPROVAL_ESCALATED})
 RULES = ("CP4.IMPORTANT",)
 
 
@@ -56,7 +57,7 @@ def decide_request(state: AccountState, request: dict, event, policy: GuardPolic
         return suspension.decide_request(state, request, event, policy)
     reasons, body = suspension.checks(state, request, event.event_time, policy)
     if reasons:  # denied whatever a manager would say: no one is asked
-        return [Decision(suspension.DENIED, suspension.RULES, "denied", body,
+        return [Decision(SUSPENSION_DENIED, suspension.RULES, "denied", body,
                          (*reasons, "ACCOUNT_MANAGER_APPROVAL_MISSING"))]
     due = event.event_time + timedelta(hours=policy.approval_timeout_hours)
     held = {**body, "customerTier": state.fields.get("customerTier") or request.get("customerTier"),
@@ -67,7 +68,8 @@ def decide_request(state: AccountState, request: dict, event, policy: GuardPolic
             "anyAccountApproverRoles": sorted(policy.any_account_approver_roles)}
     timer = Timer(derived_id(event.event_id, APPROVAL_TIMER), due, APPROVAL_TIMER, body["accountId"],
                   {"accountId": body["accountId"], "requestId": body["requestId"]})
-    return [Decision(AWAITING, RULES, "awaitingApproval", held, ("IMPORTANT_CUSTOMER_NEEDS_ACCOUNT_MANAGER",),
+    return [Decision(SUSPENSION_AWAITING_APPROVAL, RULES, "awaitingApproval", held,
+                     ("IMPORTANT_CUSTOMER_NEEDS_ACCOUNT_MANAGER",),
                      timer=timer)]
 
 
@@ -99,17 +101,17 @@ def decide_answer(state: AccountState, event, policy: GuardPolicy) -> list[Decis
               "verdict": p["verdict"], "approvalReason": p["reason"], "decidedAt": rfc3339(p["decidedAt"])}
     problem = answer_problem(state, p, policy)
     if problem:
-        return [Decision(ANSWER_REJECTED, RULES, "rejected",
+        return [Decision(SUSPENSION_APPROVAL_REJECTED, RULES, "rejected",
                          {"requestId": p["requestId"], "accountId": p["accountId"], **answer}, (problem,))]
     held = pending(state)[p["requestId"]]
     body = _request_body(held)
     cancels = (held["timer"]["timerId"],)
     if p["verdict"] == "refuse":
-        return [Decision(suspension.DENIED, suspension.RULES, "denied", {**body, **answer},
+        return [Decision(SUSPENSION_DENIED, suspension.RULES, "denied", {**body, **answer},
                          ("ACCOUNT_MANAGER_REFUSED",), cancels_timers=cancels)]
     reasons, rechecked = suspension.checks(state, _request_of(held), event.event_time, policy)
     if reasons:
-        return [Decision(suspension.DENIED, suspension.RULES, "denied", {**rechecked, **answer}, tuple(reasons),
+        return [Decision(SUSPENSION_DENIED, suspension.RULES, "denied", {**rechecked, **answer}, tuple(reasons),
                          cancels_timers=cancels)]
     return [suspension.approved({**rechecked, **answer}, event.event_time, event.event_id, policy, cancels=cancels)]
 
@@ -130,9 +132,9 @@ def on_timeout(state: AccountState, event, policy: GuardPolicy) -> list[Decision
         return []
     body = _request_body(held)
     return [
-        Decision(suspension.DENIED, suspension.RULES, "denied", {**body, "approvalDueAt": held["approvalDueAt"]},
+        Decision(SUSPENSION_DENIED, suspension.RULES, "denied", {**body, "approvalDueAt": held["approvalDueAt"]},
                  ("APPROVAL_TIMED_OUT",)),
-        Decision(ESCALATED, RULES, "escalated",
+        Decision(SUSPENSION_APPROVAL_ESCALATED, RULES, "escalated",
                  {"requestId": held["requestId"], "accountId": held["accountId"],
                   "accountManagerId": held.get("accountManagerId"), "escalateTo": policy.approval_escalate_to,
                   "approvalDueAt": held["approvalDueAt"]}, ("APPROVAL_TIMED_OUT",)),
@@ -144,10 +146,10 @@ def evolve_approval(state: AccountState, decision: dict) -> AccountState:
     timeout that decides them."""
     kind, body = decision["decisionType"], decision["payload"]
     held = pending(state)
-    if kind == AWAITING:
+    if kind == SUSPENSION_AWAITING_APPROVAL:
         held = {**held, body["requestId"]: body}
         return replace(state, extra={**state.extra, "approvals": held})
-    if kind in (suspension.APPROVED, suspension.DENIED) and body.get("requestId") in held:
+    if kind in (SUSPENSION_APPROVED, SUSPENSION_DENIED) and body.get("requestId") in held:
         timed_out = "APPROVAL_TIMED_OUT" in decision.get("reasonCodes", ())
         done = {**settled(state), body["requestId"]: {
             "status": "timedOut" if timed_out else "answered",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from services.billing_guard.domain import decision_types as guard
 from services.common.decider import Decision
 
 from .account import AccountState
@@ -13,11 +14,11 @@ from .occurrences import close_occurrence, open_occurrence
 from .policy import DunningPolicy
 
 # The guard's decision types this service reacts to, by what they mean to dunning.
-HOLD_TYPES = {"guard.DisputeOpened"}
-RELEASE_TYPES = {"guard.DisputeResolved", "guard.DisputeAutoCredited", "guard.DisputeClosed", "guard.DisputeCancelled"}
-CREDIT_TYPES = {"guard.CreditNoteIssued"}
-SUSPENSION_ANSWERS = {"guard.SuspensionApproved": True, "guard.SuspensionDenied": False}
-RESTORED_TYPES = {"guard.RestorationOrdered"}
+HOLD_TYPES = {guard.DISPUTE_OPENED}
+RELEASE_TYPES = {guard.DISPUTE_RESOLVED, guard.DISPUTE_AUTO_CREDITED, guard.DISPUTE_CLOSED, guard.DISPUTE_CANCELLED}
+CREDIT_TYPES = {guard.CREDIT_NOTE_ISSUED}
+SUSPENSION_ANSWERS = {guard.SUSPENSION_APPROVED: True, guard.SUSPENSION_DENIED: False}
+RESTORED_TYPES = {guard.RESTORATION_ORDERED}
 RELEVANT = HOLD_TYPES | RELEASE_TYPES | CREDIT_TYPES | set(SUSPENSION_ANSWERS) | RESTORED_TYPES
 
 
