@@ -6,7 +6,7 @@ from schemas.registry import partition_key
 from .domain import decide as rules
 from .domain.state import evolve, initial_state
 
-INPUT_TOPICS = ("cards.inventory.v1", "cards.complaint.v1")
+INPUT_TOPICS = (rules.INVENTORY, rules.COMPLAINT)
 
 
 class CardsDecider:

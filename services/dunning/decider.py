@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from .domain import decide as rules
-from .domain.account import AccountState, evolve
+from .domain.account import AccountState
+from .domain.evolve import evolve
 from .domain.holds import RELEVANT, concerns_dunning
 
 INPUT_TOPICS = ("billing.bill.v1", "billing.payment.v1", "dunning.delivery.v1", "guard.decisions.v1")

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.billing_guard.domain import decision_types as guard
+from services.cards.domain import decision_types as cards_types
 from services.common.eventstore.store import COMMITTED_AFTER
 from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339
+from services.dunning.domain import decision_types as dunning_types
 
 # (SQL, parameters, key). The key names what the operation must stay in order with: the row it
 # writes ("occurrence:…", "reminder:…", "dispute:…"), or "cp4:<account>" for suspensions and
@@ -68,7 +70,7 @@ WITH page AS MATERIALIZED (
            CASE WHEN jsonb_typeof(payload->'causedBy') = 'array' THEN payload->'causedBy' END AS caused_by,
            CASE WHEN jsonb_typeof(payload->'payload'->'timer') = 'object'
                 THEN nullif(payload->'payload'->'timer'->>'timerId', '') END AS timer_id,
-           CASE WHEN event_type = 'dunning.ReminderScheduled' THEN payload->'payload'->>'channel' END AS scheduled_channel
+           CASE WHEN event_type = '""" + dunning_types.REMINDER_SCHEDULED + """' THEN payload->'payload'->>'channel' END AS scheduled_channel
     FROM events WHERE """ + COMMITTED_AFTER + """
     ORDER BY tx_id, global_position LIMIT $5
 ), accounts AS (
@@ -328,17 +330,17 @@ RULES = {
     guard.RESTORATION_SLA_MISSED: _restoration_missed,
     guard.RESTORATION_COMPLETED: _restoration_completed,
     guard.TERMINATION_ELIGIBLE: _termination,
-    "dunning.OccurrenceOpened": _occurrence_opened,
-    "dunning.OccurrenceClosed": _occurrence_status("closed"),
-    "dunning.OccurrenceWithdrawn": _occurrence_status("withdrawn"),
-    "dunning.OccurrenceReopened": _occurrence_status("open"),
-    "dunning.ReminderDue": _reminder_due,
-    "dunning.DeliveryRecorded": _delivery,
-    "dunning.LateFeeCharged": _late_fee,
-    "dunning.SuspensionRequested": _suspension_requested,
-    "cards.CardReplaced": _card_outcome("replaced"),
-    "cards.ComplaintEscalated": _card_outcome("escalated"),
-    "cards.ComplaintReferred": _card_outcome("referred"),
+    dunning_types.OCCURRENCE_OPENED: _occurrence_opened,
+    dunning_types.OCCURRENCE_CLOSED: _occurrence_status("closed"),
+    dunning_types.OCCURRENCE_WITHDRAWN: _occurrence_status("withdrawn"),
+    dunning_types.OCCURRENCE_REOPENED: _occurrence_status("open"),
+    dunning_types.REMINDER_DUE: _reminder_due,
+    dunning_types.DELIVERY_RECORDED: _delivery,
+    dunning_types.LATE_FEE_CHARGED: _late_fee,
+    dunning_types.SUSPENSION_REQUESTED: _suspension_requested,
+    cards_types.CARD_REPLACED: _card_outcome("replaced"),
+    cards_types.COMPLAINT_ESCALATED: _card_outcome("escalated"),
+    cards_types.COMPLAINT_REFERRED: _card_outcome("referred"),
 }
 
 

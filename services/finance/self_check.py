@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
 from services.billing_guard.domain import decision_types as guard
+from services.cards.domain import decision_types as cards_types
 from services.common.timefmt import parse_rfc3339
+from services.dunning.domain import decision_types as dunning_types
 
 from .self_check_policy import SelfCheckPolicy
 
@@ -188,7 +190,7 @@ def card_replacement(log: Log, policy: SelfCheckPolicy) -> dict:
     the policy's live window is still counted (and marked: replayed or late upstream)."""
     settings = policy.rows["cardReplacement"]
     limit, window = settings["p99LimitSeconds"], settings["liveWindowSeconds"]
-    replaced = log.in_period("cards.CardReplaced")
+    replaced = log.in_period(cards_types.CARD_REPLACED)
     lag = {d["decisionId"]: (parse_rfc3339(d["recordedAt"]) - parse_rfc3339(d["businessTime"])).total_seconds()
            for d in replaced if d.get("recordedAt")}
     slow = [{"complaintId": d["payload"]["complaintId"], "seconds": round(lag[d["decisionId"]], 3),
@@ -213,7 +215,7 @@ def _counted(key: str, standard: str, rule: str, found: list[dict], population: 
 
 
 def first_arrears_voice(log: Log, policy: SelfCheckPolicy) -> dict:
-    first = [d for kind in ("dunning.ReminderScheduled", "dunning.ReminderDue") for d in log.in_period(kind)
+    first = [d for kind in (dunning_types.REMINDER_SCHEDULED, dunning_types.REMINDER_DUE) for d in log.in_period(kind)
              if d["payload"].get("offenceCount") == 1]
     return _counted("firstArrearsVoice", "first arrears never reached by automated voice", "DN.FIRST_LETTER",
                     [d for d in first if d["payload"].get("channel") == "voice"], len(first), policy)
@@ -224,8 +226,8 @@ def quiet_hours(log: Log, policy: SelfCheckPolicy) -> dict:
         local = parse_rfc3339(d["businessTime"]).astimezone(policy.timezone).time()
         return local >= policy.quiet_start or local < policy.quiet_end
 
-    contacts = log.in_period("dunning.ReminderDue") + [
-        d for d in log.in_period("dunning.DeliveryRecorded") if d["payload"].get("delivered")]
+    contacts = log.in_period(dunning_types.REMINDER_DUE) + [
+        d for d in log.in_period(dunning_types.DELIVERY_RECORDED) if d["payload"].get("delivered")]
     start, end = policy.quiet_start.strftime("%H:%M"), policy.quiet_end.strftime("%H:%M")
     return _counted("quietHours", f"no contact in quiet hours {start}–{end}", "DN.QUIET_HOURS",
                     [d for d in contacts if quiet(d)], len(contacts), policy)
@@ -275,7 +277,7 @@ ROWS: tuple[Callable[[Log, SelfCheckPolicy], dict], ...] = (
 TYPES = (
     guard.DISPUTE_OPENED, *DISPUTE_ANSWERS, guard.DISPUTE_REPLY_OVERDUE, guard.RESTORATION_ORDERED,
     guard.RESTORATION_COMPLETED, guard.RESTORATION_SLA_MISSED, guard.PLANNED_WORK_CLEARED, guard.PLANNED_WORK_BLOCKED,
-    "cards.CardReplaced", "dunning.ReminderScheduled", "dunning.ReminderDue", "dunning.DeliveryRecorded",
+    cards_types.CARD_REPLACED, dunning_types.REMINDER_SCHEDULED, dunning_types.REMINDER_DUE, dunning_types.DELIVERY_RECORDED,
     guard.HUGE_FEE_ALERT, guard.TARIFF_VERSION_ACCEPTED, guard.TARIFF_VERSION_REJECTED,
 )
 

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from services.common.timefmt import parse_rfc3339
 
+from . import decision_types as types
 from . import state as s
 
 
@@ -160,16 +161,16 @@ def _drawn(p: CardsProjection, body: dict) -> None:
 
 
 _HANDLERS = {
-    s.CARD_ISSUED: _issued,
-    s.CARD_ACTIVATED: _activated,
-    s.REPLACEMENT_CARD_ACTIVATED: _replacement_activated,
-    s.USAGE_RECORDED: _used,
-    s.TOP_UP_RECORDED: _topped_up,
-    s.CARD_BLOCKED: _blocked,
-    s.CARD_EXPIRED: _expired,
-    s.CARD_REPLACED: _replaced,
-    s.REPLACEMENT_DRAWN: _drawn,
-    s.REPLACEMENT_REDRAWN: _drawn,
+    types.CARD_ISSUED: _issued,
+    types.CARD_ACTIVATED: _activated,
+    types.REPLACEMENT_CARD_ACTIVATED: _replacement_activated,
+    types.USAGE_RECORDED: _used,
+    types.TOP_UP_RECORDED: _topped_up,
+    types.CARD_BLOCKED: _blocked,
+    types.CARD_EXPIRED: _expired,
+    types.CARD_REPLACED: _replaced,
+    types.REPLACEMENT_DRAWN: _drawn,
+    types.REPLACEMENT_REDRAWN: _drawn,
 }
 
 

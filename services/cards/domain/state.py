@@ -20,6 +20,16 @@ from typing import Any
 
 from services.common.timefmt import parse_rfc3339
 
+# Decision types are named in decision_types.py; re-exported here, where the tests and older
+# callers read them (state.CARD_REPLACED).
+from .decision_types import (  # noqa: F401
+    ACTIVATION_IGNORED, ACTIVATION_REFUSED, CARD_ACTIVATED, CARD_BLOCKED, CARD_EXPIRED, CARD_ISSUED, CARD_REPLACED,
+    COMPLAINT_ESCALATED, COMPLAINT_REFERRED, INVENTORY_EVENT_IGNORED, REPLACEMENT_CARD_ACTIVATED, REPLACEMENT_DRAWN,
+    REPLACEMENT_ESCALATED, REPLACEMENT_HANDED_OVER, REPLACEMENT_REDRAWN, REPLACEMENT_RETURNED, STOCK_ALERT,
+    STOCK_RECEIVED, STOCK_SOLD, STOCK_WRITTEN_OFF, TOP_UP_RECORDED, TOP_UP_REFUSED, USAGE_RECORDED, USAGE_REFUSED,
+    VOID_CARD_USE_REFUSED,
+)
+
 CARD_STREAM_PREFIX = "cards-card-"
 OUTLET_STREAM_PREFIX = "cards-outlet-"
 
@@ -31,36 +41,6 @@ EXHAUSTED = "exhausted"
 BLOCKED = "blocked"
 EXPIRED = "expired"
 VOID = "void"
-
-# Decision types, by the stream they are appended to.
-# card stream
-CARD_ISSUED = "cards.CardIssued"
-CARD_ACTIVATED = "cards.CardActivated"
-REPLACEMENT_CARD_ACTIVATED = "cards.ReplacementCardActivated"
-ACTIVATION_IGNORED = "cards.ActivationIgnored"
-ACTIVATION_REFUSED = "cards.ActivationRefused"
-USAGE_RECORDED = "cards.UsageRecorded"
-USAGE_REFUSED = "cards.UsageRefused"
-TOP_UP_RECORDED = "cards.TopUpRecorded"
-TOP_UP_REFUSED = "cards.TopUpRefused"
-CARD_BLOCKED = "cards.CardBlocked"
-CARD_EXPIRED = "cards.CardExpired"
-INVENTORY_EVENT_IGNORED = "cards.InventoryEventIgnored"
-VOID_CARD_USE_REFUSED = "cards.VoidCardUseRefused"
-CARD_REPLACED = "cards.CardReplaced"
-REPLACEMENT_RETURNED = "cards.ReplacementReturned"
-COMPLAINT_REFERRED = "cards.ComplaintReferred"
-COMPLAINT_ESCALATED = "cards.ComplaintEscalated"
-# outlet stream
-STOCK_RECEIVED = "cards.StockReceived"
-STOCK_SOLD = "cards.StockSold"
-STOCK_WRITTEN_OFF = "cards.StockWrittenOff"
-REPLACEMENT_DRAWN = "cards.ReplacementDrawn"
-REPLACEMENT_HANDED_OVER = "cards.ReplacementHandedOver"
-REPLACEMENT_REDRAWN = "cards.ReplacementRedrawn"
-REPLACEMENT_ESCALATED = "cards.ReplacementEscalated"
-STOCK_ALERT = "cards.StockAlert"
-
 
 def card_stream(serial: str) -> str:
     return f"{CARD_STREAM_PREFIX}{serial}"
@@ -182,72 +162,118 @@ def evolve(state: Any, decision: dict) -> Any:
 
 
 def apply(state: Any, kind: str, body: dict) -> Any:
-    if isinstance(state, CardState):
-        return _evolve_card(state, kind, body)
-    if isinstance(state, OutletState):
-        return _evolve_outlet(state, kind, body)
-    return state
+    """Fold one decision (type and payload) into a card's or an outlet's state. Decisions that
+    change neither (refusals, alerts, referrals) leave it as it is."""
+    fold = _FOLDS.get(type(state), {}).get(kind)
+    return fold(state, body) if fold is not None else state
 
 
-def _evolve_card(card: CardState, kind: str, body: dict) -> CardState:
-    if kind == CARD_ISSUED:
-        return replace(
-            card, status=ISSUED, outlet_id=body["outletId"], batch_id=body["batchId"],
-            face_value=body["faceValue"]["amountMinor"], currency=body["faceValue"]["currency"],
-            expires_at=_time(body.get("expiresAt")),
-        )
-    if kind in (CARD_ACTIVATED, REPLACEMENT_CARD_ACTIVATED):
-        balance = body["balanceAfter"]["amountMinor"]
-        return replace(
-            card, status=ACTIVE if balance > 0 else EXHAUSTED, balance=balance,
-            expires_at=_time(body.get("expiresAt")), replaces=body.get("replacesCardSerial"),
-        )
-    if kind == USAGE_RECORDED:
-        balance = body["balanceAfter"]["amountMinor"]
-        return replace(
-            card, balance=balance, used_total=card.used_total + body["amount"]["amountMinor"],
-            status=ACTIVE if balance > 0 else EXHAUSTED,
-        )
-    if kind == TOP_UP_RECORDED:
-        balance = body["balanceAfter"]["amountMinor"]
-        return replace(
-            card, balance=balance, status=ACTIVE if balance > 0 else EXHAUSTED,
-            expires_at=_time(body.get("expiresAt")),
-        )
-    if kind == CARD_BLOCKED:
-        return replace(card, status=BLOCKED)
-    if kind == CARD_EXPIRED:
-        return replace(card, status=EXPIRED, balance=0)
-    if kind == CARD_REPLACED:
-        return replace(card, status=VOID, balance=0, replacement=dict(body))
-    return card  # refusals, alerts, referrals: the card does not change
+# --- a card's stream (C.STATES) -----------------------------------------------------------
 
+def _issued(card: CardState, body: dict) -> CardState:
+    return replace(
+        card, status=ISSUED, outlet_id=body["outletId"], batch_id=body["batchId"],
+        face_value=body["faceValue"]["amountMinor"], currency=body["faceValue"]["currency"],
+        expires_at=_time(body.get("expiresAt")),
+    )
+
+
+def _activated(card: CardState, body: dict) -> CardState:
+    balance = body["balanceAfter"]["amountMinor"]
+    return replace(
+        card, status=ACTIVE if balance > 0 else EXHAUSTED, balance=balance,
+        expires_at=_time(body.get("expiresAt")), replaces=body.get("replacesCardSerial"),
+    )
+
+
+def _used(card: CardState, body: dict) -> CardState:
+    balance = body["balanceAfter"]["amountMinor"]
+    return replace(
+        card, balance=balance, used_total=card.used_total + body["amount"]["amountMinor"],
+        status=ACTIVE if balance > 0 else EXHAUSTED,
+    )
+
+
+def _topped_up(card: CardState, body: dict) -> CardState:
+    balance = body["balanceAfter"]["amountMinor"]
+    return replace(
+        card, balance=balance, status=ACTIVE if balance > 0 else EXHAUSTED,
+        expires_at=_time(body.get("expiresAt")),
+    )
+
+
+def _blocked(card: CardState, body: dict) -> CardState:
+    return replace(card, status=BLOCKED)
+
+
+def _expired(card: CardState, body: dict) -> CardState:
+    return replace(card, status=EXPIRED, balance=0)
+
+
+def _replaced(card: CardState, body: dict) -> CardState:
+    return replace(card, status=VOID, balance=0, replacement=dict(body))
+
+
+_CARD_FOLDS = {
+    CARD_ISSUED: _issued,
+    CARD_ACTIVATED: _activated,
+    REPLACEMENT_CARD_ACTIVATED: _activated,
+    USAGE_RECORDED: _used,
+    TOP_UP_RECORDED: _topped_up,
+    CARD_BLOCKED: _blocked,
+    CARD_EXPIRED: _expired,
+    CARD_REPLACED: _replaced,
+}
+
+
+# --- an outlet's stream (C.STOCK) ---------------------------------------------------------
 
 def _without(mapping: dict, key) -> dict:
     return {k: v for k, v in mapping.items() if k != key}
 
 
-def _evolve_outlet(outlet: OutletState, kind: str, body: dict) -> OutletState:
-    if kind == STOCK_RECEIVED:
-        face = body["faceValue"]
-        item = StockItem(face["amountMinor"], face["currency"], body["batchId"], _time(body.get("expiresAt")))
-        received = {k: v for k, v in outlet.received.items() if k not in outlet.gone}
-        received.update(dict.fromkeys(body["cardSerials"], item))
-        return replace(outlet, received=received, gone=frozenset())
-    if kind in (STOCK_SOLD, STOCK_WRITTEN_OFF):
-        return outlet.without(body["cardSerial"])
-    if kind == REPLACEMENT_DRAWN:
-        pending = Pending(
-            complaint_id=body["complaintId"], old_serial=body["oldCardSerial"],
-            old_face_value=body["oldFaceValue"]["amountMinor"], new_serial=body["newCardSerial"],
-            value=body["transferredValue"]["amountMinor"], currency=body["transferredValue"]["currency"],
-        )
-        return replace(outlet.without(body["newCardSerial"]), pending={**outlet.pending, pending.complaint_id: pending})
-    if kind in (REPLACEMENT_REDRAWN, REPLACEMENT_ESCALATED):
-        complaint = body["complaintId"]
-        new_serial = body.get("newCardSerial")
-        pending = replace(outlet.pending[complaint], new_serial=new_serial)
-        return replace(outlet.without(new_serial), pending={**outlet.pending, complaint: pending})
-    if kind == REPLACEMENT_HANDED_OVER:
-        return replace(outlet, pending=_without(outlet.pending, body["complaintId"]))
-    return outlet
+def _stock_received(outlet: OutletState, body: dict) -> OutletState:
+    face = body["faceValue"]
+    item = StockItem(face["amountMinor"], face["currency"], body["batchId"], _time(body.get("expiresAt")))
+    received = {k: v for k, v in outlet.received.items() if k not in outlet.gone}
+    received.update(dict.fromkeys(body["cardSerials"], item))
+    return replace(outlet, received=received, gone=frozenset())
+
+
+def _stock_left(outlet: OutletState, body: dict) -> OutletState:
+    return outlet.without(body["cardSerial"])
+
+
+def _replacement_drawn(outlet: OutletState, body: dict) -> OutletState:
+    pending = Pending(
+        complaint_id=body["complaintId"], old_serial=body["oldCardSerial"],
+        old_face_value=body["oldFaceValue"]["amountMinor"], new_serial=body["newCardSerial"],
+        value=body["transferredValue"]["amountMinor"], currency=body["transferredValue"]["currency"],
+    )
+    return replace(outlet.without(body["newCardSerial"]), pending={**outlet.pending, pending.complaint_id: pending})
+
+
+def _replacement_moved(outlet: OutletState, body: dict) -> OutletState:
+    """Redrawn (another stock card) or escalated (none left): the pending replacement's new card."""
+    complaint = body["complaintId"]
+    new_serial = body.get("newCardSerial")
+    pending = replace(outlet.pending[complaint], new_serial=new_serial)
+    return replace(outlet.without(new_serial), pending={**outlet.pending, complaint: pending})
+
+
+def _replacement_handed_over(outlet: OutletState, body: dict) -> OutletState:
+    return replace(outlet, pending=_without(outlet.pending, body["complaintId"]))
+
+
+_OUTLET_FOLDS = {
+    STOCK_RECEIVED: _stock_received,
+    STOCK_SOLD: _stock_left,
+    STOCK_WRITTEN_OFF: _stock_left,
+    REPLACEMENT_DRAWN: _replacement_drawn,
+    REPLACEMENT_REDRAWN: _replacement_moved,
+    REPLACEMENT_ESCALATED: _replacement_moved,
+    REPLACEMENT_HANDED_OVER: _replacement_handed_over,
+}
+
+# State type -> decision type -> fold. A stream no cards rule knows (initial_state None) has none.
+_FOLDS: dict[type, dict] = {CardState: _CARD_FOLDS, OutletState: _OUTLET_FOLDS}

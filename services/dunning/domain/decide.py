@@ -1,5 +1,12 @@
-"""Dunning rules (SPEC.md section 3): pure functions of (account state, input, policy)."""
+"""Dunning rules (SPEC.md section 3): pure functions of (account state, input, policy).
+
+One handler per input topic (``HANDLERS``) and, for fired timers, per timer kind (``TIMERS``):
+payments.py (bills and payments), reminders.py (reminders and their delivery), escalation.py
+(suspension requests), holds.py (what the guard's decisions mean to dunning).
+"""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from services.common.decider import Decision
 
@@ -11,19 +18,24 @@ from .payments import DUE_CHECK, on_bill, on_due_check, on_payment
 from .policy import DunningPolicy
 from .reminders import REMINDER_DUE, on_delivery, on_reminder_due
 
-TIMERS = {DUE_CHECK: on_due_check, REMINDER_DUE: on_reminder_due, ESCALATE: on_escalate}
+Handler = Callable[[AccountState, object, DunningPolicy], list[Decision]]
+
+TIMERS: dict[str, Handler] = {DUE_CHECK: on_due_check, REMINDER_DUE: on_reminder_due, ESCALATE: on_escalate}
+
+
+def on_timer(state: AccountState, event, policy: DunningPolicy) -> list[Decision]:
+    return TIMERS[event.payload["kind"]](state, event, policy)
+
+
+HANDLERS: dict[str, Handler] = {
+    "billing.bill.v1": on_bill,
+    "billing.payment.v1": on_payment,
+    "dunning.delivery.v1": on_delivery,
+    "guard.decisions.v1": on_guard_decision,
+    "wuguan.timer.v1": on_timer,
+}
 
 
 def decide(state: AccountState, event, policy: DunningPolicy) -> list[Decision]:
-    kind = event.event_type
-    if kind == "billing.bill.v1":
-        return on_bill(state, event, policy)
-    if kind == "billing.payment.v1":
-        return on_payment(state, event, policy)
-    if kind == "dunning.delivery.v1":
-        return on_delivery(state, event, policy)
-    if kind == "guard.decisions.v1":
-        return on_guard_decision(state, event, policy)
-    if kind == "wuguan.timer.v1":
-        return TIMERS[event.payload["kind"]](state, event, policy)
-    return []
+    handler = HANDLERS.get(event.event_type)
+    return handler(state, event, policy) if handler is not None else []

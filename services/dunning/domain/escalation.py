@@ -8,6 +8,7 @@ from services.common.decider import Decision
 from services.common.timefmt import rfc3339
 
 from .account import AccountState
+from .decision_types import ESCALATION_SKIPPED, RESTORATION_REQUESTED, SUSPENSION_REQUESTED
 from .late_fees import late_fee
 from .policy import DunningPolicy
 
@@ -22,15 +23,15 @@ def on_escalate(state: AccountState, event, policy: DunningPolicy) -> list[Decis
     base = {"accountId": data["accountId"], "occurrenceId": occurrence.occurrence_id, "billId": bill.bill_id,
             "firedTimerId": fired}
     if bill.undisputed == 0:
-        return [Decision(decision_type="dunning.EscalationSkipped", rule_ids=("DN.ESCALATE", "D.HOLD"),
+        return [Decision(decision_type=ESCALATION_SKIPPED, rule_ids=("DN.ESCALATE", "D.HOLD"),
                          outcome="skipped", reason_codes=("ALL_DISPUTED",), payload=base)]
     if state.suspension in ("requested", "suspended"):
-        return [Decision(decision_type="dunning.EscalationSkipped", rule_ids=("DN.ESCALATE",),
+        return [Decision(decision_type=ESCALATION_SKIPPED, rule_ids=("DN.ESCALATE",),
                          outcome="skipped", reason_codes=("ALREADY_" + state.suspension.upper(),), payload=base)]
     fee, days, _ = late_fee(occurrence.anchor, bill, event.event_time, policy.late_fee_per_mille)
     return [
         Decision(
-            decision_type="dunning.SuspensionRequested",
+            decision_type=SUSPENSION_REQUESTED,
             rule_ids=("DN.ESCALATE", "CP4.OVERDUE_30"),
             outcome="requested",
             payload={
@@ -58,7 +59,7 @@ def restoration_if_cleared(state: AccountState, account_id: str, still_open: set
         return []
     return [
         Decision(
-            decision_type="dunning.RestorationRequested",
+            decision_type=RESTORATION_REQUESTED,
             rule_ids=("DN.ESCALATE", "CP4.RESTORE_48H"),
             outcome="requested",
             reason_codes=("ARREARS_CLEARED",),

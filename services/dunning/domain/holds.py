@@ -3,12 +3,16 @@ dispute holds and their release (D.HOLD), credit notes (D.RESOLVE), and the answ
 suspension and restoration requests (CP4). Every other guard decision is not dunning's."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from services.billing_guard.domain import decision_types as guard
 from services.common.decider import Decision
 
-from .account import AccountState
+from .account import AccountState, Bill
+from .decision_types import (
+    CREDIT_APPLIED, HOLD_APPLIED, HOLD_RELEASED, OCCURRENCE_WITHDRAWN, RESTORATION_RECORDED, SUSPENSION_ANSWERED,
+)
 from .escalation import restoration_if_cleared
 from .occurrences import close_occurrence, open_occurrence
 from .policy import DunningPolicy
@@ -36,57 +40,106 @@ def _amount(body: dict, *names: str) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class GuardInput:
+    """One of the guard's decisions, as dunning reads it."""
+
+    decision: dict  # the guard's decision envelope
+    body: dict  # its payload
+    account_id: str
+    bill: Bill | None  # the bill it names, if dunning tracks it
+    ticket: str | None  # the dispute ticket it names
+    ref: dict  # what every decision taken from it names: account, bill, guard decision, ticket
+    at: datetime  # when the guard decided it
+
+
 def on_guard_decision(state: AccountState, event, policy: DunningPolicy) -> list[Decision]:
     decision = event.payload
-    kind, body = decision["decisionType"], decision["payload"]
+    body = decision["payload"]
     account_id = body["accountId"]
-    bill = state.bills.get(body.get("billId", ""))
-    ref = {"accountId": account_id, "billId": body.get("billId"), "guardDecisionId": decision["decisionId"],
-           "ticketId": body.get("ticketId")}
-    ticket = body.get("ticketId")
-    if kind in HOLD_TYPES and bill is not None and ticket not in state.holds:
-        hold = body.get("hold") or {}
-        wanted = _amount(hold, "amountMinor") or _amount(body, "disputedAmountMinor")
-        held = max(0, min(wanted, bill.outstanding - bill.held))
-        decisions = [Decision(decision_type="dunning.HoldApplied", rule_ids=("D.HOLD",), outcome="held",
-                              payload={**ref, "heldMinor": held})]
-        occurrence = state.open_occurrence_for(bill.bill_id)
-        if occurrence is not None and event.event_time <= bill.due_at and held >= bill.undisputed:
-            # Disputed in full before the due date but decided after the due-date check: the
-            # arrears never were (DN.OCCURRENCE is net of disputes). Corrected, not edited.
-            decisions.append(Decision(decision_type="dunning.OccurrenceWithdrawn", rule_ids=("DN.OCCURRENCE", "D.HOLD"),
-                                      outcome="withdrawn", reason_codes=("DISPUTED_BEFORE_DUE",),
-                                      payload={**ref, "occurrenceId": occurrence.occurrence_id},
-                                      cancels_timers=tuple(sorted(occurrence.pending_timers))))
-        return decisions
-    if kind in RELEASE_TYPES and ticket in state.holds:
-        bill_id, amount = state.holds[ticket]
-        decisions = [Decision(decision_type="dunning.HoldReleased", rule_ids=("D.HOLD",), outcome="released",
-                              payload={**ref, "billId": bill_id, "releasedMinor": amount})]
-        held_bill = state.bills[bill_id]
-        # A bill that was wholly on hold at its due date had no occurrence; if the dispute is
-        # not upheld in full, the arrears it hid start counting from the original due date.
-        if held_bill.due_at < event.event_time and state.occurrence_for(bill_id) is None and held_bill.outstanding > held_bill.held - amount:
-            released = replace(held_bill, held=held_bill.held - amount)
-            decisions += open_occurrence(state, released, account_id, policy, with_reminder=True)
-        return decisions
-    if kind in CREDIT_TYPES and bill is not None:
-        credit = min(_amount(body, "amountMinor"), bill.outstanding)
-        decisions = [Decision(decision_type="dunning.CreditApplied", rule_ids=("D.RESOLVE", "DN.OCCURRENCE"),
-                              outcome="credited", payload={**ref, "creditMinor": credit})]
-        occurrence = state.open_occurrence_for(bill.bill_id)
-        if occurrence is not None and credit >= bill.outstanding:
-            decisions += close_occurrence(occurrence, bill, account_id, event.event_time, policy, "CREDITED_IN_FULL")
-            still_open = {o.occurrence_id for o in state.open_occurrences()} - {occurrence.occurrence_id}
-            decisions += restoration_if_cleared(state, account_id, still_open, event.event_time)
-        return decisions
-    if kind in SUSPENSION_ANSWERS:
-        suspended = SUSPENSION_ANSWERS[kind]
-        return [Decision(decision_type="dunning.SuspensionAnswered", rule_ids=("DN.ESCALATE",),
-                         outcome="suspended" if suspended else "denied",
-                         reason_codes=tuple(decision.get("reasonCodes", ())),
-                         payload={**ref, "suspended": suspended})]
-    if kind in RESTORED_TYPES:
-        return [Decision(decision_type="dunning.RestorationRecorded", rule_ids=("CP4.RESTORE_48H",),
-                         outcome="ordered", payload=ref)]
-    return []
+    guard = GuardInput(
+        decision=decision, body=body, account_id=account_id,
+        bill=state.bills.get(body.get("billId", "")), ticket=body.get("ticketId"),
+        ref={"accountId": account_id, "billId": body.get("billId"), "guardDecisionId": decision["decisionId"],
+             "ticketId": body.get("ticketId")},
+        at=event.event_time,
+    )
+    handler = _BY_GUARD_TYPE.get(decision["decisionType"])
+    return handler(state, guard, policy) if handler is not None else []
+
+
+def _hold(state: AccountState, guard: GuardInput, policy: DunningPolicy) -> list[Decision]:
+    """D.HOLD: the disputed amount is held out of dunning, once per ticket."""
+    bill, body = guard.bill, guard.body
+    if bill is None or guard.ticket in state.holds:
+        return []
+    hold = body.get("hold") or {}
+    wanted = _amount(hold, "amountMinor") or _amount(body, "disputedAmountMinor")
+    held = max(0, min(wanted, bill.outstanding - bill.held))
+    decisions = [Decision(decision_type=HOLD_APPLIED, rule_ids=("D.HOLD",), outcome="held",
+                          payload={**guard.ref, "heldMinor": held})]
+    occurrence = state.open_occurrence_for(bill.bill_id)
+    if occurrence is not None and guard.at <= bill.due_at and held >= bill.undisputed:
+        # Disputed in full before the due date but decided after the due-date check: the
+        # arrears never were (DN.OCCURRENCE is net of disputes). Corrected, not edited.
+        decisions.append(Decision(decision_type=OCCURRENCE_WITHDRAWN, rule_ids=("DN.OCCURRENCE", "D.HOLD"),
+                                  outcome="withdrawn", reason_codes=("DISPUTED_BEFORE_DUE",),
+                                  payload={**guard.ref, "occurrenceId": occurrence.occurrence_id},
+                                  cancels_timers=tuple(sorted(occurrence.pending_timers))))
+    return decisions
+
+
+def _release(state: AccountState, guard: GuardInput, policy: DunningPolicy) -> list[Decision]:
+    """D.HOLD: the dispute ended; its hold is released."""
+    if guard.ticket not in state.holds:
+        return []
+    bill_id, amount = state.holds[guard.ticket]
+    decisions = [Decision(decision_type=HOLD_RELEASED, rule_ids=("D.HOLD",), outcome="released",
+                          payload={**guard.ref, "billId": bill_id, "releasedMinor": amount})]
+    held_bill = state.bills[bill_id]
+    # A bill that was wholly on hold at its due date had no occurrence; if the dispute is
+    # not upheld in full, the arrears it hid start counting from the original due date.
+    if held_bill.due_at < guard.at and state.occurrence_for(bill_id) is None and held_bill.outstanding > held_bill.held - amount:
+        released = replace(held_bill, held=held_bill.held - amount)
+        decisions += open_occurrence(state, released, guard.account_id, policy, with_reminder=True)
+    return decisions
+
+
+def _credit(state: AccountState, guard: GuardInput, policy: DunningPolicy) -> list[Decision]:
+    """D.RESOLVE: a credit note reduces the bill; credited in full, its occurrence closes."""
+    bill = guard.bill
+    if bill is None:
+        return []
+    credit = min(_amount(guard.body, "amountMinor"), bill.outstanding)
+    decisions = [Decision(decision_type=CREDIT_APPLIED, rule_ids=("D.RESOLVE", "DN.OCCURRENCE"),
+                          outcome="credited", payload={**guard.ref, "creditMinor": credit})]
+    occurrence = state.open_occurrence_for(bill.bill_id)
+    if occurrence is not None and credit >= bill.outstanding:
+        decisions += close_occurrence(occurrence, bill, guard.account_id, guard.at, policy, "CREDITED_IN_FULL")
+        still_open = {o.occurrence_id for o in state.open_occurrences()} - {occurrence.occurrence_id}
+        decisions += restoration_if_cleared(state, guard.account_id, still_open, guard.at)
+    return decisions
+
+
+def _suspension_answer(state: AccountState, guard: GuardInput, policy: DunningPolicy) -> list[Decision]:
+    """DN.ESCALATE: the guard approved or denied dunning's suspension request (CP4)."""
+    suspended = SUSPENSION_ANSWERS[guard.decision["decisionType"]]
+    return [Decision(decision_type=SUSPENSION_ANSWERED, rule_ids=("DN.ESCALATE",),
+                     outcome="suspended" if suspended else "denied",
+                     reason_codes=tuple(guard.decision.get("reasonCodes", ())),
+                     payload={**guard.ref, "suspended": suspended})]
+
+
+def _restored(state: AccountState, guard: GuardInput, policy: DunningPolicy) -> list[Decision]:
+    return [Decision(decision_type=RESTORATION_RECORDED, rule_ids=("CP4.RESTORE_48H",),
+                     outcome="ordered", payload=guard.ref)]
+
+
+# The guard's decision type -> what dunning decides from it.
+_BY_GUARD_TYPE = {
+    **dict.fromkeys(HOLD_TYPES, _hold),
+    **dict.fromkeys(RELEASE_TYPES, _release),
+    **dict.fromkeys(CREDIT_TYPES, _credit),
+    **dict.fromkeys(SUSPENSION_ANSWERS, _suspension_answer),
+    **dict.fromkeys(RESTORED_TYPES, _restored),
+}

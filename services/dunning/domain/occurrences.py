@@ -10,6 +10,7 @@ from services.common.ids import derived_id
 from services.common.timefmt import rfc3339
 
 from .account import AccountState, Bill, Occurrence
+from .decision_types import LATE_FEE_CHARGED, OCCURRENCE_CLOSED, OCCURRENCE_OPENED
 from .late_fees import late_fee
 from .policy import DunningPolicy
 from .reminders import schedule_reminder
@@ -52,7 +53,7 @@ def open_occurrence(
     occurrence_id = occurrence_id_for(account_id, bill.bill_id)
     decisions = [
         Decision(
-            decision_type="dunning.OccurrenceOpened",
+            decision_type=OCCURRENCE_OPENED,
             rule_ids=("DN.OCCURRENCE",),
             outcome="opened",
             reason_codes=("UNPAID_AFTER_DUE_DATE",),
@@ -86,7 +87,7 @@ def close_occurrence(occurrence: Occurrence, bill: Bill, account_id: str, at: da
     """Paid in full (or credited): close, stop every pending reminder, charge the late fee."""
     decisions = [
         Decision(
-            decision_type="dunning.OccurrenceClosed",
+            decision_type=OCCURRENCE_CLOSED,
             rule_ids=("DN.OCCURRENCE", "DN.PAYMENT_STOPS"),
             outcome="closed",
             reason_codes=(reason,),
@@ -100,7 +101,7 @@ def close_occurrence(occurrence: Occurrence, bill: Bill, account_id: str, at: da
     if due > 0:
         decisions.append(
             Decision(
-                decision_type="dunning.LateFeeCharged",
+                decision_type=LATE_FEE_CHARGED,
                 rule_ids=("DN.LATE_FEE",),
                 outcome="charged",
                 business_time=at,

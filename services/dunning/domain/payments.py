@@ -1,13 +1,16 @@
 """Bills and payments: DN.OCCURRENCE and DN.PAYMENT_STOPS."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
 from services.common.timefmt import rfc3339
 
 from .account import AccountState, Occurrence
+from .decision_types import (
+    BILL_TRACKED, OCCURRENCE_REOPENED, OCCURRENCE_WITHDRAWN, PAYMENT_APPLIED, PAYMENT_REVERSAL_IGNORED, PAYMENT_REVERSED,
+)
 from .escalation import restoration_if_cleared
 from .occurrences import close_occurrence, escalation_timer, occurrence_id_for, open_occurrence
 from .policy import DunningPolicy
@@ -30,7 +33,7 @@ def on_bill(state: AccountState, event, policy: DunningPolicy) -> list[Decision]
     customer = bill["customer"]
     return [
         Decision(
-            decision_type="dunning.BillTracked",
+            decision_type=BILL_TRACKED,
             rule_ids=("DN.OCCURRENCE",),
             outcome="tracking" if amount > credit_applied else "settledByCredit",
             payload={
@@ -92,23 +95,11 @@ def on_payment(state: AccountState, event, policy: DunningPolicy) -> list[Decisi
     account_id = payment["accountId"]
     paid_at = payment["paymentDate"]
     allocations, credit = _allocate(state, payment["amount"]["amountMinor"], payment.get("billId"))
-    decisions: list[Decision] = []
-    open_ids = {o.bill_id: o.occurrence_id for o in state.occurrences if not o.closed}
-    # A payment made after the due date proves the bill was in arrears at that date, even
-    # when it is processed before the due-date check fires: decide by business time, not
-    # by arrival order.
-    opened_now = 0
-    for allocation in allocations:
-        bill = state.bills[allocation["billId"]]
-        if bill.due_at < paid_at and state.occurrence_for(bill.bill_id) is None:
-            clears = bill.outstanding == allocation["amountMinor"]
-            decisions += open_occurrence(state, bill, account_id, policy, with_reminder=not clears, earlier_in_batch=opened_now)
-            open_ids[bill.bill_id] = occurrence_id_for(account_id, bill.bill_id)
-            opened_now += 1
+    decisions, open_ids = _occurrences_proven_by(state, allocations, account_id, paid_at, policy)
     cleared = [a["billId"] for a in allocations if state.bills[a["billId"]].outstanding == a["amountMinor"]]
     decisions.append(
         Decision(
-            decision_type="dunning.PaymentApplied",
+            decision_type=PAYMENT_APPLIED,
             rule_ids=("DN.PAYMENT_STOPS",),
             outcome="applied",
             business_time=paid_at,
@@ -122,6 +113,32 @@ def on_payment(state: AccountState, event, policy: DunningPolicy) -> list[Decisi
             cancels_timers=tuple(due_check_timer_id(account_id, b) for b in cleared),
         )
     )
+    return decisions + _end_cleared_occurrences(state, cleared, open_ids, account_id, paid_at, policy)
+
+
+def _occurrences_proven_by(state: AccountState, allocations: list[dict], account_id: str, paid_at: datetime,
+                           policy: DunningPolicy) -> tuple[list[Decision], dict[str, str]]:
+    """DN.OCCURRENCE: a payment made after the due date proves the bill was in arrears at that
+    date, even when it is processed before the due-date check fires: decide by business time,
+    not by arrival order. Returns those occurrences' decisions and every open occurrence by bill."""
+    decisions: list[Decision] = []
+    open_ids = {o.bill_id: o.occurrence_id for o in state.occurrences if not o.closed}
+    opened_now = 0
+    for allocation in allocations:
+        bill = state.bills[allocation["billId"]]
+        if bill.due_at < paid_at and state.occurrence_for(bill.bill_id) is None:
+            clears = bill.outstanding == allocation["amountMinor"]
+            decisions += open_occurrence(state, bill, account_id, policy, with_reminder=not clears, earlier_in_batch=opened_now)
+            open_ids[bill.bill_id] = occurrence_id_for(account_id, bill.bill_id)
+            opened_now += 1
+    return decisions, open_ids
+
+
+def _end_cleared_occurrences(state: AccountState, cleared: list[str], open_ids: dict[str, str], account_id: str,
+                             paid_at: datetime, policy: DunningPolicy) -> list[Decision]:
+    """DN.PAYMENT_STOPS: the occurrence of each bill paid in full ends (withdrawn first, then
+    closed with its late fee); with nothing left overdue, restoration is requested."""
+    decisions: list[Decision] = []
     closing = []
     for bill_id in cleared:
         bill = state.bills[bill_id]
@@ -129,20 +146,7 @@ def on_payment(state: AccountState, event, policy: DunningPolicy) -> list[Decisi
         if occurrence_id is None:
             continue
         if paid_at <= bill.due_at:
-            # Paid in time but processed after the due-date check fired: the occurrence never
-            # was. Withdrawn by a correcting decision, never by an edit (A.APPEND_ONLY).
-            occurrence = state.occurrence(occurrence_id)
-            decisions.append(
-                Decision(
-                    decision_type="dunning.OccurrenceWithdrawn",
-                    rule_ids=("DN.OCCURRENCE",),
-                    outcome="withdrawn",
-                    reason_codes=("PAID_BEFORE_DUE",),
-                    business_time=paid_at,
-                    payload={"accountId": account_id, "occurrenceId": occurrence_id, "billId": bill_id},
-                    cancels_timers=tuple(sorted(occurrence.pending_timers)) if occurrence else (),
-                )
-            )
+            decisions.append(_withdrawn_paid_in_time(state, occurrence_id, bill_id, account_id, paid_at))
         else:
             closing.append((occurrence_id, bill_id))
     for occurrence_id, bill_id in closing:
@@ -155,6 +159,22 @@ def on_payment(state: AccountState, event, policy: DunningPolicy) -> list[Decisi
     return decisions
 
 
+def _withdrawn_paid_in_time(state: AccountState, occurrence_id: str, bill_id: str, account_id: str,
+                            paid_at: datetime) -> Decision:
+    """Paid in time but processed after the due-date check fired: the occurrence never was.
+    Withdrawn by a correcting decision, never by an edit (A.APPEND_ONLY)."""
+    occurrence = state.occurrence(occurrence_id)
+    return Decision(
+        decision_type=OCCURRENCE_WITHDRAWN,
+        rule_ids=("DN.OCCURRENCE",),
+        outcome="withdrawn",
+        reason_codes=("PAID_BEFORE_DUE",),
+        business_time=paid_at,
+        payload={"accountId": account_id, "occurrenceId": occurrence_id, "billId": bill_id},
+        cancels_timers=tuple(sorted(occurrence.pending_timers)) if occurrence else (),
+    )
+
+
 def on_reversal(state: AccountState, event, policy: DunningPolicy) -> list[Decision]:
     payment = event.payload
     original = payment["reversesPaymentId"]
@@ -164,7 +184,7 @@ def on_reversal(state: AccountState, event, policy: DunningPolicy) -> list[Decis
     if allocations is None:
         return [
             Decision(
-                decision_type="dunning.PaymentReversalIgnored",
+                decision_type=PAYMENT_REVERSAL_IGNORED,
                 rule_ids=("DN.PAYMENT_STOPS",),
                 outcome="unknownPayment",
                 reason_codes=("ORIGINAL_PAYMENT_NOT_APPLIED",),
@@ -175,7 +195,7 @@ def on_reversal(state: AccountState, event, policy: DunningPolicy) -> list[Decis
     credit_removed = min(state.credit, max(0, payment["amount"]["amountMinor"] - applied))
     decisions = [
         Decision(
-            decision_type="dunning.PaymentReversed",
+            decision_type=PAYMENT_REVERSED,
             rule_ids=("DN.PAYMENT_STOPS",),
             outcome="reversed",
             business_time=at,
@@ -189,7 +209,7 @@ def on_reversal(state: AccountState, event, policy: DunningPolicy) -> list[Decis
             # DN.PAYMENT_STOPS: a bounced payment reopens the occurrence, with its original
             # anchor and offence count; reminders and escalation resume.
             reopened = Decision(
-                decision_type="dunning.OccurrenceReopened",
+                decision_type=OCCURRENCE_REOPENED,
                 rule_ids=("DN.OCCURRENCE", "DN.PAYMENT_STOPS"),
                 outcome="reopened",
                 reason_codes=("PAYMENT_REVERSED",),

@@ -12,10 +12,11 @@ from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
 from services.common.timefmt import rfc3339
 
+from . import decision_types as types
 from .account import Bill
 from .policy import FIRST_OFFENCE_CHANNELS, DunningPolicy
 
-REMINDER_DUE = "reminderDue"
+REMINDER_DUE = "reminderDue"  # the timer kind; the decision is types.REMINDER_DUE
 
 
 def outside_quiet_hours(moment: datetime, policy: DunningPolicy) -> datetime:
@@ -46,7 +47,7 @@ def schedule_reminder(account_id: str, occurrence_id: str, bill: Bill, offence_c
     at = outside_quiet_hours(wanted_at, policy)
     treatment = policy.treatment_for(bill.credit_level, bill.tier)
     return Decision(
-        decision_type="dunning.ReminderScheduled",
+        decision_type=types.REMINDER_SCHEDULED,
         rule_ids=rules + (("DN.QUIET_HOURS",) if at != wanted_at else ()),
         outcome="scheduled",
         reason_codes=("FIRST_OFFENCE",) if offence_count == 1 else ("REPEAT_OFFENCE",),
@@ -89,7 +90,7 @@ def on_reminder_due(state, event, policy: DunningPolicy) -> list[Decision]:
     elif state.suspension == "suspended":
         skip_reason = "SUSPENDED"
     if skip_reason:
-        return [Decision(decision_type="dunning.ReminderSkipped", rule_ids=("DN.PAYMENT_STOPS", "D.HOLD") if skip_reason == "DISPUTED" else ("DN.PAYMENT_STOPS",),
+        return [Decision(decision_type=types.REMINDER_SKIPPED, rule_ids=("DN.PAYMENT_STOPS", "D.HOLD") if skip_reason == "DISPUTED" else ("DN.PAYMENT_STOPS",),
                          outcome="skipped", reason_codes=(skip_reason,), payload=base)]
     channel = data["channel"]
     offence = occurrence.offence_count
@@ -98,7 +99,7 @@ def on_reminder_due(state, event, policy: DunningPolicy) -> list[Decision]:
     rules = ("DN.FIRST_LETTER",) if offence == 1 else ("DN.REPEAT_VOICE",)
     decisions = [
         Decision(
-            decision_type="dunning.ReminderDue",
+            decision_type=types.REMINDER_DUE,
             rule_ids=rules + ("DN.QUIET_HOURS",),
             outcome="deliver",
             payload={
@@ -130,7 +131,7 @@ def on_delivery(state, event, policy: DunningPolicy) -> list[Decision]:
     known = report["reminderId"] in state.reminders
     return [
         Decision(
-            decision_type="dunning.DeliveryRecorded",
+            decision_type=types.DELIVERY_RECORDED,
             rule_ids=("CP4.REMINDED",),
             outcome="delivered" if delivered else "notDelivered",
             reason_codes=() if known else ("UNKNOWN_REMINDER",),

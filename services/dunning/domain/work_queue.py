@@ -7,13 +7,17 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from .decision_types import (
+    BILL_TRACKED, DELIVERY_RECORDED, OCCURRENCE_OPENED, REMINDER_DUE, REMINDER_SCHEDULED, REMINDER_SKIPPED,
+)
+
 PERSON_CHANNELS = ("manual", "accountManager")
 NO_MANAGER = "counter-staff"
 
 
 # The decisions the queue is folded from (the CLI reads only these).
-QUEUE_INPUTS = ("dunning.ReminderScheduled", "dunning.ReminderDue", "dunning.ReminderSkipped",
-                "dunning.DeliveryRecorded", "dunning.BillTracked", "dunning.OccurrenceOpened")
+QUEUE_INPUTS = (REMINDER_SCHEDULED, REMINDER_DUE, REMINDER_SKIPPED,
+                DELIVERY_RECORDED, BILL_TRACKED, OCCURRENCE_OPENED)
 
 
 def _row(reminder_id: str, due: datetime, body: dict, overdue_minor: int | None, state: str) -> dict:
@@ -30,13 +34,13 @@ def _pending_scheduled(decisions: list[dict], day: date, zone: ZoneInfo) -> list
     for d in decisions:
         handled.update(d["payload"].get("cancelsTimers", ()))
     managers = {d["payload"]["billId"]: d["payload"].get("accountManagerId")
-                for d in decisions if d["decisionType"] == "dunning.BillTracked"}
+                for d in decisions if d["decisionType"] == BILL_TRACKED}
     overdue = {d["payload"]["occurrenceId"]: d["payload"].get("overdueMinor")
-               for d in decisions if d["decisionType"] == "dunning.OccurrenceOpened"}
+               for d in decisions if d["decisionType"] == OCCURRENCE_OPENED}
     out = []
     for d in decisions:
         body = d["payload"]
-        if d["decisionType"] != "dunning.ReminderScheduled" or body["channel"] not in PERSON_CHANNELS:
+        if d["decisionType"] != REMINDER_SCHEDULED or body["channel"] not in PERSON_CHANNELS:
             continue
         due = datetime.fromisoformat(body["scheduledFor"]).astimezone(zone)
         if due.date() == day and body["timer"]["timerId"] not in handled:
@@ -50,12 +54,12 @@ def work_queue(decisions: Iterable[dict], day: date, zone: ZoneInfo) -> dict[str
     delivered = {
         d["payload"]["reminderId"]
         for d in decisions
-        if d["decisionType"] == "dunning.DeliveryRecorded" and d["payload"]["delivered"]
+        if d["decisionType"] == DELIVERY_RECORDED and d["payload"]["delivered"]
     }
     queue: dict[str, list[dict]] = defaultdict(list)
     for d in decisions:
         body = d["payload"]
-        if d["decisionType"] != "dunning.ReminderDue" or body["channel"] not in PERSON_CHANNELS:
+        if d["decisionType"] != REMINDER_DUE or body["channel"] not in PERSON_CHANNELS:
             continue
         due = datetime.fromisoformat(d["businessTime"]).astimezone(zone)
         if due.date() != day or d["decisionId"] in delivered:
