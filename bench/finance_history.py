@@ -31,6 +31,8 @@ from datetime import datetime, timedelta
 
 import orjson
 
+from schemas.decision_types import dunning as dunning_types
+from schemas.decision_types import guard as guard_types
 from services.billing_guard.decider import GuardDecider
 from services.billing_guard.domain.cycles import cycle_of
 from services.common.decider import Decision
@@ -154,7 +156,7 @@ class AccountLife:
         for envelope in envelopes:
             envelope = _as_stored(envelope)
             kind, body = envelope["decisionType"], envelope["payload"]
-            if kind == "guard.SwitchSequenceRecorded":
+            if kind == guard_types.SWITCH_SEQUENCE_RECORDED:
                 continue  # a life's few CDRs would scramble the bulk's switch sequences
             moment = parse_rfc3339(envelope["businessTime"])
             self.clock = max(self.clock, moment)
@@ -173,12 +175,12 @@ class AccountLife:
         elif service == "dunning" and kind in GUARD_WANTS:
             self.record("guard", self.guard.feed(Event(envelope["decisionId"], "dunning.decisions.v1", moment,
                                                        envelope)))
-        if kind == "dunning.ReminderDue":
+        if kind == dunning_types.REMINDER_DUE:
             channel = envelope["payload"]["channel"]
             outcome = self.rng.choice(DELIVERY.get(channel, ("posted",)))
             self.at(moment + timedelta(hours=self.rng.randint(2, 72)), self.delivered,
                     envelope["decisionId"], channel, outcome)
-        elif kind == "guard.RestorationOrdered":
+        elif kind == guard_types.RESTORATION_ORDERED:
             # Most lines are back within the 48 h SLA; some are not (CP4.RESTORE_48H).
             hours = self.rng.randint(1, 40) if self.rng.random() < 0.8 else self.rng.randint(49, 90)
             self.at(moment + timedelta(hours=hours), self.restored, envelope["decisionId"])
@@ -266,7 +268,7 @@ class AccountLife:
         envelopes = self.guard.feed(_renamed(gf.cdr(
             self.account, start=start, seconds=self.rng.randint(30, 900), switch="SW-DISPUTED", seq=n,
             usage_id=f"U-{self.account}-{n}", origin=f"O-{self.account}-{n}"), self.account, next(self.inputs)))
-        self.calls += [e["payload"]["usageId"] for e in envelopes if e["decisionType"] == "guard.CdrRated"]
+        self.calls += [e["payload"]["usageId"] for e in envelopes if e["decisionType"] == guard_types.CDR_RATED]
         self.record("guard", envelopes)
 
     def open_dispute(self, when: datetime, ticket: str, bill_id: str, amount: int) -> None:
@@ -350,8 +352,8 @@ def cdr_pool(shape: Shape, proto: gf.Guard, rng: random.Random, size: int = 2_00
         out = guard.feed(gf.cdr(f"POOL-{i % 97}", start=start, seconds=seconds, usage=usage,
                                 dest=_pick(rng, DESTINATIONS), switch="SW-POOL", seq=i + 1,
                                 volume=rng.randint(1_000, 50_000_000) if usage == "data" else None))
-        rated = [e for e in out if e["decisionType"] == "guard.CdrRated"]
-        switch = [e for e in out if e["decisionType"] == "guard.SwitchSequenceRecorded"]
+        rated = [e for e in out if e["decisionType"] == guard_types.CDR_RATED]
+        switch = [e for e in out if e["decisionType"] == guard_types.SWITCH_SEQUENCE_RECORDED]
         if rated and switch:
             pool.append((_as_stored(rated[0]), _as_stored(switch[0])))
     return pool
@@ -405,7 +407,7 @@ def _decision(template: dict, payload: dict) -> Decision:
 
 
 def _stream_of(template: dict, payload: dict) -> str:
-    if template["decisionType"] == "guard.SwitchSequenceRecorded":
+    if template["decisionType"] == guard_types.SWITCH_SEQUENCE_RECORDED:
         return f"guard-switch-{payload['switchId']}"
     return f"guard-account-{payload['accountId']}"
 

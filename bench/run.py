@@ -47,6 +47,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from schemas.decision_types import cards as cards_types
 from services.common.db import connect
 from services.common.eventstore.migrate import migrate
 from services.common.localstack.embedded import create_database, free_port, start_broker, start_postgres
@@ -450,8 +451,8 @@ class Bench:
         sent = await self.paced(complaints, rate)
         await self.wait_processed("cards", base + count, 120)
         latencies = await self.latencies(sent)
-        replaced = await self.db.fetchval("SELECT count(*) FROM events WHERE event_type = 'cards.CardReplaced'"
-                                          " AND causation_id = ANY($1::text[])", list(sent))
+        replaced = await self.db.fetchval("SELECT count(*) FROM events WHERE event_type = $1"
+                                          " AND causation_id = ANY($2::text[])", cards_types.CARD_REPLACED, list(sent))
         outcomes = await self.db.fetch("SELECT event_type, payload->>'outcome' AS outcome, count(*) FROM events"
                                        " WHERE causation_id = ANY($1::text[]) GROUP BY 1, 2", list(sent))
         self.results["d_cards"] = {

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from schemas.decision_types import guard
 from services.common.audit import commands as audit_commands
 from services.common.config import Settings
 from services.common.service_registry import Command, ServiceDeclaration
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 NAME = "billing_guard"
 WEB_PORT = 8101
-APPROVAL_DECISIONS = ["guard.SuspensionAwaitingApproval", "guard.SuspensionApproved", "guard.SuspensionDenied"]
+APPROVAL_DECISIONS = [guard.SUSPENSION_AWAITING_APPROVAL, guard.SUSPENSION_APPROVED, guard.SUSPENSION_DENIED]
 
 
 def add_commands(sub) -> dict[str, Command]:

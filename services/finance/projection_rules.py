@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.billing_guard.domain import decision_types as guard
-from services.cards.domain import decision_types as cards_types
+from schemas.decision_types import guard
+from schemas.decision_types import cards as cards_types
 from services.common.eventstore.store import COMMITTED_AFTER
 from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339
-from services.dunning.domain import decision_types as dunning_types
+from schemas.decision_types import dunning as dunning_types
 
 # (SQL, parameters, key). The key names what the operation must stay in order with: the row it
 # writes ("occurrence:…", "reminder:…", "dispute:…"), or "cp4:<account>" for suspensions and

@@ -14,10 +14,10 @@ import re
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
-from services.billing_guard.domain import decision_types as guard
-from services.cards.domain import decision_types as cards_types
+from schemas.decision_types import guard
+from schemas.decision_types import cards as cards_types
 from services.common.timefmt import parse_rfc3339
-from services.dunning.domain import decision_types as dunning_types
+from schemas.decision_types import dunning as dunning_types
 
 from .self_check_policy import SelfCheckPolicy
 

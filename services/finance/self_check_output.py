@@ -8,7 +8,7 @@ import io
 
 import orjson
 
-from services.billing_guard.domain import decision_types as guard
+from schemas.decision_types import guard
 
 from .self_check import DISPUTE_ANSWERS, TYPES, lookback_start, period_bounds
 from .self_check_policy import SelfCheckPolicy

@@ -12,6 +12,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from schemas.decision import DECISION_TYPE_PATTERN, validate_decision
 from schemas.decision_payloads import DECISION_PAYLOADS, validate_decision_payload
+from schemas.decision_types import cards as cards_types
+from schemas.decision_types import dunning as dunning_types
+from schemas.decision_types import guard as guard_types
 from schemas.generate import OUT_DIR, decision_type_file, documents
 from schemas.registry import DECISION_TOPICS
 from schemas.validation import PAYLOAD_INVALID, InvalidEvent
@@ -21,15 +24,32 @@ EXAMPLES = sorted(p for topic in DECISION_TOPICS.values() for p in (ROOT / "sche
 TYPE_LITERAL = re.compile(DECISION_TYPE_PATTERN)
 
 
+def _named_types() -> dict[str, set[str]]:
+    """Constant name -> the decision types it names in schemas/decision_types (a name two services
+    share, e.g. RESTORATION_REQUESTED, stands for both)."""
+    named: dict[str, set[str]] = {}
+    for module in (guard_types, dunning_types, cards_types):
+        for name, value in vars(module).items():
+            if isinstance(value, str) and TYPE_LITERAL.match(value) and value.count(".") == 1:
+                named.setdefault(name, set()).add(value)
+    return named
+
+
 def decision_types_in_code() -> set[str]:
-    """Every string literal in services/ shaped like a decision type of a published prefix."""
+    """Every decision type services/ names: by a constant of schemas/decision_types, or a literal
+    shaped like a decision type of a published prefix."""
     prefixes = {topic.split(".")[0] for topic in DECISION_TOPICS.values()}
+    named = _named_types()
     found = set()
     for path in (ROOT / "services").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and TYPE_LITERAL.match(node.value):
                 if node.value.split(".")[0] in prefixes and node.value.count(".") == 1:
                     found.add(node.value)
+            elif isinstance(node, ast.Attribute) and node.attr in named:
+                found |= named[node.attr]
+            elif isinstance(node, ast.Name) and node.id in named:
+                found |= named[node.id]
     return found
 
 

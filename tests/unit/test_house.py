@@ -1,6 +1,7 @@
-"""The house's shape (issue 18, docs/architecture.md): no import circle between the project's
-modules, and no production function longer than a screen. The layer rules themselves are
-import-linter contracts (pyproject.toml), run by `make test` as `lint-imports`."""
+"""The house's shape (issue 18, docs/architecture.md): one layout for every service, no import
+circle between the project's modules, and no production function longer than a screen. The
+layer rules themselves are import-linter contracts (pyproject.toml), run by `make test` as
+`lint-imports`."""
 from __future__ import annotations
 
 import ast
@@ -90,3 +91,11 @@ def test_the_length_check_counts_a_long_function():
     body = "\n".join(f"    x{i} = {i}" for i in range(61))
     assert _long_functions(f"def long():\n{body}\n", "m.py") == ["m.py:1 long (62 lines)"]
     assert _long_functions("def short():\n    return 1\n", "m.py") == []
+
+
+def test_the_three_services_have_the_same_top_level_files():
+    def layout(service: str) -> set[str]:
+        return {p.name for p in (ROOT / "services" / service).iterdir() if p.name != "__pycache__"}
+
+    assert layout("billing_guard") == layout("dunning") == layout("cards") == {
+        "__init__.py", "domain", "decider.py", "worker.py", "cli.py", "policy"}

@@ -11,7 +11,7 @@ from datetime import datetime
 from services.common.frozen import evolved
 from services.common.timefmt import parse_rfc3339
 
-from .decision_types import (
+from schemas.decision_types.guard import (
     BILL_CYCLE_CLOSED, CDR_RATED, CDR_UNRATED, DUPLICATE_CDR_SUPPRESSED, HUGE_FEE_ALERT, STALE_CDR_HELD,
     USAGE_CYCLE_CLOSED,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-from .decision_types import SUSPENSION_APPROVED, SUSPENSION_AWAITING_APPROVAL, SUSPENSION_DENIED
+from schemas.decision_types.guard import SUSPENSION_APPROVED, SUSPENSION_AWAITING_APPROVAL, SUSPENSION_DENIED
 
 NO_MANAGER = "(no account manager)"
 

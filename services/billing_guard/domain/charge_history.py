@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from .decision_types import CDR_RATED
+from schemas.decision_types.guard import CDR_RATED
 
 VIEW = "charges"
 

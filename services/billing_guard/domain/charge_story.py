@@ -10,7 +10,7 @@ dispute was answered. Phone numbers are masked: the story is read by staff (A.PR
 """
 from __future__ import annotations
 
-from .decision_types import (
+from schemas.decision_types.guard import (
     BILL_CYCLE_CLOSED, CDR_RATED, CDR_UNRATED, CREDIT_NOTE_ISSUED, CUSTOMER_DATA_CHANGED, DISPUTE_AUTO_CREDITED,
     DISPUTE_CANCELLED, DISPUTE_CLOSED, DISPUTE_OPENED, DISPUTE_PREFIX, DISPUTE_REPLIED, DISPUTE_REPLY_OVERDUE,
     DISPUTE_RESOLVED, DUPLICATE_CDR_SUPPRESSED, HUGE_FEE_ALERT, OUTAGE_CREDIT_ISSUED, PLANNED_WORK_CLEARED,

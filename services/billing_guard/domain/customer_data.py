@@ -10,7 +10,7 @@ from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
 from .cycles import cycle_of, next_cycle
-from .decision_types import CUSTOMER_DATA_CHANGED, CUSTOMER_DATA_CHANGE_REJECTED
+from schemas.decision_types.guard import CUSTOMER_DATA_CHANGED, CUSTOMER_DATA_CHANGE_REJECTED
 from .policy import GuardPolicy
 
 

@@ -17,7 +17,7 @@ from services.common.timefmt import rfc3339
 from . import account as acc
 from .account import AccountState
 from .cycles import cycle_end, previous_cycle
-from .decision_types import USAGE_CYCLE_CLOSED
+from schemas.decision_types.guard import USAGE_CYCLE_CLOSED
 from .policy import GuardPolicy
 
 

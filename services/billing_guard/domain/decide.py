@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from schemas.decision_types import dunning
 from services.common.decider import Decision
 
 from . import suspension, vip_approval
@@ -24,7 +25,7 @@ TIMER = "wuguan.timer.v1"
 DUNNING = "dunning.decisions.v1"
 SUSPENSION_REQUEST = "guard.suspensionRequest"  # the request shape, for callers other than dunning
 # The one dunning decision the guard acts on (DN.ESCALATE -> CP4); dunning's own name for it.
-DUNNING_SUSPENSION_REQUESTED = "dunning.SuspensionRequested"
+DUNNING_SUSPENSION_REQUESTED = dunning.SUSPENSION_REQUESTED
 
 
 @dataclass(frozen=True)

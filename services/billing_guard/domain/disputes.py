@@ -11,7 +11,7 @@ from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
 from .charge_history import ChargeHistory
-from .decision_types import (
+from schemas.decision_types.guard import (
     CREDIT_NOTE_ISSUED, DISPUTE_ACTION_REJECTED, DISPUTE_AUTO_CREDITED, DISPUTE_CANCELLED, DISPUTE_CLOSED,
     DISPUTE_OPENED, DISPUTE_REPLIED, DISPUTE_REPLY_OVERDUE, DISPUTE_RESOLVED, DISPUTE_TRANSFER_ACCEPTED,
     DISPUTE_TRANSFER_PROPOSED,

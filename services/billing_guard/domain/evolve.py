@@ -10,7 +10,7 @@ from . import suspension, vip_approval
 from .account import BILLING_FOLDS, AccountState
 from .charge_history import ChargeHistory, evolve_charges
 from .customer_data import evolve_customer
-from .decision_types import CUSTOMER_DATA_CHANGED
+from schemas.decision_types.guard import CUSTOMER_DATA_CHANGED
 from .disputes import DISPUTE_TYPES, evolve_dispute
 from .planned_works import WorksState, evolve_works
 from .sequences import SwitchState, evolve_switch

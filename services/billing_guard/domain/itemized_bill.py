@@ -5,7 +5,7 @@ Numbers are masked unless the reader is the account's owner reading their own bi
 """
 from __future__ import annotations
 
-from .decision_types import CDR_RATED, CREDIT_NOTE_ISSUED
+from schemas.decision_types.guard import CDR_RATED, CREDIT_NOTE_ISSUED
 from .masking import mask_number
 
 

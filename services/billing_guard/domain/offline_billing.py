@@ -13,7 +13,7 @@ from . import account as acc
 from .account import AccountState
 from .cycle_closing import baseline_cycles, closing_decisions, cycles_closing, is_closed
 from .cycles import cycle_of, months_before
-from .decision_types import (
+from schemas.decision_types.guard import (
     BILL_CYCLE_CLOSED, CDR_RATED, CDR_UNRATED, DUPLICATE_CDR_SUPPRESSED, HUGE_FEE_ALERT, STALE_CDR_HELD,
 )
 from .planned_works import WorksState

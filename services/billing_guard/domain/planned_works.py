@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from services.common.decider import Decision
 from services.common.timefmt import parse_rfc3339, rfc3339
 
-from .decision_types import OUTAGE_CREDIT_ISSUED, OUTAGE_CREDIT_REFUSED, PLANNED_WORK_BLOCKED, PLANNED_WORK_CLEARED
+from schemas.decision_types.guard import OUTAGE_CREDIT_ISSUED, OUTAGE_CREDIT_REFUSED, PLANNED_WORK_BLOCKED, PLANNED_WORK_CLEARED
 from .policy import GuardPolicy
 
 

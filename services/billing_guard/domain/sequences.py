@@ -13,7 +13,7 @@ from datetime import timedelta
 from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
 
-from .decision_types import SEQUENCE_GAP_ALERT, SWITCH_SEQUENCE_RECORDED
+from schemas.decision_types.guard import SEQUENCE_GAP_ALERT, SWITCH_SEQUENCE_RECORDED
 
 GAP_TIMER = "sequenceGap"
 

@@ -20,7 +20,7 @@ from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
-from .decision_types import (
+from schemas.decision_types.guard import (
     PAYMENT_RECORDED, RESTORATION_COMPLETED, RESTORATION_ORDERED, RESTORATION_SLA_MISSED, SUSPENSION_APPROVED,
     SUSPENSION_DENIED, TERMINATION_ELIGIBLE,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from services.common.decider import Decision
 
-from .decision_types import TARIFF_VERSION_ACCEPTED, TARIFF_VERSION_REJECTED
+from schemas.decision_types.guard import TARIFF_VERSION_ACCEPTED, TARIFF_VERSION_REJECTED
 from .policy import BasketItem, GuardPolicy
 from .rating import rate_usage
 from .tariffs import Catalogue, TariffVersion, from_json, tariff_json

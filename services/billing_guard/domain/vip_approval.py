@@ -21,7 +21,7 @@ from services.common.timefmt import parse_rfc3339, rfc3339
 
 from . import suspension
 from .account import AccountState
-from .decision_types import (
+from schemas.decision_types.guard import (
     SUSPENSION_APPROVAL_ESCALATED, SUSPENSION_APPROVAL_REJECTED, SUSPENSION_APPROVED, SUSPENSION_AWAITING_APPROVAL,
     SUSPENSION_DENIED,
 )

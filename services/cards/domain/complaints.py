@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from services.common.timefmt import rfc3339
 
-from .decision_types import (
+from schemas.decision_types.cards import (
     CARD_REPLACED, COMPLAINT_ESCALATED, COMPLAINT_REFERRED, REPLACEMENT_DRAWN, REPLACEMENT_RETURNED, STOCK_ALERT,
 )
 from .draft import STATUS_REASON, Draft, check_currency, expiry

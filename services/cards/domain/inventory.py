@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from services.common.decider import Rejected
 
-from .decision_types import (
+from schemas.decision_types.cards import (
     ACTIVATION_IGNORED, ACTIVATION_REFUSED, CARD_ACTIVATED, CARD_BLOCKED, CARD_EXPIRED, CARD_ISSUED,
     INVENTORY_EVENT_IGNORED, REPLACEMENT_CARD_ACTIVATED, REPLACEMENT_HANDED_OVER, STOCK_RECEIVED, STOCK_SOLD,
     TOP_UP_RECORDED, TOP_UP_REFUSED, USAGE_RECORDED, USAGE_REFUSED, VOID_CARD_USE_REFUSED,

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from services.common.timefmt import parse_rfc3339
 
-from . import decision_types as types
+from schemas.decision_types import cards as types
 from . import state as s
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .decision_types import REPLACEMENT_ESCALATED, REPLACEMENT_REDRAWN, STOCK_WRITTEN_OFF
+from schemas.decision_types.cards import REPLACEMENT_ESCALATED, REPLACEMENT_REDRAWN, STOCK_WRITTEN_OFF
 from .draft import Draft, expiry
 from .policy import CardsPolicy
 from .rule_ids import REPLACE_NOW, STOCK

@@ -20,9 +20,9 @@ from typing import Any
 
 from services.common.timefmt import parse_rfc3339
 
-# Decision types are named in decision_types.py; re-exported here, where the tests and older
+# Decision types are named in schemas/decision_types/cards.py; re-exported here, where the tests and older
 # callers read them (state.CARD_REPLACED).
-from .decision_types import (  # noqa: F401
+from schemas.decision_types.cards import (  # noqa: F401
     ACTIVATION_IGNORED, ACTIVATION_REFUSED, CARD_ACTIVATED, CARD_BLOCKED, CARD_EXPIRED, CARD_ISSUED, CARD_REPLACED,
     COMPLAINT_ESCALATED, COMPLAINT_REFERRED, INVENTORY_EVENT_IGNORED, REPLACEMENT_CARD_ACTIVATED, REPLACEMENT_DRAWN,
     REPLACEMENT_ESCALATED, REPLACEMENT_HANDED_OVER, REPLACEMENT_REDRAWN, REPLACEMENT_RETURNED, STOCK_ALERT,

@@ -9,21 +9,27 @@ from dataclasses import dataclass, field
 from rich.console import Group
 from rich.table import Table
 
+from schemas.decision_types import dunning, guard
+
 DECISIONS_SQL = "SELECT service, event_type, count(*)::int AS n FROM events GROUP BY 1, 2 ORDER BY 1, 2"
 # Money the guard rated (CP2.TRACEABLE) and billed (bills it saw close a cycle, CP3.LATE).
+# The decision types are parameters: $1 the guard's CdrRated, $2 its BillCycleClosed.
 MONEY_SQL = (
     "SELECT coalesce(sum((payload->'payload'->>'amountMinor')::bigint)"
-    "   FILTER (WHERE event_type = 'guard.CdrRated'), 0)::bigint AS rated,"
-    " count(*) FILTER (WHERE event_type = 'guard.CdrRated')::int AS rated_calls,"
+    "   FILTER (WHERE event_type = $1), 0)::bigint AS rated,"
+    " count(*) FILTER (WHERE event_type = $1)::int AS rated_calls,"
     " coalesce(sum((payload->'payload'->>'amountMinor')::bigint)"
-    "   FILTER (WHERE event_type = 'guard.BillCycleClosed'), 0)::bigint AS billed,"
-    " count(*) FILTER (WHERE event_type = 'guard.BillCycleClosed')::int AS bills"
-    " FROM events WHERE event_type IN ('guard.CdrRated', 'guard.BillCycleClosed')")
+    "   FILTER (WHERE event_type = $2), 0)::bigint AS billed,"
+    " count(*) FILTER (WHERE event_type = $2)::int AS bills"
+    " FROM events WHERE event_type IN ($1, $2)")
+MONEY_TYPES = (guard.CDR_RATED, guard.BILL_CYCLE_CLOSED)
+# $1 dunning's ReminderScheduled, $2 its ReminderDue.
 REMINDERS_SQL = (
     "SELECT payload->'payload'->>'channel' AS channel,"
-    " count(*) FILTER (WHERE event_type = 'dunning.ReminderScheduled')::int AS scheduled,"
-    " count(*) FILTER (WHERE event_type = 'dunning.ReminderDue')::int AS due"
-    " FROM events WHERE event_type IN ('dunning.ReminderScheduled', 'dunning.ReminderDue') GROUP BY 1 ORDER BY 1")
+    " count(*) FILTER (WHERE event_type = $1)::int AS scheduled,"
+    " count(*) FILTER (WHERE event_type = $2)::int AS due"
+    " FROM events WHERE event_type IN ($1, $2) GROUP BY 1 ORDER BY 1")
+REMINDER_TYPES = (dunning.REMINDER_SCHEDULED, dunning.REMINDER_DUE)
 DEAD_LETTERS_SQL = (
     "SELECT consumer, topic, code, count(*)::int AS n FROM dead_lettered_inputs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
 
@@ -37,12 +43,12 @@ class StackSummary:
 
 
 async def read_summary(conn, finance_money: dict) -> StackSummary:
-    money = await conn.fetchrow(MONEY_SQL)
+    money = await conn.fetchrow(MONEY_SQL, *MONEY_TYPES)
     return StackSummary(
         decisions=[(r["service"], r["event_type"], r["n"]) for r in await conn.fetch(DECISIONS_SQL)],
         money={"rated": money["rated"], "ratedCalls": money["rated_calls"], "billed": money["billed"],
                "bills": money["bills"], **finance_money},
-        reminders=[(r["channel"] or "-", r["scheduled"], r["due"]) for r in await conn.fetch(REMINDERS_SQL)],
+        reminders=[(r["channel"] or "-", r["scheduled"], r["due"]) for r in await conn.fetch(REMINDERS_SQL, *REMINDER_TYPES)],
         dead_letters=[(r["consumer"], r["topic"], r["code"], r["n"]) for r in await conn.fetch(DEAD_LETTERS_SQL)],
     )
 

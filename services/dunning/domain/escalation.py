@@ -8,7 +8,7 @@ from services.common.decider import Decision
 from services.common.timefmt import rfc3339
 
 from .account import AccountState
-from .decision_types import ESCALATION_SKIPPED, RESTORATION_REQUESTED, SUSPENSION_REQUESTED
+from schemas.decision_types.dunning import ESCALATION_SKIPPED, RESTORATION_REQUESTED, SUSPENSION_REQUESTED
 from .late_fees import late_fee
 from .policy import DunningPolicy
 

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from services.common.timefmt import parse_rfc3339
 
-from . import decision_types as types
+from schemas.decision_types import dunning as types
 from .account import AccountState, Bill, Occurrence
 
 # (state, decision payload, whole decision envelope) -> state

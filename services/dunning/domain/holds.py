@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from services.billing_guard.domain import decision_types as guard
+from schemas.decision_types import guard
 from services.common.decider import Decision
 
 from .account import AccountState, Bill
-from .decision_types import (
+from schemas.decision_types.dunning import (
     CREDIT_APPLIED, HOLD_APPLIED, HOLD_RELEASED, OCCURRENCE_WITHDRAWN, RESTORATION_RECORDED, SUSPENSION_ANSWERED,
 )
 from .escalation import restoration_if_cleared

@@ -10,7 +10,7 @@ from services.common.ids import derived_id
 from services.common.timefmt import rfc3339
 
 from .account import AccountState, Bill, Occurrence
-from .decision_types import LATE_FEE_CHARGED, OCCURRENCE_CLOSED, OCCURRENCE_OPENED
+from schemas.decision_types.dunning import LATE_FEE_CHARGED, OCCURRENCE_CLOSED, OCCURRENCE_OPENED
 from .late_fees import late_fee
 from .policy import DunningPolicy
 from .reminders import schedule_reminder

@@ -8,7 +8,7 @@ from services.common.ids import derived_id
 from services.common.timefmt import rfc3339
 
 from .account import AccountState, Occurrence
-from .decision_types import (
+from schemas.decision_types.dunning import (
     BILL_TRACKED, OCCURRENCE_REOPENED, OCCURRENCE_WITHDRAWN, PAYMENT_APPLIED, PAYMENT_REVERSAL_IGNORED, PAYMENT_REVERSED,
 )
 from .escalation import restoration_if_cleared

@@ -12,7 +12,7 @@ from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
 from services.common.timefmt import rfc3339
 
-from . import decision_types as types
+from schemas.decision_types import dunning as types
 from .account import Bill
 from .policy import FIRST_OFFENCE_CHANNELS, DunningPolicy
 

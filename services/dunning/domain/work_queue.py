@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from .decision_types import (
+from schemas.decision_types.dunning import (
     BILL_TRACKED, DELIVERY_RECORDED, OCCURRENCE_OPENED, REMINDER_DUE, REMINDER_SCHEDULED, REMINDER_SKIPPED,
 )
 
