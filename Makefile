@@ -27,13 +27,16 @@ chromium:
 	./scripts/ensure-chromium
 
 # lint-imports first: the house's dependency rules (pyproject.toml, docs/architecture.md).
+# The unit tests are pure and CPU-bound: one pytest-xdist worker per core. The integration and
+# e2e tests run one at a time: they start brokers, Postgres and workers, and some time them.
 test: $(STAMP) prometheus-tools chromium
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider -n auto tests/unit
+	$(BIN)/python -m pytest -p no:cacheprovider --ignore=tests/unit
 
 test-unit: $(STAMP) prometheus-tools
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
+	$(BIN)/python -m pytest -p no:cacheprovider -n auto tests/unit
 
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/integration

@@ -297,7 +297,7 @@ class Run:
             await conn.close()
         if (Path(__file__).resolve().parents[1] / "services" / "finance" / "projector.py").exists():
             rebuilt = await asyncio.to_thread(
-                subprocess.run, [sys.executable, "-m", "services.common.cli", "projections", "rebuild"],
+                subprocess.run, [sys.executable, "-m", "services", "projections", "rebuild"],
                 capture_output=True, text=True, env={**os.environ, "DATABASE_URL": self.database_url})
             outcome.finance_checksum = rebuilt.stdout.strip().splitlines()[-1] if rebuilt.returncode == 0 else (
                 f"FAILED: {rebuilt.stderr.strip()[-300:]}")

@@ -62,7 +62,7 @@ def _with_database(url: str, name: str) -> str:
 
 def _cli(*args: str, database_url: str) -> tuple[subprocess.CompletedProcess, float]:
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "services.common.cli", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "services", *args], capture_output=True, text=True,
                           cwd=str(ROOT.parent), env={**os.environ, "DATABASE_URL": database_url})
     return done, time.perf_counter() - t0
 

@@ -468,7 +468,7 @@ class Bench:
     async def rebuild(self) -> None:
         total = await self.db.fetchval("SELECT count(*) FROM events")
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "services.common.cli", "verify"], capture_output=True, text=True,
+        out = subprocess.run([sys.executable, "-m", "services", "verify"], capture_output=True, text=True,
                              env={**os.environ, "DATABASE_URL": self.database_url}, cwd=str(ROOT.parent))
         verify_s = time.perf_counter() - t0
         from services.billing_guard.decider import GuardDecider
@@ -500,7 +500,7 @@ class Bench:
         projection = {"projection_rebuild": "not available (no `wuguan projections rebuild` in this tree)"}
         if (ROOT.parent / "services" / "finance" / "projector.py").exists():
             t0 = time.perf_counter()
-            rebuilt = subprocess.run([sys.executable, "-m", "services.common.cli", "projections", "rebuild"],
+            rebuilt = subprocess.run([sys.executable, "-m", "services", "projections", "rebuild"],
                                      capture_output=True, text=True, cwd=str(ROOT.parent),
                                      env={**os.environ, "DATABASE_URL": self.database_url})
             seconds = time.perf_counter() - t0

@@ -2,7 +2,7 @@
 
 The envelope is schemas.decision; these are what it leaves free. `python -m schemas.generate`
 writes one JSON Schema per type to schemas/json/decisions/. Every decision the deciders build is
-checked against its type's schema: in the unit tests (tests/unit/*_fixtures.py) and on the wire
+checked against its type's schema: in the unit tests (through harness/) and on the wire
 in the sample-day e2e test. A decision type without a schema here fails
 tests/unit/test_decision_payloads.py, which names it.
 """

@@ -12,7 +12,7 @@ Streams:
 - guard-switch-<switch>: the switch's sequence high-water mark and open gaps (CP3.SEQUENCE_GAP).
   Sequence numbers are per switch, so only a per-switch view can see a gap; CDRs of one switch
   reach several partitions, so two workers may write it at once and one batch retries. The
-  state is a mark plus open gaps, so a retry reloads little (see the service README note);
+  state is a mark plus open gaps, so a retry reloads little;
 - guard-works: every planned work (CP5), read by each CDR for its cutover windows;
 - claim:cdr:<switch>|<origin>: CP3.DEDUP's unique claim, the usage id of a CDR's first copy, kept
   in the store's claims table rather than in the account state (which would grow with every CDR);

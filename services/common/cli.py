@@ -1,10 +1,7 @@
 """The `wuguan` command's kernel: the commands every house has (run, worker, migrate, verify, the
 audit commands, topics, sample, dlq), and the parser and dispatch that add each service's and
 finance's commands from the ServiceRegistry the composition root passes in. The kernel names no
-service: `wuguan` is services/composition.py's main.
-
-`python -m services.common.cli` still runs the whole `wuguan` (bench and the tests start it so):
-the installed console script, found through the package metadata, not by importing a service.
+service: `wuguan` is services/composition.py's main (also `python -m services`).
 """
 from __future__ import annotations
 
@@ -206,20 +203,3 @@ def main(registry: ServiceRegistry, argv: list[str] | None = None) -> int:
         return command.run(args)
     except Exception as exc:
         return _failed(args, exc)
-
-
-def installed_main():
-    """The `wuguan` console script this distribution installs ([project.scripts]: the composition root's main)."""
-    from importlib.metadata import entry_points
-
-    scripts = entry_points(group="console_scripts", name="wuguan")
-    if not scripts:
-        raise SystemExit("wuguan is not installed in this Python: run `make install`")
-    (script,) = scripts
-    if script.module == __spec__.name:  # metadata of a build before the composition root: the kernel has no service
-        raise SystemExit("wuguan: the installed entry point predates the composition root; run `make install`")
-    return script.load()
-
-
-if __name__ == "__main__":
-    sys.exit(installed_main()())

@@ -21,7 +21,7 @@ def spawn_api(env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
     host = os.environ.get("WUGUAN_WEB_HOST") or "127.0.0.1"
     out = open(log_path, "ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.common.cli", "api"],
+        [sys.executable, "-m", "services", "api"],
         env={**os.environ, **env, "WUGUAN_API_SECRET": secret},
         stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )

@@ -17,6 +17,6 @@ def spawn_api(database_url: str, log_path: Path, **extra_env: str) -> tuple[subp
     env = {**os.environ, "DATABASE_URL": database_url, "WUGUAN_API_PORT": str(port), "WUGUAN_API_SECRET": SECRET,
            "WUGUAN_WEB_HOST": "127.0.0.1", **extra_env}
     log = open(log_path, "ab")
-    process = subprocess.Popen([sys.executable, "-m", "services.common.cli", "api"], env=env, stdout=log,
+    process = subprocess.Popen([sys.executable, "-m", "services", "api"], env=env, stdout=log,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     return process, f"http://127.0.0.1:{port}", log

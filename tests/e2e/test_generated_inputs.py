@@ -148,7 +148,7 @@ async def test_generated_hostile_inputs_on_every_topic_are_refused_or_decided_an
     for service, pid in pids.items():
         assert workers.processes[service].pid == pid and workers.processes[service].poll() is None
         assert "Crashed" not in workers.log(service), workers.log(service)[-2000:]
-    verify = subprocess.run([sys.executable, "-m", "services.common.cli", "verify"], capture_output=True, text=True,
+    verify = subprocess.run([sys.executable, "-m", "services", "verify"], capture_output=True, text=True,
                             env={**os.environ, "DATABASE_URL": workers.database_url}, timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     print(f"\ngenerated inputs: {len(plan)} records ({sum(per_topic.values())} hostile, "

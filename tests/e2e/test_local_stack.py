@@ -100,7 +100,7 @@ def test_run_on_a_terminal_rates_calls_prints_where_things_are_and_a_summary_the
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 140, 0, 0))
     env = _stack_env()
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.common.cli", "run", "--accounts", "40"],
+        [sys.executable, "-m", "services", "run", "--accounts", "40"],
         env=env, cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
     )
     os.close(slave)
@@ -136,7 +136,7 @@ def test_run_on_a_terminal_rates_calls_prints_where_things_are_and_a_summary_the
 def test_run_piped_into_a_reader_that_exits_still_stops_everything_on_ctrl_c():
     import asyncpg
 
-    command = f"{sys.executable} -m services.common.cli run --accounts 20 | head -5"
+    command = f"{sys.executable} -m services run --accounts 20 | head -5"
     shell = subprocess.Popen(["sh", "-c", command], env=_stack_env(), cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     # head prints five lines and exits: from then on the stack writes into a closed pipe

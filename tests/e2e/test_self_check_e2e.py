@@ -91,7 +91,7 @@ def self_check_policy(folder) -> str:
 
 def wuguan(*args: str, database_url: str, policy_dir: str) -> str:
     env = {**os.environ, "DATABASE_URL": database_url, "WUGUAN_POLICY_DIR": policy_dir}
-    done = subprocess.run([sys.executable, "-m", "services.common.cli", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "services", *args], capture_output=True, text=True,
                           env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

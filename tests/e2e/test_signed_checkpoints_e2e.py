@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 def wuguan(*args, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "services.common.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "services", *args], env=env, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -101,7 +101,7 @@ async def _at_least(count, n: int) -> bool:
 
 
 def test_a_missing_key_file_stops_the_worker_naming_the_path(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "services.common.cli", "worker", "cards"],
+    result = subprocess.run([sys.executable, "-m", "services", "worker", "cards"],
                             env={"WUGUAN_CHECKPOINT_KEY": str(tmp_path / "absent.pem"), "PATH": "/usr/bin:/bin"},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2

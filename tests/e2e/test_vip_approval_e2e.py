@@ -46,7 +46,7 @@ def keyed(account: str, message):
 
 def wuguan(*args: str, database_url: str) -> str:
     env = {"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "services.common.cli", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "services", *args], capture_output=True, text=True,
                           env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def wuguan(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "services.common.cli", *args],
+        [sys.executable, "-m", "services", *args],
         env={**os.environ, **env}, capture_output=True, text=True, timeout=120, cwd=ROOT,
     )
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def _on_a_terminal(*args: str, **env: str) -> tuple[int, str]:
     master, slave = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "services.common.cli", *args], env={**os.environ, **env},
+    process = subprocess.Popen([sys.executable, "-m", "services", *args], env={**os.environ, **env},
                                cwd=ROOT, stdin=slave, stdout=slave, stderr=slave)
     os.close(slave)
     chunks = []

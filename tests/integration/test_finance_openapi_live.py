@@ -47,7 +47,7 @@ async def live_api(database_url):
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "WUGUAN_API_SECRET": SECRET, "WUGUAN_API_PORT": str(port),
            "WUGUAN_WEB_HOST": "127.0.0.1"}
-    process = subprocess.Popen([sys.executable, "-m", "services.common.cli", "api"], env=env, cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "services", "api"], env=env, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:

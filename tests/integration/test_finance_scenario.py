@@ -1,5 +1,5 @@
 """A small but real back-office history for the finance tests: every decision here comes from
-driving the pure deciders of billing_guard, dunning and cards (tests/unit/*_fixtures), so the
+driving the pure deciders of billing_guard, dunning and cards (harness/), so the
 field names the projector reads are the real ones. Also used by the e2e dashboard test."""
 from __future__ import annotations
 

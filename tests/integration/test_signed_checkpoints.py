@@ -266,7 +266,7 @@ async def test_a_topic_without_checkpoints_does_not_pass(signed):
 
 
 def wuguan(*args, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "services.common.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "services", *args], env=env, capture_output=True,
                           text=True, timeout=120)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 def spawn_worker(service: str, env: dict, log_path: Path | None = None) -> subprocess.Popen:
     out = open(log_path, "ab") if log_path else None
     return subprocess.Popen(
-        [sys.executable, "-m", "services.common.cli", "worker", service],
+        [sys.executable, "-m", "services", "worker", service],
         env={**os.environ, **env},
         stdout=out,
         stderr=subprocess.STDOUT if out else None,

@@ -9,7 +9,8 @@ state cache too: a fifth of a worker's time (docs/performance.md, run 13).
 
 So a worker freezes what it holds at start (modules, schemas, policy, compiled decoders: never
 garbage, now never scanned) and scans the youngest generation after YOUNG_THRESHOLD allocations
-net. Cycles still get collected, later; memory stays bounded by the same thresholds.
+net. Cycles are still collected, later: garbage in cycles can grow by up to the threshold's
+objects between scans (measured: peak RSS of the in-process bench 152 -> 164 MiB).
 """
 from __future__ import annotations
 
