@@ -26,6 +26,7 @@ from services.common.config import Settings
 from services.common.runtime.batch_consumer import deliver_batches
 from services.common.runtime.fetch_wait import set_fetch_max_wait
 from services.common.runtime.worker import faust_settings
+from services.composition import REGISTRY
 
 from .baseline import COLUMNS, TABLE, prepare, row
 
@@ -36,7 +37,8 @@ def say(line: bytes) -> None:
 
 
 def build(bootstrap: str, database_url: str, topic: str, expected: int) -> faust.App:
-    settings = Settings.from_env({**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "WUGUAN_FAST_GROUP_JOIN": "true"})
+    settings = Settings.from_env({**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "WUGUAN_FAST_GROUP_JOIN": "true"},
+                                 web_ports=REGISTRY.web_ports)
     set_fetch_max_wait(settings.fetch_max_wait_ms)
     conf = {**faust_settings(settings, "billing_guard"), "web_enabled": False}
     app = faust.App(f"bench-faust-floor-{topic}", **conf)

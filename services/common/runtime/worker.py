@@ -68,9 +68,9 @@ def faust_settings(settings: Settings, service: str) -> dict:
         web_enabled=True,
         web_host=settings.web_host,
         web_bind=settings.web_host,  # faust binds 0.0.0.0 unless told; metrics stay on WUGUAN_WEB_HOST
-        # 0, any free port, only for a consumer built outside `wuguan worker`, which passes every
-        # declared service's port (bench/faust_floor.py turns the web server off)
-        web_port=settings.web_ports.get(service, 0),
+        # Settings from the composition root's registry hold every service's port: a worker
+        # without one must not serve its metrics on a port nobody scrapes.
+        web_port=settings.web_ports[service],
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         broker_max_poll_records=settings.batch_size,
