@@ -9,7 +9,7 @@ turns it off). Then, with the timed run over, a run of CDRs only (ROWS_FILE, whe
 the rows and index entries each CDR writes, from Postgres's statistics (bench.row_counts).
 Run by the bench, in its own process so the measurement has a core of its own:
     python -m bench.in_process DATABASE_URL INPUTS_FILE [ROWS_FILE]
-The collector is set as the worker sets it (runtime/gc_tuning.py); BENCH_GC=default keeps CPython's.
+The collector is set as the worker sets it (runtime/gc_tuning.py; WUGUAN_GC_YOUNG_THRESHOLD=0 keeps CPython's).
 """
 from __future__ import annotations
 
@@ -66,8 +66,7 @@ async def run(database_url: str, inputs_file: Path, rows_file: Path | None = Non
                                dead_letters=DeadLetters(DEFINITION.decider.service),
                                service_version=SERVICE_VERSION)
     timing = os.environ.get("BENCH_PHASES", "1") not in ("0", "")
-    if os.environ.get("BENCH_GC", "worker") == "worker":  # the collector as the worker sets it; "default": CPython's
-        tune_collector()
+    tune_collector(settings.gc_young_threshold)  # as the worker sets it
     try:
         setup, timed = messages[:1], messages[1:]  # the tariff in force, as in (b)
         await processor.process(setup)

@@ -56,6 +56,7 @@ class Settings:
     timer_clock: str = "business"
     verify_interval_s: int = 3600
     fetch_max_wait_ms: int = 100
+    gc_young_threshold: int = 50_000  # runtime/gc_tuning.py; 0 keeps CPython's collector settings
     web_host: str = "127.0.0.1"
     web_ports: dict = field(default_factory=dict)  # service -> its health and metrics port
     log_level: str = "INFO"
@@ -87,6 +88,7 @@ class Settings:
         return cls(
             timer_clock=timer_clock,
             fetch_max_wait_ms=env_int(env, "WUGUAN_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms, 1, 10_000),
+            gc_young_threshold=env_int(env, "WUGUAN_GC_YOUNG_THRESHOLD", cls.gc_young_threshold, 0, 10_000_000),
             verify_interval_s=env_int(env, "WUGUAN_VERIFY_INTERVAL_S", cls.verify_interval_s, 1, 7 * 86400),
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or cls.kafka_bootstrap_servers,
             database_url=env.get("DATABASE_URL") or cls.database_url,

@@ -23,7 +23,10 @@ OLDER_THRESHOLDS = (10, 10)
 
 
 def tune_collector(young_threshold: int = YOUNG_THRESHOLD) -> None:
-    """Call once, after the process has loaded what it keeps for its life and before it consumes."""
+    """Call once, after the process has loaded what it keeps for its life and before it consumes.
+    0 leaves CPython's settings (WUGUAN_GC_YOUNG_THRESHOLD=0: the way back, should memory matter more)."""
+    if young_threshold == 0:
+        return
     gc.collect()
     gc.freeze()
     gc.set_threshold(young_threshold, *OLDER_THRESHOLDS)

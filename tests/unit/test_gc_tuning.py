@@ -1,0 +1,38 @@
+"""The worker's collector settings (runtime/gc_tuning.py, WUGUAN_GC_YOUNG_THRESHOLD)."""
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from services.common.config import ConfigError, Settings
+from services.common.runtime.gc_tuning import tune_collector
+
+
+@pytest.fixture
+def restored_collector():
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def test_a_worker_freezes_what_it_loaded_and_scans_the_young_generation_less_often(restored_collector):
+    gc.unfreeze()
+    tune_collector(50_000)
+    assert gc.get_threshold()[0] == 50_000
+    assert gc.get_freeze_count() > 0
+
+
+def test_zero_keeps_cpythons_settings(restored_collector):
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    tune_collector(0)
+    assert gc.get_threshold() == (700, 10, 10) and gc.get_freeze_count() == 0
+
+
+def test_the_setting_is_read_and_checked():
+    assert Settings.from_env({}).gc_young_threshold == 50_000
+    assert Settings.from_env({"WUGUAN_GC_YOUNG_THRESHOLD": "0"}).gc_young_threshold == 0
+    with pytest.raises(ConfigError, match="WUGUAN_GC_YOUNG_THRESHOLD"):
+        Settings.from_env({"WUGUAN_GC_YOUNG_THRESHOLD": "-1"})
