@@ -7,7 +7,8 @@ from .decision import DecisionSchema, decode_decision, encode_decision, validate
 from .encoding import encode_event
 from .envelope import InputEvent
 from .registry import DECISION_TOPICS, INPUT_TOPICS, PARTITION_KEY, dlq_topic, partition_key
-from .validation import InvalidEvent, content_hash, dead_letter, decode_event, validate_dead_letter
+from .errors import InvalidEvent
+from .validation import content_hash, dead_letter, decode_event, validate_dead_letter
 
 __all__ = [
     "DECISION_TOPICS",

@@ -19,11 +19,10 @@ import orjson
 from marshmallow import ValidationError
 
 from .envelope import DeadLetterSchema, EnvelopeSchema, InputEvent
-# The codes and InvalidEvent are named from here by most callers, so they stay importable from here.
-from .errors import (  # noqa: F401
-    DEFAULT_MAX_EVENT_BYTES, DUPLICATE_KEY, ENVELOPE_INVALID, ERROR_CODES, EVENT_TOO_LARGE, KEY_MISMATCH,
-    MALFORMED_JSON, NOT_AN_OBJECT, PAYLOAD_INVALID, PROCESSING_ERROR, TOPIC_MISMATCH, UNKNOWN_TOPIC,
-    UNSUPPORTED_SCHEMA_VERSION, InvalidEvent,
+from .errors import (
+    DEFAULT_MAX_EVENT_BYTES, DUPLICATE_KEY, ENVELOPE_INVALID, EVENT_TOO_LARGE, InvalidEvent, KEY_MISMATCH,
+    MALFORMED_JSON, NOT_AN_OBJECT, PAYLOAD_INVALID, PROCESSING_ERROR, TOPIC_MISMATCH,
+    UNSUPPORTED_SCHEMA_VERSION,
 )
 from .fastload import compiled_or_none
 from .registry import INPUT_TOPICS, SUPPORTED_SCHEMA_VERSIONS, partition_key_field, payload_schema

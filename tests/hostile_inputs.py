@@ -26,10 +26,11 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from schemas.registry import partition_key
-from schemas.validation import (
+from schemas.errors import (
     DEFAULT_MAX_EVENT_BYTES, DUPLICATE_KEY, ENVELOPE_INVALID, EVENT_TOO_LARGE, KEY_MISMATCH, MALFORMED_JSON,
-    NOT_AN_OBJECT, PAYLOAD_INVALID, TOPIC_MISMATCH, InvalidEvent, decode_event,
+    NOT_AN_OBJECT, PAYLOAD_INVALID, TOPIC_MISMATCH, InvalidEvent,
 )
+from schemas.validation import decode_event
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas" / "json"
 VALID = "valid"  # in Case.allowed: the contract may accept the event, and then it must be decided

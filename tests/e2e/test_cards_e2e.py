@@ -20,7 +20,7 @@ import pytest
 from schemas.decision import validate_decision
 from schemas.encoding import encode_event
 from schemas.registry import partition_key
-from services.cards.domain import state as s
+from schemas.decision_types import cards as cards_types
 from services.cards.domain.projections import disposal_list, outlet_stock, value_ledger
 from services.common.db import connect
 from services.common.eventstore.verify import verify_chain
@@ -134,11 +134,11 @@ async def test_cards_value_is_conserved_through_the_real_worker(workers):
     total = len(setup) + len(complaints) + len(racing_use) + len(other_use) + len(repeats)
     await until_processed(workers, total)
     middle = await stored(workers.database_url)
-    spent = sum(d["payload"]["amount"]["amountMinor"] for d in middle[len(before):] if d["decisionType"] == s.USAGE_RECORDED)
-    credited = sum(d["payload"]["wronglyConsumed"]["amountMinor"] for d in middle if d["decisionType"] == s.CARD_REPLACED)
+    spent = sum(d["payload"]["amount"]["amountMinor"] for d in middle[len(before):] if d["decisionType"] == cards_types.USAGE_RECORDED)
+    credited = sum(d["payload"]["wronglyConsumed"]["amountMinor"] for d in middle if d["decisionType"] == cards_types.CARD_REPLACED)
     assert value_everywhere(middle) == value_before - spent + credited
 
-    replaced = {d["payload"]["oldCardSerial"]: d["payload"] for d in middle if d["decisionType"] == s.CARD_REPLACED}
+    replaced = {d["payload"]["oldCardSerial"]: d["payload"] for d in middle if d["decisionType"] == cards_types.CARD_REPLACED}
     assert len(replaced) > len(complained) // 2
     assert credited > 0
 
@@ -161,14 +161,14 @@ async def test_cards_value_is_conserved_through_the_real_worker(workers):
 
     kinds = Counter(d["decisionType"] for d in after)
     # C.ONCE: one card per complaint, the repeated ones got the original back
-    assert Counter(d["payload"]["oldCardSerial"] for d in after if d["decisionType"] == s.CARD_REPLACED).most_common(1)[0][1] == 1
-    assert kinds[s.REPLACEMENT_DRAWN] == len(replaced) and kinds[s.REPLACEMENT_CARD_ACTIVATED] == len(replaced)
-    assert kinds[s.REPLACEMENT_RETURNED] == sum(1 for x in complained[::3] if x in replaced)
+    assert Counter(d["payload"]["oldCardSerial"] for d in after if d["decisionType"] == cards_types.CARD_REPLACED).most_common(1)[0][1] == 1
+    assert kinds[cards_types.REPLACEMENT_DRAWN] == len(replaced) and kinds[cards_types.REPLACEMENT_CARD_ACTIVATED] == len(replaced)
+    assert kinds[cards_types.REPLACEMENT_RETURNED] == sum(1 for x in complained[::3] if x in replaced)
     # C.VOID_IS_FINAL: every reuse refused with a fraud alert (plus racing usage decided after the void)
-    fraud = [d for d in after if d["decisionType"] == s.VOID_CARD_USE_REFUSED]
+    fraud = [d for d in after if d["decisionType"] == cards_types.VOID_CARD_USE_REFUSED]
     assert len(fraud) >= len(reuse) and all(d["outcome"] == "fraudAlert" for d in fraud)
     # C.NOT_ELIGIBLE: cards the racing usage emptied first were referred, not replaced
-    referred = [d for d in after if d["decisionType"] == s.COMPLAINT_REFERRED]
+    referred = [d for d in after if d["decisionType"] == cards_types.COMPLAINT_REFERRED]
     assert len(referred) + len(replaced) == len(complained)
     assert all(d["reasonCodes"] == ["cardExhausted"] for d in referred)
     # C.DISPOSAL and C.STOCK, from the stored decisions alone

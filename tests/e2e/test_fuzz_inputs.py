@@ -27,7 +27,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.registry import INPUT_TOPICS, PARTITION_KEY, dlq_topic
-from schemas.validation import InvalidEvent, decode_message
+from schemas.errors import InvalidEvent
+from schemas.validation import decode_message
 from services.billing_guard.decider import INPUT_TOPICS as GUARD_TOPICS
 from services.cards.decider import INPUT_TOPICS as CARDS_TOPICS
 from services.common.db import connect

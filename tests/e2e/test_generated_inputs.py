@@ -26,7 +26,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.registry import INPUT_TOPICS, dlq_topic
-from schemas.validation import ERROR_CODES, PROCESSING_ERROR, InvalidEvent, decode_message
+from schemas.errors import ERROR_CODES, PROCESSING_ERROR, InvalidEvent
+from schemas.validation import decode_message
 from services.common.db import connect
 from services.composition import SERVICES
 

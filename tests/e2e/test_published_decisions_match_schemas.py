@@ -19,7 +19,7 @@ from schemas.decision import validate_decision
 from schemas.decision_payloads import validate_decision_payload
 from schemas.generate import OUT_DIR, decision_type_file
 from schemas.registry import DECISION_TOPICS
-from schemas.validation import InvalidEvent
+from schemas.errors import InvalidEvent
 from services.common.db import connect
 from services.common.localstack.sample_day import publish_sample_day, wait_until_quiet
 from services.composition import SERVICES

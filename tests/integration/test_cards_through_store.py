@@ -16,6 +16,7 @@ import pytest
 
 from schemas.encoding import encode_event
 from schemas.registry import partition_key
+from schemas.decision_types import cards as cards_types
 from services.cards.domain import state as s
 from services.cards.domain.projections import disposal_list, outlet_stock, value_ledger
 from services.cards.worker import DEFINITION
@@ -124,21 +125,21 @@ async def test_C_REPLACE_NOW_C_ONCE_C_VOID_IS_FINAL_C_DISPOSAL_through_the_store
 
     on_card = await harness.decisions(s.card_stream(old))
     kinds = [d["decisionType"] for d in on_card]
-    assert kinds == [s.CARD_ISSUED, s.CARD_ACTIVATED, s.USAGE_RECORDED, s.CARD_REPLACED,
-                     s.REPLACEMENT_RETURNED, s.REPLACEMENT_RETURNED, s.VOID_CARD_USE_REFUSED, s.VOID_CARD_USE_REFUSED]
+    assert kinds == [cards_types.CARD_ISSUED, cards_types.CARD_ACTIVATED, cards_types.USAGE_RECORDED, cards_types.CARD_REPLACED,
+                     cards_types.REPLACEMENT_RETURNED, cards_types.REPLACEMENT_RETURNED, cards_types.VOID_CARD_USE_REFUSED, cards_types.VOID_CARD_USE_REFUSED]
     replaced = on_card[3]
     assert replaced["payload"]["transferredValue"]["amountMinor"] == 5_000
     assert {"C.REPLACE_NOW", "C.ONCE", "C.DISPOSAL"} <= set(replaced["ruleIds"])
     assert all(d["payload"]["newCardSerial"] == replaced["payload"]["newCardSerial"] for d in on_card[4:6])
     assert all(d["outcome"] == "fraudAlert" and d["ruleIds"] == ["C.VOID_IS_FINAL"] for d in on_card[6:])
     on_outlet = await harness.decisions(s.outlet_stream(outlet))
-    drawn = [d for d in on_outlet if d["decisionType"] == s.REPLACEMENT_DRAWN]
+    drawn = [d for d in on_outlet if d["decisionType"] == cards_types.REPLACEMENT_DRAWN]
     assert len(drawn) == 1 and drawn[0]["causedBy"] == replaced["causedBy"]
 
     new = replaced["payload"]["newCardSerial"]
     await harness.decide(activated_msg(new, outlet, NOW + timedelta(minutes=5)))
     [issued, activation] = await harness.decisions(s.card_stream(new))
-    assert activation["decisionType"] == s.REPLACEMENT_CARD_ACTIVATED
+    assert activation["decisionType"] == cards_types.REPLACEMENT_CARD_ACTIVATED
     assert activation["payload"]["balanceAfter"]["amountMinor"] == 5_000
 
     everything = await harness.decisions()
@@ -161,15 +162,15 @@ async def test_C_NOT_ELIGIBLE_and_C_STOCK_through_the_store(harness):
         complaint_msg("NEVER-ISSUED", outlet, "CMP-c"),
         complaint_msg(cards[0], empty, "CMP-d"),
     )
-    referred = {d["payload"]["complaintId"]: d for d in await harness.decisions() if d["decisionType"] == s.COMPLAINT_REFERRED}
+    referred = {d["payload"]["complaintId"]: d for d in await harness.decisions() if d["decisionType"] == cards_types.COMPLAINT_REFERRED}
     assert {k: v["reasonCodes"] for k, v in referred.items()} == {
         "CMP-a": ["notChargeRelated"], "CMP-b": ["cardExhausted"], "CMP-c": ["unknownCard"],
     }
     assert all(v["ruleIds"] == ["C.NOT_ELIGIBLE"] for v in referred.values())
-    [escalated] = [d for d in await harness.decisions(s.card_stream(cards[0])) if d["decisionType"] == s.COMPLAINT_ESCALATED]
+    [escalated] = [d for d in await harness.decisions(s.card_stream(cards[0])) if d["decisionType"] == cards_types.COMPLAINT_ESCALATED]
     assert escalated["ruleIds"] == ["C.STOCK"] and escalated["reasonCodes"] == ["noStock"]
     [alert] = await harness.decisions(s.outlet_stream(empty))
-    assert alert["decisionType"] == s.STOCK_ALERT and alert["outcome"] == "alert"
+    assert alert["decisionType"] == cards_types.STOCK_ALERT and alert["outcome"] == "alert"
 
 
 async def test_C_STATES_an_activation_before_its_batch_is_dead_lettered_and_replayable(harness):
@@ -183,7 +184,7 @@ async def test_C_STATES_an_activation_before_its_batch_is_dead_lettered_and_repl
     await harness.stocked(outlet, 2)
     await harness.decide(early)  # the replay: same event, new offset
     kinds = [d["decisionType"] for d in await harness.decisions(s.card_stream(serial))]
-    assert kinds == [s.CARD_ISSUED, s.CARD_ACTIVATED]
+    assert kinds == [cards_types.CARD_ISSUED, cards_types.CARD_ACTIVATED]
 
 
 async def test_C_STOCK_two_workers_never_hand_out_one_stock_card_twice(harness):
@@ -204,7 +205,7 @@ async def test_C_STOCK_two_workers_never_hand_out_one_stock_card_twice(harness):
             harness.decide(complaint_msg(cards[5 + 2 * round_], outlet, f"CMP-b{round_}"), processor=b),
         )
     drawn = [d["payload"]["newCardSerial"] for d in await harness.decisions(s.outlet_stream(outlet))
-             if d["decisionType"] == s.REPLACEMENT_DRAWN]
+             if d["decisionType"] == cards_types.REPLACEMENT_DRAWN]
     assert len(drawn) == 10 and len(set(drawn)) == 10
     assert set(drawn) <= set(cards[12:])
     assert outlet_stock(await harness.decisions()) == {outlet: {5_000: 8}}
@@ -261,19 +262,19 @@ async def test_usage_and_complaint_racing_through_the_broker_never_spend_the_car
     orders = set()
     for serial in serials[:60]:
         history = by_card[serial]
-        consumed = sum(d["payload"]["amount"]["amountMinor"] for d in history if d["decisionType"] == s.USAGE_RECORDED)
-        replaced = [d for d in history if d["decisionType"] == s.CARD_REPLACED]
+        consumed = sum(d["payload"]["amount"]["amountMinor"] for d in history if d["decisionType"] == cards_types.USAGE_RECORDED)
+        replaced = [d for d in history if d["decisionType"] == cards_types.CARD_REPLACED]
         carried = sum(d["payload"]["transferredValue"]["amountMinor"] for d in replaced)
-        state_after = [d for d in history if d["decisionType"] in (s.USAGE_RECORDED, s.CARD_ACTIVATED)]
+        state_after = [d for d in history if d["decisionType"] in (cards_types.USAGE_RECORDED, cards_types.CARD_ACTIVATED)]
         remaining = state_after[-1]["payload"]["balanceAfter"]["amountMinor"] if not replaced else 0
         assert consumed + carried + remaining == 5_000, serial
         assert len(replaced) <= 1
         if replaced:
             at = history.index(replaced[0])
-            assert not any(d["decisionType"] == s.USAGE_RECORDED for d in history[at:])
+            assert not any(d["decisionType"] == cards_types.USAGE_RECORDED for d in history[at:])
             orders.add("usage first" if consumed else "complaint first")
     assert value_ledger(decisions).balanced
-    drawn = [d["payload"]["newCardSerial"] for d in decisions if d["decisionType"] == s.REPLACEMENT_DRAWN]
+    drawn = [d["payload"]["newCardSerial"] for d in decisions if d["decisionType"] == cards_types.REPLACEMENT_DRAWN]
     assert len(drawn) == len(set(drawn))
     # both outcomes of the race happened: with 60 cards and random merges, either missing is
     # far less likely than a real defect

@@ -71,7 +71,8 @@ def test_bad_environment_value_names_the_variable():
 async def test_dlq_inspect_and_replay(kafka_bootstrap):
     await create_topics(kafka_bootstrap, 3)
     marker = uuid.uuid4().hex
-    from schemas.validation import InvalidEvent, dead_letter
+    from schemas.errors import InvalidEvent
+    from schemas.validation import dead_letter
 
     offset = uuid.uuid4().int % 10**12  # unique origin: other tests share this topic
     letter = dead_letter("cards.complaint.v1", 0, offset, marker.encode(), b'{"x": 1}',

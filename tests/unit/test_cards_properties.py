@@ -13,6 +13,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas.decision_types import cards as cards_types
 from services.cards.domain import state as s
 from services.cards.domain.projections import card_balances, value_ledger
 
@@ -83,32 +84,32 @@ def test_value_is_conserved_and_each_card_is_replaced_at_most_once(steps):
         assert world.card(serial).balance >= 0
 
     # C.ONCE: one replacement per card, one card per complaint, no stock card drawn twice
-    replaced = Counter(d["payload"]["oldCardSerial"] for d in world.of_type(s.CARD_REPLACED))
+    replaced = Counter(d["payload"]["oldCardSerial"] for d in world.of_type(cards_types.CARD_REPLACED))
     assert all(n == 1 for n in replaced.values())
     draws = [d["payload"]["newCardSerial"] for d in log
-             if d["decisionType"] in (s.REPLACEMENT_DRAWN, s.REPLACEMENT_REDRAWN)]
+             if d["decisionType"] in (cards_types.REPLACEMENT_DRAWN, cards_types.REPLACEMENT_REDRAWN)]
     assert len(draws) == len(set(draws))
-    handed = Counter(d["payload"]["complaintId"] for d in world.of_type(s.REPLACEMENT_CARD_ACTIVATED))
+    handed = Counter(d["payload"]["complaintId"] for d in world.of_type(cards_types.REPLACEMENT_CARD_ACTIVATED))
     assert all(n == 1 for n in handed.values())
 
     # the carried value lands exactly once, on the card finally handed out
-    carried = {d["payload"]["complaintId"]: d["payload"]["transferredValue"] for d in world.of_type(s.CARD_REPLACED)}
-    for d in world.of_type(s.REPLACEMENT_CARD_ACTIVATED):
+    carried = {d["payload"]["complaintId"]: d["payload"]["transferredValue"] for d in world.of_type(cards_types.CARD_REPLACED)}
+    for d in world.of_type(cards_types.REPLACEMENT_CARD_ACTIVATED):
         assert d["payload"]["balanceAfter"] == carried[d["payload"]["complaintId"]]
 
     # C.STOCK: a card sold is never drawn afterwards; a card drawn is never sold
-    sold_at = {d["payload"]["cardSerial"]: i for i, d in enumerate(log) if d["decisionType"] == s.CARD_ACTIVATED}
+    sold_at = {d["payload"]["cardSerial"]: i for i, d in enumerate(log) if d["decisionType"] == cards_types.CARD_ACTIVATED}
     for i, d in enumerate(log):
-        if d["decisionType"] in (s.REPLACEMENT_DRAWN, s.REPLACEMENT_REDRAWN) and d["payload"]["newCardSerial"]:
+        if d["decisionType"] in (cards_types.REPLACEMENT_DRAWN, cards_types.REPLACEMENT_REDRAWN) and d["payload"]["newCardSerial"]:
             assert sold_at.get(d["payload"]["newCardSerial"], len(log)) > i
             assert d["payload"]["newCardSerial"] not in sold_at
 
     # C.VOID_IS_FINAL: after its replacement a card never moves value again
-    voided_at = {d["payload"]["oldCardSerial"]: i for i, d in enumerate(log) if d["decisionType"] == s.CARD_REPLACED}
+    voided_at = {d["payload"]["oldCardSerial"]: i for i, d in enumerate(log) if d["decisionType"] == cards_types.CARD_REPLACED}
     for i, d in enumerate(log):
         serial = d["payload"].get("cardSerial")
         if serial in voided_at and i > voided_at[serial]:
-            assert d["decisionType"] not in (s.USAGE_RECORDED, s.TOP_UP_RECORDED, s.CARD_ACTIVATED)
+            assert d["decisionType"] not in (cards_types.USAGE_RECORDED, cards_types.TOP_UP_RECORDED, cards_types.CARD_ACTIVATED)
 
     # A.REPLAY: the stored decisions alone rebuild every state
     assert world.replayed() == {sid: world.states[sid] for sid in world.streams}
@@ -125,14 +126,14 @@ def test_usage_and_complaint_for_one_card_in_any_order_never_spend_the_carried_v
     events = {"use": used("X", amount), "use2": used("X", amount), "complaint": complaint("X", "O1", wrongly=None)}
     for name in order:
         world.feed(events[name])
-    consumed = sum(d["payload"]["amount"]["amountMinor"] for d in world.of_type(s.USAGE_RECORDED))
-    replaced = world.of_type(s.CARD_REPLACED)
+    consumed = sum(d["payload"]["amount"]["amountMinor"] for d in world.of_type(cards_types.USAGE_RECORDED))
+    replaced = world.of_type(cards_types.CARD_REPLACED)
     carried = sum(d["payload"]["transferredValue"]["amountMinor"] for d in replaced)
     assert consumed + carried + world.card("X").balance == 5_000
     assert len(replaced) <= 1
     if replaced:  # every use decided after the complaint met a void card
         after = order[order.index("complaint") + 1:]
-        assert len(world.of_type(s.VOID_CARD_USE_REFUSED)) == len(after)
+        assert len(world.of_type(cards_types.VOID_CARD_USE_REFUSED)) == len(after)
         assert world.card("X").balance == 0
     else:  # only an exhausted card is not replaced here
         assert world.card("X").status == s.EXHAUSTED

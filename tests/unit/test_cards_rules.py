@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from schemas.decision_types import cards as cards_types
 from services.cards.domain import state as s
 from services.cards.domain.state import card_stream, outlet_stream
 
@@ -22,7 +23,7 @@ def stocked(n: int = 10, outlet: str = "O1", face: int = 5_000, prefix: str | No
 
 def sold(world: World, serial: str, outlet: str = "O1", at=T0) -> None:
     [card, stock] = world.feed(activated(serial, outlet, at))
-    assert card["decisionType"] == s.CARD_ACTIVATED and stock["decisionType"] == s.STOCK_SOLD
+    assert card["decisionType"] == cards_types.CARD_ACTIVATED and stock["decisionType"] == cards_types.STOCK_SOLD
 
 
 def types(decisions: list[dict]) -> list[str]:
@@ -40,14 +41,14 @@ def test_C_STATES_issue_activate_use_until_exhausted_then_top_up():
     assert (world.card(card).status, world.card(card).balance) == (s.ACTIVE, 5_000)
     assert world.outlet("O1").on_hand() == 2
     [d] = world.feed(used(card, 1_200))
-    assert d["decisionType"] == s.USAGE_RECORDED and d["payload"]["balanceAfter"]["amountMinor"] == 3_800
+    assert d["decisionType"] == cards_types.USAGE_RECORDED and d["payload"]["balanceAfter"]["amountMinor"] == 3_800
     assert "C.STATES" in d["ruleIds"]
     world.feed(used(card, 3_800))
     assert (world.card(card).status, world.card(card).balance) == (s.EXHAUSTED, 0)
     [d] = world.feed(used(card, 1))
-    assert d["decisionType"] == s.USAGE_REFUSED and d["reasonCodes"] == ["insufficientValue"]
+    assert d["decisionType"] == cards_types.USAGE_REFUSED and d["reasonCodes"] == ["insufficientValue"]
     [d] = world.feed(topped_up(card, 2_000))
-    assert d["decisionType"] == s.TOP_UP_RECORDED
+    assert d["decisionType"] == cards_types.TOP_UP_RECORDED
     assert (world.card(card).status, world.card(card).balance) == (s.ACTIVE, 2_000)
 
 
@@ -55,7 +56,7 @@ def test_C_STATES_usage_above_the_remaining_value_is_refused_whole():
     world, cards = stocked(1)
     sold(world, cards[0])
     [d] = world.feed(used(cards[0], 5_001))
-    assert d["decisionType"] == s.USAGE_REFUSED and d["reasonCodes"] == ["insufficientValue"]
+    assert d["decisionType"] == cards_types.USAGE_REFUSED and d["reasonCodes"] == ["insufficientValue"]
     assert world.card(cards[0]).balance == 5_000
 
 
@@ -69,7 +70,7 @@ def test_C_STATES_a_card_in_stock_cannot_be_used_or_topped_up():
 def test_C_STATES_unknown_card_usage_is_refused_and_its_activation_dead_lettered():
     world = World()
     [d] = world.feed(used("NOPE-1", 100))
-    assert d["decisionType"] == s.USAGE_REFUSED and d["reasonCodes"] == ["unknownCard"]
+    assert d["decisionType"] == cards_types.USAGE_REFUSED and d["reasonCodes"] == ["unknownCard"]
     assert world.feed(activated("NOPE-1", "O1")) == []
     [(_, rejected)] = world.dead_letters
     assert rejected.code == "C.STATES" and "batchIssued" in rejected.message
@@ -86,14 +87,14 @@ def test_C_STATES_repeated_activation_adds_no_value():
     world, cards = stocked(1)
     sold(world, cards[0])
     [d] = world.feed(activated(cards[0], "O1"))
-    assert d["decisionType"] == s.ACTIVATION_IGNORED and world.card(cards[0]).balance == 5_000
+    assert d["decisionType"] == cards_types.ACTIVATION_IGNORED and world.card(cards[0]).balance == 5_000
 
 
 def test_C_STATES_blocked_card_keeps_its_value_frozen_and_refuses_use():
     world, cards = stocked(1)
     sold(world, cards[0])
     [d] = world.feed(blocked(cards[0]))
-    assert d["decisionType"] == s.CARD_BLOCKED and d["payload"]["frozenValue"]["amountMinor"] == 5_000
+    assert d["decisionType"] == cards_types.CARD_BLOCKED and d["payload"]["frozenValue"]["amountMinor"] == 5_000
     [u] = world.feed(used(cards[0], 10))
     assert u["reasonCodes"] == ["cardBlocked"] and world.card(cards[0]).balance == 5_000
 
@@ -103,10 +104,10 @@ def test_C_STATES_expiry_by_event_and_by_date_forfeits_the_value():
     sold(world, cards[0])
     sold(world, cards[1])
     [d] = world.feed(expired(cards[0], later(5)))
-    assert d["decisionType"] == s.CARD_EXPIRED and d["payload"]["forfeitedValue"]["amountMinor"] == 5_000
+    assert d["decisionType"] == cards_types.CARD_EXPIRED and d["payload"]["forfeitedValue"]["amountMinor"] == 5_000
     after = T0 + timedelta(days=101)
     expiry, refusal = world.feed(used(cards[1], 10, after))
-    assert expiry["decisionType"] == s.CARD_EXPIRED and expiry["reasonCodes"] == ["pastExpiresAt"]
+    assert expiry["decisionType"] == cards_types.CARD_EXPIRED and expiry["reasonCodes"] == ["pastExpiresAt"]
     assert refusal["reasonCodes"] == ["cardExpired"]
     assert world.card(cards[1]).balance == 0
 
@@ -142,7 +143,7 @@ def test_C_REPLACE_NOW_voids_the_old_card_and_draws_a_stock_card_in_one_decision
     sold(world, cards[0])
     world.feed(used(cards[0], 320))
     decisions = world.feed(complaint(cards[0], "O1", wrongly=320, complaint_id="CMP-1"))
-    assert types(decisions) == [s.CARD_REPLACED, s.REPLACEMENT_DRAWN]
+    assert types(decisions) == [cards_types.CARD_REPLACED, cards_types.REPLACEMENT_DRAWN]
     replaced, drawn = decisions
     assert replaced["streamId"] == card_stream(cards[0]) and drawn["streamId"] == outlet_stream("O1")
     assert replaced["causedBy"] == drawn["causedBy"]  # one input, one atomic decision
@@ -165,11 +166,11 @@ def test_C_REPLACE_NOW_the_new_card_is_activated_at_the_counter_with_the_carried
     [u] = world.feed(used(new, 10))  # before the counter activates it: nothing to spend yet
     assert u["reasonCodes"] == ["cardNotActivated"]
     card, handed = world.feed(activated(new, "O1"))
-    assert card["decisionType"] == s.REPLACEMENT_CARD_ACTIVATED and handed["decisionType"] == s.REPLACEMENT_HANDED_OVER
+    assert card["decisionType"] == cards_types.REPLACEMENT_CARD_ACTIVATED and handed["decisionType"] == cards_types.REPLACEMENT_HANDED_OVER
     assert card["payload"]["balanceAfter"]["amountMinor"] == 4_000  # not its 5,000 face value
     assert world.card(new).replaces == cards[0] and world.outlet("O1").pending == {}
     [d] = world.feed(used(new, 4_000))
-    assert d["decisionType"] == s.USAGE_RECORDED
+    assert d["decisionType"] == cards_types.USAGE_RECORDED
 
 
 def test_C_REPLACE_NOW_a_stock_card_already_sold_is_never_drawn():
@@ -177,7 +178,7 @@ def test_C_REPLACE_NOW_a_stock_card_already_sold_is_never_drawn():
     sold(world, cards[0])
     sold(world, cards[1])
     decisions = world.feed(complaint(cards[0], "O1"))
-    assert types(decisions) == [s.COMPLAINT_ESCALATED, s.STOCK_ALERT]
+    assert types(decisions) == [cards_types.COMPLAINT_ESCALATED, cards_types.STOCK_ALERT]
 
 
 def test_C_REPLACE_NOW_fault_credit_is_bounded_by_usage_and_policy():
@@ -213,11 +214,11 @@ def test_C_REPLACE_NOW_a_drawn_card_found_blocked_is_redrawn_atomically_at_the_c
     first = world.feed(complaint(cards[0], "O1", complaint_id="CMP-1"))[0]["payload"]["newCardSerial"]
     world.feed(blocked(first))  # reported stolen without naming the outlet: the outlet does not know yet
     refused, redrawn = world.feed(activated(first, "O1"))
-    assert refused["decisionType"] == s.ACTIVATION_REFUSED and redrawn["decisionType"] == s.REPLACEMENT_REDRAWN
+    assert refused["decisionType"] == cards_types.ACTIVATION_REFUSED and redrawn["decisionType"] == cards_types.REPLACEMENT_REDRAWN
     second = redrawn["payload"]["newCardSerial"]
     assert second != first and redrawn["payload"]["previousCardSerial"] == first
     card, _ = world.feed(activated(second, "O1"))
-    assert card["decisionType"] == s.REPLACEMENT_CARD_ACTIVATED and card["payload"]["balanceAfter"]["amountMinor"] == 5_000
+    assert card["decisionType"] == cards_types.REPLACEMENT_CARD_ACTIVATED and card["payload"]["balanceAfter"]["amountMinor"] == 5_000
 
 
 def test_C_REPLACE_NOW_a_card_blocked_at_its_outlet_leaves_stock_and_its_pending_replacement_moves():
@@ -225,10 +226,10 @@ def test_C_REPLACE_NOW_a_card_blocked_at_its_outlet_leaves_stock_and_its_pending
     sold(world, cards[0])
     first = world.feed(complaint(cards[0], "O1", complaint_id="CMP-1"))[0]["payload"]["newCardSerial"]
     block, redrawn = world.feed(blocked(first, outlet="O1"))
-    assert block["decisionType"] == s.CARD_BLOCKED and redrawn["decisionType"] == s.REPLACEMENT_REDRAWN
+    assert block["decisionType"] == cards_types.CARD_BLOCKED and redrawn["decisionType"] == cards_types.REPLACEMENT_REDRAWN
     stock_card = next(c for c in cards[1:] if c not in (first, redrawn["payload"]["newCardSerial"]))
     _, off = world.feed(blocked(stock_card, outlet="O1"))
-    assert off["decisionType"] == s.STOCK_WRITTEN_OFF and world.outlet("O1").on_hand() == 0
+    assert off["decisionType"] == cards_types.STOCK_WRITTEN_OFF and world.outlet("O1").on_hand() == 0
 
 
 # --- C.ONCE --------------------------------------------------------------------------------
@@ -239,11 +240,11 @@ def test_C_ONCE_a_repeated_complaint_returns_the_original_replacement():
     original = world.feed(complaint(cards[0], "O1", complaint_id="CMP-1"))[0]
     for outlet, complaint_id in (("O1", "CMP-1"), ("O1", "CMP-2"), ("O2", "CMP-3")):
         [again] = world.feed(complaint(cards[0], outlet, complaint_id=complaint_id, wrongly=0))
-        assert again["decisionType"] == s.REPLACEMENT_RETURNED and again["outcome"] == "alreadyReplaced"
+        assert again["decisionType"] == cards_types.REPLACEMENT_RETURNED and again["outcome"] == "alreadyReplaced"
         assert again["ruleIds"] == ["C.ONCE"]
         assert again["payload"]["newCardSerial"] == original["payload"]["newCardSerial"]
         assert again["payload"]["originalComplaintId"] == "CMP-1"
-    assert len(world.of_type(s.CARD_REPLACED)) == 1 and len(world.of_type(s.REPLACEMENT_DRAWN)) == 1
+    assert len(world.of_type(cards_types.CARD_REPLACED)) == 1 and len(world.of_type(cards_types.REPLACEMENT_DRAWN)) == 1
     assert world.outlet("O1").on_hand() == 3
 
 
@@ -254,7 +255,7 @@ def test_C_ONCE_the_replacement_card_can_itself_be_replaced_once():
     world.feed(activated(new, "O1"))
     newer = world.feed(complaint(new, "O1"))[0]["payload"]["newCardSerial"]
     assert newer not in (cards[0], new)
-    assert types(world.feed(complaint(new, "O1"))) == [s.REPLACEMENT_RETURNED]
+    assert types(world.feed(complaint(new, "O1"))) == [cards_types.REPLACEMENT_RETURNED]
 
 
 # --- C.VOID_IS_FINAL -----------------------------------------------------------------------
@@ -266,7 +267,7 @@ def test_C_VOID_IS_FINAL_any_later_use_of_a_voided_card_is_refused_with_a_fraud_
     new = world.feed(complaint(cards[0], "O1", complaint_id="CMP-1"))[0]["payload"]["newCardSerial"]
     e = {"used": used(cards[0], 100), "toppedUp": topped_up(cards[0], 100), "activated": activated(cards[0], "O1")}[attempt]
     [d] = world.feed(e)
-    assert d["decisionType"] == s.VOID_CARD_USE_REFUSED and d["outcome"] == "fraudAlert"
+    assert d["decisionType"] == cards_types.VOID_CARD_USE_REFUSED and d["outcome"] == "fraudAlert"
     assert d["ruleIds"] == ["C.VOID_IS_FINAL"] and d["reasonCodes"] == ["cardVoid"]
     assert d["payload"]["replacedByCardSerial"] == new and d["payload"]["action"] == attempt
     assert world.card(cards[0]).status == s.VOID and world.card(cards[0]).balance == 0
@@ -278,7 +279,7 @@ def test_C_VOID_IS_FINAL_block_and_expiry_do_not_revive_a_voided_card():
     world.feed(complaint(cards[0], "O1"))
     for e in (blocked(cards[0]), expired(cards[0])):
         [d] = world.feed(e)
-        assert d["decisionType"] == s.INVENTORY_EVENT_IGNORED and d["reasonCodes"] == ["cardVoid"]
+        assert d["decisionType"] == cards_types.INVENTORY_EVENT_IGNORED and d["reasonCodes"] == ["cardVoid"]
     assert world.card(cards[0]).status == s.VOID
 
 
@@ -296,11 +297,11 @@ def test_C_NOT_ELIGIBLE_exhausted_expired_blocked_unknown_and_unsold_cards_are_r
     }
     for serial, reasons in cases.items():
         [d] = world.feed(complaint(serial, "O1", at=later(10)))
-        assert d["decisionType"] == s.COMPLAINT_REFERRED and d["outcome"] == "referred"
+        assert d["decisionType"] == cards_types.COMPLAINT_REFERRED and d["outcome"] == "referred"
         assert d["ruleIds"] == ["C.NOT_ELIGIBLE"] and d["reasonCodes"] == reasons
     expiry, referral = world.feed(complaint(cards[2], "O1", at=after))
-    assert expiry["decisionType"] == s.CARD_EXPIRED and referral["reasonCodes"] == ["cardExpired"]
-    assert world.of_type(s.CARD_REPLACED) == []
+    assert expiry["decisionType"] == cards_types.CARD_EXPIRED and referral["reasonCodes"] == ["cardExpired"]
+    assert world.of_type(cards_types.CARD_REPLACED) == []
 
 
 def test_C_NOT_ELIGIBLE_complaints_without_a_charge_related_quality_problem_are_referred():
@@ -319,14 +320,14 @@ def test_C_STOCK_an_outlet_without_stock_escalates_with_an_alert_and_keeps_the_c
     world, cards = stocked(2)
     sold(world, cards[0])
     escalated, alert = world.feed(complaint(cards[0], "O-EMPTY", complaint_id="CMP-1"))
-    assert escalated["decisionType"] == s.COMPLAINT_ESCALATED and escalated["outcome"] == "escalated"
+    assert escalated["decisionType"] == cards_types.COMPLAINT_ESCALATED and escalated["outcome"] == "escalated"
     assert escalated["ruleIds"] == ["C.STOCK"] and escalated["reasonCodes"] == ["noStock"]
-    assert alert["decisionType"] == s.STOCK_ALERT and alert["outcome"] == "alert"
+    assert alert["decisionType"] == cards_types.STOCK_ALERT and alert["outcome"] == "alert"
     assert alert["streamId"] == outlet_stream("O-EMPTY") and alert["payload"]["onHand"] == 0
     assert world.card(cards[0]).status == s.ACTIVE and world.card(cards[0]).balance == 5_000
     # stock arrives; the customer comes back: now replaced
     world.feed(batch("B-late", "O-EMPTY", ["LATE-1"]))
-    assert types(world.feed(complaint(cards[0], "O-EMPTY"))) == [s.CARD_REPLACED, s.REPLACEMENT_DRAWN]
+    assert types(world.feed(complaint(cards[0], "O-EMPTY"))) == [cards_types.CARD_REPLACED, cards_types.REPLACEMENT_DRAWN]
 
 
 def test_C_STOCK_a_redraw_without_stock_escalates_and_new_stock_serves_it_first():
@@ -335,10 +336,10 @@ def test_C_STOCK_a_redraw_without_stock_escalates_and_new_stock_serves_it_first(
     first = world.feed(complaint(cards[0], "O1", complaint_id="CMP-1"))[0]["payload"]["newCardSerial"]
     world.feed(blocked(first))
     refused, escalated = world.feed(activated(first, "O1"))
-    assert escalated["decisionType"] == s.REPLACEMENT_ESCALATED and "noStock" in escalated["reasonCodes"]
+    assert escalated["decisionType"] == cards_types.REPLACEMENT_ESCALATED and "noStock" in escalated["reasonCodes"]
     assert world.outlet("O1").pending["CMP-1"].new_serial is None
     decisions = world.feed(batch("B-more", "O1", ["MORE-1", "MORE-2"]))
-    [redrawn] = [d for d in decisions if d["decisionType"] == s.REPLACEMENT_REDRAWN]
+    [redrawn] = [d for d in decisions if d["decisionType"] == cards_types.REPLACEMENT_REDRAWN]
     assert redrawn["reasonCodes"] == ["stockArrived"] and redrawn["payload"]["previousCardSerial"] is None
     card, _ = world.feed(activated(redrawn["payload"]["newCardSerial"], "O1"))
     assert card["payload"]["balanceAfter"]["amountMinor"] == 5_000 and card["payload"]["replacesCardSerial"] == cards[0]
@@ -374,7 +375,7 @@ def test_decisions_name_the_policy_version_and_their_input():
 def test_expiry_of_a_stock_card_at_its_outlet_writes_it_off():
     world, cards = stocked(2, expires=EXPIRES)
     decisions = world.feed(expired(cards[0], outlet="O1"))
-    assert types(decisions) == [s.CARD_EXPIRED, s.STOCK_WRITTEN_OFF]
+    assert types(decisions) == [cards_types.CARD_EXPIRED, cards_types.STOCK_WRITTEN_OFF]
 
 
 def test_the_contract_examples_decide_what_the_example_decision_shows():
@@ -402,7 +403,7 @@ def test_the_contract_examples_decide_what_the_example_decision_shows():
     assert replaced["causedBy"] == expected["causedBy"]
     assert {k: replaced["payload"][k] for k in expected["payload"]} == expected["payload"]
     [fraud] = world.feed(example("cards.inventory.v1/topped-up.json"))
-    assert fraud["decisionType"] == s.VOID_CARD_USE_REFUSED
+    assert fraud["decisionType"] == cards_types.VOID_CARD_USE_REFUSED
 
 
 def test_C_STOCK_large_stock_stays_exact_across_compactions():

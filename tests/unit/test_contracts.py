@@ -32,24 +32,11 @@ from schemas.registry import (
     dlq_topic,
     partition_key,
 )
-from schemas.validation import (
-    DUPLICATE_KEY,
-    ENVELOPE_INVALID,
-    ERROR_CODES,
-    EVENT_TOO_LARGE,
-    MALFORMED_JSON,
-    NOT_AN_OBJECT,
-    PAYLOAD_INVALID,
-    PROCESSING_ERROR,
-    TOPIC_MISMATCH,
-    UNKNOWN_TOPIC,
-    UNSUPPORTED_SCHEMA_VERSION,
-    InvalidEvent,
-    content_hash,
-    dead_letter,
-    decode_event,
-    validate_dead_letter,
+from schemas.errors import (
+    DUPLICATE_KEY, ENVELOPE_INVALID, ERROR_CODES, EVENT_TOO_LARGE, MALFORMED_JSON, NOT_AN_OBJECT, PAYLOAD_INVALID,
+    PROCESSING_ERROR, TOPIC_MISMATCH, UNKNOWN_TOPIC, UNSUPPORTED_SCHEMA_VERSION, InvalidEvent,
 )
+from schemas.validation import content_hash, dead_letter, decode_event, validate_dead_letter
 
 EXAMPLES = Path(schemas.__file__).resolve().parent / "examples"
 INPUT_EXAMPLES = sorted(p for p in EXAMPLES.glob("*/*.json") if p.parent.name in INPUT_TOPICS)

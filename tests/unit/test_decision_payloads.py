@@ -17,7 +17,7 @@ from schemas.decision_types import dunning as dunning_types
 from schemas.decision_types import guard as guard_types
 from schemas.generate import OUT_DIR, decision_type_file, documents
 from schemas.registry import DECISION_TOPICS
-from schemas.validation import PAYLOAD_INVALID, InvalidEvent
+from schemas.errors import PAYLOAD_INVALID, InvalidEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for topic in DECISION_TOPICS.values() for p in (ROOT / "schemas/examples" / topic).glob("*.json"))

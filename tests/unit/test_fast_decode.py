@@ -27,7 +27,8 @@ from schemas.envelope import EnvelopeSchema, InputEvent
 from schemas.fastload import Unsupported, compile_loader, compiled_or_none
 from schemas.fields import ContractInteger, ContractString, StrictBoolean, Timestamp
 from schemas.registry import INPUT_TOPICS, payload_schema
-from schemas.validation import InvalidEvent, decode_event, decode_event_reference
+from schemas.errors import InvalidEvent
+from schemas.validation import decode_event, decode_event_reference
 
 from .contract_strategies import any_event, event
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from schemas.validation import InvalidEvent, decode_message
+from schemas.errors import InvalidEvent
+from schemas.validation import decode_message
 from services.billing_guard.decider import INPUT_TOPICS
 from services.common.localstack.sample_day import sample_day
 

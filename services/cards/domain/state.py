@@ -18,17 +18,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from services.common.timefmt import parse_rfc3339
-
-# Decision types are named in schemas/decision_types/cards.py; re-exported here, where the tests and older
-# callers read them (state.CARD_REPLACED).
-from schemas.decision_types.cards import (  # noqa: F401
-    ACTIVATION_IGNORED, ACTIVATION_REFUSED, CARD_ACTIVATED, CARD_BLOCKED, CARD_EXPIRED, CARD_ISSUED, CARD_REPLACED,
-    COMPLAINT_ESCALATED, COMPLAINT_REFERRED, INVENTORY_EVENT_IGNORED, REPLACEMENT_CARD_ACTIVATED, REPLACEMENT_DRAWN,
-    REPLACEMENT_ESCALATED, REPLACEMENT_HANDED_OVER, REPLACEMENT_REDRAWN, REPLACEMENT_RETURNED, STOCK_ALERT,
-    STOCK_RECEIVED, STOCK_SOLD, STOCK_WRITTEN_OFF, TOP_UP_RECORDED, TOP_UP_REFUSED, USAGE_RECORDED, USAGE_REFUSED,
-    VOID_CARD_USE_REFUSED,
+from schemas.decision_types.cards import (
+    CARD_ACTIVATED, CARD_BLOCKED, CARD_EXPIRED, CARD_ISSUED, CARD_REPLACED, REPLACEMENT_CARD_ACTIVATED,
+    REPLACEMENT_DRAWN, REPLACEMENT_ESCALATED, REPLACEMENT_HANDED_OVER, REPLACEMENT_REDRAWN, STOCK_RECEIVED,
+    STOCK_SOLD, STOCK_WRITTEN_OFF, TOP_UP_RECORDED, USAGE_RECORDED,
 )
+from services.common.timefmt import parse_rfc3339
 
 CARD_STREAM_PREFIX = "cards-card-"
 OUTLET_STREAM_PREFIX = "cards-outlet-"

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception, stop_never, wait_exponential
 
-from schemas.validation import DEFAULT_MAX_EVENT_BYTES, PROCESSING_ERROR, InvalidEvent, content_hash, decode_message
+from schemas.errors import DEFAULT_MAX_EVENT_BYTES, PROCESSING_ERROR, InvalidEvent
+from schemas.validation import content_hash, decode_message
 
 from ..decider import Rejected
 from ..stream_views import base_stream, evolve_loaded, is_view, views_by_stream

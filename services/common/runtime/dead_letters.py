@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from schemas.validation import PROCESSING_ERROR
+from schemas.errors import PROCESSING_ERROR
 
 from .metrics import DEAD_LETTERS
 

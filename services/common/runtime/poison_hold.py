@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from schemas.registry import DECISION_TOPICS
-from schemas.validation import PROCESSING_ERROR, InvalidEvent
+from schemas.errors import PROCESSING_ERROR, InvalidEvent
 
 from ..decider import Decision
 from ..decisions import decision_envelopes

@@ -21,7 +21,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas.envelope import InputEvent
-from schemas.validation import InvalidEvent
+from schemas.errors import InvalidEvent
 
 from ..eventstore.records import StoredEvent
 from ..ids import derived_id

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas.registry import DECISION_TOPICS
-from schemas.validation import ERROR_CODES
+from schemas.errors import ERROR_CODES
 
 from ..audit.signing import load_private
 from ..config import Settings
