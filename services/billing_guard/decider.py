@@ -21,6 +21,7 @@ Streams:
 """
 from __future__ import annotations
 
+from schemas.decision_types import dunning as dunning_types
 from schemas.registry import partition_key
 from services.common.runtime.claims import claim_id
 from services.common.stream_views import view_name, view_of
@@ -28,9 +29,7 @@ from services.common.stream_views import view_name, view_of
 from .domain import decide as rules
 from .domain.account import AccountState, claims_made, dedup_key
 from .domain.charge_history import VIEW as CHARGES_VIEW, ChargeHistory
-from .domain.decide import (
-    DUNNING, DUNNING_SUSPENSION_REQUESTED, TIMER, StreamNames, dunning_account,
-)
+from .domain.decide import DUNNING, TIMER, StreamNames, dunning_account
 from .domain.evolve import evolve
 from .domain.planned_works import WorksState
 from .domain.sequences import SwitchState
@@ -87,7 +86,7 @@ def _dispute_streams(event) -> tuple[str, ...]:
 def _dunning_streams(event) -> tuple[str, ...]:
     # Only suspension requests concern the guard; every other dunning decision is recorded as
     # processed without loading a stream.
-    if event.payload["decisionType"] != DUNNING_SUSPENSION_REQUESTED:
+    if event.payload["decisionType"] != dunning_types.SUSPENSION_REQUESTED:
         return ()
     return (account_stream(dunning_account(event)),)
 
@@ -110,7 +109,7 @@ def _account_streams(event) -> tuple[str, ...]:
 class GuardDecider:
     service = "billing_guard"
     input_topics = INPUT_TOPICS
-    decision_types_consumed = frozenset({DUNNING_SUSPENSION_REQUESTED})  # of dunning's decisions
+    decision_types_consumed = frozenset({dunning_types.SUSPENSION_REQUESTED})  # of dunning's decisions
 
     def stream_ids(self, event) -> tuple[str, ...]:
         return _STREAMS_READ.get(event.event_type, _account_streams)(event)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from schemas.decision_types.guard import CUSTOMER_DATA_CHANGED, CUSTOMER_DATA_CHANGE_REJECTED
 from services.common.decider import Decision
 from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
 from .cycles import cycle_of, next_cycle
-from schemas.decision_types.guard import CUSTOMER_DATA_CHANGED, CUSTOMER_DATA_CHANGE_REJECTED
 from .policy import GuardPolicy
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from schemas.decision_types.guard import USAGE_CYCLE_CLOSED
 from services.common.decider import Decision
 from services.common.timefmt import rfc3339
 
-from . import account as acc
 from .account import AccountState
 from .cycles import cycle_end, previous_cycle
-from schemas.decision_types.guard import USAGE_CYCLE_CLOSED
 from .policy import GuardPolicy
 
 

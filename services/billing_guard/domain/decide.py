@@ -24,8 +24,6 @@ from .tariff_changes import decide_tariff
 TIMER = "wuguan.timer.v1"
 DUNNING = "dunning.decisions.v1"
 SUSPENSION_REQUEST = "guard.suspensionRequest"  # the request shape, for callers other than dunning
-# The one dunning decision the guard acts on (DN.ESCALATE -> CP4); dunning's own name for it.
-DUNNING_SUSPENSION_REQUESTED = dunning.SUSPENSION_REQUESTED
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ def _suspension_request(state, event, policy: GuardPolicy) -> list[Decision]:
 
 def _dunning(states: dict, event, policy: GuardPolicy, streams: StreamNames) -> list[Decision]:
     p = event.payload
-    if p["decisionType"] != DUNNING_SUSPENSION_REQUESTED:
+    if p["decisionType"] != dunning.SUSPENSION_REQUESTED:  # the one dunning decision it acts on (DN.ESCALATE)
         return []
     return vip_approval.decide_request(states[streams.account(dunning_account(event))],
                                        suspension.from_dunning(p), event, policy)

@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from schemas.decision_types.guard import (
+    CREDIT_NOTE_ISSUED, DISPUTE_ACTION_REJECTED, DISPUTE_AUTO_CREDITED, DISPUTE_CANCELLED, DISPUTE_CLOSED,
+    DISPUTE_OPENED, DISPUTE_REPLIED, DISPUTE_REPLY_OVERDUE, DISPUTE_RESOLVED, DISPUTE_TRANSFER_ACCEPTED,
+    DISPUTE_TRANSFER_PROPOSED,
+)
 from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
 from .charge_history import ChargeHistory
-from schemas.decision_types.guard import (
-    CREDIT_NOTE_ISSUED, DISPUTE_ACTION_REJECTED, DISPUTE_AUTO_CREDITED, DISPUTE_CANCELLED, DISPUTE_CLOSED,
-    DISPUTE_OPENED, DISPUTE_REPLIED, DISPUTE_REPLY_OVERDUE, DISPUTE_RESOLVED, DISPUTE_TRANSFER_ACCEPTED,
-    DISPUTE_TRANSFER_PROPOSED,
-)
 from .masking import mask_number
 from .planned_works import WorksState
 from .policy import GuardPolicy

@@ -6,11 +6,12 @@ it is (rejections, alerts and credits the account keeps no trace of).
 """
 from __future__ import annotations
 
+from schemas.decision_types.guard import CUSTOMER_DATA_CHANGED
+
 from . import suspension, vip_approval
 from .account import BILLING_FOLDS, AccountState
 from .charge_history import ChargeHistory, evolve_charges
 from .customer_data import evolve_customer
-from schemas.decision_types.guard import CUSTOMER_DATA_CHANGED
 from .disputes import DISPUTE_TYPES, evolve_dispute
 from .planned_works import WorksState, evolve_works
 from .sequences import SwitchState, evolve_switch

@@ -6,16 +6,15 @@ closing of the cycles its call start moves the account's watermark past (cycle_c
 """
 from __future__ import annotations
 
-from services.common.decider import Decision, Rejected
-from services.common.timefmt import rfc3339
-
-from . import account as acc
-from .account import AccountState
-from .cycle_closing import baseline_cycles, closing_decisions, cycles_closing, is_closed
-from .cycles import cycle_of, months_before
 from schemas.decision_types.guard import (
     BILL_CYCLE_CLOSED, CDR_RATED, CDR_UNRATED, DUPLICATE_CDR_SUPPRESSED, HUGE_FEE_ALERT, STALE_CDR_HELD,
 )
+from services.common.decider import Decision, Rejected
+from services.common.timefmt import rfc3339
+
+from .account import AccountState
+from .cycle_closing import baseline_cycles, closing_decisions, cycles_closing, is_closed
+from .cycles import cycle_of, months_before
 from .planned_works import WorksState
 from .policy import GuardPolicy
 from .rating import ROUNDING, rate_with

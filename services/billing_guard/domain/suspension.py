@@ -15,15 +15,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from schemas.decision_types.guard import (
+    PAYMENT_RECORDED, RESTORATION_COMPLETED, RESTORATION_ORDERED, RESTORATION_SLA_MISSED, SUSPENSION_APPROVED,
+    SUSPENSION_DENIED, TERMINATION_ELIGIBLE,
+)
 from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339, rfc3339
 
 from .account import AccountState
-from schemas.decision_types.guard import (
-    PAYMENT_RECORDED, RESTORATION_COMPLETED, RESTORATION_ORDERED, RESTORATION_SLA_MISSED, SUSPENSION_APPROVED,
-    SUSPENSION_DENIED, TERMINATION_ELIGIBLE,
-)
 from .disputes import held_amount
 from .policy import GuardPolicy
 

@@ -15,16 +15,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from schemas.decision_types.guard import (
+    SUSPENSION_APPROVAL_ESCALATED, SUSPENSION_APPROVAL_REJECTED, SUSPENSION_APPROVED, SUSPENSION_AWAITING_APPROVAL,
+    SUSPENSION_DENIED,
+)
 from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339, rfc3339
 
 from . import suspension
 from .account import AccountState
-from schemas.decision_types.guard import (
-    SUSPENSION_APPROVAL_ESCALATED, SUSPENSION_APPROVAL_REJECTED, SUSPENSION_APPROVED, SUSPENSION_AWAITING_APPROVAL,
-    SUSPENSION_DENIED,
-)
 from .policy import GuardPolicy
 
 APPROVAL_TIMER = "approvalTimeout"

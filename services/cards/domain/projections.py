@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from schemas.decision_types import cards as types
 from services.common.timefmt import parse_rfc3339
 
-from schemas.decision_types import cards as types
 from . import state as s
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from schemas.decision_types.dunning import ESCALATION_SKIPPED, RESTORATION_REQUESTED, SUSPENSION_REQUESTED
 from services.common.decider import Decision
 from services.common.timefmt import rfc3339
 
 from .account import AccountState
-from schemas.decision_types.dunning import ESCALATION_SKIPPED, RESTORATION_REQUESTED, SUSPENSION_REQUESTED
 from .late_fees import late_fee
 from .policy import DunningPolicy
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
+from schemas.decision_types import dunning as types
 from services.common.timefmt import parse_rfc3339
 
-from schemas.decision_types import dunning as types
 from .account import AccountState, Bill, Occurrence
 
 # (state, decision payload, whole decision envelope) -> state

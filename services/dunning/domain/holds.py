@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from schemas.decision_types import guard
-from services.common.decider import Decision
-
-from .account import AccountState, Bill
 from schemas.decision_types.dunning import (
     CREDIT_APPLIED, HOLD_APPLIED, HOLD_RELEASED, OCCURRENCE_WITHDRAWN, RESTORATION_RECORDED, SUSPENSION_ANSWERED,
 )
+from services.common.decider import Decision
+
+from .account import AccountState, Bill
 from .escalation import restoration_if_cleared
 from .occurrences import close_occurrence, open_occurrence
 from .policy import DunningPolicy

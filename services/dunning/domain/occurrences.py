@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from schemas.decision_types.dunning import LATE_FEE_CHARGED, OCCURRENCE_CLOSED, OCCURRENCE_OPENED
 from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
 from services.common.timefmt import rfc3339
 
 from .account import AccountState, Bill, Occurrence
-from schemas.decision_types.dunning import LATE_FEE_CHARGED, OCCURRENCE_CLOSED, OCCURRENCE_OPENED
 from .late_fees import late_fee
 from .policy import DunningPolicy
 from .reminders import schedule_reminder

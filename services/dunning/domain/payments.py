@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from schemas.decision_types.dunning import (
+    BILL_TRACKED, OCCURRENCE_REOPENED, OCCURRENCE_WITHDRAWN, PAYMENT_APPLIED, PAYMENT_REVERSAL_IGNORED, PAYMENT_REVERSED,
+)
 from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
 from services.common.timefmt import rfc3339
 
 from .account import AccountState, Occurrence
-from schemas.decision_types.dunning import (
-    BILL_TRACKED, OCCURRENCE_REOPENED, OCCURRENCE_WITHDRAWN, PAYMENT_APPLIED, PAYMENT_REVERSAL_IGNORED, PAYMENT_REVERSED,
-)
 from .escalation import restoration_if_cleared
 from .occurrences import close_occurrence, escalation_timer, occurrence_id_for, open_occurrence
 from .policy import DunningPolicy

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from schemas.decision_types import dunning as types
 from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
 from services.common.timefmt import rfc3339
 
-from schemas.decision_types import dunning as types
 from .account import Bill
 from .policy import FIRST_OFFENCE_CHANNELS, DunningPolicy
 
