@@ -35,7 +35,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas.registry import DECISION_TOPICS
-from services.common.db import connect
+from services.common.db import connection
 from services.common.eventstore.migrate import migrate
 from services.common.eventstore.verify import verify_chain
 from services.common.localstack.embedded import create_database, free_port, start_broker, start_postgres
@@ -114,11 +114,8 @@ class Run:
         self.pg = start_postgres(Path(tempfile.mkdtemp(prefix="wgc-", dir="/tmp")))
         await create_database(self.pg.url(), "wuguan")
         self.database_url = self.pg.url("wuguan")
-        conn = await connect(self.database_url)
-        try:
+        async with connection(self.database_url) as conn:
             await migrate(conn)
-        finally:
-            await conn.close()
         await create_topics(self.broker.bootstrap, PARTITIONS)
         for service in SERVICES:
             self.spawn(service)
@@ -183,12 +180,9 @@ class Run:
         self.inputs = self.inputs[1:]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            conn = await connect(self.database_url)
-            try:
+            async with connection(self.database_url) as conn:
                 if await conn.fetchval("SELECT count(*) FROM events WHERE event_type = 'guard.TariffVersionAccepted'"):
                     return
-            finally:
-                await conn.close()
             await asyncio.sleep(0.2)
         raise RuntimeError("the tariff was not accepted")
 
@@ -249,8 +243,7 @@ class Run:
                 if process.poll() is not None:
                     raise RuntimeError(f"{self.name}: {service} exited {process.returncode}; see {self.tmp}")
             try:
-                conn = await connect(self.database_url)
-                try:
+                async with connection(self.database_url) as conn:
                     state = await conn.fetchrow(
                         "SELECT (SELECT count(*) FROM events) AS events,"
                         " (SELECT count(*) FROM processed_inputs WHERE consumer = 'billing_guard'"
@@ -261,8 +254,6 @@ class Run:
                         " (SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM relay_checkpoints r"
                         "   WHERE r.relay = 'relay:' || e.service"
                         "   AND (r.tx_id, r.global_position) >= (e.tx_id, e.global_position))) AS unrelayed")
-                finally:
-                    await conn.close()
             except Exception:
                 await asyncio.sleep(0.5)
                 continue
@@ -280,8 +271,7 @@ class Run:
         raise RuntimeError(f"{self.name}: did not settle in {timeout_s}s (last {last}, expected {expected})")
 
     async def outcome(self, outcome: Outcome) -> Outcome:
-        conn = await connect(self.database_url)
-        try:
+        async with connection(self.database_url) as conn:
             for r in await conn.fetch("SELECT event_id::text AS id, service, stream_id, stream_version, event_type,"
                                       " payload FROM events"):
                 outcome.decisions[r["id"]] = (r["service"], r["stream_id"], r["stream_version"], r["event_type"],
@@ -293,8 +283,6 @@ class Run:
             outcome.claims = {tuple(r) for r in await conn.fetch("SELECT service, claim_key, value FROM unique_claims")}
             outcome.clocks = {r["service"]: r["watermark"] for r in await conn.fetch("SELECT * FROM business_clocks")}
             outcome.chain_ok = (await verify_chain(conn)).ok
-        finally:
-            await conn.close()
         if (Path(__file__).resolve().parents[1] / "services" / "finance" / "projector.py").exists():
             rebuilt = await asyncio.to_thread(
                 subprocess.run, [sys.executable, "-m", "services", "projections", "rebuild"],
@@ -315,8 +303,7 @@ class Run:
         content must not."""
         from services.finance.schema import PROJECTION_TABLES
 
-        conn = await connect(self.database_url)
-        try:
+        async with connection(self.database_url) as conn:
             out = {}
             for name, _ in PROJECTION_TABLES:
                 columns = [r["column_name"] for r in await conn.fetch(
@@ -326,8 +313,6 @@ class Run:
                 rows = await conn.fetch(f"SELECT {listed} FROM finance.{name}")
                 out[name] = Counter(tuple(r) for r in rows)
             return out
-        finally:
-            await conn.close()
 
     def stop(self) -> None:
         stop_processes(list(self.workers.values()))

@@ -36,7 +36,7 @@ import aiohttp
 import asyncpg
 import orjson
 
-from services.common.db import connect
+from services.common.db import connection
 from services.common.localstack.embedded import create_database, free_port, start_postgres
 from services.common.localstack.processes import stop_processes
 from services.finance import cursor as cursors
@@ -68,8 +68,7 @@ def _cli(*args: str, database_url: str) -> tuple[subprocess.CompletedProcess, fl
 
 
 async def fill_store(database_url: str, shape: Shape) -> dict:
-    conn = await connect(database_url)
-    try:
+    async with connection(database_url) as conn:
         await ensure_schema(conn)
         t0 = time.perf_counter()
         history = build(shape)
@@ -77,8 +76,6 @@ async def fill_store(database_url: str, shape: Shape) -> dict:
         loaded = await event_writer.load(conn, history.decisions)
         seconds = time.perf_counter() - t0
         await conn.execute("ANALYZE events")
-    finally:
-        await conn.close()
     # lives: the real deciders; then the bulk, the hash chain and COPY, streamed together.
     return {**history.counts, "events": loaded, "seconds": round(seconds, 1), "lives_seconds": round(t1 - t0, 1),
             "bulk_hash_copy_seconds": round(seconds - (t1 - t0), 1), "events_per_s": round(loaded / seconds, 1)}
@@ -142,8 +139,7 @@ async def _deep_cursors(conn, table: str, sort: str, key: str, n: int, rng: rand
 
 async def _draw(database_url: str, n: int, rng: random.Random) -> dict:
     """Ids drawn from the store (n of each, with repeats), and the cursors of deep pages."""
-    conn = await connect(database_url)
-    try:
+    async with connection(database_url) as conn:
         drawn = {"as_of": await conn.fetchval("SELECT as_of FROM finance.checkpoint")}
         for name, sql in (("accounts", "SELECT account_id FROM finance.arrears"),
                           ("disputing", "SELECT account_id FROM finance.disputes"),
@@ -160,8 +156,6 @@ async def _draw(database_url: str, n: int, rng: random.Random) -> dict:
         drawn["deep_arrears"] = await _deep_cursors(conn, "arrears", "anchor_at", "occurrence_id", n, rng)
         drawn["deep_disputes"] = await _deep_cursors(conn, "disputes", "opened_at", "ticket_id", n, rng)
         drawn["deep_fees"] = await _deep_cursors(conn, "late_fees", "charged_at", "decision_id", n, rng)
-    finally:
-        await conn.close()
     return drawn
 
 
@@ -293,15 +287,12 @@ async def run_queries(server_url: str | None = None, results_tmp: Path | None = 
                 log(f"verify: {result['verify']}")
         result["rebuild"] = _rebuild(database_url)
         log(f"rebuild: {result['rebuild']}")
-        conn = await connect(database_url)
-        try:
+        async with connection(database_url) as conn:
             # the last event in commit order, where the projector's checkpoint ends when caught up
             head = await conn.fetchval("SELECT global_position FROM events ORDER BY tx_id DESC, global_position DESC LIMIT 1")
             result["rows"] = {name: await conn.fetchval(f"SELECT count(*) FROM finance.{name}") for name in (
                 "disputes", "credit_notes", "arrears", "reminders", "late_fees", "suspensions", "restorations",
                 "card_replacements", "account_decisions", "ticket_decisions", "decision_causes")}
-        finally:
-            await conn.close()
         api = Api(database_url, tmp / "api.log")
         async with aiohttp.ClientSession() as session:
             await api.caught_up(session, head)

@@ -48,7 +48,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas.decision_types import cards as cards_types
-from services.common.db import connect
+from services.common.db import connect, connection
 from services.common.eventstore.migrate import migrate
 from services.common.localstack.embedded import create_database, free_port, start_broker, start_postgres
 from services.common.localstack.processes import spawn_worker, stop_processes
@@ -167,11 +167,8 @@ class Bench:
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
         await create_database(self.admin_url, name)
         url = urlunsplit(urlsplit(self.admin_url)._replace(path=f"/{name}"))
-        conn = await connect(url)
-        try:
+        async with connection(url) as conn:
             await migrate(conn)
-        finally:
-            await conn.close()
         return url
 
     async def teardown(self) -> None:

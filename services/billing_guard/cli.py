@@ -41,13 +41,12 @@ def add_commands(sub) -> dict[str, Command]:
 
 async def explain_charge(args) -> int:
     """The story of one charge (CP1-CP5 as decided), optionally with a signed proof of each decision."""
-    from services.common.db import connect
+    from services.common.db import connection
 
     from .decider import TARIFFS, WORKS, account_stream
     from .domain.charge_story import explain_charge as story_of, render
 
-    conn = await connect(Settings.from_env().database_url)
-    try:
+    async with connection(Settings.from_env().database_url) as conn:
         account = args.account
         if account is None:
             account = await conn.fetchval(
@@ -63,8 +62,6 @@ async def explain_charge(args) -> int:
             [account_stream(account), TARIFFS, WORKS],
             args.usage_id,
         )
-    finally:
-        await conn.close()
     story = story_of([r["payload"] for r in rows], args.usage_id)
     print(json.dumps(story, ensure_ascii=False, indent=2) if args.json else render(story))
     if args.proof and story["found"]:
@@ -74,17 +71,14 @@ async def explain_charge(args) -> int:
 
 async def approvals_due(args) -> int:
     """CP4.IMPORTANT: suspensions of important customers awaiting approval, by account manager."""
-    from services.common.db import connect
+    from services.common.db import connection
 
     from .domain.approval_queue import pending_approvals
 
-    conn = await connect(Settings.from_env().database_url)
-    try:
+    async with connection(Settings.from_env().database_url) as conn:
         rows = await conn.fetch(
             "SELECT payload FROM events WHERE service = 'billing_guard' AND event_type = ANY($1::text[])"
             " ORDER BY global_position", APPROVAL_DECISIONS)
-    finally:
-        await conn.close()
     queue = pending_approvals(r["payload"] for r in rows)
     columns = ("manager", "approvalDueAt", "accountId", "customerTier", "billId", "undisputedOverdueMinor", "requestId")
     if args.csv:

@@ -31,15 +31,12 @@ def add_commands(sub) -> dict[str, Command]:
 async def cards_report(args) -> int:
     """C.STOCK / C.DISPOSAL: cards on hand per outlet and face value, or voided cards to destroy."""
     from services.common.cli_output import emit
-    from services.common.db import connect
+    from services.common.db import connection
 
     from .domain.projections import disposal_list, outlet_stock
 
-    conn = await connect(Settings.from_env().database_url)
-    try:
+    async with connection(Settings.from_env().database_url) as conn:
         rows = await conn.fetch("SELECT payload FROM events WHERE service = 'cards' ORDER BY global_position")
-    finally:
-        await conn.close()
     decisions = [r["payload"] for r in rows]
     wanted = (lambda outlet: not args.outlet or outlet == args.outlet)
     if args.action == "stock":

@@ -45,25 +45,21 @@ def _run(registry: ServiceRegistry, args) -> int:
 
 
 async def _migrate(registry: ServiceRegistry) -> int:
-    from .db import connect
+    from .db import connection
 
-    conn = await connect(Settings.from_env().database_url)
-    try:
+    async with connection(Settings.from_env().database_url) as conn:
         applied = await registry.read_side.migrate(conn)  # the event store's migrations, then finance's
-    finally:
-        await conn.close()
     print("applied: " + (", ".join(applied) if applied else "nothing, already up to date"))
     return 0
 
 
 async def _verify(registry: ServiceRegistry, args) -> int:
-    from .db import connect
+    from .db import connection
     from .eventstore.verify import verify_chain
 
     deciders = [service.definition().decider for service in registry.services]
     claims_made = {d.service: d.claims_made for d in deciders if hasattr(d, "claims_made")}
-    conn = await connect(Settings.from_env().database_url)
-    try:
+    async with connection(Settings.from_env().database_url) as conn:
         with working("walking the hash chain"):
             report = await verify_chain(conn, claims_made=claims_made)
         for problem in report.problems:
@@ -73,8 +69,6 @@ async def _verify(registry: ServiceRegistry, args) -> int:
               f" on {report.chains_checked} chains" + (f", {claims} unique claims" if claims else ""))
         # The walk checks each row against its hash; the checkpoints, the hashes against the witness.
         witnessed = await audit_commands.verify_checkpoints(args, conn) if args.checkpoints else 0
-    finally:
-        await conn.close()
     return 0 if report.ok and not witnessed else 1
 
 

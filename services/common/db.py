@@ -1,7 +1,9 @@
 """Postgres connections for the services: jsonb codecs, and the append-only role."""
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import asyncpg
 
@@ -56,3 +58,13 @@ async def connect(database_url: str, *, role: str | None = None) -> asyncpg.Conn
     conn = await asyncpg.connect(database_url, server_settings=_server_settings(role))
     await init_connection(conn)
     return conn
+
+
+@contextlib.asynccontextmanager
+async def connection(database_url: str, *, role: str | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """A connection like connect's, closed however the block ends: a command's one connection."""
+    conn = await connect(database_url, role=role)
+    try:
+        yield conn
+    finally:
+        await conn.close()

@@ -73,13 +73,10 @@ async def _whole_original(letter: dict, database_url: str | None) -> bytes | Non
         return base64.b64decode(value) if letter.get("valueEncoding") == "base64" else value.encode()
     if database_url is None:
         return None
-    from .db import connect
+    from .db import connection
 
-    conn = await connect(database_url)
-    try:
+    async with connection(database_url) as conn:
         original = await conn.fetchval(
             'SELECT original FROM dead_lettered_inputs WHERE consumer = $1 AND topic = $2 AND partition = $3'
             ' AND "offset" = $4', letter["consumer"], letter["originalTopic"], letter["partition"], letter["offset"])
-    finally:
-        await conn.close()
     return None if original is None else bytes(original)

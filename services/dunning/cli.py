@@ -34,21 +34,18 @@ async def work_queue_due(args) -> int:
     from zoneinfo import ZoneInfo
 
     from services.common.cli_output import emit
-    from services.common.db import connect
+    from services.common.db import connection
 
     from .domain.work_queue import QUEUE_INPUTS, work_queue
 
     zone = ZoneInfo(args.timezone)
     day = date.fromisoformat(args.day) if args.day else datetime.now(zone).date()
-    conn = await connect(Settings.from_env().database_url)
-    try:
+    async with connection(Settings.from_env().database_url) as conn:
         # Reminders scheduled days before for this day count too (DN.FIRST_LETTER's person
         # channels), and a delivery may be recorded days after: every decision the queue folds.
         rows = await conn.fetch(
             "SELECT payload FROM events WHERE service = 'dunning' AND event_type = ANY($1::text[])"
             " ORDER BY global_position", list(QUEUE_INPUTS))
-    finally:
-        await conn.close()
     queue = work_queue((r["payload"] for r in rows), day, zone)
     items = [{"manager": manager, **item} for manager, listed in queue.items() for item in listed]
     emit(items, QUEUE_COLUMNS, args.output, title=f"manual reminders due {day} ({len(items)})",

@@ -17,7 +17,7 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
-from services.common.db import connect, create_pool
+from services.common.db import connection, create_pool
 
 from . import dashboard, lists, openapi, self_check_api, tokens, trails
 from .csv_export import rows_to_csv
@@ -334,11 +334,8 @@ def _report_projector_end(task: asyncio.Task) -> None:
 
 async def serve(settings: ApiSettings, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
     """Migrate, start the projector and the HTTP server; run until `stop` (or cancelled)."""
-    conn = await connect(settings.database_url)
-    try:
+    async with connection(settings.database_url) as conn:
         await ensure_schema(conn)
-    finally:
-        await conn.close()
     pool = await create_pool(settings.database_url, role=DB_ROLE, max_size=settings.db_pool_size)
     stop = stop or asyncio.Event()
     gauges = GaugeRefresher(pool, settings.gauges_interval_ms / 1000)

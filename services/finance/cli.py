@@ -69,13 +69,12 @@ def api_token(args) -> int:
 
 
 async def projections_command(args) -> int:
-    from services.common.db import connect
+    from services.common.db import connection
 
     from .projector import checksum, rebuild
     from .schema import ensure_schema
 
-    conn = await connect(Settings.from_env().database_url)
-    try:
+    async with connection(Settings.from_env().database_url) as conn:
         await ensure_schema(conn)
         if args.action == "rebuild":
             started = time.perf_counter()
@@ -84,8 +83,6 @@ async def projections_command(args) -> int:
             print(f"rebuilt: {progress.applied} events replayed, at position {progress.position}"
                   f" in {time.perf_counter() - started:.2f} s")
         print(await checksum(conn))
-    finally:
-        await conn.close()
     return 0
 
 
@@ -102,18 +99,15 @@ def self_check_command(args) -> int:
 
 
 async def _self_check(args) -> int:
-    from services.common.db import connect
+    from services.common.db import connection
 
     from .self_check import self_check
     from .self_check_output import read_decisions, render_html, render_text, to_csv
     from .self_check_policy import load_self_check_policy
 
     policy = load_self_check_policy()
-    conn = await connect(Settings.from_env().database_url)
-    try:
+    async with connection(Settings.from_env().database_url) as conn:
         decisions = await read_decisions(conn, args.period, policy)
-    finally:
-        await conn.close()
     report = self_check(decisions, args.period, policy)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))

@@ -189,10 +189,9 @@ async def publish_sample_day(bootstrap: str, day: date, accounts: int = 200, set
 
 async def wait_until_quiet(database_url: str, quiet_s: float = 1.5, timeout_s: float = 60) -> None:
     """Until the workers have decided (or dead-lettered) nothing new for `quiet_s`."""
-    from ..db import connect
+    from ..db import connection
 
-    conn = await connect(database_url)
-    try:
+    async with connection(database_url) as conn:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         last, quiet_since = -1, loop.time()
@@ -205,5 +204,3 @@ async def wait_until_quiet(database_url: str, quiet_s: float = 1.5, timeout_s: f
             elif count > 0 and loop.time() - quiet_since >= quiet_s:
                 return
             await asyncio.sleep(0.2)
-    finally:
-        await conn.close()

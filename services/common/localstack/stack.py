@@ -27,7 +27,7 @@ from schemas.registry import DECISION_TOPICS
 
 from ..audit.signing import generate as generate_signing_key
 from ..config import Settings
-from ..db import connect
+from ..db import connect, connection
 from ..eventstore.migrate import migrate
 from ..service_registry import ServiceRegistry
 from .connection import Connection, render_connection, token_command, token_of
@@ -104,11 +104,8 @@ async def _infrastructure(stack: Stack, settings: Settings, env: dict) -> tuple[
         stack.postgres = start_postgres()
         await create_database(stack.postgres.url(), "wuguan")
         database_url = stack.postgres.url("wuguan")
-    conn = await connect(database_url)
-    try:
+    async with connection(database_url) as conn:
         await migrate(conn)
-    finally:
-        await conn.close()
     await create_topics(bootstrap, settings.partitions)
     return bootstrap, database_url
 

@@ -20,7 +20,7 @@ from schemas.errors import ERROR_CODES
 
 from ..audit.signing import load_private
 from ..config import Settings
-from ..db import connect, create_pool
+from ..db import connection, create_pool
 from ..eventstore.migrate import migrate
 from ..logs import log_format, logging_config
 from ..policy import LoadedPolicy
@@ -98,11 +98,8 @@ class Runtime:
 
     async def start(self) -> None:
         policy = self.definition.load_policy(self.settings)
-        conn = await connect(self.settings.database_url)
-        try:
+        async with connection(self.settings.database_url) as conn:
             applied = await migrate(conn)
-        finally:
-            await conn.close()
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         role = self.settings.db_role or None
