@@ -1,7 +1,7 @@
 """Which topics exist, what schema each carries, and how each is keyed."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from marshmallow import Schema
 
@@ -16,6 +16,7 @@ from .billing import (
     SuspensionApprovalPayload,
     TariffPayload,
 )
+from .decision_types.guard import CDR_RATED, CDR_UNRATED, STALE_CDR_HELD
 from .cards import CardComplaintPayload, CardInventoryPayload
 from .dunning import ReminderDeliveryPayload
 from .errors import UNKNOWN_TOPIC, InvalidEvent
@@ -47,6 +48,26 @@ DECISION_TOPICS: dict[str, str] = {
     "billing_guard": "guard.decisions.v1",
     "dunning": "dunning.decisions.v1",
     "cards": "cards.decisions.v1",
+}
+
+
+
+class Repartition(NamedTuple):
+    """A service's own decisions sent again, keyed by another field, to a topic the service
+    itself consumes (Kafka Streams' repartition topic): a state kept per that field then has one
+    writer, the owner of its partition. The relay publishes them from the log, in commit order."""
+
+    topic: str
+    decision_types: frozenset[str]
+    key_field: str  # a field of the decision's payload
+
+
+# Producing service -> its repartition topic. CP3.SEQUENCE_GAP: a switch numbers its CDRs, but
+# CDRs are keyed by account, so each switch's sequence reaches every partition; its CDRs' charge
+# decisions, keyed by switch, give each switch's sequence one reader and one writer.
+REPARTITION_TOPICS: dict[str, Repartition] = {
+    "billing_guard": Repartition("wuguan.billing_guard.switch-sequence",
+                                 frozenset({CDR_RATED, CDR_UNRATED, STALE_CDR_HELD}), "switchId"),
 }
 
 # Payload field used as the Kafka key, so one account's (one card's) events stay in order.

@@ -42,6 +42,21 @@ class Decision(NamedTuple):
     # For deciders that read several streams (see MultiStreamDecider): which one this
     # decision is appended to. None means the input's first stream.
     stream_id: str | None = None
+    # False: not a decision but a change of a snapshot stream's state (a CDR that arrives in its
+    # switch's sequence): folded into the state like a decision, which the runtime then keeps as
+    # the stream's snapshot (SnapshotCodec), but neither stored as an event nor published. Only
+    # for streams the decider gives a snapshot codec; what an auditor must see stays stored.
+    stored: bool = True
+
+
+class SnapshotCodec(Protocol[S]):
+    """How a snapshot stream's state is kept (see Decision.stored): as JSON, written in the
+    transaction of the batch that changed it. A stream with a codec is loaded from its snapshot;
+    one that has none yet (a store older than the codec) is folded from its events once."""
+
+    def dump(self, state: S) -> Any: ...
+
+    def load(self, data: Any) -> S: ...
 
 
 class Rejected(Exception):
@@ -87,3 +102,6 @@ class MultiStreamDecider(Protocol, Generic[S]):
     def evolve(self, state: S, decision: dict) -> S: ...
 
     def decide(self, states: dict[str, S], event: Any, policy: Any) -> list[Decision]: ...
+
+    # Optional: the codec of a stream kept as a snapshot, None for a stream kept as its events.
+    # def snapshot_codec(self, stream_id: str) -> SnapshotCodec | None: ...
