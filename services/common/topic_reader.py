@@ -1,7 +1,9 @@
-"""Reads a whole topic, from its first record to the end it had when the read began."""
+"""Reads a whole topic, from its first record to the end it had when the read began; and how far
+a consumer group is behind on one."""
 from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def read_to_end(bootstrap: str, topic: str) -> list[ConsumerRecord]:
@@ -30,3 +32,24 @@ async def read_to_end(bootstrap: str, topic: str) -> list[ConsumerRecord]:
         return records
     finally:
         await consumer.stop()
+
+
+async def group_behind(bootstrap: str, group_id: str, topic: str) -> int:
+    """How many of `topic`'s records the consumer group has not committed yet (0: it is caught up
+    with every record written so far), read without joining the group. The embedded broker may
+    report an end inside a multi-record batch; a group commits whole fetches, so a group that
+    reached that end has consumed the batch around it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        await admin.start()
+        await consumer.start()
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        committed = await admin.list_consumer_group_offsets(group_id, partitions=partitions or None)
+        return sum(max(0, end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
+                   for tp, end in ends.items())
+    finally:
+        await consumer.stop()
+        await admin.close()

@@ -1,13 +1,14 @@
 """Creates every topic Wuguan reads or writes, with the configured partition count.
 
 The topics come from the contracts (schemas.registry): each service that publishes decisions
-also keeps its timers on a topic of its own."""
+also keeps its timers on a topic of its own, and a service that re-keys some of its decisions
+(schemas.registry.Repartition) their topic."""
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas.registry import DECISION_TOPICS, INPUT_TOPICS, dlq_topic
+from schemas.registry import DECISION_TOPICS, INPUT_TOPICS, REPARTITION_TOPICS, dlq_topic
 
 from ..audit.checkpoints import TOPIC as CHECKPOINT_TOPIC
 from ..runtime.timers import timer_topic
@@ -19,6 +20,8 @@ def all_topics() -> list[str]:
         topics += [topic, dlq_topic(topic)]
     topics += list(DECISION_TOPICS.values())
     topics += [timer_topic(service) for service in DECISION_TOPICS]
+    for route in REPARTITION_TOPICS.values():
+        topics += [route.topic, dlq_topic(route.topic)]
     topics.append(CHECKPOINT_TOPIC)
     return topics
 

@@ -25,6 +25,7 @@ import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception, stop_never, wait_exponential
 
 from schemas.errors import DEFAULT_MAX_EVENT_BYTES, PROCESSING_ERROR, InvalidEvent
+from schemas.registry import REPARTITION_TOPICS
 from schemas.validation import content_hash, decode_message
 
 from ..decider import Rejected
@@ -37,7 +38,8 @@ from .chain_ownership import ChainOwnership
 from .claims import claim_id, is_claim, load_claims, record_claims
 from .dead_letters import DeadLetters, InputMessage, Refusal
 from .poison_hold import PoisonHolds
-from .decision_inputs import DECISION_TOPIC_NAMES, DECISION_TYPE_HEADER, decode_decision_input
+from .decision_inputs import DECISION_TOPIC_NAMES, DECISION_TYPE_HEADER, decode_decision_input, decode_repartitioned
+from .snapshot_streams import SnapshotStreams
 from .state_cache import StateCache
 from .timers import TIMER_EVENT_TYPE, TIMER_TOPIC_SUFFIX, advance_business_clock, decode_timer, project_timers
 
@@ -86,6 +88,8 @@ class _Decided:
     new_events: dict = field(default_factory=lambda: defaultdict(list))
     claims: dict = field(default_factory=dict)  # decision id -> the claims it makes
     processed_rows: list = field(default_factory=list)
+    decided_topics: list = field(default_factory=list)  # the topic of each input decided, for the metrics
+    snapshot_revisions: dict = field(default_factory=dict)  # snapshot stream -> the revision written
     refusals: list = field(default_factory=list)
     stored: list = field(default_factory=list)
     claimed: dict = field(default_factory=dict)  # chain -> (generation, epoch) claimed by this batch
@@ -103,6 +107,11 @@ class BatchProcessor:
         self.max_event_bytes = max_event_bytes
         self.service = decider.service
         self.cache = StateCache()
+        self.snapshots = SnapshotStreams(decider, self.service)
+        # The service's own decisions coming back keyed otherwise (schemas.registry.Repartition):
+        # the state they move absorbs a repeat, so they are neither looked up nor recorded as
+        # processed inputs, which would cost a row and an index entry per CDR.
+        self.repartitioned = frozenset(r.topic for r in REPARTITION_TOPICS.values()) & set(decider.input_topics)
         self.multi_stream = hasattr(decider, "stream_ids")
         self.blocked_by: str | None = None  # why the database refuses writes, while it does
         self.chains = ChainOwnership(self.service)
@@ -131,6 +140,8 @@ class BatchProcessor:
             return decode_timer(message.value)
         if message.topic in DECISION_TOPIC_NAMES:
             return decode_decision_input(message.topic, message.value)
+        if message.topic in self.repartitioned:
+            return decode_repartitioned(message.topic, message.value)
         return decode_message(message.topic, message.key, message.value, self.max_event_bytes)
 
     def _wanted(self, message: InputMessage) -> bool:
@@ -253,6 +264,7 @@ class BatchProcessor:
             # Only what the failed attempt read can be stale; the rest of the cache stays warm
             # (clearing it all made every conflict reload every account of the next batches).
             self.cache.drop(self._attempted)
+            self.snapshots.forget(self._attempted)
             return
         metrics.STORE_RETRIES.labels(self.service).inc()
         metrics.STORE_BLOCKED.labels(self.service).set(1)
@@ -275,6 +287,11 @@ class BatchProcessor:
                 missing.append(stream_id)
             else:
                 states[stream_id] = cached
+        kept, missing = self.snapshots.split(missing)
+        if kept:
+            loaded, unsnapshotted = await self.snapshots.load(conn, kept)
+            states.update(loaded)
+            missing += unsnapshotted  # folded from their events, once
         if missing:
             logs = await store.read_streams(conn, list({base_stream(s) for s in missing}))
             for stream_id in missing:
@@ -331,11 +348,13 @@ class BatchProcessor:
             if batch.holds.blocks(event, streams):
                 batch.refusals.append(batch.holds.block(message, event, streams[0]))
                 continue
-            processed = (self.service, event.event_id, digest, message.topic, message.partition, message.offset)
             if streams and not self._decide_into(batch, message, event, streams, views):
                 continue
             batch.holds.decided(event, streams)
-            batch.processed_rows.append(processed)
+            batch.decided_topics.append(message.topic)
+            if digest is not None:
+                batch.processed_rows.append(
+                    (self.service, event.event_id, digest, message.topic, message.partition, message.offset))
 
     def _decide_into(self, batch: _Decided, message: InputMessage, event, streams, views) -> bool:
         """Decide one input into the batch; False when it was refused instead."""
@@ -373,6 +392,7 @@ class BatchProcessor:
                 (key, value, e.global_position) for e in batch.stored for key, value in batch.claims.get(e.event_id, ())])
         except asyncpg.UniqueViolationError as exc:
             raise store.ConcurrencyConflict("a unique claim was made by another writer first") from exc
+        batch.snapshot_revisions = await self.snapshots.write(conn, batch.states, batch.working, batch.new_events)
         if batch.processed_rows:
             await conn.copy_records_to_table(
                 "processed_inputs",
@@ -394,7 +414,7 @@ class BatchProcessor:
     async def _drop_already_processed(self, conn, decoded, rejected):
         if not decoded:
             return []
-        ids = list({event.event_id for _, event in decoded})
+        ids = list({event.event_id for message, event in decoded if message.topic not in self.repartitioned})
         rows = await conn.fetch(
             "SELECT event_id, content_hash FROM processed_inputs WHERE consumer = $1 AND event_id = ANY($2::text[])",
             self.service,
@@ -403,6 +423,9 @@ class BatchProcessor:
         seen = {r["event_id"]: r["content_hash"] for r in rows}
         fresh = []
         for message, event in decoded:
+            if message.topic in self.repartitioned:
+                fresh.append((message, event, None))
+                continue
             digest = content_hash(event.raw)
             prior = seen.get(event.event_id)
             if prior is None:
@@ -427,16 +450,21 @@ class BatchProcessor:
             for view_id in views.get(sid, ()):
                 states.setdefault(view_id, working[view_id])
         decisions = self.decider.decide(view, event, self.policy.rules)
-        envelopes = decision_envelopes(
-            decisions,
+        stored = decisions if all(d.stored for d in decisions) else [d for d in decisions if d.stored]
+        envelopes = iter(decision_envelopes(
+            stored,
             event=event,
             stream_id=streams[0],
             service=self.service,
             service_version=self.service_version,
             policy_version=self.policy.version,
-        )
+        ))
         events = []
-        for decision, envelope in zip(decisions, envelopes):
+        for decision in decisions:  # in their order: a later one may follow from an earlier one's state
+            if not decision.stored:
+                self._fold_unstored(decision, states, loaded, streams[0])
+                continue
+            envelope = next(envelopes)
             target = envelope["streamId"]
             if target not in loaded or is_view(target) or is_claim(target):
                 raise ValueError(f"decision {decision.decision_type} targets a stream the input did not load")
@@ -456,15 +484,24 @@ class BatchProcessor:
             )
         return states, events
 
+    def _fold_unstored(self, change, states: dict, loaded: dict, default_stream: str) -> None:
+        """Fold a state change that is not a decision (Decision.stored) into its snapshot stream."""
+        target = change.stream_id or default_stream
+        if target not in loaded or is_view(target) or self.snapshots.codec(target) is None:
+            raise ValueError(f"{change.decision_type} is not stored, but targets no snapshot stream the input loaded")
+        evolve_loaded(self.decider, states, {"decisionType": change.decision_type, "outcome": change.outcome,
+                                             "payload": change.payload, "streamId": target})
+
     def _after_commit(self, batch: _Decided) -> None:
         self.chains.confirm(batch.claimed)
+        self.snapshots.committed(batch.snapshot_revisions)
         for stream_id, (version, _) in batch.states.items():
             if is_view(stream_id) or is_claim(stream_id):
                 continue
             self.cache.put(stream_id, version + len(batch.new_events.get(stream_id, ())), batch.working[stream_id])
         # Counted per batch: a labelled child looked up per input and per decision cost more
         # (~3 % of a batch) than counting them here.
-        for topic, n in Counter(row[3] for row in batch.processed_rows).items():
+        for topic, n in Counter(batch.decided_topics).items():
             metrics.INPUTS_CONSUMED.labels(self.service, topic).inc(n)
         for (kind, outcome), n in Counter((e.event_type, e.payload["outcome"]) for e in batch.stored).items():
             metrics.DECISIONS.labels(self.service, kind, outcome).inc(n)

@@ -3,6 +3,9 @@
 One relay per service holds a Postgres advisory lock, so replicas never publish out of
 order; the others stand by. Publishing is at-least-once (a crash between the broker's
 acknowledgement and the checkpoint repeats a page); consumers dedupe on decisionId.
+
+A service with a repartition route (schemas.registry.Repartition) also gets the decisions of the
+route's types again on the route's topic, keyed by a payload field, in the same commit order.
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import zlib
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
+
+from schemas.registry import Repartition
 
 from ..db import connect
 from ..eventstore.store import COMMITTED_AFTER
@@ -26,8 +31,10 @@ RELAY_LOCK_BASE = 7_700_100
 
 class Relay:
     def __init__(self, *, service: str, topic: str, database_url: str, role: str | None,
-                 producer: AIOKafkaProducer, interval_s: float, page_size: int = 1000, log_decisions: bool = False):
+                 producer: AIOKafkaProducer, interval_s: float, page_size: int = 1000, log_decisions: bool = False,
+                 route: Repartition | None = None):
         self.service = service
+        self.route = route
         # One log line a decision for machine logs (--log-format json); people's text logs stay terse.
         self.log_decisions = log_decisions
         self.topic = topic
@@ -49,29 +56,31 @@ class Relay:
         after = (checkpoint["tx_id"], checkpoint["global_position"]) if checkpoint else (0, 0)
         # The stored JSON text goes out as it is: decoding every decision just written and
         # encoding it again was a fifth of a worker's time (docs/performance.md).
+        route = self.route or Repartition("", frozenset(), "")
         page = await conn.fetch(
             "SELECT tx_id, global_position, stream_id, event_type,"
-            " CASE WHEN service = $3 THEN payload::text END AS body FROM events"
-            f" WHERE {COMMITTED_AFTER} ORDER BY tx_id, global_position LIMIT $4",
-            *after, self.service, self.page_size,
+            " CASE WHEN service = $3 THEN payload::text END AS body,"
+            " CASE WHEN service = $3 AND event_type = ANY($5::text[]) THEN payload->'payload'->>$6 END AS route_key"
+            f" FROM events WHERE {COMMITTED_AFTER} ORDER BY tx_id, global_position LIMIT $4",
+            *after, self.service, self.page_size, list(route.decision_types), route.key_field,
         )
         if not page:
             RELAY_LAG.labels(self.service).set(0)
             return 0
         mine = [e for e in page if e["body"] is not None]
-        futures = [
-            await self.producer.send(
-                self.topic,
-                key=e["stream_id"].encode(),
-                value=e["body"].encode(),
-                headers=[
-                    ("wuguan-global-position", str(e["global_position"]).encode()),
-                    # lets a consumer skip decision types it does not use without decoding
-                    (DECISION_TYPE_HEADER, e["event_type"].encode()),
-                ],
-            )
-            for e in mine
-        ]
+        futures = []
+        for e in mine:
+            value = e["body"].encode()
+            headers = [
+                ("wuguan-global-position", str(e["global_position"]).encode()),
+                # lets a consumer skip decision types it does not use without decoding
+                (DECISION_TYPE_HEADER, e["event_type"].encode()),
+            ]
+            futures.append(await self.producer.send(self.topic, key=e["stream_id"].encode(), value=value,
+                                                    headers=headers))
+            if e["route_key"] is not None:
+                futures.append(await self.producer.send(route.topic, key=e["route_key"].encode(), value=value,
+                                                        headers=headers))
         for future in futures:
             await future
         if self.log_decisions:  # decoding each body only when asked for

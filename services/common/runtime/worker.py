@@ -15,7 +15,7 @@ import mode
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from schemas.registry import DECISION_TOPICS
+from schemas.registry import DECISION_TOPICS, REPARTITION_TOPICS
 from schemas.errors import ERROR_CODES
 
 from ..audit.signing import load_private
@@ -133,6 +133,7 @@ class Runtime:
             producer=self.producer,
             interval_s=self.settings.relay_interval_ms / 1000,
             log_decisions=log_format() == "json",
+            route=REPARTITION_TOPICS.get(self.service),
         )
         timers = TimerPublisher(
             service=self.service, pool=self.pool, producer=self.producer,

@@ -1,0 +1,68 @@
+"""The runtime's side of snapshot streams (eventstore/snapshots.py): which of a decider's streams
+are kept as snapshots, loading them, and writing those a batch changed.
+
+Every transaction that changes such a stream's state, or appends a decision to it, writes its
+snapshot, so a snapshot always includes every event of its stream and loading it needs no fold.
+A stream that has no snapshot yet (a store written before the decider gave it a codec) is folded
+from its events once, like any other stream, and gets its snapshot at its first change.
+"""
+from __future__ import annotations
+
+from ..eventstore.snapshots import check_snapshots, load_snapshots, write_snapshots
+from ..stream_views import is_view
+
+
+class SnapshotStreams:
+    def __init__(self, decider, service: str):
+        self._codec_of = getattr(decider, "snapshot_codec", None)
+        self.service = service
+        self.revisions: dict[str, int] = {}  # the committed revision of each snapshot stream this worker holds
+
+    def codec(self, stream_id: str):
+        return self._codec_of(stream_id) if self._codec_of is not None else None
+
+    def split(self, stream_ids) -> tuple[list[str], list[str]]:
+        """(snapshot streams, the others). A view of a snapshot stream is folded from its events."""
+        if self._codec_of is None:
+            return [], list(stream_ids)
+        kept, others = [], []
+        for stream_id in stream_ids:
+            (kept if not is_view(stream_id) and self._codec_of(stream_id) is not None else others).append(stream_id)
+        return kept, others
+
+    async def load(self, conn, stream_ids: list[str]) -> tuple[dict[str, tuple[int, object]], list[str]]:
+        """(version, state) of the streams that have a snapshot, and the streams that have none."""
+        found = await load_snapshots(conn, self.service, stream_ids)
+        states = {}
+        for stream_id, snapshot in found.items():
+            states[stream_id] = (snapshot.version, self.codec(stream_id).load(snapshot.state))
+            self.revisions[stream_id] = snapshot.revision
+        missing = [s for s in stream_ids if s not in found]
+        for stream_id in missing:
+            self.revisions[stream_id] = 0
+        return states, missing
+
+    async def write(self, conn, states: dict, working: dict, appended: dict) -> dict[str, int]:
+        """Write the snapshot of each snapshot stream the batch changed or appended to; check that
+        the others it read did not move. Returns the revisions written, for after the commit."""
+        written, read = [], {}
+        for stream_id, (version, state) in states.items():
+            codec = self.codec(stream_id)
+            if codec is None or stream_id not in self.revisions:  # not a snapshot stream (or a view, a claim)
+                continue
+            revision = self.revisions[stream_id]
+            if working[stream_id] is state and stream_id not in appended:
+                read[stream_id] = revision
+                continue
+            version += len(appended.get(stream_id, ()))
+            written.append((stream_id, version, revision, codec.dump(working[stream_id])))
+        await write_snapshots(conn, self.service, written)
+        await check_snapshots(conn, self.service, read)
+        return {stream_id: revision + 1 for stream_id, _, revision, _ in written}
+
+    def committed(self, revisions: dict[str, int]) -> None:
+        self.revisions.update(revisions)
+
+    def forget(self, stream_ids) -> None:
+        for stream_id in stream_ids:
+            self.revisions.pop(stream_id, None)
