@@ -1,13 +1,14 @@
 """Creates every topic Wuguan reads or writes, with the configured partition count.
 
 The topics come from the contracts (schemas.registry): each service that publishes decisions
-also keeps its timers on a topic of its own."""
+also keeps its timers on a topic of its own, and a service with a repartition topic reads its own
+decisions re-keyed there."""
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas.registry import DECISION_TOPICS, INPUT_TOPICS, dlq_topic
+from schemas.registry import DECISION_TOPICS, INPUT_TOPICS, REPARTITION_TOPICS, dlq_topic
 
 from ..audit.checkpoints import TOPIC as CHECKPOINT_TOPIC
 from ..runtime.timers import timer_topic
@@ -19,6 +20,7 @@ def all_topics() -> list[str]:
         topics += [topic, dlq_topic(topic)]
     topics += list(DECISION_TOPICS.values())
     topics += [timer_topic(service) for service in DECISION_TOPICS]
+    topics += [repartition.topic for repartition in REPARTITION_TOPICS.values()]
     topics.append(CHECKPOINT_TOPIC)
     return topics
 
