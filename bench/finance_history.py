@@ -7,9 +7,11 @@ Two sources, both shaped by the real code:
   outlets (stock, sales, usage, complaints) are decided by the real deciders, driven by the
   pure harnesses the unit tests use (tests/unit/*_fixtures), each service consuming the
   other's decisions it subscribes to (`decision_types_consumed`);
-- the bulk, rated CDRs and the switches' sequence records, is cloned from a pool of
-  CdrRated / SwitchSequenceRecorded decisions the real guard made, with fresh ids, accounts,
-  switches, numbers and times, and enveloped by services.common.decisions.decision_envelopes.
+- the bulk, rated CDRs, is cloned from a pool of CdrRated decisions the real guard made, with
+  fresh ids, accounts, switches, sequence numbers, phone numbers and times, and enveloped by
+  services.common.decisions.decision_envelopes. A CDR stores that one decision: its switch
+  judges the sequence from the charge itself and stores a record only when a gap opens or
+  closes (issue 13), which a bulk numbered in order per switch never does.
   Folding 400k+ CDRs through the guard's account state would take minutes, and the finance
   projections read nothing of a charge but its account.
 
@@ -340,8 +342,8 @@ def outlet_life(outlet: str, shape: Shape, rng: random.Random, cards_policy) -> 
 
 # --- the bulk: rated CDRs cloned from the real guard's ---------------------------------------------
 
-def cdr_pool(shape: Shape, proto: gf.Guard, rng: random.Random, size: int = 2_000) -> list[tuple[dict, dict]]:
-    """(CdrRated, SwitchSequenceRecorded) envelopes the real guard decided, over the usage mix."""
+def cdr_pool(shape: Shape, proto: gf.Guard, rng: random.Random, size: int = 2_000) -> list[dict]:
+    """CdrRated envelopes the real guard decided, over the usage mix."""
     guard = gf.Guard(loaded=proto.loaded)
     guard.states.update(proto.states)
     pool = []
@@ -353,14 +355,13 @@ def cdr_pool(shape: Shape, proto: gf.Guard, rng: random.Random, size: int = 2_00
                                 dest=_pick(rng, DESTINATIONS), switch="SW-POOL", seq=i + 1,
                                 volume=rng.randint(1_000, 50_000_000) if usage == "data" else None))
         rated = [e for e in out if e["decisionType"] == guard_types.CDR_RATED]
-        switch = [e for e in out if e["decisionType"] == guard_types.SWITCH_SEQUENCE_RECORDED]
-        if rated and switch:
-            pool.append((_as_stored(rated[0]), _as_stored(switch[0])))
+        if rated:
+            pool.append(_as_stored(rated[0]))
     return pool
 
 
 class CdrBulk:
-    """Rated CDRs in arrival order over the horizon, each as the guard's two decisions."""
+    """Rated CDRs in arrival order over the horizon, each as the guard's one stored decision."""
 
     def __init__(self, shape: Shape, pool, rng: random.Random, count: int, accounts: list[str], version: str):
         self.shape, self.pool, self.rng, self.count, self.version = shape, pool, rng, count, version
@@ -380,7 +381,7 @@ class CdrBulk:
 
     def decide(self, n: int, received: datetime) -> list[dict]:
         rng = self.rng
-        rated, recorded = rng.choice(self.pool)
+        rated = rng.choice(self.pool)
         body = rated["payload"]
         start = received - timedelta(seconds=body["durationSeconds"] + rng.randint(30, 600))
         account = rng.choices(self.accounts, cum_weights=self.weights)[0]
@@ -389,27 +390,19 @@ class CdrBulk:
         usage_id = f"U-{n:09d}"
         cycle = cycle_of(start, SHANGHAI)
         charge = {**body, "usageId": usage_id, "originId": f"O-{switch}-{self.sequence[switch]:09d}",
-                  "switchId": switch, "accountId": account, "cycle": cycle, "naturalCycle": cycle,
+                  "switchId": switch, "sequenceNumber": self.sequence[switch], "accountId": account, "cycle": cycle,
+                  "naturalCycle": cycle,
                   "startDateTime": rfc3339(start), "callingNumber": f"13{rng.randint(0, 10**9 - 1):09d}",
                   "calledNumber": f"1{rng.randint(3, 9)}{rng.randint(0, 10**9 - 1):09d}"}
         event = Event(derived_id("bench-cdr", self.shape.seed, n), "billing.cdr.v1", received, {})
         return decision_envelopes(
-            [_decision(rated, charge), _decision(recorded, {**recorded["payload"], "switchId": switch,
-                                                            "sequenceNumber": self.sequence[switch],
-                                                            "usageId": usage_id})],
-            event=event, stream_id=f"guard-account-{account}", service="billing_guard",
+            [_decision(rated, charge)], event=event, stream_id=f"guard-account-{account}", service="billing_guard",
             service_version=rated["serviceVersion"], policy_version=self.version)
 
 
 def _decision(template: dict, payload: dict) -> Decision:
     return Decision(template["decisionType"], tuple(template["ruleIds"]), template["outcome"], payload,
-                    tuple(template["reasonCodes"]), stream_id=_stream_of(template, payload))
-
-
-def _stream_of(template: dict, payload: dict) -> str:
-    if template["decisionType"] == guard_types.SWITCH_SEQUENCE_RECORDED:
-        return f"guard-switch-{payload['switchId']}"
-    return f"guard-account-{payload['accountId']}"
+                    tuple(template["reasonCodes"]), stream_id=f"guard-account-{payload['accountId']}")
 
 
 # --- the whole history ----------------------------------------------------------------------------
@@ -455,7 +448,7 @@ def build(shape: Shape) -> History:
     lives = [[(parse_rfc3339(d["businessTime"]), 0, _as_stored(d)) for d in proto.log]]
     lives += _lives(accounts + [f"OUTLET-{o:03d}" for o in range(shape.outlets)])
     in_lives = sum(len(life) for life in lives)
-    rated = max(0, (shape.events - in_lives) // 2)
+    rated = max(0, shape.events - in_lives)
     rng = random.Random(shape.seed)
     bulk = CdrBulk(shape, cdr_pool(shape, proto, rng), rng, rated, accounts, proto.loaded.version)
     merged = heapq.merge(iter(bulk), *lives, key=lambda k: k[0])

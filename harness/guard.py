@@ -1,5 +1,6 @@
 """Builders of billing_guard inputs and a pure harness that drives decide/evolve the way the
-runtime does (streams, envelopes, timers, Rejected); no broker, no database."""
+runtime does (streams, envelopes, timers, Rejected, the repartition topic's notes and the
+snapshot streams); no broker, no database."""
 from __future__ import annotations
 
 import itertools
@@ -10,12 +11,14 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from schemas.decision_payloads import validate_decision_payload
+from schemas.registry import REPARTITION_TOPICS
 from services.common.decider import Rejected
 from services.common.decisions import decision_envelopes
 from services.common.policy import load_policy
 from services.common.runtime.timers import decode_timer, timer_message
 from services.common.runtime.claims import claim_id, is_claim
 from services.common.stream_views import base_stream, is_view
+from services.common.timefmt import parse_rfc3339
 from services.billing_guard.decider import GuardDecider
 from services.billing_guard.domain.policy import GuardPolicySchema, build_policy
 
@@ -24,6 +27,7 @@ from .input_events import Event
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "services/billing_guard/policy/default.json"
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=SHANGHAI)
+ROUTED = REPARTITION_TOPICS["billing_guard"]
 _ids = itertools.count(1)
 
 
@@ -111,6 +115,14 @@ def work(work_id: str, when: datetime, start: datetime, hours=4, provinces=("Jia
     return Event(f"ev-work-{work_id}-{action}-{next(_ids)}", "billing.cutover.v1", when, payload)
 
 
+def note_for(envelope: dict) -> Event:
+    """A routed decision as the guard reads it back from its repartition topic (as
+    services.common.runtime.decision_inputs decodes a decision): the note's id is the decisionId."""
+    wire = orjson.loads(orjson.dumps(envelope))
+    return Event(wire["decisionId"], ROUTED.topic, parse_rfc3339(wire["businessTime"]), wire,
+                 correlation_id=wire["correlationId"], raw=wire)
+
+
 def timer_for(decision: dict):
     timer = decision["payload"]["timer"]
     return decode_timer(timer_message("billing_guard", timer["timerId"], datetime.fromisoformat(timer["dueAt"]),
@@ -118,14 +130,19 @@ def timer_for(decision: dict):
 
 
 class Guard:
-    """Every stream of the guard in memory, fed the way BatchProcessor feeds them."""
+    """Every stream of the guard in memory, fed the way BatchProcessor feeds them. Each stored
+    decision of a routed type (REPARTITION_TOPICS) is then fed back at once as a note to its
+    switch, as the relay and the switch's owner would, in the order the decisions were stored."""
 
-    def __init__(self, loaded=None):
+    def __init__(self, loaded=None, route: bool = True):
         self.decider = GuardDecider()
         self.loaded = loaded or policy()
+        self.route = route  # False: notes wait in `self.notes` for the test to feed (or not, or twice)
         self.states: dict = {}
         self.claims: dict = {}  # claim id -> value, as the store's unique_claims table
-        self.log: list[dict] = []
+        self.log: list[dict] = []  # stored decisions only
+        self.changes: list[dict] = []  # Decision.stored=False: folded into a snapshot stream, never stored
+        self.notes: list[Event] = []  # every note the routed decisions made, in log order
         self.dead: list[tuple[str, Rejected]] = []
         self.fired: set[str] = set()
 
@@ -143,6 +160,17 @@ class Guard:
         return self.states[stream_id]
 
     def feed(self, event) -> list[dict]:
+        """The stored decisions about `event`, then (when routing) those about the notes it made."""
+        envelopes = self.decide(event)
+        notes = [note_for(e) for e in envelopes if e["decisionType"] in ROUTED.decision_types]
+        self.notes.extend(notes)
+        if self.route:
+            for note in notes:
+                envelopes = envelopes + self.decide(note)
+        return envelopes
+
+    def decide(self, event) -> list[dict]:
+        """One input through decide and evolve; returns its stored decisions, enveloped."""
         if event.event_type == "wuguan.timer.v1":
             streams = (event.payload["streamId"],)
         else:
@@ -153,16 +181,44 @@ class Guard:
         except Rejected as exc:
             self.dead.append((event.event_id, exc))
             return []
-        envelopes = decision_envelopes(decisions, event=event, stream_id=streams[0], service="billing_guard",
-                                       service_version="test", policy_version=self.loaded.version)
-        for envelope in envelopes:
-            validate_decision_payload(orjson.loads(orjson.dumps(envelope)), unknown_type_ok=True)  # its type's schema
-            assert envelope["streamId"] in view, envelope["decisionType"]
-            self.states[envelope["streamId"]] = self.decider.evolve(self.states[envelope["streamId"]], envelope)
-            for key, value in self.decider.claims_made(envelope):
-                self.claims.setdefault(claim_id(key), value)
-        self.log.extend(envelopes)
-        return envelopes
+        envelopes = iter(decision_envelopes([d for d in decisions if d.stored], event=event, stream_id=streams[0],
+                                            service="billing_guard", service_version="test",
+                                            policy_version=self.loaded.version))
+        stored = []
+        for decision in decisions:  # folded in the order decided, stored or not
+            if decision.stored:
+                stored.append(self._store(next(envelopes), view))
+            else:
+                self._change(decision, streams[0])
+        self._snapshot(streams)
+        self.log.extend(stored)
+        return stored
+
+    def _store(self, envelope: dict, view: dict) -> dict:
+        validate_decision_payload(orjson.loads(orjson.dumps(envelope)), unknown_type_ok=True)  # its type's schema
+        assert envelope["streamId"] in view, envelope["decisionType"]
+        self.states[envelope["streamId"]] = self.decider.evolve(self.states[envelope["streamId"]], envelope)
+        for key, value in self.decider.claims_made(envelope):
+            self.claims.setdefault(claim_id(key), value)
+        return envelope
+
+    def _change(self, decision, default_stream: str) -> None:
+        """A state change that is no decision: the runtime folds it as this dict, and only into a
+        stream it keeps as a snapshot."""
+        target = decision.stream_id or default_stream
+        assert self.decider.snapshot_codec(target) is not None, (decision.decision_type, target)
+        change = {"decisionType": decision.decision_type, "outcome": decision.outcome, "payload": decision.payload,
+                  "streamId": target}
+        self.states[target] = self.decider.evolve(self.states[target], change)
+        self.changes.append(change)
+
+    def _snapshot(self, streams) -> None:
+        """A snapshot stream's state goes through its codec and JSON, as the runtime stores it, so
+        whatever the codec loses shows in the next decision."""
+        for stream_id in streams:
+            codec = self.decider.snapshot_codec(stream_id)
+            if codec is not None and stream_id in self.states:
+                self.states[stream_id] = codec.load(orjson.loads(orjson.dumps(codec.dump(self.states[stream_id]))))
 
     def fire_due_timers(self, until: datetime) -> list[dict]:
         pending, cancelled = {}, set()

@@ -18,7 +18,9 @@ import yaml
 from schemas.decision_payloads import DECISION_PAYLOADS
 from schemas.generate import DLQ_FILE, SUFFIX, decision_type_file, documents
 from schemas.jsonschema import doc_summary
-from schemas.registry import DECISION_TOPICS, INPUT_TOPICS, PARTITION_KEY, SUPPORTED_SCHEMA_VERSIONS, dlq_topic
+from schemas.registry import (
+    DECISION_TOPICS, INPUT_TOPICS, PARTITION_KEY, REPARTITION_TOPICS, SUPPORTED_SCHEMA_VERSIONS, dlq_topic,
+)
 from services.common.audit import checkpoints
 from services.common.localstack.topics import all_topics
 from services.common.runtime.dead_letter_relay import CONSUMER_HEADER, ERROR_CODE_HEADER
@@ -115,6 +117,25 @@ def decision_message(decision_type: str) -> dict[str, Any]:
     }
 
 
+def repartition_message(service: str) -> dict[str, Any]:
+    """A service's own decisions, as stored, re-keyed on its repartition topic (internal)."""
+    repartition = REPARTITION_TOPICS[service]
+    types = sorted(repartition.decision_types)
+    return {
+        "name": repartition.topic, "title": f"{service}'s decisions keyed by {repartition.key_field} (internal)",
+        "contentType": "application/json",
+        "summary": f"The decision envelope of a {', '.join(types)} as published on {DECISION_TOPICS[service]}, "
+                   f"sent again keyed by payload.{repartition.key_field} and read only by {service}. Not a contract "
+                   "for other teams.",
+        "payload": {"schemaFormat": JSON_SCHEMA_2020,
+                    "schema": {"oneOf": [{"$ref": f"#/components/schemas/{_schema_name(decision_type_file(t))}"}
+                                         for t in types]}},
+        "headers": _headers({DECISION_TYPE_HEADER: "The decisionType."}),
+        "bindings": _key(f"The decision's payload.{repartition.key_field}."),
+        "examples": _examples(DECISION_TOPICS[service], lambda d: d["decisionType"] in repartition.decision_types),
+    }
+
+
 def _decision_topic(decision_type: str) -> str:
     return next(t for t in DECISION_TOPICS.values() if t.split(".")[0] == decision_type.split(".")[0])
 
@@ -198,6 +219,16 @@ def channel(topic: str, readers: dict[str, list[str]], partitions: int) -> dict[
                                "also kept hash-chained in the event store. Ordered per streamId (the key); "
                                "replays give the same ids and business times (docs/contract.md).",
                         {t: _ref("components", "messages", t) for t in types}, partitions)
+    repartitioned = next((s for s, r in REPARTITION_TOPICS.items() if r.topic == topic), None)
+    if repartitioned is not None:
+        key = REPARTITION_TOPICS[repartitioned].key_field
+        return _channel(topic, f"Internal: {repartitioned}'s own decisions re-keyed by payload.{key}, so that a state "
+                               f"kept per {key.removesuffix('Id')} has one writer, the owner of its partition (a "
+                               "Kafka Streams repartition topic). Published by its relay from the event store in "
+                               "commit order, at least once; read only by "
+                               f"{repartitioned}, which makes a redelivery change nothing. No dead-letter topic: it "
+                               "carries only decisions the service itself stored.",
+                        {topic: _ref("components", "messages", topic)}, partitions)
     if topic == checkpoints.TOPIC:
         return audit_channel()
     if topic.endswith(TIMER_TOPIC_SUFFIX):
@@ -221,6 +252,10 @@ def operations(read: dict[str, tuple[str, ...]]) -> dict[str, Any]:
         op(f"{service}.send.{DECISION_TOPICS[service]}", "send", DECISION_TOPICS[service],
            f"{service} publishes every decision it makes.")
         op(f"{service}.send.{timer_topic(service)}", "send", timer_topic(service), f"{service}'s due timers.")
+        if service in REPARTITION_TOPICS:
+            repartition = REPARTITION_TOPICS[service]
+            op(f"{service}.send.{repartition.topic}", "send", repartition.topic,
+               f"{service}'s relay sends its decisions again, keyed by payload.{repartition.key_field}.")
         op(f"{service}.receive.{timer_topic(service)}", "receive", timer_topic(service), f"{service}'s due timers.")
         op(f"{service}.send.{checkpoints.TOPIC}", "send", checkpoints.TOPIC,
            f"{service} signs and publishes checkpoints of its chains.")
@@ -237,13 +272,15 @@ def document(partitions: int = 6) -> dict[str, Any]:
     messages.update({t: decision_message(t) for t in sorted(DECISION_PAYLOADS)})
     messages["DeadLetter"] = dead_letter_message()
     messages["TimerDue"] = timer_message_spec()
+    messages.update({r.topic: repartition_message(service) for service, r in REPARTITION_TOPICS.items()})
     messages["AuditCheckpoint"] = checkpoint_message()
     return {
         "asyncapi": "3.0.0",
         "info": {"title": "Wuguan topics", "version": "1.0.0",
                  "description": "Every Kafka topic Wuguan reads or writes: upstream inputs, decisions (the audit "
-                                "trail), signed checkpoints, dead letters and internal timers. Generated by `python -m "
-                                "interfaces.generate` from the contracts in schemas/; money is integer fen, "
+                                "trail), signed checkpoints, dead letters, internal timers and repartition "
+                                "topics. Generated by `python -m interfaces.generate` from the contracts in "
+                                "schemas/; money is integer fen, "
                                 "times RFC 3339 with offset. A breaking change is a new topic (.v2)."},
         "defaultContentType": "application/json",
         "servers": {"kafka": {"host": "kafka:9092", "protocol": "kafka",

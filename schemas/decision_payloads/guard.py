@@ -36,6 +36,9 @@ class CdrRated(DecisionPayload):
     usageId = Id()
     switchId = Id()
     originId = Id()
+    sequenceNumber = Int("The CDR's number in its switch's sequence; its switch judges it from this decision "
+                         "(CP3.SEQUENCE_GAP). Absent from decisions made before issue 13.",
+                         minimum=0, optional=True)
     accountId = Id()
     cycle = Text()
     naturalCycle = Text()
@@ -66,6 +69,9 @@ class CdrUnrated(DecisionPayload):
     usageId = Id()
     switchId = Id()
     originId = Id()
+    sequenceNumber = Int("The CDR's number in its switch's sequence; its switch judges it from this decision "
+                         "(CP3.SEQUENCE_GAP). Absent from decisions made before issue 13.",
+                         minimum=0, optional=True)
     accountId = Id()
     cycle = Text()
     tariffId = Id()
@@ -200,6 +206,8 @@ class DuplicateCdrSuppressed(DecisionPayload):
     usageId = Id()
     switchId = Id()
     originId = Id()
+    sequenceNumber = Int("The CDR's number in its switch's sequence, as the copy stated it. Absent from "
+                         "decisions made before issue 13.", minimum=0, optional=True)
     accountId = Id()
     originalUsageId = Id()
     cycle = Text()
@@ -304,6 +312,9 @@ class StaleCdrHeld(DecisionPayload):
     usageId = Id()
     switchId = Id()
     originId = Id()
+    sequenceNumber = Int("The CDR's number in its switch's sequence; its switch judges it from this decision "
+                         "(CP3.SEQUENCE_GAP). Absent from decisions made before issue 13.",
+                         minimum=0, optional=True)
     accountId = Id()
     cycle = Text()
     startDateTime = Timestamp()
@@ -382,8 +393,9 @@ class SuspensionApprovalEscalated(DecisionPayload):
 
 
 class SwitchSequenceRecorded(DecisionPayload):
-    """guard.SwitchSequenceRecorded: a CDR's place in its switch's sequence: in order, or a gap opened or
-    filled (CP3.SEQUENCE_GAP)."""
+    """guard.SwitchSequenceRecorded: a CDR's number opened a gap in its switch's sequence, or closed one
+    (CP3.SEQUENCE_GAP). Decisions made before issue 13 also record numbers in order (inSequence),
+    filling part of a gap (gapFilled) or repeated."""
 
     switchId = Id()
     sequenceNumber = Int()

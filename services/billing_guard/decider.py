@@ -10,9 +10,12 @@ Streams:
   which is only known once the account is loaded, so the CDR loads the catalogue rather than one
   tariff. It is appended rarely, so the state cache keeps it hot and CDRs only read it;
 - guard-switch-<switch>: the switch's sequence high-water mark and open gaps (CP3.SEQUENCE_GAP).
-  Sequence numbers are per switch, so only a per-switch view can see a gap; CDRs of one switch
-  reach several partitions, so two workers may write it at once and one batch retries. The
-  state is a mark plus open gaps, so a retry reloads little;
+  Sequence numbers are per switch, so only a per-switch view can see a gap; but CDRs are keyed
+  by account, so a switch's CDRs reach every partition. A CDR therefore does not read it: the
+  relay republishes each CDR's charge decision keyed by switch on the guard's repartition topic
+  (schemas.registry.REPARTITION_TOPICS, also an input here), and that note is the stream's only
+  writer, the owner of the switch's partition of that topic. It is a snapshot stream
+  (snapshot_codec): a number in sequence changes its state without storing a decision;
 - guard-works: every planned work (CP5), read by each CDR for its cutover windows;
 - claim:cdr:<switch>|<origin>: CP3.DEDUP's unique claim, the usage id of a CDR's first copy, kept
   in the store's claims table rather than in the account state (which would grow with every CDR);
@@ -29,16 +32,16 @@ from services.common.stream_views import view_name, view_of
 from .domain import decide as rules
 from .domain.account import AccountState, claims_made, dedup_key
 from .domain.charge_history import VIEW as CHARGES_VIEW, ChargeHistory
-from .domain.decide import DUNNING, TIMER, StreamNames, dunning_account
+from .domain.decide import DUNNING, SWITCH_NOTES, TIMER, StreamNames, dunning_account, note_switch
 from .domain.evolve import evolve
 from .domain.planned_works import WorksState
-from .domain.sequences import SwitchState
+from .domain.sequences import SWITCH_CODEC, SwitchCodec, SwitchState
 from .domain.tariffs import Catalogue
 
 INPUT_TOPICS = (
     "billing.cdr.v1", "billing.tariff.v1", "billing.customer.v1", "billing.cutover.v1",
     "billing.dispute.v1", "billing.bill.v1", "billing.payment.v1", "billing.restoration.v1", "billing.approval.v1",
-    DUNNING,
+    DUNNING, SWITCH_NOTES,
 )
 TARIFFS = "guard-tariffs"
 WORKS = "guard-works"
@@ -67,7 +70,11 @@ STREAMS = StreamNames(account=account_stream, switch=switch_stream, charges=char
 
 def _cdr_streams(event) -> tuple[str, ...]:
     p = event.payload
-    return (account_stream(p["accountId"]), TARIFFS, switch_stream(p["switchId"]), WORKS, cdr_claim(p))
+    return (account_stream(p["accountId"]), TARIFFS, WORKS, cdr_claim(p))
+
+
+def _note_streams(event) -> tuple[str, ...]:
+    return (switch_stream(note_switch(event)),)
 
 
 def _tariff_streams(event) -> tuple[str, ...]:
@@ -95,6 +102,7 @@ def _dunning_streams(event) -> tuple[str, ...]:
 # first is the one its decisions go to unless a decision names another.
 _STREAMS_READ = {
     "billing.cdr.v1": _cdr_streams,
+    SWITCH_NOTES: _note_streams,
     "billing.tariff.v1": _tariff_streams,
     "billing.cutover.v1": _cutover_streams,
     "billing.dispute.v1": _dispute_streams,
@@ -116,9 +124,13 @@ class GuardDecider:
 
     def partition_key(self, event) -> str:
         if event.event_type == TIMER:
-            return event.payload["data"].get("accountId") or event.payload["streamId"]
+            data = event.payload["data"]
+            # A gap timer is keyed by its switch, like the notes that set it (Timer.key).
+            return data.get("accountId") or data.get("switchId") or event.payload["streamId"]
         if event.event_type == DUNNING:
             return dunning_account(event)
+        if event.event_type == SWITCH_NOTES:
+            return note_switch(event)
         return partition_key(event.event_type, event.payload)
 
     def claims_made(self, decision: dict) -> list[tuple[str, str]]:
@@ -134,6 +146,11 @@ class GuardDecider:
         if view_name(stream_id) == CHARGES_VIEW:
             return ChargeHistory()
         return AccountState()
+
+    def snapshot_codec(self, stream_id: str) -> SwitchCodec | None:
+        """A switch's stream is kept as a snapshot (Decision.stored=False changes only it); every
+        other stream is folded from its stored decisions."""
+        return SWITCH_CODEC if stream_id.startswith(SWITCH_PREFIX) else None
 
     def evolve(self, state, decision: dict):
         return evolve(state, decision)

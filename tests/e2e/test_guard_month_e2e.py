@@ -177,7 +177,8 @@ async def test_a_month_of_1000_accounts_through_the_guard_worker(workers):
     assert len(in_window) >= 6  # six placed there, plus any the generator put there by chance
     expected = {
         "guard.TariffVersionAccepted": 2, "guard.PlannedWorkCleared": 1, "guard.PlannedWorkBlocked": 1,
-        "guard.CdrRated": len(cdrs), "guard.SwitchSequenceRecorded": len(cdrs),
+        # One stored decision per CDR (issue 13): its switch records only the gap it opened.
+        "guard.CdrRated": len(cdrs), "guard.SwitchSequenceRecorded": 1,
         "guard.DuplicateCdrSuppressed": len(resent), "guard.SequenceGapAlert": 1,
         "guard.BillCycleClosed": ACCOUNTS, "guard.HugeFeeAlert": 1,
         "guard.UsageCycleClosed": 2,  # the huge account's January and February, closed by its March calls
@@ -209,8 +210,10 @@ async def test_a_month_of_1000_accounts_through_the_guard_worker(workers):
     (alert,) = of("guard.SequenceGapAlert")
     assert alert["payload"]["switchId"] == gap_switch
     assert alert["payload"]["missingRanges"] == [{"from": gap[0], "to": gap[1]}]
-    outcomes = Counter(d["outcome"] for d in of("guard.SwitchSequenceRecorded"))
-    assert outcomes == {"inSequence": len(cdrs) - 1, "gapOpened": 1}
+    (opened,) = of("guard.SwitchSequenceRecorded")
+    assert (opened["outcome"], opened["streamId"]) == ("gapOpened", f"guard-switch-{gap_switch}")
+    assert (opened["payload"]["missingFrom"], opened["payload"]["missingTo"]) == gap
+    assert all(d["payload"]["sequenceNumber"] == by_usage[d["payload"]["usageId"]].seq for d in of("guard.CdrRated"))
 
     # CP5.WINDOW_CDRS: exactly the cleared work's window CDRs are flagged; the blocked work's are not.
     flagged = {u for u, b in rated.items() if "IN_CUTOVER_WINDOW" in b["flags"]}

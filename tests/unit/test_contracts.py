@@ -24,10 +24,12 @@ from schemas.decision import decode_decision, encode_decision, validate_decision
 from schemas.encoding import encode_event
 from schemas.envelope import InputEvent
 from schemas.fields import RFC3339_PATTERN
+from schemas.decision_payloads import DECISION_PAYLOADS
 from schemas.registry import (
     DECISION_TOPICS,
     INPUT_TOPICS,
     PARTITION_KEY,
+    REPARTITION_TOPICS,
     SUPPORTED_SCHEMA_VERSIONS,
     dlq_topic,
     partition_key,
@@ -201,7 +203,8 @@ def test_not_an_object(value: bytes) -> None:
     assert reject(CDR, value).code == NOT_AN_OBJECT
 
 
-@pytest.mark.parametrize("topic", ["billing.cdr.v2", "billing.cdr.v1.dlq", "guard.decisions.v1", ""])
+@pytest.mark.parametrize("topic", ["billing.cdr.v2", "billing.cdr.v1.dlq", "guard.decisions.v1",
+                                   REPARTITION_TOPICS["billing_guard"].topic, ""])
 def test_unknown_topic(topic: str) -> None:
     example = (EXAMPLES / CDR / "online-voice-domestic.json").read_bytes()
     assert reject(topic, example).code == UNKNOWN_TOPIC
@@ -539,6 +542,21 @@ def test_registry_names() -> None:
     assert DECISION_TOPICS == {"billing_guard": "guard.decisions.v1", "dunning": "dunning.decisions.v1",
                                "cards": "cards.decisions.v1"}
     assert dlq_topic("billing.cdr.v1") == "billing.cdr.v1.dlq"
+
+
+def test_a_repartition_topic_is_internal_and_each_decision_it_carries_holds_its_key() -> None:
+    """A repartition topic carries a service's own stored decisions under another key (CP3.SEQUENCE_GAP
+    for the guard): no upstream team produces it, so it has no payload schema, key table, examples or
+    dead-letter topic of its own (decode_event refuses it: test_unknown_topic), and it is no decision
+    topic. Each decision type it carries is its service's, with the key field always in the payload."""
+    for service, repartition in REPARTITION_TOPICS.items():
+        assert repartition.topic not in INPUT_TOPICS and repartition.topic not in PARTITION_KEY
+        assert repartition.topic not in DECISION_TOPICS.values()
+        assert not (EXAMPLES / repartition.topic).exists()
+        prefix = DECISION_TOPICS[service].split(".")[0]
+        for decision_type in repartition.decision_types:
+            assert decision_type.split(".")[0] == prefix
+            assert DECISION_PAYLOADS[decision_type]().fields[repartition.key_field].required, decision_type
 
 
 @pytest.mark.parametrize("path", INPUT_EXAMPLES, ids=_ids(INPUT_EXAMPLES))

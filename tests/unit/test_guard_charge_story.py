@@ -131,3 +131,27 @@ def test_CP3_LATE_a_late_adjustment_in_a_cutover_window_says_lateAdjustment_and_
     assert "in a cutover window (CP5.WINDOW_CDRS)" in outcome(story)
     text = render(story)
     assert "bill for cycle 2026-03: B3 (36 fen) recorded at" in text and "closed by bill" not in text
+
+
+def test_CP3_SEQUENCE_GAP_story_takes_the_number_from_the_charge_and_the_switch_record_when_stored():
+    g = scenario()
+    ok = explain_charge(g.log, "U-OK")["checkpoints"]["sequence"]
+    assert ok == {"ruleId": "CP3.SEQUENCE_GAP", "sequenceNumber": 1, "outcome": "noGapOpenedOrClosed"}
+    assert "sequence" not in explain_charge(g.log, "U-COPY")["checkpoints"]  # a copy is never routed
+    g.feed(cdr("A1", T0 + timedelta(days=2), switch="SW1", seq=5, usage_id="U-JUMP"))
+    jump = explain_charge(g.log, "U-JUMP")["checkpoints"]["sequence"]
+    [opened] = of_type(g.log, "guard.SwitchSequenceRecorded")
+    assert (jump["sequenceNumber"], jump["outcome"], jump["decisionId"]) == (5, "gapOpened", opened["decisionId"])
+    assert "CP3.SEQUENCE_GAP seq 5 gapOpened" in render(explain_charge(g.log, "U-JUMP"))
+
+
+def test_CP3_SEQUENCE_GAP_story_of_a_store_from_before_the_charge_carried_its_number():
+    g = scenario()
+    old = [{**d, "payload": {k: v for k, v in d["payload"].items() if k != "sequenceNumber"}} for d in g.log]
+    assert "sequence" not in explain_charge(old, "U-OK")["checkpoints"]
+    charge = next(d for d in old if d["decisionType"] == "guard.CdrRated" and d["payload"]["usageId"] == "U-OK")
+    record = {**charge, "decisionId": "d-seq", "decisionType": "guard.SwitchSequenceRecorded", "outcome": "inSequence",
+              "ruleIds": ["CP3.SEQUENCE_GAP"], "reasonCodes": [], "streamId": "guard-switch-SW1",
+              "payload": {"switchId": "SW1", "sequenceNumber": 1, "usageId": "U-OK"}}
+    sequence = explain_charge(old + [record], "U-OK")["checkpoints"]["sequence"]
+    assert (sequence["sequenceNumber"], sequence["outcome"], sequence["decisionId"]) == (1, "inSequence", "d-seq")

@@ -16,11 +16,18 @@ from schemas.decision_types.guard import (
     DISPUTE_RESOLVED, DUPLICATE_CDR_SUPPRESSED, HUGE_FEE_ALERT, OUTAGE_CREDIT_ISSUED, PLANNED_WORK_CLEARED,
     STALE_CDR_HELD, SWITCH_SEQUENCE_RECORDED, TARIFF_VERSION_ACCEPTED, USAGE_CYCLE_CLOSED,
 )
+from schemas.registry import REPARTITION_TOPICS
+
 from .masking import mask_number
 
 ANSWERS = (DISPUTE_REPLIED, DISPUTE_RESOLVED, DISPUTE_AUTO_CREDITED)
 # The decisions that tell what became of a CDR, one per CDR copy.
 CDR_OUTCOMES = (CDR_RATED, STALE_CDR_HELD, CDR_UNRATED, DUPLICATE_CDR_SUPPRESSED)
+# The decisions routed to their switch's sequence (CP3.SEQUENCE_GAP), each carrying its number.
+SEQUENCE_JUDGED = REPARTITION_TOPICS["billing_guard"].decision_types
+# A routed CDR with no record of its own opened and closed no gap: it was in sequence, filled part
+# of a gap, or repeated a number (or its switch has not judged it yet).
+NO_GAP_CHANGE = "noGapOpenedOrClosed"
 # A ticket's status after each step that changes it.
 _STATUS_AFTER = {DISPUTE_RESOLVED: "resolved", DISPUTE_AUTO_CREDITED: "resolved", DISPUTE_CLOSED: "closed",
                  DISPUTE_CANCELLED: "cancelled"}
@@ -154,16 +161,29 @@ def _cdr_checkpoints(decisions: list[dict], main: dict, usage_id: str, original:
                                        and d["payload"]["originalUsageId"] == original
                                        and d["payload"]["accountId"] == account]},
     }
-    seq = next((d for d in decisions
-                if d["decisionType"] == SWITCH_SEQUENCE_RECORDED and d["payload"]["usageId"] == usage_id), None)
-    if seq is not None:
-        checkpoints["sequence"] = {"ruleId": "CP3.SEQUENCE_GAP", "sequenceNumber": seq["payload"]["sequenceNumber"],
-                                   **_ref(seq)}
+    sequence = _sequence_checkpoint(decisions, main, usage_id)
+    if sequence is not None:
+        checkpoints["sequence"] = sequence
     if kind == STALE_CDR_HELD:
         checkpoints["stale"] = {"ruleId": "CP3.STALE", "result": "heldForReview", **_ref(main)}
     if kind == CDR_UNRATED:
         checkpoints["rating"] = {"ruleId": "CP2.EFFECTIVE_DATING", "result": "heldForReview", **_ref(main)}
     return checkpoints
+
+
+def _sequence_checkpoint(decisions: list[dict], main: dict, usage_id: str) -> dict | None:
+    """CP3.SEQUENCE_GAP: the CDR's place in its switch's sequence. A switch stores a record only
+    when a CDR opens or closes a gap (sequences.py); otherwise the number is the charge's own.
+    Stores older than that hold a record for every CDR, and charges without the number."""
+    record = next((d for d in decisions
+                   if d["decisionType"] == SWITCH_SEQUENCE_RECORDED and d["payload"]["usageId"] == usage_id), None)
+    if record is not None:
+        return {"ruleId": "CP3.SEQUENCE_GAP", "sequenceNumber": record["payload"]["sequenceNumber"], **_ref(record)}
+    # A suppressed copy is never routed to its switch: its number was judged with its original's.
+    number = main["payload"].get("sequenceNumber")
+    if number is None or main["decisionType"] not in SEQUENCE_JUDGED:
+        return None
+    return {"ruleId": "CP3.SEQUENCE_GAP", "sequenceNumber": number, "outcome": NO_GAP_CHANGE}
 
 
 def _charge_summary(charge: dict) -> dict:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from schemas.decision_types import dunning
+from schemas.registry import REPARTITION_TOPICS
 from services.common.decider import Decision
 
 from . import suspension, vip_approval
@@ -18,12 +19,14 @@ from .disputes import REPLY_TIMER, decide_dispute, on_reply_timer
 from .offline_billing import decide_bill, decide_cdr
 from .planned_works import decide_work
 from .policy import GuardPolicy
-from .sequences import GAP_TIMER, on_gap_timer
+from .sequences import GAP_TIMER, decide_sequence, on_gap_timer
 from .tariff_changes import decide_tariff
 
 TIMER = "wuguan.timer.v1"
 DUNNING = "dunning.decisions.v1"
 SUSPENSION_REQUEST = "guard.suspensionRequest"  # the request shape, for callers other than dunning
+# The guard's own charge decisions, republished keyed by switch: its switches' sequences (CP3.SEQUENCE_GAP).
+SWITCH_NOTES = REPARTITION_TOPICS["billing_guard"].topic
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class StreamNames:
     """The ids of the streams an input reads, as the adapter names them."""
 
     account: Callable[[str], str]  # account id -> the account's stream
-    switch: Callable[[str], str]  # switch id -> the switch's sequence stream (CP3.SEQUENCE_GAP)
+    switch: Callable[[str], str]  # switch id -> the switch's sequence stream, read by its notes (CP3.SEQUENCE_GAP)
     charges: Callable[[str], str]  # account id -> the view of the account's charges (disputes)
     cdr_claim: Callable[[dict], str]  # CDR payload -> its CP3.DEDUP claim
     tariffs: str  # the tariff catalogue (CP2)
@@ -45,9 +48,18 @@ def dunning_account(event) -> str:
 
 def _cdr(states: dict, event, policy: GuardPolicy, streams: StreamNames) -> list[Decision]:
     p = event.payload
-    switch = streams.switch(p["switchId"])
-    return decide_cdr(states[streams.account(p["accountId"])], states[streams.tariffs], states[switch],
-                      states[streams.works], states[streams.cdr_claim(p)], event, policy, switch)
+    return decide_cdr(states[streams.account(p["accountId"])], states[streams.tariffs], states[streams.works],
+                      states[streams.cdr_claim(p)], event, policy)
+
+
+def note_switch(event) -> str:
+    """The switch a note (a routed charge decision's envelope) is about."""
+    return event.payload["payload"]["switchId"]
+
+
+def _switch_note(states: dict, event, policy: GuardPolicy, streams: StreamNames) -> list[Decision]:
+    switch = streams.switch(note_switch(event))
+    return decide_sequence(states[switch], event, policy, switch)
 
 
 def _tariff(states: dict, event, policy: GuardPolicy, streams: StreamNames) -> list[Decision]:
@@ -114,6 +126,7 @@ def _timer(states: dict, event, policy: GuardPolicy, streams: StreamNames) -> li
 
 RULES = {
     "billing.cdr.v1": _cdr,  # CP2, CP3, CP5.WINDOW_CDRS
+    SWITCH_NOTES: _switch_note,  # CP3.SEQUENCE_GAP
     "billing.tariff.v1": _tariff,  # CP2
     "billing.cutover.v1": _cutover,  # CP5
     "billing.dispute.v1": _dispute,  # D.*

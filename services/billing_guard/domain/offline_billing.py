@@ -1,8 +1,12 @@
 """Offline billing checkpoint (CP3) and rating of every CDR (CP2.EFFECTIVE_DATING, CP2.TRACEABLE).
 
-One CDR costs at most three small decisions: the account's charge (or why it was not charged),
-the switch's sequence record, and, once per cycle, the huge-fee alert; plus, once per cycle, the
-closing of the cycles its call start moves the account's watermark past (cycle_closing.py).
+One CDR stores one decision: the account's charge (CdrRated, or CdrUnrated / StaleCdrHeld when
+it was not charged; DuplicateCdrSuppressed for a second copy), plus, once per cycle, the huge-fee
+alert and the closing of the cycles its call start moves the account's watermark past
+(cycle_closing.py). The charge carries the CDR's switchId and sequenceNumber: CP3.SEQUENCE_GAP is
+judged per switch, which the account's partition cannot see, so the relay republishes the charge
+keyed by switch (schemas.registry.REPARTITION_TOPICS) and the switch's owner judges its sequence
+from it (sequences.py). A suppressed copy is not routed: CP3.DEDUP has already decided it.
 """
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ from .cycles import cycle_of, months_before
 from .planned_works import WorksState
 from .policy import GuardPolicy
 from .rating import ROUNDING, rate_with
-from .sequences import SwitchState, decide_sequence
 from .tariffs import Catalogue
 
 
@@ -36,7 +39,9 @@ def sanity_reasons(p: dict, received_at, policy: GuardPolicy) -> list[str]:
 
 
 def _ids(p: dict) -> dict:
-    return {"usageId": p["usageId"], "switchId": p["switchId"], "originId": p["originId"]}
+    # sequenceNumber: the switch's owner reads it from the routed charge (CP3.SEQUENCE_GAP).
+    return {"usageId": p["usageId"], "switchId": p["switchId"], "originId": p["originId"],
+            "sequenceNumber": p["sequenceNumber"]}
 
 
 def huge_fee(state: AccountState, cycle: str, new_total: int, baseline: list[str], policy: GuardPolicy,
@@ -63,8 +68,8 @@ def huge_fee(state: AccountState, cycle: str, new_total: int, baseline: list[str
     )
 
 
-def decide_cdr(state: AccountState, catalogue: Catalogue, switch: SwitchState, works: WorksState,
-               first_copy: str | None, event, policy: GuardPolicy, switch_stream: str) -> list[Decision]:
+def decide_cdr(state: AccountState, catalogue: Catalogue, works: WorksState, first_copy: str | None, event,
+               policy: GuardPolicy) -> list[Decision]:
     """`first_copy`: the usage id that claimed this CDR's dedup key, if any (CP3.DEDUP)."""
     p = event.payload
     received = event.event_time
@@ -80,7 +85,6 @@ def decide_cdr(state: AccountState, catalogue: Catalogue, switch: SwitchState, w
                          ("DUPLICATE_SWITCH_ORIGIN_ID",))]
     closing = cycles_closing(state, start, policy)
     decisions = closing_decisions(state, closing, start, policy, p["accountId"])
-    decisions.append(decide_sequence(switch, event, policy, switch_stream))
     if start < months_before(received, policy.stale_after_months):
         decisions.insert(len(closing), Decision(
             STALE_CDR_HELD, ("CP3.STALE",), "heldForReview",

@@ -3,12 +3,30 @@
 State is a high-water mark plus the open gaps, so it stays small however many CDRs a switch
 sends: contiguous arrivals only move the mark. A gap opened by a jump asks for a timer at the
 end of the grace period; the timer reports whatever of that gap is still missing.
+
+The input is a note, not the CDR: CDRs are keyed by account, so a switch's numbers reach every
+partition, and a state written from each of them had as many writers. The CDR's charge decision
+(CdrRated, CdrUnrated or StaleCdrHeld, carrying its switchId and sequenceNumber) is republished
+by the relay keyed by switch on the guard's repartition topic (schemas.registry.REPARTITION_TOPICS),
+so each switch's state has one writer, the owner of that topic's partition.
+
+Only what an auditor must see is stored: a gap opened (with its timer), a gap closed (the last
+of its numbers arrived; its timer cancelled unless it already alerted) and the gap alert. A number
+in sequence, or one that fills only part of a gap, changes the state alone (Decision.stored=False):
+the runtime keeps it in the stream's snapshot (SwitchCodec), so one CDR stores one decision.
+
+A number at or below the mark and in no open gap yields nothing at all. A redelivered note (the
+relay is at-least-once, and repartition inputs are not deduplicated by id) and a repeated number
+are the same to the switch; a true duplicate CDR is CP3.DEDUP's (DuplicateCdrSuppressed), which
+is not routed here. Streams stored before notes existed hold one SwitchSequenceRecorded per CDR
+(inSequence, gapFilled and repeated too); evolve_switch folds them to the same state.
 """
 from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from services.common.decider import Decision, Timer
 from services.common.ids import derived_id
@@ -45,6 +63,16 @@ def _low(gap: Gap) -> int:
     return gap.low
 
 
+def _closes_gap(gaps: tuple[Gap, ...], i: int) -> bool:
+    """Whether the one number left in piece `i` is the last missing number of its gap (its timer):
+    filling a gap splits it in place, so its pieces stay next to each other and only the
+    neighbours of piece `i` can share its timer."""
+    gap = gaps[i]
+    if gap.low != gap.high:
+        return False
+    return not any(0 <= j < len(gaps) and gaps[j].timer_id == gap.timer_id for j in (i - 1, i + 1))
+
+
 def classify(state: SwitchState, seq: int) -> str:
     if state.high_water is None or seq == state.high_water + 1:
         return "inSequence"
@@ -53,7 +81,7 @@ def classify(state: SwitchState, seq: int) -> str:
     i = _gap_of(state.gaps, seq)
     if i is None:
         return "repeated"
-    return "gapClosed" if state.gaps[i].low == state.gaps[i].high else "gapFilled"
+    return "gapClosed" if _closes_gap(state.gaps, i) else "gapFilled"
 
 
 def _fill(gaps: tuple[Gap, ...], i: int, seq: int) -> tuple[Gap, ...]:
@@ -78,39 +106,36 @@ def advance(state: SwitchState, seq: int, timer_id: str | None) -> SwitchState:
     return SwitchState(state.high_water, _fill(state.gaps, i, seq), state.alerted)
 
 
-def _emptied_timer(state: SwitchState, seq: int) -> str | None:
-    """The gap timer `seq` leaves with nothing missing: the pieces of one gap stay next to each
-    other, so only the filled gap's neighbours can still hold its timer."""
-    i = _gap_of(state.gaps, seq)
-    gap = state.gaps[i]
-    if gap.low != gap.high:
-        return None
-    for j in (i - 1, i + 1):
-        if 0 <= j < len(state.gaps) and state.gaps[j].timer_id == gap.timer_id:
-            return None
-    return gap.timer_id
-
-
-def decide_sequence(state: SwitchState, event, policy, stream_id: str) -> Decision:
-    p = event.payload
-    seq = p["sequenceNumber"]
+def decide_sequence(state: SwitchState, event, policy, stream_id: str) -> list[Decision]:
+    """The switch's sequence after one note: event.payload is a routed charge decision's envelope."""
+    note = event.payload["payload"]
+    switch, seq = note["switchId"], note.get("sequenceNumber")
+    if seq is None:
+        # A charge stored before charges carried their number (a relay replaying an old log): its
+        # number was judged then, and recorded on the switch's stream.
+        return []
     outcome = classify(state, seq)
-    timer, cancels, timer_id = None, (), None
+    if outcome == "repeated":
+        return []
+    body = {"switchId": switch, "sequenceNumber": seq, "usageId": note["usageId"]}
     if outcome == "gapOpened":
+        # Derived from the note's id (the charge's decisionId), so a replay asks for the same timer;
+        # keyed by switch, so its wake-up reaches the partition that owns the switch.
         timer_id = derived_id(event.event_id, GAP_TIMER)
         timer = Timer(timer_id, event.event_time + timedelta(seconds=policy.sequence_gap_grace_seconds), GAP_TIMER,
-                      p["switchId"], {"switchId": p["switchId"]})
+                      switch, {"switchId": switch})
+        body.update(gapTimerId=timer_id, missingFrom=state.high_water + 1, missingTo=seq - 1)
+        return [Decision(SWITCH_SEQUENCE_RECORDED, ("CP3.SEQUENCE_GAP",), outcome, body, timer=timer,
+                         stream_id=stream_id)]
     if outcome == "gapClosed":
-        # A gap fully filled before its grace period ends needs no alert any more.
-        emptied = _emptied_timer(state, seq)
-        cancels = (emptied,) if emptied is not None and emptied not in state.alerted else ()
-    body = {"switchId": p["switchId"], "sequenceNumber": seq, "usageId": p["usageId"]}
-    if timer_id:
-        body["gapTimerId"] = timer_id
-        body["missingFrom"], body["missingTo"] = state.high_water + 1, seq - 1
-    reasons = ("SEQUENCE_REPEATED",) if outcome == "repeated" else ()
-    return Decision(SWITCH_SEQUENCE_RECORDED, ("CP3.SEQUENCE_GAP",), outcome, body, reasons, timer=timer,
-                    cancels_timers=cancels, stream_id=stream_id)
+        # A gap fully filled before its grace period ends needs no alert any more; one that
+        # already alerted has no timer left to cancel, but its closing is still worth keeping.
+        timer_id = state.gaps[_gap_of(state.gaps, seq)].timer_id
+        cancels = (timer_id,) if timer_id not in state.alerted else ()
+        return [Decision(SWITCH_SEQUENCE_RECORDED, ("CP3.SEQUENCE_GAP",), outcome, body, cancels_timers=cancels,
+                         stream_id=stream_id)]
+    return [Decision(SWITCH_SEQUENCE_RECORDED, ("CP3.SEQUENCE_GAP",), outcome, body, stream_id=stream_id,
+                     stored=False)]
 
 
 def on_gap_timer(state: SwitchState, event, stream_id: str) -> list[Decision]:
@@ -133,3 +158,19 @@ def evolve_switch(state: SwitchState, decision: dict) -> SwitchState:
         return SwitchState(state.high_water, state.gaps, state.alerted | {body["timerId"]})
     return state
 
+
+class SwitchCodec:
+    """A switch's state as its snapshot (services.common.decider.SnapshotCodec): the mark, the open
+    gaps in ascending order as [low, high, timerId], and the timers that already alerted, sorted so
+    that one state always dumps to the same JSON."""
+
+    def dump(self, state: SwitchState) -> dict[str, Any]:
+        return {"highWater": state.high_water, "gaps": [[g.low, g.high, g.timer_id] for g in state.gaps],
+                "alerted": sorted(state.alerted)}
+
+    def load(self, data: dict[str, Any]) -> SwitchState:
+        return SwitchState(data["highWater"], tuple(Gap(low, high, timer_id) for low, high, timer_id in data["gaps"]),
+                           frozenset(data["alerted"]))
+
+
+SWITCH_CODEC = SwitchCodec()
