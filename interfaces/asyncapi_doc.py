@@ -205,7 +205,8 @@ def channel(topic: str, readers: dict[str, list[str]], partitions: int) -> dict[
         return _channel(topic, f"Upstream input, read by {read_by}. {ORDERING.format(what=what)} Invalid events "
                                f"go to {dlq_topic(topic)} with the reason.",
                         {topic: _ref("components", "messages", topic)}, partitions)
-    if topic.endswith(".dlq") and topic.removesuffix(".dlq") in INPUT_TOPICS:
+    if topic.endswith(".dlq") and (topic.removesuffix(".dlq") in INPUT_TOPICS
+                                   or any(r.topic == topic.removesuffix(".dlq") for r in REPARTITION_TOPICS.values())):
         return _channel(topic, f"Dead letters of {topic.removesuffix('.dlq')}: every input a service refused, "
                                "with error.code and error.message (field paths, never values). Ordered by the "
                                "original's key; a letter may arrive after later decisions, or twice: dedupe on "
@@ -226,8 +227,8 @@ def channel(topic: str, readers: dict[str, list[str]], partitions: int) -> dict[
                                f"kept per {key.removesuffix('Id')} has one writer, the owner of its partition (a "
                                "Kafka Streams repartition topic). Published by its relay from the event store in "
                                "commit order, at least once; read only by "
-                               f"{repartitioned}, which makes a redelivery change nothing. No dead-letter topic: it "
-                               "carries only decisions the service itself stored.",
+                               f"{repartitioned}, which makes a redelivery change nothing. It carries only decisions the "
+                               f"service itself stored; one it cannot read goes to {dlq_topic(topic)} like any input.",
                         {topic: _ref("components", "messages", topic)}, partitions)
     if topic == checkpoints.TOPIC:
         return audit_channel()

@@ -78,7 +78,9 @@ async def test_CP2_CP3_rating_dedup_sanity_gap_and_D_AUTO_CREDIT_through_the_sto
     letters = [orjson.loads(r.value) for r in await read_topic(harness.bootstrap, "billing.cdr.v1.dlq")]
     assert any(l["error"]["code"] == "CP3.SANITY" and "NEGATIVE_DURATION" in l["error"]["message"] for l in letters)
 
-    # The gap 3..4 is due at once: its grace period ended in the past (business time).
+    # The switch's sequence is judged when the charges come back keyed by switch (the relay's
+    # repartition route); the gap 3..4 is due at once: its grace period ended in the past.
+    assert await harness.relay() == 3
     assert await harness.fire_due_timers() >= 1
     alerts = [d for d in await harness.stream(f"guard-switch-{switch}") if d["decisionType"] == "guard.SequenceGapAlert"]
     assert [a["payload"]["missingRanges"] for a in alerts] == [[{"from": 3, "to": 4}]]
@@ -187,3 +189,38 @@ async def test_A_TAMPER_EVIDENT_verify_checks_the_unique_claims_against_the_deci
         await admin.execute("DELETE FROM unique_claims WHERE claim_key LIKE $1 OR claim_key = 'cdr:SW-FORGED|O-9'",
                             f"cdr:{switch}|%")
         await admin.close()
+
+
+async def test_CP3_SEQUENCE_GAP_one_stored_decision_per_cdr_and_the_switch_kept_as_a_snapshot(harness):
+    """Issue 13: a CDR in sequence stores its charge only; its switch's sequence moves when the
+    charge comes back keyed by switch, kept as one snapshot row; a gap opened and closed are
+    stored decisions; notes read back twice change nothing, and none is a processed-input row."""
+    account, switch = f"A-{uuid.uuid4().hex[:8]}", f"SW-{uuid.uuid4().hex[:6]}"
+    t0 = NOW - timedelta(hours=6)
+    await harness.feed(tariff("T-STD", 980, t0 - timedelta(days=1), 10, t0 - timedelta(days=2)))
+    await harness.feed(*[cdr(account, switch, n, t0 + timedelta(minutes=n)) for n in (1, 2, 3, 6)])
+    async with harness.pool.acquire() as conn:
+        before = await conn.fetchval("SELECT count(*) FROM processed_inputs")
+    assert await harness.relay() == 4
+    recorded = await harness.stream(f"guard-switch-{switch}")
+    assert [(d["outcome"], d["payload"]["sequenceNumber"]) for d in recorded] == [("gapOpened", 6)]
+    await harness.feed(*[cdr(account, switch, n, t0 + timedelta(minutes=n)) for n in (4, 5)])
+    assert await harness.relay() == 2
+    recorded = await harness.stream(f"guard-switch-{switch}")
+    assert [d["outcome"] for d in recorded] == ["gapOpened", "gapClosed"]
+    charges = await harness.stream(f"guard-account-{account}")
+    assert sorted(d["payload"]["sequenceNumber"] for d in charges if d["decisionType"] == "guard.CdrRated") == [
+        1, 2, 3, 4, 5, 6]
+    async with harness.pool.acquire() as conn:
+        snapshot = await conn.fetchrow("SELECT version, state FROM stream_snapshots WHERE stream_id = $1",
+                                       f"guard-switch-{switch}")
+        processed = await conn.fetchval("SELECT count(*) FROM processed_inputs")
+    assert snapshot["version"] == 2 and snapshot["state"]["highWater"] == 6 and snapshot["state"]["gaps"] == []
+    assert processed == before + 2  # the two CDRs; no note is a processed input
+    harness.read_back.clear()  # every note again, as after a crash before the offsets were committed
+    assert await harness.relay() >= 6  # the broker is shared: other tests' notes come back too
+    assert await harness.stream(f"guard-switch-{switch}") == recorded
+    async with harness.pool.acquire() as conn:
+        assert await conn.fetchrow("SELECT version, state FROM stream_snapshots WHERE stream_id = $1",
+                                   f"guard-switch-{switch}") == snapshot
+        assert (await verify_chain(conn)).ok
