@@ -86,6 +86,7 @@ class _Decided:
     states: dict = field(default_factory=dict)
     working: dict = field(default_factory=dict)
     new_events: dict = field(default_factory=lambda: defaultdict(list))
+    decided_order: list = field(default_factory=list)  # the same events, in the order they were decided
     claims: dict = field(default_factory=dict)  # decision id -> the claims it makes
     processed_rows: list = field(default_factory=list)
     decided_topics: list = field(default_factory=list)  # the topic of each input decided, for the metrics
@@ -371,6 +372,7 @@ class BatchProcessor:
         batch.working.update(changed)
         for new_event in events:
             batch.new_events[new_event.stream_id].append(new_event)
+            batch.decided_order.append(new_event)
             made = self._claims_made(new_event.payload)
             if made:
                 batch.claims[new_event.event_id] = made
@@ -383,7 +385,7 @@ class BatchProcessor:
         chains = {e.chain_id for events in batch.new_events.values() for e in events}
         batch.stored = await store.append(
             conn,
-            [(batch.states[sid][0], events) for sid, events in batch.new_events.items()],
+            self._in_decided_order(batch),
             read_versions=self._read_versions(batch.states, batch.new_events),
             epochs=await self.chains.epochs(conn, chains, self._generation, batch.claimed) if chains else None,
         )
@@ -406,6 +408,23 @@ class BatchProcessor:
         await advance_business_clock(
             conn, self.service, [e.event_time for _, e, *_ in batch.fresh if e.event_type != TIMER_EVENT_TYPE]
         )
+
+    @staticmethod
+    def _in_decided_order(batch: _Decided) -> list[tuple[int, list[NewEvent]]]:
+        """(expected version, events) for the append, in the order the inputs were decided, not
+        grouped by stream: the log's order is what the relay publishes, and a repartitioned
+        state (a switch's sequence, fed by many accounts) must see its inputs' order whatever
+        inputs share a batch."""
+        appends: list[tuple[int, list[NewEvent]]] = []
+        versions = {}
+        for event in batch.decided_order:
+            stream = event.stream_id
+            if appends and appends[-1][1][-1].stream_id == stream:
+                appends[-1][1].append(event)
+            else:
+                appends.append((versions.get(stream, batch.states[stream][0]), [event]))
+            versions[stream] = versions.get(stream, batch.states[stream][0]) + 1
+        return appends
 
     def _claims_made(self, decision: dict) -> list[tuple[str, str]]:
         claims_made = getattr(self.decider, "claims_made", None)
