@@ -32,6 +32,7 @@ from services.common.db import create_pool
 from services.common.runtime.dead_letters import DeadLetters, InputMessage
 from services.common.runtime.batch_processor import BatchProcessor
 from services.common.runtime.gc_tuning import tune_collector
+from services.common.runtime.relay import routed_messages
 from services.common.runtime.worker import SERVICE_VERSION
 
 from . import row_counts
@@ -50,7 +51,8 @@ ROUTE = REPARTITION_TOPICS[DEFINITION.decider.service]
 
 class RouteBack:
     """What the relay sends back on the repartition topic: the routed decisions stored since the
-    last call, in log order, keyed and partitioned as the producer would."""
+    last call, in log order, grouped by key as the relay groups them and partitioned as the
+    producer would."""
 
     def __init__(self, partitions: int):
         self.partitions, self.after, self.offset = partitions, 0, 0
@@ -64,11 +66,10 @@ class RouteBack:
             return []
         self.after = rows[-1]["global_position"]
         out = []
-        for r in rows:
+        for key, value in routed_messages([(r["key"], r["body"]) for r in rows]):
             self.offset += 1
-            key = r["key"].encode()
             out.append(InputMessage(topic=ROUTE.topic, partition=zlib.crc32(key) % self.partitions, offset=self.offset,
-                                    key=key, value=r["body"].encode(), timestamp_ms=None, headers=()))
+                                    key=key, value=value, timestamp_ms=None, headers=()))
         return out
 
 

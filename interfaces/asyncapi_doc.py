@@ -121,18 +121,19 @@ def repartition_message(service: str) -> dict[str, Any]:
     """A service's own decisions, as stored, re-keyed on its repartition topic (internal)."""
     repartition = REPARTITION_TOPICS[service]
     types = sorted(repartition.decision_types)
+    examples = _examples(DECISION_TOPICS[service], lambda d: d["decisionType"] in repartition.decision_types)
     return {
         "name": repartition.topic, "title": f"{service}'s decisions keyed by {repartition.key_field} (internal)",
         "contentType": "application/json",
-        "summary": f"The decision envelope of a {', '.join(types)} as published on {DECISION_TOPICS[service]}, "
-                   f"sent again keyed by payload.{repartition.key_field} and read only by {service}. Not a contract "
-                   "for other teams.",
+        "summary": f"A JSON array of decision envelopes ({', '.join(types)}) as published on "
+                   f"{DECISION_TOPICS[service]}, sent again keyed by payload.{repartition.key_field}: the decisions "
+                   f"of one key among a page the relay published, in commit order. Read only by {service}, which "
+                   "decides each element on its own. Not a contract for other teams.",
         "payload": {"schemaFormat": JSON_SCHEMA_2020,
-                    "schema": {"oneOf": [{"$ref": f"#/components/schemas/{_schema_name(decision_type_file(t))}"}
-                                         for t in types]}},
-        "headers": _headers({DECISION_TYPE_HEADER: "The decisionType."}),
-        "bindings": _key(f"The decision's payload.{repartition.key_field}."),
-        "examples": _examples(DECISION_TOPICS[service], lambda d: d["decisionType"] in repartition.decision_types),
+                    "schema": {"type": "array", "minItems": 1, "items": {"oneOf": [
+                        {"$ref": f"#/components/schemas/{_schema_name(decision_type_file(t))}"} for t in types]}}},
+        "bindings": _key(f"The decisions' payload.{repartition.key_field}."),
+        "examples": [{**e, "payload": [e["payload"]]} for e in examples],
     }
 
 

@@ -83,7 +83,7 @@ class RuntimeHarness:
     async def relay(self) -> int:
         """Publish the stored decisions as the worker's relay does, and decide those that come
         back on the service's repartition topic (the guard's switch sequences), as a worker
-        subscribed to it does. Returns how many came back."""
+        subscribed to it does. Returns how many decisions came back."""
         route = REPARTITION_TOPICS.get(self.service)
         relay = Relay(service=self.service, topic=DECISION_TOPICS[self.service], database_url=self.database_url,
                       role=None, producer=self.producer, interval_s=0.1, route=route)
@@ -100,7 +100,7 @@ class RuntimeHarness:
             self.read_back[r.partition] = max(self.read_back.get(r.partition, 0), r.offset + 1)
         if records:
             await self.process([InputMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records])
-        return len(records)
+        return sum(len(orjson.loads(r.value)) for r in records)  # a message holds a key's decisions of a page
 
     async def stream(self, stream_id: str) -> list[dict]:
         async with self.pool.acquire() as conn:

@@ -141,8 +141,6 @@ class BatchProcessor:
             return decode_timer(message.value)
         if message.topic in DECISION_TOPIC_NAMES:
             return decode_decision_input(message.topic, message.value)
-        if message.topic in self.repartitioned:
-            return decode_repartitioned(message.topic, message.value)
         return decode_message(message.topic, message.key, message.value, self.max_event_bytes)
 
     def _wanted(self, message: InputMessage) -> bool:
@@ -158,6 +156,9 @@ class BatchProcessor:
         decoded, refused = [], []
         for message in filter(self._wanted, messages):
             try:
+                if message.topic in self.repartitioned:  # several inputs to a message
+                    decoded += [(message, event) for event in decode_repartitioned(message.topic, message.value)]
+                    continue
                 decoded.append((message, self._decode(message)))
             except InvalidEvent as exc:
                 refused.append((message, exc))
