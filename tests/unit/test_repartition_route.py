@@ -43,8 +43,15 @@ def test_each_decision_of_a_message_is_an_input_of_its_own_named_by_the_decision
     assert decode_repartitioned(TOPIC, orjson.dumps(decision(3)))[0] == events[1]
 
 
-@pytest.mark.parametrize("value", [b"not json", b"[{}]", b'[{"decisionId": "x"}]', b"[1]"])
-def test_what_is_not_stored_decisions_is_refused_with_a_code(value):
+def test_a_message_that_is_not_json_is_refused_with_a_code():
     with pytest.raises(InvalidEvent) as refused:
-        decode_repartitioned(TOPIC, value)
-    assert refused.value.code in ("malformed_json", "envelope_invalid")
+        decode_repartitioned(TOPIC, b"not json")
+    assert refused.value.code == "malformed_json"
+
+
+@pytest.mark.parametrize("bad", [{}, {"decisionId": "x"}, 1])
+def test_an_element_that_is_not_a_stored_decision_is_refused_alone(bad):
+    """The message is dead-lettered for it, but the good elements beside it are still decided."""
+    events = decode_repartitioned(TOPIC, orjson.dumps([decision(1), bad, decision(3)]))
+    assert [type(e).__name__ for e in events] == ["InputEvent", "InvalidEvent", "InputEvent"]
+    assert events[1].code == "envelope_invalid"

@@ -32,6 +32,21 @@ async def load_snapshots(conn: asyncpg.Connection, service: str, stream_ids: Seq
     return {r["stream_id"]: Snapshot(r["version"], r["revision"], orjson.loads(r["state"])) for r in rows}
 
 
+async def events_after(conn: asyncpg.Connection, versions: dict[str, int]) -> dict[str, list[tuple[int, Any]]]:
+    """(version, payload) of each stream's events above the given version, in order: what a
+    snapshot does not include when something appended to its stream without writing it (a
+    worker of an older version during a rolling deploy, a repair by hand)."""
+    rows = await conn.fetch(
+        "SELECT e.stream_id, e.stream_version, e.payload FROM events e"
+        " JOIN unnest($1::text[], $2::int[]) AS s(stream_id, version)"
+        " ON e.stream_id = s.stream_id AND e.stream_version > s.version ORDER BY e.stream_id, e.stream_version",
+        list(versions), list(versions.values()))
+    later: dict[str, list[tuple[int, Any]]] = {}
+    for r in rows:
+        later.setdefault(r["stream_id"], []).append((r["stream_version"], r["payload"]))
+    return later
+
+
 async def write_snapshots(conn: asyncpg.Connection, service: str,
                           written: Sequence[tuple[str, int, int, Any]]) -> None:
     """(stream, version, revision read, state) per stream, each stored as the next revision.

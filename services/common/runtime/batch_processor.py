@@ -157,7 +157,9 @@ class BatchProcessor:
         for message in filter(self._wanted, messages):
             try:
                 if message.topic in self.repartitioned:  # several inputs to a message
-                    decoded += [(message, event) for event in decode_repartitioned(message.topic, message.value)]
+                    for event in decode_repartitioned(message.topic, message.value):
+                        # One element it cannot read dead-letters the message; the others are decided.
+                        (refused if isinstance(event, InvalidEvent) else decoded).append((message, event))
                     continue
                 decoded.append((message, self._decode(message)))
             except InvalidEvent as exc:
@@ -291,7 +293,7 @@ class BatchProcessor:
                 states[stream_id] = cached
         kept, missing = self.snapshots.split(missing)
         if kept:
-            loaded, unsnapshotted = await self.snapshots.load(conn, kept)
+            loaded, unsnapshotted = await self.snapshots.load(conn, kept, self.decider.evolve)
             states.update(loaded)
             missing += unsnapshotted  # folded from their events, once
         if missing:
@@ -439,7 +441,7 @@ class BatchProcessor:
             "SELECT event_id, content_hash FROM processed_inputs WHERE consumer = $1 AND event_id = ANY($2::text[])",
             self.service,
             ids,
-        )
+        ) if ids else []
         seen = {r["event_id"]: r["content_hash"] for r in rows}
         fresh = []
         for message, event in decoded:
@@ -509,6 +511,8 @@ class BatchProcessor:
         target = change.stream_id or default_stream
         if target not in loaded or is_view(target) or self.snapshots.codec(target) is None:
             raise ValueError(f"{change.decision_type} is not stored, but targets no snapshot stream the input loaded")
+        if change.timer is not None or change.cancels_timers:  # timers are projected from stored decisions only
+            raise ValueError(f"{change.decision_type} is not stored, so it cannot set or cancel a timer")
         evolve_loaded(self.decider, states, {"decisionType": change.decision_type, "outcome": change.outcome,
                                              "payload": change.payload, "streamId": target})
 

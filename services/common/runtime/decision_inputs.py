@@ -17,7 +17,11 @@ DECISION_TYPE_HEADER = "wuguan-decision-type"
 
 
 def decode_decision_input(topic: str, value: bytes) -> InputEvent:
-    decision = decode_decision(value, topic)
+    return as_input(topic, decode_decision(value, topic))
+
+
+def as_input(topic: str, decision: dict) -> InputEvent:
+    """A decision read on `topic` as an input: its id is the input's id."""
     return InputEvent(
         event_id=decision["decisionId"],
         event_type=topic,
@@ -31,30 +35,21 @@ def decode_decision_input(topic: str, value: bytes) -> InputEvent:
     )
 
 
-def decode_repartitioned(topic: str, value: bytes) -> list[InputEvent]:
+def decode_repartitioned(topic: str, value: bytes) -> list[InputEvent | InvalidEvent]:
     """The service's own stored decisions, come back keyed otherwise (schemas.registry.Repartition):
-    a JSON array of them (or one), each an input of its own. The relay wrote them from the log, so
-    they are read without the contract check a decision of another service gets (a fifth of a
-    CDR's cost): only what the input needs."""
+    a JSON array of them (or one), each an input of its own, or the InvalidEvent of an element
+    that is not one (the message is dead-lettered for it; the others are decided). The relay
+    wrote them from the log, so they are read without the contract check a decision of another
+    service gets (a fifth of a CDR's cost): only what the input needs."""
     try:
         decisions = orjson.loads(value)
     except (TypeError, ValueError, RecursionError):
         raise InvalidEvent(MALFORMED_JSON, "value is not valid UTF-8 JSON") from None
+    return [_repartitioned(topic, d) for d in (decisions if type(decisions) is list else [decisions])]
+
+
+def _repartitioned(topic: str, decision) -> InputEvent | InvalidEvent:
     try:
-        return [_repartitioned(topic, d) for d in (decisions if type(decisions) is list else [decisions])]
+        return as_input(topic, decision)
     except (TypeError, KeyError, IndexError, ValueError, AttributeError):
-        raise InvalidEvent(ENVELOPE_INVALID, "not stored decisions of this service") from None
-
-
-def _repartitioned(topic: str, decision: dict) -> InputEvent:
-    return InputEvent(
-        event_id=decision["decisionId"],
-        event_type=topic,
-        schema_version=1,
-        event_time=parse_rfc3339(decision["businessTime"]),
-        source=decision["service"],
-        correlation_id=decision.get("correlationId"),
-        causation_id=decision["causedBy"][0],
-        payload=decision,
-        raw=decision,
-    )
+        return InvalidEvent(ENVELOPE_INVALID, "an element is not a stored decision of this service")

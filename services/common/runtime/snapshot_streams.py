@@ -4,12 +4,16 @@ are kept as snapshots, loading them, and writing those a batch changed.
 Every transaction that changes such a stream's state, or appends a decision to it, writes its
 snapshot, so a snapshot always includes every event of its stream and loading it needs no fold.
 A stream that has no snapshot yet (a store written before the decider gave it a codec) is folded
-from its events once, like any other stream, and gets its snapshot at its first change.
+from its events once, like any other stream, and gets its snapshot at its first change. Events
+appended after a snapshot without writing it (a worker of an older version during a rolling
+deploy) are folded onto it when it is loaded. Such a state is not derivable from the log alone:
+the changes that are not stored live in the snapshot only (the guard's switches could be rebuilt
+from the charges' sequence numbers in commit order, which the log does hold).
 """
 from __future__ import annotations
 
-from ..eventstore.snapshots import check_snapshots, load_snapshots, write_snapshots
-from ..stream_views import is_view
+from ..eventstore.snapshots import check_snapshots, events_after, load_snapshots, write_snapshots
+from ..stream_views import base_stream, is_view
 
 
 class SnapshotStreams:
@@ -22,21 +26,33 @@ class SnapshotStreams:
         return self._codec_of(stream_id) if self._codec_of is not None else None
 
     def split(self, stream_ids) -> tuple[list[str], list[str]]:
-        """(snapshot streams, the others). A view of a snapshot stream is folded from its events."""
+        """(snapshot streams, the others)."""
         if self._codec_of is None:
             return [], list(stream_ids)
         kept, others = [], []
         for stream_id in stream_ids:
-            (kept if not is_view(stream_id) and self._codec_of(stream_id) is not None else others).append(stream_id)
+            if self._codec_of(base_stream(stream_id)) is None:
+                others.append(stream_id)
+            elif is_view(stream_id):  # its events lack the changes that are not stored
+                raise ValueError(f"{stream_id}: a view of a snapshot stream cannot be folded from its events")
+            else:
+                kept.append(stream_id)
         return kept, others
 
-    async def load(self, conn, stream_ids: list[str]) -> tuple[dict[str, tuple[int, object]], list[str]]:
-        """(version, state) of the streams that have a snapshot, and the streams that have none."""
+    async def load(self, conn, stream_ids: list[str], evolve) -> tuple[dict[str, tuple[int, object]], list[str]]:
+        """(version, state) of the streams that have a snapshot, with any event appended after it
+        folded in by `evolve`; and the streams that have none."""
         found = await load_snapshots(conn, self.service, stream_ids)
         states = {}
         for stream_id, snapshot in found.items():
             states[stream_id] = (snapshot.version, self.codec(stream_id).load(snapshot.state))
             self.revisions[stream_id] = snapshot.revision
+        if found:
+            for stream_id, events in (await events_after(conn, {s: v for s, (v, _) in states.items()})).items():
+                version, state = states[stream_id]
+                for version, payload in events:
+                    state = evolve(state, payload)
+                states[stream_id] = (version, state)
         missing = [s for s in stream_ids if s not in found]
         for stream_id in missing:
             self.revisions[stream_id] = 0
