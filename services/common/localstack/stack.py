@@ -145,20 +145,27 @@ async def _sample_and_summary(console, connection: Connection, accounts: int, qu
         progress.wave += 1
 
     try:
-        progress.wave = 1
-        sent = await publish_sample_day(connection.bootstrap, today, accounts, settled=settled)
-        await settled()
-        progress.done = True
-        money = await api_money(connection.api_url, connection.token)
+        try:
+            progress.wave = 1
+            sent = await publish_sample_day(connection.bootstrap, today, accounts, settled=settled)
+            await settled()
+            progress.done = True
+            money = await api_money(connection.api_url, connection.token)
+        finally:
+            await _stop(helpers)
+        # Only now: the progress poller read on this connection, and asyncpg runs one query at a time.
         summary = await read_summary(conn, money)
     finally:
-        for task in helpers:
-            task.cancel()
-        await asyncio.gather(*helpers, return_exceptions=True)
         await conn.close()
     console.print(f"sample day decided: {sent} events for {accounts} accounts in {time.monotonic() - started:.1f} s")
     console.print(render_summary(summary))
     console.print("still running: the dashboard and API stay up; Ctrl-C stops everything.")
+
+
+async def _stop(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def checkpoint_key(run_dir: Path) -> Path:
