@@ -12,6 +12,8 @@ from the charges' sequence numbers in commit order, which the log does hold).
 """
 from __future__ import annotations
 
+from collections import Counter
+
 from ..eventstore.snapshots import check_snapshots, events_after, load_snapshots, write_snapshots
 from ..stream_views import base_stream, is_view
 
@@ -58,20 +60,22 @@ class SnapshotStreams:
             self.revisions[stream_id] = 0
         return states, missing
 
-    async def write(self, conn, states: dict, working: dict, appended: dict) -> dict[str, int]:
-        """Write the snapshot of each snapshot stream the batch changed or appended to; check that
-        the others it read did not move. Returns the revisions written, for after the commit."""
+    async def write(self, conn, states: dict, working: dict, appended: Counter) -> dict[str, int]:
+        """Write the snapshot of each snapshot stream the batch changed or appended to (`appended`:
+        stream -> events appended); check that the others it read did not move. Returns the
+        revisions written, for after the commit."""
         written, read = [], {}
         for stream_id, (version, state) in states.items():
-            codec = self.codec(stream_id)
-            if codec is None or stream_id not in self.revisions:  # not a snapshot stream (or a view, a claim)
+            # Only snapshot streams were loaded with a revision: a batch's accounts, claims and
+            # views are passed over without asking the decider for a codec.
+            revision = self.revisions.get(stream_id)
+            if revision is None:
                 continue
-            revision = self.revisions[stream_id]
-            if working[stream_id] is state and stream_id not in appended:
+            if working[stream_id] is state and not appended[stream_id]:
                 read[stream_id] = revision
                 continue
-            version += len(appended.get(stream_id, ()))
-            written.append((stream_id, version, revision, codec.dump(working[stream_id])))
+            written.append((stream_id, version + appended[stream_id], revision,
+                            self.codec(stream_id).dump(working[stream_id])))
         await write_snapshots(conn, self.service, written)
         await check_snapshots(conn, self.service, read)
         return {stream_id: revision + 1 for stream_id, _, revision, _ in written}
