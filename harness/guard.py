@@ -11,14 +11,15 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from schemas.decision_payloads import validate_decision_payload
+from schemas.errors import InvalidEvent
 from schemas.registry import REPARTITION_TOPICS
 from services.common.decider import Rejected
 from services.common.decisions import decision_envelopes
 from services.common.policy import load_policy
 from services.common.runtime.timers import decode_timer, timer_message
 from services.common.runtime.claims import claim_id, is_claim
+from services.common.runtime.decision_inputs import decode_repartitioned
 from services.common.stream_views import base_stream, is_view
-from services.common.timefmt import parse_rfc3339
 from services.billing_guard.decider import GuardDecider
 from services.billing_guard.domain.policy import GuardPolicySchema, build_policy
 
@@ -115,12 +116,13 @@ def work(work_id: str, when: datetime, start: datetime, hours=4, provinces=("Jia
     return Event(f"ev-work-{work_id}-{action}-{next(_ids)}", "billing.cutover.v1", when, payload)
 
 
-def note_for(envelope: dict) -> Event:
-    """A routed decision as the guard reads it back from its repartition topic (as
-    services.common.runtime.decision_inputs decodes a decision): the note's id is the decisionId."""
-    wire = orjson.loads(orjson.dumps(envelope))
-    return Event(wire["decisionId"], ROUTED.topic, parse_rfc3339(wire["businessTime"]), wire,
-                 correlation_id=wire["correlationId"], raw=wire)
+def note_for(envelope: dict):
+    """A routed decision as the guard reads it back from its repartition topic, decoded by the
+    runtime's own reader: the note's id is the decisionId."""
+    (note,) = decode_repartitioned(ROUTED.topic, orjson.dumps([envelope]))
+    if isinstance(note, InvalidEvent):
+        raise note
+    return note
 
 
 def timer_for(decision: dict):

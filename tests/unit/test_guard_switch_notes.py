@@ -42,6 +42,7 @@ def test_CP3_SEQUENCE_GAP_a_cdr_no_longer_reads_its_switch():
     event = cdr(switch="SW1", seq=1)
     assert not any(s.startswith("guard-switch-") for s in GuardDecider().stream_ids(event))
     note = note_for({"decisionId": "d-1", "businessTime": T0.isoformat(), "correlationId": None,
+                     "service": "billing_guard", "causedBy": ["cdr-1"],
                      "payload": {"switchId": "SW1", "sequenceNumber": 1, "usageId": "U1"}})
     assert GuardDecider().stream_ids(note) == ("guard-switch-SW1",)
     assert GuardDecider().partition_key(note) == "SW1"
