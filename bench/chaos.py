@@ -34,14 +34,14 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from schemas.registry import DECISION_TOPICS, REPARTITION_TOPICS
+from schemas.registry import DECISION_TOPICS
 from services.common.db import connection
 from services.common.eventstore.migrate import migrate
 from services.common.eventstore.verify import verify_chain
 from services.common.localstack.embedded import create_database, free_port, start_broker, start_postgres
 from services.common.localstack.processes import spawn_worker, stop_processes
 from services.common.localstack.topics import create_topics
-from services.common.topic_reader import group_behind, read_to_end
+from services.common.topic_reader import read_to_end, repartition_behind
 
 from .workload import Workload
 
@@ -260,7 +260,7 @@ class Run:
                 continue
             done = (state["guard"] >= expected["billing_guard"] and state["dunning"] >= expected["dunning"]
                     and state["due"] == 0 and state["unrelayed"] == 0
-                    and not await self.repartition_behind())
+                    and not await repartition_behind(self.broker.bootstrap, "billing_guard"))
             key = tuple(state.values())
             if done and key == last:
                 stable_since = stable_since or time.monotonic()
@@ -271,15 +271,6 @@ class Run:
             last = key
             await asyncio.sleep(0.5)
         raise RuntimeError(f"{self.name}: did not settle in {timeout_s}s (last {last}, expected {expected})")
-
-    async def repartition_behind(self) -> int:
-        """Relayed decisions the guard has still to read back from its repartition topic: the
-        switch sequences move there, mostly without a decision the log would show."""
-        try:
-            return await group_behind(self.broker.bootstrap, "wuguan-billing_guard",
-                                      REPARTITION_TOPICS["billing_guard"].topic)
-        except Exception:  # the broker is busy or the group is rebalancing: not settled yet
-            return -1
 
     async def outcome(self, outcome: Outcome) -> Outcome:
         async with connection(self.database_url) as conn:

@@ -48,13 +48,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from schemas.decision_types import cards as cards_types
-from schemas.registry import REPARTITION_TOPICS
 from services.common.db import connect, connection
 from services.common.eventstore.migrate import migrate
 from services.common.localstack.embedded import create_database, free_port, start_broker, start_postgres
 from services.common.localstack.processes import spawn_worker, stop_processes
 from services.common.localstack.topics import create_topics
-from services.common.topic_reader import group_behind
+from services.common.topic_reader import repartition_behind
 
 from .decision_counts import decisions_by_type
 from .producer import new_producer
@@ -253,21 +252,11 @@ class Bench:
             behind = await self.db.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM events WHERE service = $1 AND (tx_id, global_position) > ($2::xid8, $3))",
                 service, done["tx_id"] if done else 0, done["global_position"] if done else 0)
-            if not behind and not await self.repartition_behind(service):
+            if not behind and not await repartition_behind(self.bootstrap, service):
                 return time.time()
             await asyncio.sleep(0.1)
         raise RuntimeError(f"relay of {service} did not catch up in {timeout_s}s")
 
-    async def repartition_behind(self, service: str) -> int:
-        """The service's own decisions it has still to read back from its repartition topic (the
-        guard's switch sequences): part of its work, so part of the time measured."""
-        route = REPARTITION_TOPICS.get(service)
-        if route is None:
-            return 0
-        try:
-            return await group_behind(self.bootstrap, f"wuguan-{service}", route.topic)
-        except Exception:  # the broker is busy or the group is rebalancing: not caught up yet
-            return -1
 
     # -- (a) ------------------------------------------------------------------------
     async def baseline(self, messages) -> None:

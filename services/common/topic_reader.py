@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from schemas.registry import REPARTITION_TOPICS
+
 
 async def read_to_end(bootstrap: str, topic: str) -> list[ConsumerRecord]:
     """Every record of `topic`, partition by partition in offset order; no consumer group, so
@@ -53,3 +55,22 @@ async def group_behind(bootstrap: str, group_id: str, topic: str) -> int:
     finally:
         await consumer.stop()
         await admin.close()
+
+
+def consumer_group(service: str) -> str:
+    """The consumer group a service's workers form (their faust app id)."""
+    return f"wuguan-{service}"
+
+
+async def repartition_behind(bootstrap: str, service: str) -> int:
+    """How many of its own decisions the service's workers have still to read back from its
+    repartition topic (0 for a service without one); -1 while the broker cannot tell (busy, the
+    group rebalancing). The guard's switch sequences move there mostly without a decision the
+    log would show, so whoever waits for a guard to be done waits for this too."""
+    route = REPARTITION_TOPICS.get(service)
+    if route is None:
+        return 0
+    try:
+        return await group_behind(bootstrap, consumer_group(service), route.topic)
+    except Exception:
+        return -1

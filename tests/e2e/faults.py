@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.db import connect
+from services.common.topic_reader import consumer_group
 
 from ..integration.guard_inputs import payment, uid
 from .conftest import PARTITIONS
@@ -58,7 +59,7 @@ async def committed_offsets(bootstrap: str, service: str, topic: str = PAYMENTS)
     await admin.start()
     try:
         found = await admin.list_consumer_group_offsets(
-            f"wuguan-{service}", partitions=[TopicPartition(topic, p) for p in range(PARTITIONS)])
+            consumer_group(service), partitions=[TopicPartition(topic, p) for p in range(PARTITIONS)])
     finally:
         await admin.close()
     return {tp.partition: meta.offset for tp, meta in found.items() if meta.offset >= 0}

@@ -24,6 +24,7 @@ from ..db import connection, create_pool
 from ..eventstore.migrate import migrate
 from ..logs import log_format, logging_config
 from ..policy import LoadedPolicy
+from ..topic_reader import consumer_group
 from .checkpointer import Checkpointer
 from .dead_letter_relay import DeadLetterRelay
 from .dead_letters import DeadLetters, InputMessage
@@ -229,7 +230,7 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
     set_fetch_max_wait(settings.fetch_max_wait_ms)
     decider = definition.decider
     service = decider.service
-    app = faust.App(f"wuguan-{service}", **faust_settings(settings, service))
+    app = faust.App(consumer_group(service), **faust_settings(settings, service))
     runtime = Runtime(app, definition, settings)
     app.wuguan_runtime = runtime
 
