@@ -27,14 +27,6 @@ def new(stream: str, n: int, **payload) -> NewEvent:
     )
 
 
-@pytest.fixture
-async def conn(database_url):
-    c = await connect(database_url)
-    await migrate(c)
-    yield c
-    await c.close()
-
-
 async def append(conn, expected: int, events):
     async with conn.transaction():
         return await store.append(conn, [(expected, events)])

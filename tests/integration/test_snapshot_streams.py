@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.db import connect
-from services.common.eventstore.migrate import migrate
 from services.common.eventstore.snapshots import check_snapshots, load_snapshots, write_snapshots
 from collections import Counter
 from datetime import datetime, timezone
@@ -33,14 +31,6 @@ class CounterDecider:
 
     def snapshot_codec(self, stream_id):
         return CountCodec() if stream_id.startswith("count-") else None
-
-
-@pytest.fixture
-async def conn(database_url):
-    c = await connect(database_url)
-    await migrate(c)
-    yield c
-    await c.close()
 
 
 async def write(conn, rows):
