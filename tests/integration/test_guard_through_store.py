@@ -224,3 +224,24 @@ async def test_CP3_SEQUENCE_GAP_one_stored_decision_per_cdr_and_the_switch_kept_
         assert await conn.fetchrow("SELECT version, state FROM stream_snapshots WHERE stream_id = $1",
                                    f"guard-switch-{switch}") == snapshot
         assert (await verify_chain(conn)).ok
+
+
+async def test_CP3_SEQUENCE_GAP_a_note_message_with_an_unreadable_element_is_dead_lettered_and_the_rest_decided(harness):
+    """CONTRACT.NOTHING_LOST on the repartition topic: the message goes to its .dlq with the
+    reason, and the good notes beside the bad element still move their switch."""
+    account, switch = f"A-{uuid.uuid4().hex[:8]}", f"SW-{uuid.uuid4().hex[:6]}"
+    t0 = NOW - timedelta(hours=6)
+    await harness.feed(tariff("T-STD", 990, t0 - timedelta(days=1), 10, t0 - timedelta(days=2)))
+    await harness.feed(*[cdr(account, switch, n, t0 + timedelta(minutes=n)) for n in (1, 2)])
+    charges = [d for d in await harness.stream(f"guard-account-{account}") if d["decisionType"] == "guard.CdrRated"]
+    route = "wuguan.billing_guard.switch-sequence"
+    value = orjson.dumps([charges[0], {"decisionId": "not a stored decision"}, charges[1]])
+    await harness.process([harness.message(route, value, key=switch.encode())])
+    async with harness.pool.acquire() as conn:
+        letter = await conn.fetchrow("SELECT code, message FROM dead_lettered_inputs WHERE topic = $1 AND \"offset\" = $2",
+                                     route, harness.offset)
+        snapshot = await conn.fetchval("SELECT state FROM stream_snapshots WHERE stream_id = $1", f"guard-switch-{switch}")
+    assert letter["code"] == "envelope_invalid" and "not a stored decision" in letter["message"]
+    assert snapshot["highWater"] == 2 and snapshot["gaps"] == []
+    letters = [orjson.loads(r.value) for r in await read_topic(harness.bootstrap, f"{route}.dlq")]
+    assert any(l["error"]["code"] == "envelope_invalid" for l in letters)
