@@ -61,12 +61,13 @@ def dunning_bills(workload: Workload, count: int) -> list:
     return out
 
 
-async def processed_counts(db, topics: list[str]) -> dict[str, int]:
+async def processed_counts(bench, topics: list[str]) -> dict[str, int]:
     """Inputs on `topics` each service has processed or dead-lettered."""
-    rows = await db.fetch(
-        "SELECT consumer, count(*) FROM (SELECT consumer FROM processed_inputs WHERE topic = ANY($1::text[])"
-        " UNION ALL SELECT consumer FROM dead_lettered_inputs WHERE topic = ANY($1::text[])) i GROUP BY 1", topics)
-    return {r["consumer"]: r["count"] for r in rows}
+    counts: dict[str, int] = {}
+    for (service, topic), n in (await bench.processed_inputs().counts()).items():
+        if topic in topics:
+            counts[service] = counts.get(service, 0) + n
+    return counts
 
 
 async def decisions_by_service(db) -> dict[str, int]:
@@ -75,7 +76,7 @@ async def decisions_by_service(db) -> dict[str, int]:
 
 async def targets(bench, timed: list) -> dict[str, int]:
     """Before publishing: each service's count once it has processed every timed input it consumes."""
-    base = await processed_counts(bench.db, sorted({t for t, _, _ in timed}))
+    base = await processed_counts(bench, sorted({t for t, _, _ in timed}))
     return {s: base.get(s, 0) + sum(t in TOPICS[s] for t, _, _ in timed) for s in TOPICS}
 
 
@@ -83,11 +84,11 @@ async def wait_all_processed(bench, timed: list, target: dict[str, int], timeout
     topics = sorted({t for t, _, _ in timed})
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        done = await processed_counts(bench.db, topics)
+        done = await processed_counts(bench, topics)
         if all(done.get(s, 0) >= n for s, n in target.items()):
             return time.time()
         await asyncio.sleep(0.1)
-    raise RuntimeError(f"(i) mixed: {await processed_counts(bench.db, topics)} of {target} after {timeout_s}s")
+    raise RuntimeError(f"(i) mixed: {await processed_counts(bench, topics)} of {target} after {timeout_s}s")
 
 
 async def setup(bench, workload: Workload, stock: list, sales: list) -> None:

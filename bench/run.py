@@ -57,9 +57,10 @@ from services.common.topic_reader import repartition_behind
 
 from .decision_counts import decisions_by_type
 from .producer import new_producer
+from .processed_inputs import ProcessedInputs
 from .progress import log
 from .row_counts import cdrs_only
-from .statistics import histogram_buckets, quantile, rebuilt_counts
+from .statistics import gc_pauses, histogram_buckets, quantile, rebuilt_counts
 from .workload import Workload
 
 ROOT = Path(__file__).resolve().parent
@@ -161,6 +162,7 @@ class Bench:
         self.producer = new_producer(self.bootstrap)
         await self.producer.start()
         self.db = await asyncpg.connect(self.database_url)
+        self._processed_inputs: dict[asyncpg.Connection, ProcessedInputs] = {}
         log(f"broker {self.bootstrap}; database {urlsplit(self.database_url).path.lstrip('/')}; logs in {self.tmp}")
 
     async def migrated_database(self, prefix: str) -> str:
@@ -224,13 +226,12 @@ class Bench:
         futures = [await self.producer.send(topic or t, key=k, value=v) for t, k, v in messages]
         await asyncio.gather(*futures)
 
+    def processed_inputs(self) -> ProcessedInputs:
+        # One follower per database: a private stack (private_stack.py) points self.db elsewhere.
+        return self._processed_inputs.setdefault(self.db, ProcessedInputs(self.db))
+
     async def processed(self, consumer: str) -> int:
-        # Inputs from upstream topics only: fired timers are processed inputs too, and would end a wait early.
-        n = await self.db.fetchval("SELECT count(*) FROM processed_inputs WHERE consumer = $1"
-                                   " AND topic NOT LIKE 'wuguan.%'", consumer)
-        dead = await self.db.fetchval("SELECT count(*) FROM dead_lettered_inputs WHERE consumer = $1"
-                                      " AND topic NOT LIKE 'wuguan.%'", consumer)
-        return n + dead
+        return await self.processed_inputs().count(consumer)
 
     async def wait_processed(self, consumer: str, target: int, timeout_s: float, on_progress=None) -> float:
         deadline = time.monotonic() + timeout_s
@@ -383,20 +384,28 @@ class Bench:
         count = int(rate * duration)
         messages = [self.workload.cdr() for _ in range(count)]
         log(f"(c) latency: {count} CDRs paced at {rate:.0f}/s for {duration:.0f}s")
-        before = histogram_buckets(self._metrics_before_c, "wuguan_decision_latency_seconds", "billing_guard")
         base = await self.processed("billing_guard")
         sent = await self.paced(messages, rate)
         await self.wait_processed("billing_guard", base + count, 300)
         latencies = await self.latencies(sent)
-        after = histogram_buckets(await asyncio.to_thread(self._get, "billing_guard", "/metrics") or "",
-                                  "wuguan_decision_latency_seconds", "billing_guard")
+        metrics_after = await asyncio.to_thread(self._get, "billing_guard", "/metrics") or ""
+
+        def quantile_ms(name: str, q: float):  # of what the worker observed during the stage
+            return _ms(histogram_quantile(histogram_buckets(self._metrics_before_c, name, "billing_guard"),
+                                          histogram_buckets(metrics_after, name, "billing_guard"), q))
+
         self.results["c_latency"] = {
             "rate_per_s": round(rate, 1), "events": count, "measured": len(latencies),
             "achieved_rate_per_s": round(count / (max(sent.values()) - min(sent.values()) or 1), 1),
             "p50_ms": round(quantile(latencies, 0.5) * 1000, 1), "p99_ms": round(quantile(latencies, 0.99) * 1000, 1),
             "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
-            "histogram_p50_ms": _ms(histogram_quantile(before, after, 0.5)),
-            "histogram_p99_ms": _ms(histogram_quantile(before, after, 0.99)),
+            "histogram_p50_ms": quantile_ms("wuguan_decision_latency_seconds", 0.5),
+            "histogram_p99_ms": quantile_ms("wuguan_decision_latency_seconds", 0.99),
+            # Where a slow decision waited: in its own batch's work, or before it (fetch, queue).
+            "batch_p50_ms": quantile_ms("wuguan_batch_seconds", 0.5),
+            "batch_p99_ms": quantile_ms("wuguan_batch_seconds", 0.99),
+            "append_p99_ms": quantile_ms("wuguan_store_append_seconds", 0.99),
+            "gc_full_pauses": gc_pauses(self._metrics_before_c, metrics_after, "billing_guard", "2"),
         }
         log(f"(c) {self.results['c_latency']}")
 

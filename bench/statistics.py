@@ -21,3 +21,20 @@ def histogram_buckets(metrics_text: str, name: str, service: str) -> dict[float,
             le = line.split('le="')[1].split('"')[0]
             out[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
     return out
+
+
+def gc_pauses(before: str, after: str, service: str, generation: str) -> dict:
+    """The worker's collector pauses of one generation between two scrapes: how many, and their
+    total (wuguan_gc_pause_seconds)."""
+    def read(text: str) -> tuple[float, float]:
+        count = total = 0.0
+        for line in text.splitlines():
+            if f'service="{service}"' in line and f'generation="{generation}"' in line:
+                if line.startswith("wuguan_gc_pause_seconds_count"):
+                    count = float(line.rsplit(" ", 1)[1])
+                elif line.startswith("wuguan_gc_pause_seconds_sum"):
+                    total = float(line.rsplit(" ", 1)[1])
+        return count, total
+    (c0, s0), (c1, s1) = read(before), read(after)
+    return {"count": int(c1 - c0), "total_ms": round((s1 - s0) * 1000, 1),
+            "mean_ms": round((s1 - s0) * 1000 / (c1 - c0), 1) if c1 > c0 else None}

@@ -8,6 +8,14 @@ from .ids import derived_id
 from .timefmt import rfc3339
 
 
+def input_decision_id(service: str, input_id: str) -> str:
+    """The id of an input's first stored decision: a function of the service and the input alone,
+    never of what was decided. The event store's unique index on decision ids thereby finds a
+    redelivered input and refuses a second decision of it, where a row per input did (migration
+    0009)."""
+    return derived_id(service, "input", input_id)
+
+
 def decision_envelopes(
     decisions: Sequence[Decision],
     *,
@@ -16,6 +24,7 @@ def decision_envelopes(
     service: str,
     service_version: str,
     policy_version: str,
+    names_input: bool = True,  # False: the first decision does not record the input as decided
 ) -> list[dict]:
     envelopes = []
     input_time = None  # the input's own time, written once for every decision that has none
@@ -26,7 +35,8 @@ def decision_envelopes(
             business_time = input_time = input_time or rfc3339(event.event_time)
         envelopes.append(
             {
-                "decisionId": derived_id(event.event_id, decision.decision_type, ordinal),
+                "decisionId": input_decision_id(service, event.event_id) if ordinal == 0 and names_input
+                else derived_id(event.event_id, decision.decision_type, ordinal),
                 "decisionType": decision.decision_type,
                 "ruleIds": list(decision.rule_ids),
                 "outcome": decision.outcome,

@@ -7,19 +7,21 @@ import pytest
 
 from services.common.config import ConfigError, Settings
 from services.common.runtime.gc_tuning import tune_collector
+from services.common.runtime.metrics import GC_PAUSE_SECONDS
 
 
 @pytest.fixture
 def restored_collector():
-    thresholds = gc.get_threshold()
+    thresholds, callbacks = gc.get_threshold(), list(gc.callbacks)
     yield
     gc.unfreeze()
     gc.set_threshold(*thresholds)
+    gc.callbacks[:] = callbacks
 
 
 def test_a_worker_freezes_what_it_loaded_and_scans_the_young_generation_less_often(restored_collector):
     gc.unfreeze()
-    tune_collector(50_000)
+    tune_collector("test", 50_000)
     assert gc.get_threshold()[0] == 50_000
     assert gc.get_freeze_count() > 0
 
@@ -27,8 +29,16 @@ def test_a_worker_freezes_what_it_loaded_and_scans_the_young_generation_less_oft
 def test_zero_keeps_cpythons_settings(restored_collector):
     gc.unfreeze()
     gc.set_threshold(700, 10, 10)
-    tune_collector(0)
+    tune_collector("test", 0)
     assert gc.get_threshold() == (700, 10, 10) and gc.get_freeze_count() == 0
+
+
+def test_every_collection_pause_is_measured_by_generation(restored_collector):
+    tune_collector("test-pauses", 0)
+    full = GC_PAUSE_SECONDS.labels("test-pauses", "2")
+    before = full._sum.get(), sum(b.get() for b in full._buckets)
+    gc.collect()
+    assert sum(b.get() for b in full._buckets) == before[1] + 1 and full._sum.get() > before[0]
 
 
 def test_the_setting_is_read_and_checked():

@@ -21,6 +21,10 @@ class NewEvent(NamedTuple):
     # the chain of the partition whose input caused it (store.chain_name); None: the service's
     # chain for writers that have no partitions (`<service>/-`: tests, tools)
     chain_id: str | None = None
+    # set on an input's first stored decision only (migration 0009): the input's content hash and
+    # offset, which record it as processed
+    input_hash: str | None = None
+    input_offset: int | None = None
 
 
 class StoredEvent(NamedTuple):
@@ -40,3 +44,5 @@ class StoredEvent(NamedTuple):
     hash: bytes
     chain_id: str | None = None  # None: written before chains per partition (migration 0005)
     chain_seq: int | None = None
+    input_hash: str | None = None  # as in NewEvent; not part of the chain's link
+    input_offset: int | None = None

@@ -23,7 +23,7 @@ from .records import NewEvent, StoredEvent
 COLUMNS = (
     "global_position", "stream_id", "stream_version", "event_id", "event_type",
     "schema_version", "service", "business_time", "causation_id", "correlation_id",
-    "payload", "prev_hash", "hash", "chain_id", "chain_seq",
+    "payload", "prev_hash", "hash", "chain_id", "chain_seq", "input_hash", "input_offset",
 )
 SELECT_COLUMNS = (
     "global_position, stream_id, stream_version, event_id::text AS event_id, event_type, "
@@ -114,6 +114,8 @@ def seal(events: Iterable[NewEvent], positions: Iterator[int], heads: dict[str, 
             hash=link,
             chain_id=chain,
             chain_seq=head[0] + 1,
+            input_hash=event.input_hash,
+            input_offset=event.input_offset,
         )
         head[0], head[1] = head[0] + 1, link
 
@@ -122,7 +124,7 @@ def row(e: StoredEvent) -> tuple:
     """A sealed event as the COLUMNS of `events`."""
     return (e.global_position, e.stream_id, e.stream_version, e.event_id, e.event_type, e.schema_version, e.service,
             e.business_time, e.causation_id, e.correlation_id, e.payload, e.prev_hash, e.hash, e.chain_id,
-            e.chain_seq)
+            e.chain_seq, e.input_hash, e.input_offset)
 
 
 async def claim_chains(conn: asyncpg.Connection, chains: Sequence[str]) -> dict[str, int]:

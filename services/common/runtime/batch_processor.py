@@ -30,7 +30,7 @@ from schemas.validation import content_hash, decode_message
 
 from ..decider import Rejected
 from ..stream_views import base_stream, evolve_loaded, is_view, views_by_stream
-from ..decisions import decision_envelopes
+from ..decisions import decision_envelopes, input_decision_id
 from ..eventstore import store
 from ..eventstore.records import NewEvent, StoredEvent
 from . import metrics
@@ -88,7 +88,7 @@ class _Decided:
     new_events: list = field(default_factory=list)  # in the order they were decided
     appended: Counter = field(default_factory=Counter)  # stream -> how many of new_events it gets
     claims: dict = field(default_factory=dict)  # decision id -> the claims it makes
-    processed_rows: list = field(default_factory=list)
+    processed_rows: list = field(default_factory=list)  # inputs that decided nothing: recorded by a row
     decided_topics: list = field(default_factory=list)  # the topic of each input decided, for the metrics
     snapshot_revisions: dict = field(default_factory=dict)  # snapshot stream -> the revision written
     refusals: list = field(default_factory=list)
@@ -352,13 +352,22 @@ class BatchProcessor:
             if batch.holds.blocks(event, streams):
                 batch.refusals.append(batch.holds.block(message, event, streams[0]))
                 continue
+            first = len(batch.new_events)
             if streams and not self._decide_into(batch, message, event, streams, views):
                 continue
             batch.holds.decided(event, streams)
             batch.decided_topics.append(message.topic)
             if digest is not None:
-                batch.processed_rows.append(
-                    (self.service, event.event_id, digest, message.topic, message.partition, message.offset))
+                self._record_input(batch, first, message, event, digest)
+
+    def _record_input(self, batch: _Decided, first: int, message: InputMessage, event, digest: str) -> None:
+        """An input that decided something is recorded by its first decision, whose id names the
+        input (decisions.input_decision_id); one that decided nothing, by a row of its own."""
+        if len(batch.new_events) > first:
+            batch.new_events[first] = batch.new_events[first]._replace(input_hash=digest, input_offset=message.offset)
+        else:
+            batch.processed_rows.append(
+                (self.service, event.event_id, digest, message.topic, message.partition, message.offset))
 
     def _decide_into(self, batch: _Decided, message: InputMessage, event, streams, views) -> bool:
         """Decide one input into the batch; False when it was refused instead."""
@@ -400,7 +409,7 @@ class BatchProcessor:
         batch.snapshot_revisions = await self.snapshots.write(conn, batch.states, batch.working, batch.appended)
         if batch.processed_rows:
             await conn.copy_records_to_table(
-                "processed_inputs",
+                "processed_input_rows",
                 columns=("consumer", "event_id", "content_hash", "topic", "partition", "offset"),
                 records=batch.processed_rows,
             )
@@ -438,10 +447,15 @@ class BatchProcessor:
         if not decoded:
             return []
         ids = list({event.event_id for message, event in decoded if message.topic not in self.repartitioned})
+        # An input is known by its first decision (through the unique index on decision ids), or
+        # by a row when it decided nothing or was stored before migration 0009.
         rows = await conn.fetch(
-            "SELECT event_id, content_hash FROM processed_inputs WHERE consumer = $1 AND event_id = ANY($2::text[])",
+            "SELECT event_id, content_hash FROM processed_input_rows WHERE consumer = $1 AND event_id = ANY($2::text[])"
+            " UNION ALL SELECT causation_id, input_hash FROM events"
+            " WHERE event_id = ANY($3::uuid[]) AND input_hash IS NOT NULL",
             self.service,
             ids,
+            [input_decision_id(self.service, i) for i in ids],
         ) if ids else []
         seen = {r["event_id"]: r["content_hash"] for r in rows}
         fresh = []

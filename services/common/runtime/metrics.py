@@ -98,4 +98,8 @@ CHECKPOINT_SECONDS = Histogram(
     "wuguan_checkpoint_seconds", "Time to read, check, grow and sign one checkpoint (its cost to the worker)",
     ["service"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-
+GC_PAUSE_SECONDS = Histogram(
+    "wuguan_gc_pause_seconds",
+    "How long one run of the cyclic garbage collector stopped the worker, by generation",
+    ["service", "generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)

@@ -95,7 +95,8 @@ class BatchHolds:
                             {"heldStream": stream_id, "poisonedBy": poison_id}, reason_codes=(STREAM_BLOCKED,))
         [envelope] = decision_envelopes([decision], event=event, stream_id=hold_stream(stream_id),
                                         service=self.service, service_version=self.service_version,
-                                        policy_version=self.policy_version)
+                                        policy_version=self.policy_version,
+                                        names_input=False)  # the held input is decided on its release
         self.blocked[hold_stream(stream_id)].append(NewEvent(
             event_id=envelope["decisionId"], stream_id=envelope["streamId"], event_type=envelope["decisionType"],
             service=self.service, business_time=event.event_time, payload=envelope,
