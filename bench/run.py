@@ -390,9 +390,12 @@ class Bench:
         latencies = await self.latencies(sent)
         metrics_after = await asyncio.to_thread(self._get, "billing_guard", "/metrics") or ""
 
-        def quantile_ms(name: str, q: float):  # of what the worker observed during the stage
-            return _ms(histogram_quantile(histogram_buckets(self._metrics_before_c, name, "billing_guard"),
-                                          histogram_buckets(metrics_after, name, "billing_guard"), q))
+        def buckets(name: str) -> tuple[dict, dict]:  # what the worker observed during the stage
+            return (histogram_buckets(self._metrics_before_c, name, "billing_guard"),
+                    histogram_buckets(metrics_after, name, "billing_guard"))
+
+        def quantile_ms(name: str, q: float):
+            return _ms(histogram_quantile(*buckets(name), q))
 
         self.results["c_latency"] = {
             "rate_per_s": round(rate, 1), "events": count, "measured": len(latencies),
@@ -405,6 +408,8 @@ class Bench:
             "batch_p50_ms": quantile_ms("wuguan_batch_seconds", 0.5),
             "batch_p99_ms": quantile_ms("wuguan_batch_seconds", 0.99),
             "append_p99_ms": quantile_ms("wuguan_store_append_seconds", 0.99),
+            "batch_inputs_p50": _round(histogram_quantile(*buckets("wuguan_batch_inputs"), 0.5)),
+            "batch_inputs_p99": _round(histogram_quantile(*buckets("wuguan_batch_inputs"), 0.99)),
             "gc_full_pauses": gc_pauses(self._metrics_before_c, metrics_after, "billing_guard", "2"),
         }
         log(f"(c) {self.results['c_latency']}")
@@ -712,6 +717,10 @@ def _short(frame: str) -> str:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _mib(kib) -> str:

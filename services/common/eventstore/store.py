@@ -156,16 +156,39 @@ async def _lock_heads(conn: asyncpg.Connection, chains: list[str]) -> dict[str, 
     return heads
 
 
-async def _check_read_versions(conn: asyncpg.Connection, read_versions: dict[str, int]) -> None:
-    rows = await conn.fetch(
-        "SELECT stream_id, max(stream_version) AS version FROM events"
-        " WHERE stream_id = ANY($1::text[]) GROUP BY stream_id",
-        list(read_versions),
-    )
-    current = {r["stream_id"]: r["version"] for r in rows}
-    moved = sum(1 for stream, version in read_versions.items() if current.get(stream, 0) != version)
+# How many of the streams ($1, at versions $2) moved on since they were read.
+_MOVED = ("SELECT count(*) FROM unnest($1::text[], $2::integer[]) AS r(stream_id, version) WHERE r.version <>"
+          " coalesce((SELECT max(stream_version) FROM events e WHERE e.stream_id = r.stream_id), 0)")
+# One round trip before the COPY, as a batch is mostly round trips when it is small: the streams
+# read ($1, $2) checked, the chains' heads ($3) locked, and the batch's positions ($4 of them) taken.
+_PREPARE_APPEND = f"""
+WITH heads AS (
+    SELECT chain_id, seq, hash, epoch FROM event_chains WHERE chain_id = ANY($3::text[]) ORDER BY chain_id FOR UPDATE
+)
+SELECT ({_MOVED}) AS moved,
+       (SELECT array_agg(nextval('events_position_seq')) FROM generate_series(1, $4)) AS positions,
+       (SELECT coalesce(array_agg(chain_id), '{{}}') FROM heads) AS chain_ids,
+       (SELECT array_agg(seq) FROM heads) AS seqs, (SELECT array_agg(hash) FROM heads) AS hashes,
+       (SELECT array_agg(epoch) FROM heads) AS epochs
+"""
+
+
+def _raise_if_moved(moved: int) -> None:
     if moved:
         raise ConcurrencyConflict(f"{moved} stream(s) read for this batch moved on")
+
+
+async def _prepare_append(conn: asyncpg.Connection, read_versions: dict[str, int], chains: list[str],
+                          count: int) -> tuple[dict[str, tuple], list[int]]:
+    """({chain: (seq, hash, epoch)} locked to this transaction, `count` new positions), or
+    ConcurrencyConflict when a stream read for the batch has moved on."""
+    row = await conn.fetchrow(_PREPARE_APPEND, list(read_versions), list(read_versions.values()), chains, count)
+    _raise_if_moved(row["moved"])
+    if len(row["chain_ids"]) < len(chains):  # a chain's first append
+        await _create_chains(conn, [c for c in chains if c not in row["chain_ids"]])
+        locked = await _lock_heads(conn, chains)
+        return {c: (r["seq"], r["hash"], r["epoch"]) for c, r in locked.items()}, row["positions"]
+    return dict(zip(row["chain_ids"], zip(row["seqs"], row["hashes"], row["epochs"]))), row["positions"]
 
 
 async def append(
@@ -190,19 +213,19 @@ async def append(
     """
     if not conn.is_in_transaction():
         raise RuntimeError("append must run inside a transaction")
-    if read_versions:
-        await _check_read_versions(conn, read_versions)
+    read_versions = read_versions or {}
     count = sum(len(events) for _, events in appends)
     if not count:
+        if read_versions:
+            _raise_if_moved(await conn.fetchval(_MOVED, list(read_versions), list(read_versions.values())))
         return []
     chains = sorted({default_chain(e) for _, events in appends for e in events})
-    heads = await _lock_heads(conn, chains)
-    fenced = [c for c in chains if epochs is not None and heads[c]["epoch"] != epochs.get(c)]
+    heads, new_positions = await _prepare_append(conn, read_versions, chains, count)
+    fenced = [c for c in chains if epochs is not None and heads[c][2] != epochs.get(c)]
     if fenced:
         raise FencedOut(fenced)
-    positions = iter(await conn.fetchval(
-        "SELECT array_agg(nextval('events_position_seq')) FROM generate_series(1, $1)", count))
-    links = {c: [heads[c]["seq"], bytes(heads[c]["hash"])] for c in chains}
+    positions = iter(new_positions)
+    links = {c: [heads[c][0], bytes(heads[c][1])] for c in chains}
     stored: list[StoredEvent] = []
     for expected_version, events in appends:
         # Each (expected version, events) is checked on its own, even two for one stream.

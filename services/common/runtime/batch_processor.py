@@ -178,6 +178,7 @@ class BatchProcessor:
         decoded, refused = self._decode_all(messages)
         await self._store_isolating(decoded, refused)
         metrics.BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        metrics.BATCH_INPUTS.labels(self.service).observe(len(messages))
         now_ms = time.time() * 1000
         latency = metrics.DECISION_LATENCY.labels(self.service)
         for message, _ in decoded:

@@ -28,6 +28,10 @@ BATCH_SECONDS = Histogram(
     ["service"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+BATCH_INPUTS = Histogram(
+    "wuguan_batch_inputs", "Inputs in one batch (one fetch, up to WUGUAN_BATCH_SIZE)", ["service"],
+    buckets=(1, 5, 20, 50, 100, 200, 350, 500, 1000, 2000, 5000),
+)
 APPEND_SECONDS = Histogram(
     "wuguan_store_append_seconds",
     "Time to append one batch of decisions (lock, COPY, chain head)",
