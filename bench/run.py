@@ -60,7 +60,7 @@ from .producer import new_producer
 from .processed_inputs import ProcessedInputs
 from .progress import log
 from .row_counts import cdrs_only
-from .statistics import gc_pauses, histogram_buckets, quantile, rebuilt_counts
+from .statistics import cpu_share, cpu_times, gc_pauses, histogram_buckets, quantile, rebuilt_counts
 from .workload import Workload
 
 ROOT = Path(__file__).resolve().parent
@@ -343,11 +343,12 @@ class Bench:
             while marks and done >= marks[0]:
                 samples[f"{int(marks.pop(0) * 100)}%"] = rss_kib(pid)
 
-        t0 = time.time()
+        t0, cpu_before = time.time(), cpu_times()
         publisher = asyncio.create_task(self.publish_all(messages))
         t_processed = await self.wait_processed("billing_guard", target, 900, progress)
         await publisher
         t_relayed = await self.wait_relayed("billing_guard", 300)
+        cpu = cpu_share(cpu_before, cpu_times())
         last_recorded = await self.db.fetchval("SELECT extract(epoch FROM max(recorded_at)) FROM events")
         by_type = await decisions_by_type(self.db, "billing_guard")
         decisions = sum(by_type.values())
@@ -367,6 +368,7 @@ class Bench:
             "workers": self.guard_workers,
             "events_per_s": round(rate, 1), "ratio_to_baseline": round(rate / a, 3) if a else None,
             "concurrency_conflict_retries": conflicts,
+            "cpu": cpu,
             "decisions_by_type": by_type,
         }
         self.results["f_rss"] = {
@@ -385,8 +387,10 @@ class Bench:
         messages = [self.workload.cdr() for _ in range(count)]
         log(f"(c) latency: {count} CDRs paced at {rate:.0f}/s for {duration:.0f}s")
         base = await self.processed("billing_guard")
+        cpu_before = cpu_times()
         sent = await self.paced(messages, rate)
         await self.wait_processed("billing_guard", base + count, 300)
+        cpu = cpu_share(cpu_before, cpu_times())
         latencies = await self.latencies(sent)
         metrics_after = await asyncio.to_thread(self._get, "billing_guard", "/metrics") or ""
 
@@ -411,6 +415,8 @@ class Bench:
             "batch_inputs_p50": _round(histogram_quantile(*buckets("wuguan_batch_inputs"), 0.5)),
             "batch_inputs_p99": _round(histogram_quantile(*buckets("wuguan_batch_inputs"), 0.99)),
             "gc_full_pauses": gc_pauses(self._metrics_before_c, metrics_after, "billing_guard", "2"),
+            "loop_lag_p99_ms": quantile_ms("wuguan_event_loop_lag_seconds", 0.99),
+            "cpu": cpu,
         }
         log(f"(c) {self.results['c_latency']}")
 
@@ -577,9 +583,12 @@ class Bench:
             ("(b) the guard's batch processor, no broker", f"{r.get('b_in_process', {}).get('events_per_s')} ev/s",
              f"ratio to baseline {r.get('b_in_process', {}).get('ratio_to_baseline')}: Wuguan's own work"),
             ("(b) billing_guard end to end", f"{b.get('events_per_s')} ev/s",
-             f"ratio b/a = {b.get('ratio_to_baseline')}; {b.get('decisions_stored')} decisions; relayed at {b.get('seconds_to_last_relayed')} s"),
+             f"ratio b/a = {b.get('ratio_to_baseline')}; {b.get('decisions_stored')} decisions; relayed at {b.get('seconds_to_last_relayed')} s;"
+             f" cores busy {b.get('cpu', {}).get('busy_pct')} %, stolen {b.get('cpu', {}).get('steal_pct')} %"),
             ("(c) guard latency @ half max", f"p50 {c.get('p50_ms')} ms / p99 {c.get('p99_ms')} ms",
-             f"{c.get('rate_per_s')}/s x {c.get('events')}; histogram p50 {c.get('histogram_p50_ms')} p99 {c.get('histogram_p99_ms')} ms"),
+             f"{c.get('rate_per_s')}/s x {c.get('events')}; histogram p50 {c.get('histogram_p50_ms')} p99 {c.get('histogram_p99_ms')} ms;"
+             f" batch p99 {c.get('batch_p99_ms')} ms, {c.get('batch_inputs_p99')} inputs; loop lag p99 {c.get('loop_lag_p99_ms')} ms;"
+             f" stolen {c.get('cpu', {}).get('steal_pct')} %"),
             ("(d) cards complaint -> decision", f"p99 {d.get('p99_ms')} ms",
              f"p50 {d.get('p50_ms')} ms; {d.get('complaints')} at {d.get('rate_per_s')}/s; {d.get('cards_replaced')} replaced"),
             ("(e) finance projections rebuild", f"{e.get('projection_rebuild_events_per_s')} ev/s",

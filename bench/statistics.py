@@ -38,3 +38,24 @@ def gc_pauses(before: str, after: str, service: str, generation: str) -> dict:
     (c0, s0), (c1, s1) = read(before), read(after)
     return {"count": int(c1 - c0), "total_ms": round((s1 - s0) * 1000, 1),
             "mean_ms": round((s1 - s0) * 1000 / (c1 - c0), 1) if c1 > c0 else None}
+
+
+def cpu_times() -> list[int]:
+    """The host's CPU time so far as /proc/stat counts it (user, nice, system, idle, iowait, irq,
+    softirq, steal), or [] where there is none."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def cpu_share(before: list[int], after: list[int]) -> dict:
+    """Between two cpu_times(): the share of the cores busy, and the share the hypervisor gave to
+    others (steal), which the bench cannot see otherwise and which moves every figure with it."""
+    if len(before) < 8 or len(after) < 8:
+        return {}
+    delta = [b - a for a, b in zip(before, after)]
+    total = sum(delta) or 1
+    return {"busy_pct": round(100 * (total - delta[3] - delta[4] - delta[7]) / total, 1),
+            "steal_pct": round(100 * delta[7] / total, 1)}

@@ -107,3 +107,8 @@ GC_PAUSE_SECONDS = Histogram(
     "How long one run of the cyclic garbage collector stopped the worker, by generation",
     ["service", "generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
+EVENT_LOOP_LAG = Histogram(
+    "wuguan_event_loop_lag_seconds",
+    "How late the worker's event loop ran a wake-up due every 50 ms (a batch's CPU time, or a starved process)",
+    ["service"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)

@@ -30,6 +30,7 @@ from .dead_letter_relay import DeadLetterRelay
 from .dead_letters import DeadLetters, InputMessage
 from .fetch_wait import set_fetch_max_wait
 from .gc_tuning import tune_collector
+from .loop_lag import watch_loop_lag
 from .integrity import PeriodicVerifier
 from .metrics import (
     CHECKPOINTS_ENABLED, CONCURRENCY_CONFLICTS, CONSUMER_LAG, DEAD_LETTER_SEND_FAILURES, DEAD_LETTERS, STORE_BLOCKED,
@@ -150,6 +151,7 @@ class Runtime:
             asyncio.create_task(verifier.run(), name=f"{self.service}-verify"),
             asyncio.create_task(timers.run(), name=f"{self.service}-timers"),
             asyncio.create_task(self._watch_lag(), name=f"{self.service}-lag"),
+            asyncio.create_task(watch_loop_lag(self.service), name=f"{self.service}-loop-lag"),
         ]
         self.ready.set()
         log.info("%s %s ready (policy %s)", self.service, SERVICE_VERSION, policy.version)
