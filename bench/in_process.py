@@ -103,7 +103,7 @@ async def run(database_url: str, inputs_file: Path, rows_file: Path | None = Non
                                dead_letters=DeadLetters(DEFINITION.decider.service),
                                service_version=SERVICE_VERSION)
     timing = os.environ.get("BENCH_PHASES", "1") not in ("0", "")
-    tune_collector(DEFINITION.decider.service, settings.gc_young_threshold)  # as the worker sets it
+    tune_collector(settings.gc_young_threshold)  # as the worker sets it
     route = RouteBack(settings.partitions)
     try:
         setup, timed = messages[:1], messages[1:]  # the tariff in force, as in (b)

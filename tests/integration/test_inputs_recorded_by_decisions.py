@@ -84,14 +84,18 @@ async def test_CONTRACT_DLQ_a_reused_event_id_with_other_content_is_dead_lettere
     assert len(await guard.stream(f"guard-account-{account}")) == 1
 
 
-async def test_A_REPLAY_an_input_that_decides_nothing_keeps_a_row_of_its_own(guard):
-    account = uid("A")
-    # A dunning decision the guard reads (no type header) but does not act on.
-    topic, value = dunning_decision({
+def decided_as_nothing(account: str) -> tuple[str, bytes]:
+    """A dunning decision the guard reads (no type header) but does not act on."""
+    return dunning_decision({
         "decisionId": str(uuid.uuid4()), "decisionType": "dunning.ReminderScheduled", "ruleIds": ["DN.CADENCE"],
         "outcome": "scheduled", "reasonCodes": [], "causedBy": [str(uuid.uuid4())], "policyVersion": "dunning-test",
         "service": "dunning", "serviceVersion": "test", "businessTime": T0.isoformat(),
         "streamId": f"dunning-account-{account}", "correlationId": None, "payload": {"accountId": account}})
+
+
+async def test_A_REPLAY_an_input_that_decides_nothing_keeps_a_row_of_its_own(guard):
+    account = uid("A")
+    topic, value = decided_as_nothing(account)
     sent = guard.message(topic, value, key=account.encode())
     await guard.process([sent])
     first, own, view = await rows_of(guard, input_id(value))
@@ -115,3 +119,19 @@ async def test_A_REPLAY_two_workers_deciding_one_input_at_once_store_it_once(gua
     assert [d["decisionType"] for d in decided] == ["guard.CdrRated"]
     first, own, _ = await rows_of(guard, input_id(value))
     assert len(first) == 1 and own == []
+
+
+async def test_A_REPLAY_two_workers_recording_one_input_that_decides_nothing_record_it_once(guard):
+    """Its row's primary key refuses the second worker, whose batch retries, finds the row and
+    changes nothing: the input is neither recorded twice nor dead-lettered."""
+    account = uid("A")
+    topic, value = decided_as_nothing(account)
+    other = BatchProcessor(decider=guard.processor.decider, policy=guard.processor.policy, pool=guard.pool,
+                           dead_letters=guard.processor.dead_letters, service_version="test")
+    for _ in range(3):  # the race is one of timing: run it a few times
+        topic, value = decided_as_nothing(account)
+        first, second = (guard.message(topic, value, key=account.encode(), partition=p) for p in (0, 1))
+        await asyncio.gather(guard.process([first]), guard.process([second], processor=other))
+        assert len((await rows_of(guard, input_id(value)))[1]) == 1
+    letters = [orjson.loads(r.value) for r in await read_topic(guard.bootstrap, f"{topic}.dlq")]
+    assert not [letter for letter in letters if letter["key"] == account]

@@ -167,9 +167,10 @@ WITH heads AS (
 )
 SELECT ({_MOVED}) AS moved,
        (SELECT array_agg(nextval('events_position_seq')) FROM generate_series(1, $4)) AS positions,
-       (SELECT coalesce(array_agg(chain_id), '{{}}') FROM heads) AS chain_ids,
-       (SELECT array_agg(seq) FROM heads) AS seqs, (SELECT array_agg(hash) FROM heads) AS hashes,
-       (SELECT array_agg(epoch) FROM heads) AS epochs
+       (SELECT coalesce(array_agg(chain_id ORDER BY chain_id), '{{}}') FROM heads) AS chain_ids,
+       (SELECT array_agg(seq ORDER BY chain_id) FROM heads) AS seqs,
+       (SELECT array_agg(hash ORDER BY chain_id) FROM heads) AS hashes,
+       (SELECT array_agg(epoch ORDER BY chain_id) FROM heads) AS epochs
 """
 
 

@@ -409,11 +409,14 @@ class BatchProcessor:
             raise store.ConcurrencyConflict("a unique claim was made by another writer first") from exc
         batch.snapshot_revisions = await self.snapshots.write(conn, batch.states, batch.working, batch.appended)
         if batch.processed_rows:
-            await conn.copy_records_to_table(
-                "processed_input_rows",
-                columns=("consumer", "event_id", "content_hash", "topic", "partition", "offset"),
-                records=batch.processed_rows,
-            )
+            try:
+                await conn.copy_records_to_table(
+                    "processed_input_rows",
+                    columns=("consumer", "event_id", "content_hash", "topic", "partition", "offset"),
+                    records=batch.processed_rows,
+                )
+            except asyncpg.UniqueViolationError as exc:  # another worker recorded one of them first
+                raise store.ConcurrencyConflict("an input was recorded by another writer first") from exc
         await self.dead_letters.record(conn, batch.refusals)
         batch.stored += await batch.holds.write(conn, batch.refusals)
         fired = [e.payload["timerId"] for _, e, *_ in batch.fresh if e.event_type == TIMER_EVENT_TYPE]

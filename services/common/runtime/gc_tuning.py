@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections import deque
 
 from .metrics import GC_PAUSE_SECONDS
 
@@ -24,12 +25,26 @@ YOUNG_THRESHOLD = 50_000
 # scan only when it has 10 middle scans behind it (and, since 3.8, enough new long-lived objects).
 OLDER_THRESHOLDS = (10, 10)
 
+# (generation, seconds) of each collection, until observe_pauses() hands them to the metric. The
+# collector's callback must not observe them itself: it can run while prometheus_client holds
+# the (non-reentrant) lock of the very histogram it would observe into.
+_pauses: deque = deque(maxlen=10_000)
+_started = [0.0]
 
-def tune_collector(service: str, young_threshold: int = YOUNG_THRESHOLD) -> None:
+
+def _on_collection(phase: str, info: dict) -> None:
+    if phase == "start":
+        _started[0] = time.perf_counter()
+    else:
+        _pauses.append((info["generation"], time.perf_counter() - _started[0]))
+
+
+def tune_collector(young_threshold: int = YOUNG_THRESHOLD) -> None:
     """Call once, after the process has loaded what it keeps for its life and before it consumes.
     0 leaves CPython's settings (WUGUAN_GC_YOUNG_THRESHOLD=0: the way back, should memory matter more).
     Either way each collection's pause is measured: a full one walks every state the worker caches."""
-    gc.callbacks.append(_pause_timer(service))
+    if _on_collection not in gc.callbacks:
+        gc.callbacks.append(_on_collection)
     if young_threshold == 0:
         return
     gc.collect()
@@ -37,13 +52,8 @@ def tune_collector(service: str, young_threshold: int = YOUNG_THRESHOLD) -> None
     gc.set_threshold(young_threshold, *OLDER_THRESHOLDS)
 
 
-def _pause_timer(service: str):
-    pauses = {g: GC_PAUSE_SECONDS.labels(service, str(g)) for g in range(3)}
-    started = [0.0]
-
-    def on_collection(phase: str, info: dict) -> None:
-        if phase == "start":
-            started[0] = time.perf_counter()
-        else:
-            pauses[info["generation"]].observe(time.perf_counter() - started[0])
-    return on_collection
+def observe_pauses(service: str) -> None:
+    """Hand the pauses measured since the last call to wuguan_gc_pause_seconds."""
+    while _pauses:
+        generation, seconds = _pauses.popleft()
+        GC_PAUSE_SECONDS.labels(service, str(generation)).observe(seconds)

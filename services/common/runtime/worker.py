@@ -287,5 +287,5 @@ def run_worker(definition: ServiceDefinition, settings: Settings) -> None:
     fmt = log_format()  # json: python-json-logger instead of faust's coloured text
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
                           logging_config=logging_config(fmt, settings.log_level) if fmt == "json" else None)
-    tune_collector(definition.decider.service, settings.gc_young_threshold)
+    tune_collector(settings.gc_young_threshold)
     worker.execute_from_commandline()

@@ -7,6 +7,10 @@
 -- from a reused eventId with other content, and its offset; its chain names the input's topic and
 -- partition. An input that decides nothing keeps a row of its own, in processed_input_rows, as do
 -- the inputs of stores written before this migration.
+--
+-- Upgrade: a worker of an older release writes processed_inputs, which is a view from here on;
+-- the database refuses it (42809) and that worker holds its batch, offsets unmoved, until it is
+-- replaced. Nothing is lost, but roll the workers over promptly.
 ALTER TABLE events
     ADD COLUMN IF NOT EXISTS input_hash   text,
     ADD COLUMN IF NOT EXISTS input_offset bigint;
@@ -19,7 +23,7 @@ CREATE OR REPLACE VIEW processed_inputs AS
 SELECT consumer, event_id, content_hash, topic, partition, "offset", processed_at
 FROM processed_input_rows
 UNION ALL
-SELECT service, causation_id, input_hash, split_part(chain_id, '/', 2), split_part(chain_id, '/', 3)::integer,
+SELECT service, causation_id, input_hash, split_part(chain_id, '/', 2), nullif(split_part(chain_id, '/', 3), '-')::integer,
        input_offset, recorded_at
 FROM events
 WHERE input_hash IS NOT NULL;
