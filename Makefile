@@ -32,7 +32,7 @@ chromium:
 test: $(STAMP) prometheus-tools chromium
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -p no:cacheprovider -n auto tests/unit
-	$(BIN)/python -m pytest -p no:cacheprovider --ignore=tests/unit
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=15 --ignore=tests/unit
 
 test-unit: $(STAMP) prometheus-tools
 	$(BIN)/lint-imports
