@@ -12,14 +12,13 @@ import asyncpg
 
 from services.common.eventstore.store import COMMITTED_AFTER
 
-# $1, $2: the checkpoint. The first decision's chain names its input's topic (store.chain_name).
+# $1, $2: the checkpoint. A row per (service, topic) of the first decisions committed since (a
+# first decision's chain names its input's topic: store.chain_name), and one with the new checkpoint.
 _FRESH = f"""
-WITH fresh AS (SELECT tx_id, global_position, service, chain_id, input_hash FROM events WHERE {COMMITTED_AFTER}),
-last AS (SELECT tx_id, global_position FROM fresh ORDER BY tx_id DESC, global_position DESC LIMIT 1)
-SELECT service, split_part(chain_id, '/', 2) AS topic, count(*) AS n,
-       (SELECT tx_id FROM last) AS tx_id, (SELECT global_position FROM last) AS global_position
+WITH fresh AS (SELECT tx_id, global_position, service, chain_id, input_hash FROM events WHERE {COMMITTED_AFTER})
+SELECT service, split_part(chain_id, '/', 2) AS topic, count(*) AS n, NULL::xid8 AS tx_id, NULL::bigint AS global_position
 FROM fresh WHERE input_hash IS NOT NULL GROUP BY 1, 2
-UNION ALL SELECT NULL, NULL, 0, (SELECT tx_id FROM last), (SELECT global_position FROM last)
+UNION ALL (SELECT NULL, NULL, 0, tx_id, global_position FROM fresh ORDER BY tx_id DESC, global_position DESC LIMIT 1)
 """
 # Inputs that decided nothing, and dead letters: rows of their own, few in a bench run.
 _ROWS = ("SELECT consumer, topic, count(*) AS n FROM (SELECT consumer, topic FROM processed_input_rows"

@@ -167,10 +167,7 @@ WITH heads AS (
 )
 SELECT ({_MOVED}) AS moved,
        (SELECT array_agg(nextval('events_position_seq')) FROM generate_series(1, $4)) AS positions,
-       (SELECT coalesce(array_agg(chain_id ORDER BY chain_id), '{{}}') FROM heads) AS chain_ids,
-       (SELECT array_agg(seq ORDER BY chain_id) FROM heads) AS seqs,
-       (SELECT array_agg(hash ORDER BY chain_id) FROM heads) AS hashes,
-       (SELECT array_agg(epoch ORDER BY chain_id) FROM heads) AS epochs
+       (SELECT array_agg((chain_id, seq, hash, epoch)) FROM heads) AS heads
 """
 
 
@@ -185,11 +182,11 @@ async def _prepare_append(conn: asyncpg.Connection, read_versions: dict[str, int
     ConcurrencyConflict when a stream read for the batch has moved on."""
     row = await conn.fetchrow(_PREPARE_APPEND, list(read_versions), list(read_versions.values()), chains, count)
     _raise_if_moved(row["moved"])
-    if len(row["chain_ids"]) < len(chains):  # a chain's first append
-        await _create_chains(conn, [c for c in chains if c not in row["chain_ids"]])
-        locked = await _lock_heads(conn, chains)
-        return {c: (r["seq"], r["hash"], r["epoch"]) for c, r in locked.items()}, row["positions"]
-    return dict(zip(row["chain_ids"], zip(row["seqs"], row["hashes"], row["epochs"]))), row["positions"]
+    heads = {chain: (seq, link, epoch) for chain, seq, link, epoch in row["heads"] or ()}
+    if len(heads) < len(chains):  # a chain's first append
+        await _create_chains(conn, [c for c in chains if c not in heads])
+        heads = {c: (r["seq"], r["hash"], r["epoch"]) for c, r in (await _lock_heads(conn, chains)).items()}
+    return heads, row["positions"]
 
 
 async def append(
