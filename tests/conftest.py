@@ -44,13 +44,23 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-@pytest.fixture
-async def database_url(postgres_admin_url):
-    """A fresh, empty database per test, so tests never see each other's events."""
+async def _fresh_database(admin_url: str) -> str:
     name = f"wuguan_t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_admin_url)
+    admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield _with_database(postgres_admin_url, name)
+    return _with_database(admin_url, name)
+
+
+@pytest.fixture
+async def database_url(postgres_admin_url):
+    """A fresh, empty database per test, so tests never see each other's events."""
+    yield await _fresh_database(postgres_admin_url)
+
+
+@pytest.fixture
+async def other_database_url(postgres_admin_url):
+    """A second fresh database, for a test that runs the same inputs twice and compares."""
+    yield await _fresh_database(postgres_admin_url)

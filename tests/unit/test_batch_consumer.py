@@ -3,12 +3,14 @@
 test_chaos_kill_restart, test_no_input_lost)."""
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 from faust.types import TP
 from hypothesis import given, strategies as st
 
-from services.common.runtime.batch_consumer import bounded, merged, next_offsets
+from services.common.runtime.batch_consumer import BatchConsumer, bounded, merged, next_offsets
+from services.common.runtime.dead_letters import InputMessage
 
 
 def record(offset: int, timestamp: int, value: bytes = b"x") -> SimpleNamespace:
@@ -45,3 +47,44 @@ def test_batches_keep_order_and_respect_count_and_bytes(sizes, max_count, max_by
 def test_offsets_committed_are_one_past_the_last_input_of_each_partition():
     fetch = {TP("a", 0): [record(7, 0), record(8, 0)], TP("a", 1): [record(3, 0)]}
     assert next_offsets(list(merged(fetch))) == {TP("a", 0): 9, TP("a", 1): 4}
+
+
+class _Acknowledging(BatchConsumer):
+    """The consumer's acknowledgement alone: what it would commit and seek back to."""
+
+    def __init__(self):  # no faust: only _acknowledge's own state
+        self.committed, self.rewound = [], []
+
+    def _commit_later(self, offsets):
+        self.committed.append(offsets)
+
+    async def _rewind(self, not_stored):
+        self.rewound.append([m.offset for m in not_stored])
+
+
+def message(partition: int, offset: int) -> InputMessage:
+    return InputMessage(topic="t", partition=partition, offset=offset, key=b"k", value=b"v")
+
+
+async def test_CONTRACT_NOTHING_LOST_offsets_move_only_once_every_batch_delivered_before_is_durable():
+    """A batch is durable only after the one before it (batch_pipeline writes in order), but the
+    acknowledgement does not lean on that: a later batch durable first commits nothing until the
+    earlier one is, and a batch whose write was cancelled (the worker stopping) commits nothing."""
+    loop = asyncio.get_running_loop()
+    consumer = _Acknowledging()
+    batches = [[message(0, 1)], [message(0, 2), message(1, 7)], [message(0, 3)], [message(1, 8)]]
+    futures = [loop.create_future() for _ in batches]
+    for batch, durable in zip(batches, futures):
+        consumer._writing().append((batch, durable))
+        durable.add_done_callback(consumer._acknowledge)
+    futures[1].set_result([message(1, 7)])  # partition 1 fenced out: not committed, fetched again
+    await asyncio.sleep(0)
+    assert consumer.committed == []
+    futures[0].set_result([])
+    for _ in range(3):  # the callbacks, then the rewind they start
+        await asyncio.sleep(0)
+    assert consumer.committed == [{TP("t", 0): 2}, {TP("t", 0): 3}] and consumer.rewound == [[7]]
+    futures[2].cancel()
+    futures[3].set_result([])
+    await asyncio.sleep(0)
+    assert consumer.committed[2:] == [{TP("t", 1): 9}] and not consumer._writing()

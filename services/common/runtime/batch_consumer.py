@@ -4,10 +4,12 @@ faust hands an agent one message at a time: two tasks and an `asyncio.wait` per 
 (`Consumer._drain_messages`), which capped a worker at about a quarter of a bare aiokafka
 consumer (docs/performance.md, run 10). This consumer keeps everything else of faust (the
 consumer thread, group membership, rebalancing, flow control, the web server) and replaces only
-that loop: what one fetch returned goes to the worker's batch handler at once, and the offsets
-are committed only after the handler has returned, i.e. after the batch's decisions and dead
-letters are durable (CONTRACT.NOTHING_LOST). A crash at any point redelivers the batch; the
-store's input dedup makes the second delivery change nothing.
+that loop: what one fetch returned goes to the worker's batch handler at once. The handler
+returns once the batch is decided (batch_pipeline.py: the batch before it is being written
+meanwhile), with a future that completes when the batch's decisions and dead letters are
+durable; only then are its offsets committed (CONTRACT.NOTHING_LOST), in delivery order. A crash
+at any point redelivers what was not committed; the store's input dedup makes the second delivery
+change nothing.
 
 The worker registers it with `broker_consumer=["wuguan://host:port"]`; it leans on faust
 internals, so faust-streaming is pinned in pyproject.toml. tests/unit/test_batch_consumer.py covers
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+from collections import deque
 from time import monotonic
 from typing import Awaitable, Callable, Iterable, Iterator, Mapping
 
@@ -34,9 +37,10 @@ from .dead_letters import InputMessage
 
 log = logging.getLogger(__name__)
 
-# (the batch, the consumer group's generation) -> the inputs not stored because their partition
-# has another owner now: their offsets are not committed.
-BatchHandler = Callable[[list[InputMessage], int], Awaitable[list[InputMessage]]]
+# (the batch, the consumer group's generation) -> once the batch is decided, a future of the inputs
+# not stored because their partition has another owner now (their offsets are not committed),
+# which completes when the rest is durable.
+BatchHandler = Callable[[list[InputMessage], int], Awaitable[asyncio.Future]]
 # How long a revocation waits for the batch in flight to become durable, so that its offsets are
 # committed before its partitions move. Past it the rebalance goes on: the new owner redelivers
 # and the store's dedup keeps the effect once.
@@ -98,9 +102,10 @@ def deliver_batches(app, handler: BatchHandler, *, service: str, max_bytes: int)
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
-    """Hands each fetch to `app.batch_handler` and commits its offsets when the handler returns."""
+    """Hands each fetch to `app.batch_handler` and commits its offsets when it is durable."""
 
     _in_flight: asyncio.Lock | None = None
+    _durable: deque | None = None  # (batch, future of its inputs not stored), in delivery order
     _committer: asyncio.Task | None = None
     _to_commit: dict[TP, int] | None = None
     _last_commit: float = 0.0
@@ -125,9 +130,27 @@ class BatchConsumer(faust_aiokafka.Consumer):
             records = {tp: rs for tp, rs in records.items() if tp in assigned}
             for batch in bounded(merged(records), conf.broker_max_poll_records, max_bytes):
                 async with self._flight():
-                    not_stored = await handler(batch, generation)
-                    self._commit_later(next_offsets(batch, not_stored))
-                    await self._rewind(not_stored)
+                    durable = await handler(batch, generation)
+                    self._writing().append((batch, durable))
+                    durable.add_done_callback(self._acknowledge)
+
+    def _writing(self) -> deque:
+        if self._durable is None:
+            self._durable = deque()
+        return self._durable
+
+    def _acknowledge(self, _=None) -> None:
+        """Commit the offsets of the batches durable by now, from the oldest on: a batch's offsets
+        never move before those of a batch delivered earlier."""
+        writing, not_stored = self._writing(), []
+        while writing and writing[0][1].done():
+            batch, durable = writing.popleft()
+            if durable.cancelled() or durable.exception() is not None:  # the worker stopped mid-write
+                continue
+            self._commit_later(next_offsets(batch, durable.result()))
+            not_stored += durable.result()
+        if not_stored:
+            asyncio.ensure_future(self._rewind(not_stored))
 
     def _commit_later(self, offsets: dict[TP, int]) -> None:
         """Commit the offsets of a durable batch in the background, so the next fetch does not wait
@@ -184,13 +207,22 @@ class BatchConsumer(faust_aiokafka.Consumer):
         """Before partitions are revoked or the worker stops: let the batch in flight become durable
         (within REVOKE_WAIT_S) and, when stopping, its offsets committed. During a rebalance the
         consumer thread is busy with it and commits wait: they are left, and redelivery is skipped."""
-        lock = self._flight()
+        lock, deadline = self._flight(), monotonic() + REVOKE_WAIT_S
         try:
             await asyncio.wait_for(lock.acquire(), REVOKE_WAIT_S)
         except asyncio.TimeoutError:
             log.warning("a batch is still being stored after %.0f s; rebalancing without it", REVOKE_WAIT_S)
             return
-        lock.release()
+        try:
+            pending = [durable for _, durable in self._writing()]
+            if pending:
+                _, late = await asyncio.wait(pending, timeout=max(0.0, deadline - monotonic()))
+                if late:
+                    log.warning("a batch is still being stored after %.0f s; rebalancing without it", REVOKE_WAIT_S)
+                    return
+            self._acknowledge()
+        finally:
+            lock.release()
         if self._committer is not None and not self.app.rebalancing:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(self._committer), REVOKE_WAIT_S)

@@ -5,6 +5,13 @@ could not be decided all commit together. Only then does the worker acknowledge 
 offsets, so a crash at any point redelivers the batch, and a redelivered or republished input
 changes nothing (exactly-once effect over at-least-once delivery).
 
+A batch is decided first, on a connection of its own and outside any transaction, and then
+written in one transaction that checks everything the decisions read (stream versions, claims,
+the inputs' first-decision ids, snapshot revisions) has not moved. So the next batch can be decided
+while this one is written (batch_pipeline.py, on the states this one leaves: `Ahead`); a write that
+fails for any reason is done again the way it always was, deciding and writing in one
+transaction, retried and split as below.
+
 No input stops a partition, and no fault skips one (CONTRACT.NOTHING_LOST):
 - an input the contract refuses, or that the decider, the evolve or the database refuses for
   what it holds, becomes a dead letter; a batch that fails for one such input is split until
@@ -95,6 +102,25 @@ class _Decided:
     stored: list = field(default_factory=list)
     claimed: dict = field(default_factory=dict)  # chain -> (generation, epoch) claimed by this batch
     holds: object = None  # poison_hold.BatchHolds: the streams held behind a poisoned input
+    generation: int = 0  # the consumer group's when the inputs were fetched
+
+
+@dataclass
+class Batch:
+    """One delivery of inputs, from its arrival until it is durable."""
+
+    messages: list
+    generation: int
+    decoded: list
+    refused: list
+    started: float
+    decided: _Decided | None = None  # what the first write attempt stores, if deciding it succeeded
+    committed_as_decided: bool = False  # that attempt committed: later batches may build on `decided`
+
+
+class NotAhead(Exception):
+    """The batch needs a state the batch ahead of it changes and cannot hand over (a view of a
+    stream it appends to, folded from stored events): it is decided once that batch is stored."""
 
 
 class BatchProcessor:
@@ -172,19 +198,72 @@ class BatchProcessor:
         """Returns once every message's decisions or dead letter is durable, but for those it
         returns: inputs of partitions another worker owns now (fenced out), whose offsets are not
         to be committed here. `generation`: the consumer group's when the messages were fetched.
-        Raises nothing but CancelledError: an exception would commit inputs that were not stored."""
-        started = time.perf_counter()
-        self._generation, self._fenced = generation, []
+        Raises nothing but CancelledError: an exception would commit inputs that were not stored.
+        One batch at a time; the worker overlaps them through batch_pipeline.BatchPipeline."""
+        batch = self.accept(messages, generation)
+        await self.decide(batch)
+        fenced = [] if await self.write_decided(batch) else await self.store_serially(batch)
+        self.observe_durable(batch)
+        return fenced
+
+    def accept(self, messages: list[InputMessage], generation: int) -> Batch:
         decoded, refused = self._decode_all(messages)
-        await self._store_isolating(decoded, refused)
-        metrics.BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
-        metrics.BATCH_INPUTS.labels(self.service).observe(len(messages))
+        return Batch(messages, generation, decoded, refused, time.perf_counter())
+
+    async def decide(self, batch: Batch, ahead=None) -> None:
+        """Decide the batch on a connection of its own, outside a transaction, for write_decided.
+        `ahead` (batch_pipeline.Ahead): what the batch still being written leaves, which the
+        store does not show yet. A batch that cannot be decided so (the database is down, or
+        NotAhead) is left undecided, for store_serially."""
+        batch.decided = None
+        try:
+            async with self.pool.acquire() as conn:
+                decided = _Decided(refusals=list(batch.refused), generation=batch.generation)
+                await self._decide_fresh(conn, batch.decoded, decided, ahead)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, NotAhead):
+                log.debug("deciding a batch failed (%s); it is decided again as it is stored", type(exc).__name__)
+            return
+        batch.decided = decided
+
+    async def write_decided(self, batch: Batch) -> bool:
+        """One attempt to store what decide() decided, in one transaction; True once committed.
+        It checks that nothing the decisions read has moved, so a False (any failure) loses
+        nothing: store_serially decides and stores the batch again."""
+        decided, batch.committed_as_decided = batch.decided, False
+        if decided is None:
+            return False
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self._timed_write(conn, decided)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, store.ConcurrencyConflict):
+                metrics.CONCURRENCY_CONFLICTS.labels(self.service).inc()
+                self._forget(tuple(decided.states))
+            return False
+        self._after_commit(decided)
+        batch.committed_as_decided = True
+        return True
+
+    async def store_serially(self, batch: Batch) -> list[InputMessage]:
+        """Decide and store the batch in one transaction, retried and split until it is durable
+        (the module's docstring); returns the inputs fenced out."""
+        self._generation, self._fenced = batch.generation, []
+        await self._store_isolating(batch.decoded, batch.refused)
+        return self._fenced
+
+    def observe_durable(self, batch: Batch) -> None:
+        metrics.BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - batch.started)
+        metrics.BATCH_INPUTS.labels(self.service).observe(len(batch.messages))
         now_ms = time.time() * 1000
         latency = metrics.DECISION_LATENCY.labels(self.service)
-        for message, _ in decoded:
+        for message, _ in batch.decoded:
             if message.timestamp_ms:
                 latency.observe(max(0.0, (now_ms - message.timestamp_ms) / 1000))
-        return self._fenced
 
     async def _store_isolating(self, decoded: list, refused: list[Refusal]) -> None:
         """Commit the batch; if one of its inputs makes that impossible, split the batch (in
@@ -266,10 +345,7 @@ class BatchProcessor:
         if isinstance(error, store.ConcurrencyConflict):
             self._conflicts += 1
             metrics.CONCURRENCY_CONFLICTS.labels(self.service).inc()
-            # Only what the failed attempt read can be stale; the rest of the cache stays warm
-            # (clearing it all made every conflict reload every account of the next batches).
-            self.cache.drop(self._attempted)
-            self.snapshots.forget(self._attempted)
+            self._forget(self._attempted)
             return
         metrics.STORE_RETRIES.labels(self.service).inc()
         metrics.STORE_BLOCKED.labels(self.service).set(1)
@@ -278,9 +354,18 @@ class BatchProcessor:
             log.error("the database refuses writes (%s): holding the batch, offsets unmoved, retrying", reason)
         self.blocked_by = reason
 
-    async def _load_states(self, conn, stream_ids: set[str]) -> dict[str, tuple[int, object]]:
-        """(version, state) per stream; views are folded from their stream's events every time."""
+    def _forget(self, stream_ids: tuple[str, ...]) -> None:
+        """Only what a conflicting attempt read can be stale; the rest of the cache stays warm
+        (clearing it all made every conflict reload every account of the next batches)."""
+        self.cache.drop(stream_ids)
+        self.snapshots.forget(stream_ids)
+
+    async def _load_states(self, conn, stream_ids: set[str], ahead=None) -> dict[str, tuple[int, object]]:
+        """(version, state) per stream; views are folded from their stream's events every time.
+        `ahead`'s states come first: the store does not show them yet."""
         states, missing = {}, []
+        if ahead is not None:
+            states, stream_ids = ahead.take(stream_ids)
         claims = [s for s in stream_ids if is_claim(s)]
         if claims:
             states.update({c: (0, value) for c, value in (await load_claims(conn, self.service, claims)).items()})
@@ -327,15 +412,19 @@ class BatchProcessor:
     async def _decide_and_store(self, decoded: list, refused: list[Refusal]) -> _Decided:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
-                batch = _Decided(refusals=list(refused))
+                batch = _Decided(refusals=list(refused), generation=self._generation)
                 await self._decide_fresh(conn, decoded, batch)
-                append_started = time.perf_counter()
-                await self._write(conn, batch)
-                metrics.APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - append_started)
+                self._attempted = tuple(batch.states)
+                await self._timed_write(conn, batch)
         return batch
 
-    async def _decide_fresh(self, conn, decoded: list, batch: _Decided) -> None:
-        for message, event, digest in await self._drop_already_processed(conn, decoded, batch.refusals):
+    async def _timed_write(self, conn, batch: _Decided) -> None:
+        append_started = time.perf_counter()
+        await self._write(conn, batch)
+        metrics.APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - append_started)
+
+    async def _decide_fresh(self, conn, decoded: list, batch: _Decided, ahead=None) -> None:
+        for message, event, digest in await self._drop_already_processed(conn, decoded, batch.refusals, ahead):
             try:
                 batch.fresh.append((message, event, digest, self._streams_of(event)))
             except Exception as exc:  # e.g. a decision input without the id this service keys on
@@ -345,8 +434,7 @@ class BatchProcessor:
         # A held input is not decided, so its streams (whose evolve may be what fails) are not read.
         batch.states = await self._load_states(
             conn, {s for _, event, _, streams in batch.fresh if not batch.holds.skips_loading(event, streams)
-                  for s in streams})
-        self._attempted = tuple(batch.states)
+                  for s in streams}, ahead)
         batch.working = {sid: state for sid, (_, state) in batch.states.items()}
         views = views_by_stream(batch.working)
         for message, event, digest, streams in batch.fresh:
@@ -400,7 +488,7 @@ class BatchProcessor:
             conn,
             self._in_decided_order(batch),
             read_versions=self._read_versions(batch.states, batch.appended),
-            epochs=await self.chains.epochs(conn, chains, self._generation, batch.claimed) if chains else None,
+            epochs=await self.chains.epochs(conn, chains, batch.generation, batch.claimed) if chains else None,
         )
         try:
             await record_claims(conn, self.service, [
@@ -447,7 +535,7 @@ class BatchProcessor:
         claims_made = getattr(self.decider, "claims_made", None)
         return claims_made(decision) if claims_made is not None else []
 
-    async def _drop_already_processed(self, conn, decoded, rejected):
+    async def _drop_already_processed(self, conn, decoded, rejected, ahead=None):
         if not decoded:
             return []
         ids = list({event.event_id for message, event in decoded if message.topic not in self.repartitioned})
@@ -462,6 +550,8 @@ class BatchProcessor:
             [input_decision_id(self.service, i) for i in ids],
         ) if ids else []
         seen = {r["event_id"]: r["content_hash"] for r in rows}
+        if ahead is not None:  # recorded by the batch still being written
+            seen.update(ahead.inputs)
         fresh = []
         for message, event in decoded:
             if message.topic in self.repartitioned:

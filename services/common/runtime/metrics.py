@@ -22,9 +22,14 @@ CONCURRENCY_CONFLICTS = Counter(
 STORE_RETRIES = Counter(
     "wuguan_store_retries_total", "Batches retried because the database was unavailable", ["service"]
 )
+BATCHES_DECIDED_AHEAD = Counter(
+    "wuguan_batches_decided_ahead_total",
+    "Batches decided while the batch before was being written: kept, or redone because that write failed",
+    ["service", "outcome"],
+)
 BATCH_SECONDS = Histogram(
     "wuguan_batch_seconds",
-    "Time to decide and store one batch of inputs",
+    "Time from a batch's delivery to its outcome being durable (deciding, waiting for the batch before, storing)",
     ["service"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )

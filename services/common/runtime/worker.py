@@ -40,6 +40,7 @@ from .poison_hold import STREAM_BLOCKED
 from .relay import Relay
 from .timers import TimerPublisher, timer_topic
 from . import batch_consumer
+from .batch_pipeline import BatchPipeline
 from .batch_processor import BatchProcessor
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Runtime:
         self.pool = None
         self.producer = None
         self.processor: BatchProcessor | None = None
+        self.pipeline: BatchPipeline | None = None
 
     async def start(self) -> None:
         policy = self.definition.load_policy(self.settings)
@@ -127,6 +129,7 @@ class Runtime:
             service_version=SERVICE_VERSION,
             max_event_bytes=self.settings.max_event_bytes,
         )
+        self.pipeline = BatchPipeline(self.processor)
         relay = Relay(
             service=self.service,
             topic=DECISION_TOPICS[self.service],
@@ -174,6 +177,8 @@ class Runtime:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.pipeline is not None:
+            await self.pipeline.close()
         if self.producer is not None:
             await self.producer.stop()
         if self.pool is not None:
@@ -253,9 +258,9 @@ def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
         async for _ in stream:  # pragma: no cover - nothing is delivered one by one
             pass
 
-    async def process_batch(messages: list[InputMessage], generation: int) -> list[InputMessage]:
+    async def process_batch(messages: list[InputMessage], generation: int) -> asyncio.Future:
         await runtime.ready.wait()
-        return await runtime.processor.process(messages, generation)
+        return await runtime.pipeline.submit(messages, generation)
 
     batch_consumer.deliver_batches(app, process_batch, service=service, max_bytes=settings.batch_max_bytes)
 
