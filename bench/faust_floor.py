@@ -58,7 +58,7 @@ def build(bootstrap: str, database_url: str, topic: str, expected: int) -> faust
 
     connection: list[asyncpg.Connection] = []
 
-    async def store(messages, generation: int) -> list:
+    async def store(messages, generation: int) -> asyncio.Future:
         if not connection:
             connection.append(await asyncpg.connect(database_url))
             await prepare(connection[0])
@@ -72,7 +72,9 @@ def build(bootstrap: str, database_url: str, topic: str, expected: int) -> faust
                               "last_ms": time.time() * 1000}))
             # Measured; faust's shutdown (seconds, with a rebalance) is not part of it.
             os._exit(0)
-        return []
+        durable = asyncio.get_running_loop().create_future()  # stored above, before returning
+        durable.set_result([])
+        return durable
 
     deliver_batches(app, store, service="bench", max_bytes=settings.batch_max_bytes)
     return app
