@@ -6,16 +6,19 @@ Each wrapper adds two perf_counter() calls, well under 1 µs an input. The steps
 
     process                      the whole batch                               -> "batch"
       _decode_all                contract decoding                             -> "decode"
-      _decide_and_store          pool acquire, BEGIN ... COMMIT (the transaction)
+      decide                     pool acquire, then (outside a transaction):
         _decide_fresh            everything before the writes:
           _drop_already_processed  processed-input lookup (a query)            -> read
           _load_states             state of streams not cached (a query)       -> read
           _decide_one              decide, decision envelopes, evolve          -> "decide"
+      write_decided              pool acquire, BEGIN ... COMMIT (the transaction)
         _write                   the writes:
           store.append             hash chain and COPY of the decisions        -> store
           record_claims            unique claims                               -> store
           (the rest of _write)     processed inputs, dead letters, timers, clock -> store
-        (the rest)               acquire, BEGIN, COMMIT                        -> store ("commit")
+        _after_commit            the caches and metrics after the commit       -> other
+        (the rest)               acquire, BEGIN, COMMIT, and decide's acquire  -> store ("commit")
+      store_serially             a batch whose write failed, decided and stored again -> store
 
 Summary phases, which add up to the batch: decode, read, decide, store, other (the isolation
 wrapper, post-commit bookkeeping and metrics).
@@ -30,8 +33,8 @@ from collections import defaultdict
 from services.common.runtime import batch_processor
 from services.common.runtime.batch_processor import BatchProcessor
 
-METHODS = ("process", "_decode_all", "_decide_and_store", "_decide_fresh", "_drop_already_processed",
-           "_load_states", "_decide_one", "_write")
+METHODS = ("process", "_decode_all", "decide", "_decide_fresh", "_drop_already_processed", "_load_states",
+           "_decide_one", "write_decided", "_write", "_after_commit", "store_serially")
 
 
 class PhaseTimer:
@@ -82,16 +85,19 @@ class PhaseTimer:
         read = s["_drop_already_processed"] + s["_load_states"]
         decide_other = s["_decide_fresh"] - read - s["_decide_one"]
         write_other = s["_write"] - s["append"] - s["record_claims"]
-        commit = s["_decide_and_store"] - s["_decide_fresh"] - s["_write"]
+        commit = (s["write_decided"] - s["_write"] - s["_after_commit"]) + (s["decide"] - s["_decide_fresh"])
         summary = {
             "decode": s["_decode_all"], "read": read, "decide": s["_decide_one"] + decide_other,
-            "store": s["_write"] + commit, "other": s["process"] - s["_decode_all"] - s["_decide_and_store"],
+            "store": s["_write"] + commit + s["store_serially"],
+            "other": s["process"] - s["_decode_all"] - s["decide"] - s["write_decided"] - s["store_serially"]
+            + s["_after_commit"],
         }
         detail = {
             "decode": s["_decode_all"], "dedup_lookup": s["_drop_already_processed"],
             "state_load": s["_load_states"], "decide_envelopes_evolve": s["_decide_one"],
             "decide_bookkeeping": decide_other, "append": s["append"], "claims": s["record_claims"],
             "processed_inputs_timers_clock": write_other, "acquire_begin_commit": commit,
+            "stored_again": s["store_serially"],
             "other": summary["other"],
         }
         return {

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from time import monotonic
 
 import asyncpg
 import orjson
@@ -31,6 +32,15 @@ log = logging.getLogger(__name__)
 
 RELAY_LOCK_BASE = 7_700_100
 NOTES_PER_MESSAGE = 200  # a routed message stays far below the broker's message size limit
+# How often a relay that is behind counts what it has left. The count scans the whole backlog: once
+# a page, a relay 20k decisions behind spent more time counting than publishing, and fell further
+# behind (docs/performance.md, run 16).
+LAG_COUNT_EVERY_S = 5.0
+# Decisions per page. A page costs a handful of waits on the event loop (its read, the broker's
+# acknowledgement, the checkpoint), and under load each wait lasts as long as the batch being
+# decided meanwhile (~40 ms): with pages of 1 000, a busy worker's relay published ~5k decisions/s
+# and fell behind what the worker decided (docs/performance.md, run 16).
+PAGE_SIZE = 5000
 
 
 def routed_messages(routed: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
@@ -45,7 +55,7 @@ def routed_messages(routed: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 
 class Relay:
     def __init__(self, *, service: str, topic: str, database_url: str, role: str | None,
-                 producer: AIOKafkaProducer, interval_s: float, page_size: int = 1000, log_decisions: bool = False,
+                 producer: AIOKafkaProducer, interval_s: float, page_size: int = PAGE_SIZE, log_decisions: bool = False,
                  route: Repartition | None = None):
         self.service = service
         self.route = route
@@ -58,6 +68,7 @@ class Relay:
         self.interval_s = interval_s
         self.page_size = page_size
         self.name = f"relay:{service}"
+        self._lag_counted_at = float("-inf")
 
     async def publish_page(self, conn: asyncpg.Connection) -> int:
         """Publish this service's decisions among the next page of the log; returns the page's size.
@@ -109,7 +120,8 @@ class Relay:
         RELAY_PUBLISHED.labels(self.service).inc(len(mine))
         if len(page) < self.page_size:  # caught up: nothing of this service is left behind
             RELAY_LAG.labels(self.service).set(0)
-        else:
+        elif monotonic() - self._lag_counted_at >= LAG_COUNT_EVERY_S:
+            self._lag_counted_at = monotonic()
             lag = await conn.fetchval(
                 "SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1::xid8, $2) AND service = $3",
                 *after, self.service)
