@@ -1,7 +1,7 @@
 """Bulk-loads decision envelopes into an empty `events` table with COPY, as the store's own
 append would have written them: positions in the given order, stream versions counted per
-stream, and the real hash chain (services.common.eventstore.chain), and the unique claims the
-decisions make (services/common/runtime/claims.py), so `wuguan verify` passes on the result.
+stream, the real hash chain (services.common.eventstore.chain), and the unique claim each
+decision makes on its row (services/common/runtime/claims.py), so `wuguan verify` passes on the result.
 One transaction: a failed load leaves no half store.
 """
 from __future__ import annotations
@@ -25,35 +25,43 @@ class _Heads(dict):
         return head
 
 
+CLAIMS_MADE = {GuardDecider.service: GuardDecider().claims_made}
+
+
+def _claim(decision: dict) -> tuple[str | None, str | None]:
+    """The claim a decision makes, carried by its row as the runtime stores it (claims.py)."""
+    made = CLAIMS_MADE.get(decision["service"])
+    claims = made(decision) if made is not None else []
+    if len(claims) > 1:
+        raise ValueError(f"{decision['decisionType']} makes {len(claims)} claims: the bench's writer stores one")
+    return claims[0] if claims else (None, None)
+
+
+def _new_event(d: dict) -> NewEvent:
+    claim_key, claim_value = _claim(d)
+    return NewEvent(event_id=d["decisionId"], stream_id=d["streamId"], event_type=d["decisionType"],
+                    service=d["service"], business_time=parse_rfc3339(d["businessTime"]), payload=d,
+                    causation_id=d["causedBy"][0] if d["causedBy"] else None, correlation_id=d.get("correlationId"),
+                    chain_id=f"{d['service']}/bench", claim_key=claim_key, claim_value=claim_value)
+
+
 def stored_rows(decisions: Iterable[dict], versions: dict[str, int] | None = None, heads: dict | None = None):
     """(columns of `events`) per decision, sealed as the store's append seals them, one chain per
     service (`<service>/bench`); the runtime's NewEvent mapping (batch_processor: event id =
-    decision id, causation = the input, business time as decided)."""
-    events = (NewEvent(event_id=d["decisionId"], stream_id=d["streamId"], event_type=d["decisionType"],
-                       service=d["service"], business_time=parse_rfc3339(d["businessTime"]), payload=d,
-                       causation_id=d["causedBy"][0] if d["causedBy"] else None,
-                       correlation_id=d.get("correlationId"), chain_id=f"{d['service']}/bench")
-              for d in decisions)
+    decision id, causation = the input, business time as decided, the claim it makes)."""
+    events = map(_new_event, decisions)
     return map(row, seal(events, count(1), _Heads() if heads is None else heads, {} if versions is None else versions))
-
-
-CLAIMS_MADE = {GuardDecider.service: GuardDecider().claims_made}
 
 
 async def load(conn: asyncpg.Connection, decisions: Iterable[dict]) -> int:
     """COPY every decision into `events` (which must be empty); returns how many."""
     last: list = []
-    claims: list[tuple] = []
     heads = _Heads()
 
     def rows():
         for record in stored_rows(decisions, heads=heads):
             yield record
             last[:] = record
-            decision = record[10]
-            made = CLAIMS_MADE.get(decision["service"])
-            if made is not None:
-                claims.extend((decision["service"], key, value, record[0]) for key, value in made(decision))
 
     async with conn.transaction():
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events)"):
@@ -62,8 +70,6 @@ async def load(conn: asyncpg.Connection, decisions: Iterable[dict]) -> int:
         await conn.copy_records_to_table("events", columns=COLUMNS, records=rows())
         if not last:
             return 0
-        await conn.copy_records_to_table("unique_claims", columns=("service", "claim_key", "value", "position"),
-                                         records=claims)
         await conn.executemany("INSERT INTO event_chains (chain_id, seq, hash) VALUES ($1, $2, $3)",
                                [(chain, seq, link) for chain, (seq, link) in heads.items()])
         await conn.execute("SELECT setval('events_position_seq', $1)", last[0])

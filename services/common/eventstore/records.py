@@ -25,6 +25,9 @@ class NewEvent(NamedTuple):
     # offset, which record it as processed
     input_hash: str | None = None
     input_offset: int | None = None
+    # the unique claim the decision makes (runtime/claims.py, migration 0010), if any
+    claim_key: str | None = None
+    claim_value: str | None = None
 
 
 class StoredEvent(NamedTuple):
@@ -46,3 +49,5 @@ class StoredEvent(NamedTuple):
     chain_seq: int | None = None
     input_hash: str | None = None  # as in NewEvent; not part of the chain's link
     input_offset: int | None = None
+    claim_key: str | None = None  # as in NewEvent; not part of the chain's link (verify recomputes it)
+    claim_value: str | None = None

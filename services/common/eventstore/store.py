@@ -23,7 +23,7 @@ from .records import NewEvent, StoredEvent
 COLUMNS = (
     "global_position", "stream_id", "stream_version", "event_id", "event_type",
     "schema_version", "service", "business_time", "causation_id", "correlation_id",
-    "payload", "prev_hash", "hash", "chain_id", "chain_seq", "input_hash", "input_offset",
+    "payload", "prev_hash", "hash", "chain_id", "chain_seq", "input_hash", "input_offset", "claim_key", "claim_value",
 )
 SELECT_COLUMNS = (
     "global_position, stream_id, stream_version, event_id::text AS event_id, event_type, "
@@ -116,6 +116,8 @@ def seal(events: Iterable[NewEvent], positions: Iterator[int], heads: dict[str, 
             chain_seq=head[0] + 1,
             input_hash=event.input_hash,
             input_offset=event.input_offset,
+            claim_key=event.claim_key,
+            claim_value=event.claim_value,
         )
         head[0], head[1] = head[0] + 1, link
 
@@ -124,7 +126,7 @@ def row(e: StoredEvent) -> tuple:
     """A sealed event as the COLUMNS of `events`."""
     return (e.global_position, e.stream_id, e.stream_version, e.event_id, e.event_type, e.schema_version, e.service,
             e.business_time, e.causation_id, e.correlation_id, e.payload, e.prev_hash, e.hash, e.chain_id,
-            e.chain_seq, e.input_hash, e.input_offset)
+            e.chain_seq, e.input_hash, e.input_offset, e.claim_key, e.claim_value)
 
 
 async def claim_chains(conn: asyncpg.Connection, chains: Sequence[str]) -> dict[str, int]:

@@ -7,8 +7,9 @@ being mistaken for a broken end. Within a chain, sequence numbers must run 1, 2,
 event linked to the one before; each chain's last event must be its head.
 
 A whole walk also checks the unique claims (services/common/runtime/claims.py) against the
-decisions that made them, when given each service's `claims_made`: the claims table sits
-outside the chains, and a deleted claim would let a duplicate through.
+decisions that made them, when given each service's `claims_made`: a claim sits outside the
+chains (the decision's claim columns, which its link does not cover, or a row of
+unique_claim_rows), and a deleted claim would let a duplicate through.
 """
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ class _Decided:
     working: dict = field(default_factory=dict)
     new_events: list = field(default_factory=list)  # in the order they were decided
     appended: Counter = field(default_factory=Counter)  # stream -> how many of new_events it gets
-    claims: dict = field(default_factory=dict)  # decision id -> the claims it makes
+    claims: dict = field(default_factory=dict)  # decision id -> the claims it makes past its first
     processed_rows: list = field(default_factory=list)  # inputs that decided nothing: recorded by a row
     decided_topics: list = field(default_factory=list)  # the topic of each input decided, for the metrics
     snapshot_revisions: dict = field(default_factory=dict)  # snapshot stream -> the revision written
@@ -478,11 +478,14 @@ class BatchProcessor:
             return False
         batch.working.update(changed)
         for new_event in events:
+            made = self._claims_made(new_event.payload)
+            if made:  # the first claim rides on the decision; any other gets a row (claims.py)
+                (key, value), *more = made
+                new_event = new_event._replace(claim_key=key, claim_value=value)
+                if more:
+                    batch.claims[new_event.event_id] = more
             batch.new_events.append(new_event)
             batch.appended[new_event.stream_id] += 1
-            made = self._claims_made(new_event.payload)
-            if made:
-                batch.claims[new_event.event_id] = made
             for key, value in made:
                 if batch.working.get(claim_id(key)) is None:  # a later input of the batch sees it
                     batch.working[claim_id(key)] = value

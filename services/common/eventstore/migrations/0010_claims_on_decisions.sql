@@ -1,0 +1,33 @@
+-- A unique claim is carried by the decision that makes it, not by a row of its own (issue 13,
+-- lean rows): one row per CDR less, which was half of what a CDR wrote.
+--
+-- A claim (services/common/runtime/claims.py) is a key a service may use once, with the value its
+-- first use recorded: a CDR's switch and origin id (CP3.DEDUP). The decision that makes it now
+-- holds its key and value in `claim_key` and `claim_value`, and a partial unique index refuses a
+-- second decision making the same key, as the claims table's primary key did: two workers racing
+-- for one key meet it as a concurrency conflict and retry. Claims of stores written before this
+-- migration stay in unique_claim_rows (the table renamed), as does any claim past a decision's
+-- first (no decider makes more than one today). `unique_claims` is now a view of both, so
+-- deciders, verify and chaos read it unchanged.
+--
+-- Upgrade: a worker of an older release inserts into unique_claims, which is a view from here on;
+-- the database refuses it (42809) and that worker holds its batch, offsets unmoved, until it is
+-- replaced. Building the index reads the events table once: on a large store, expect a pause of
+-- the writers while it is built, or build it beforehand with CREATE UNIQUE INDEX CONCURRENTLY.
+ALTER TABLE events
+    ADD COLUMN IF NOT EXISTS claim_key   text,
+    ADD COLUMN IF NOT EXISTS claim_value text;
+
+CREATE UNIQUE INDEX IF NOT EXISTS events_claims ON events (service, claim_key) WHERE claim_key IS NOT NULL;
+
+ALTER TABLE IF EXISTS unique_claims RENAME TO unique_claim_rows;
+
+CREATE OR REPLACE VIEW unique_claims AS
+SELECT service, claim_key, value, position
+FROM unique_claim_rows
+UNION ALL
+SELECT service, claim_key, claim_value, global_position
+FROM events
+WHERE claim_key IS NOT NULL;
+
+GRANT SELECT ON unique_claims TO wuguan_service;
