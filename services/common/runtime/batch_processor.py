@@ -309,7 +309,7 @@ class BatchProcessor:
     def _drop_fenced(self, decoded: list, chains: tuple[str, ...]) -> list:
         """The inputs of partitions that are still this worker's; the others are their new owner's."""
         log.warning("fenced out of %d chain(s) by a newer owner; leaving their inputs to it", len(chains))
-        self.chains.forget(chains)
+        self.chains.fenced(chains, self._generation)
         kept = []
         for message, event in decoded:
             if self.chains.chain_of(message) in chains:

@@ -18,7 +18,9 @@ ALTER TABLE events
     ADD COLUMN IF NOT EXISTS claim_key   text,
     ADD COLUMN IF NOT EXISTS claim_value text;
 
-CREATE UNIQUE INDEX IF NOT EXISTS events_claims ON events (service, claim_key) WHERE claim_key IS NOT NULL;
+-- The key leads: a batch asks for its keys with `claim_key = ANY(...)`, and with the service first a
+-- planner holding statistics from before the first claim filtered every claim of the service.
+CREATE UNIQUE INDEX IF NOT EXISTS events_claims ON events (claim_key, service) WHERE claim_key IS NOT NULL;
 
 ALTER TABLE IF EXISTS unique_claims RENAME TO unique_claim_rows;
 
