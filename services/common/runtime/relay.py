@@ -36,11 +36,6 @@ NOTES_PER_MESSAGE = 200  # a routed message stays far below the broker's message
 # a page, a relay 20k decisions behind spent more time counting than publishing, and fell further
 # behind (docs/performance.md, run 16).
 LAG_COUNT_EVERY_S = 5.0
-# Decisions per page. A page costs a handful of waits on the event loop (its read, the broker's
-# acknowledgement, the checkpoint), and under load each wait lasts as long as the batch being
-# decided meanwhile (~40 ms): with pages of 1 000, a busy worker's relay published ~5k decisions/s
-# and fell behind what the worker decided (docs/performance.md, run 16).
-PAGE_SIZE = 5000
 
 
 def routed_messages(routed: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
@@ -55,7 +50,7 @@ def routed_messages(routed: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
 
 class Relay:
     def __init__(self, *, service: str, topic: str, database_url: str, role: str | None,
-                 producer: AIOKafkaProducer, interval_s: float, page_size: int = PAGE_SIZE, log_decisions: bool = False,
+                 producer: AIOKafkaProducer, interval_s: float, page_size: int = 1000, log_decisions: bool = False,
                  route: Repartition | None = None):
         self.service = service
         self.route = route
