@@ -3,7 +3,8 @@
 A run of CDRs only goes through the guard's BatchProcessor (bench.in_process) on a database of
 its own; pg_stat_user_tables is read before and after. Rows = n_tup_ins per table (COPY counts).
 pg_stat_user_indexes does not count inserts, so index entries = rows inserted into a table x the
-indexes on it (pg_index), reported per index too; a partial index is marked, as it may hold fewer.
+indexes on it (pg_index), reported per index too; a partial index holds only the rows its predicate
+admits, counted in the table before and after (the tables read here are only inserted into).
 Updates (chain heads, the business clock: per batch, not per CDR) are reported beside, with the
 index entries their non-HOT versions add.
 
@@ -21,7 +22,17 @@ from .workload import Workload
 
 TABLES = ("SELECT relid, CASE WHEN schemaname = 'public' THEN relname ELSE schemaname || '.' || relname END"
           " AS name, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables")
-INDEXES = "SELECT indrelid, indexrelid::regclass::text AS name, indpred IS NOT NULL AS partial FROM pg_index"
+INDEXES = ("SELECT indrelid, indrelid::regclass::text AS tablename, indexrelid::regclass::text AS name,"
+           " indpred IS NOT NULL AS partial, pg_get_expr(indpred, indrelid) AS predicate FROM pg_index"
+           " WHERE indrelid IN (SELECT relid FROM pg_stat_user_tables)")
+
+
+async def _partial_entries(conn: asyncpg.Connection, indexes: list[dict]) -> None:
+    """Each partial index's entries: the rows of its table that its predicate admits."""
+    for index in indexes:
+        if index["partial"]:
+            index["entries"] = await conn.fetchval(
+                f"SELECT count(*) FROM {index['tablename']} WHERE {index['predicate']}")  # from the catalogue
 
 
 def cdrs_only(accounts: list[str], count: int) -> list[list[str]]:
@@ -52,8 +63,9 @@ async def settled_reading(database_url: str, timeout_s: float = 15.0) -> dict:
             # An insert rolled back (a retried batch) counts too, so the two may never agree:
             # then a reading unchanged for 2 s stands, marked unsettled.
             if (agrees and alike) or alike >= 10 or time.monotonic() > deadline:
-                return {"tables": reading, "settled": agrees and alike > 0,
-                        "indexes": [dict(r) for r in await conn.fetch(INDEXES)]}
+                indexes = [dict(r) for r in await conn.fetch(INDEXES)]
+                await _partial_entries(conn, indexes)
+                return {"tables": reading, "settled": agrees and alike > 0, "indexes": indexes}
             last = reading
             await asyncio.sleep(0.2)
     finally:
@@ -65,6 +77,7 @@ def per_cdr(before: dict, after: dict, cdrs: int) -> dict:
     indexes_of: dict[int, list[dict]] = {}
     for index in after["indexes"]:
         indexes_of.setdefault(index["indrelid"], []).append(index)
+    entries_before = {i["name"]: i.get("entries", 0) for i in before["indexes"]}
     tables, indexes = {}, {}
     rows = entries = updates = update_entries = 0
     for name, now in sorted(after["tables"].items()):
@@ -73,12 +86,13 @@ def per_cdr(before: dict, after: dict, cdrs: int) -> dict:
         if not (ins or upd):
             continue
         own = indexes_of.get(now["relid"], [])
-        rows, entries = rows + ins, entries + ins * len(own)
+        added = {i["name"]: i["entries"] - entries_before.get(i["name"], 0) if i["partial"] else ins for i in own}
+        rows, entries = rows + ins, entries + sum(added.values())
         updates, update_entries = updates + upd, update_entries + (upd - hot) * len(own)
         tables[name] = {"rows_per_cdr": _per(ins, cdrs), "indexes": len(own),
-                        "index_entries_per_cdr": _per(ins * len(own), cdrs), "updates_per_cdr": _per(upd, cdrs)}
+                        "index_entries_per_cdr": _per(sum(added.values()), cdrs), "updates_per_cdr": _per(upd, cdrs)}
         for index in own:
-            indexes[index["name"]] = {"table": name, "entries_per_cdr": _per(ins, cdrs),
+            indexes[index["name"]] = {"table": name, "entries_per_cdr": _per(added[index["name"]], cdrs),
                                       **({"partial": True} if index["partial"] else {})}
     return {
         "cdrs": cdrs, "rows_per_cdr": _per(rows, cdrs), "index_entries_per_cdr": _per(entries, cdrs),

@@ -358,8 +358,14 @@ class Bench:
         metrics = await asyncio.to_thread(self._get, "billing_guard", "/metrics") or ""
         every = [metrics] + [await asyncio.to_thread(self._get, name, "/metrics") or ""
                              for name in self.workers if name.startswith("billing_guard#")]
-        conflicts = sum(float(l.rsplit(" ", 1)[1]) for text in every for l in text.splitlines()
-                        if l.startswith("wuguan_concurrency_conflicts_total{"))
+
+        def counted(prefix: str, label: str = "") -> float:  # summed over the guard's workers
+            return sum(float(l.rsplit(" ", 1)[1]) for text in every for l in text.splitlines()
+                       if l.startswith(prefix) and label in l)
+
+        conflicts = counted("wuguan_concurrency_conflicts_total{")
+        decided_ahead = {outcome: counted("wuguan_batches_decided_ahead_total{", f'outcome="{outcome}"')
+                         for outcome in ("kept", "redone")}
         self.results["b_guard"] = {
             "inputs": len(messages), "decisions_stored": decisions,
             "seconds_to_last_processed": round(t_processed - t0, 2),
@@ -368,6 +374,7 @@ class Bench:
             "workers": self.guard_workers,
             "events_per_s": round(rate, 1), "ratio_to_baseline": round(rate / a, 3) if a else None,
             "concurrency_conflict_retries": conflicts,
+            "batches_decided_ahead": decided_ahead,  # while the batch before was written (batch_pipeline)
             "cpu": cpu,
             "decisions_by_type": by_type,
         }
@@ -584,7 +591,8 @@ class Bench:
              f"ratio to baseline {r.get('b_in_process', {}).get('ratio_to_baseline')}: Wuguan's own work"),
             ("(b) billing_guard end to end", f"{b.get('events_per_s')} ev/s",
              f"ratio b/a = {b.get('ratio_to_baseline')}; {b.get('decisions_stored')} decisions; relayed at {b.get('seconds_to_last_relayed')} s;"
-             f" cores busy {b.get('cpu', {}).get('busy_pct')} %, stolen {b.get('cpu', {}).get('steal_pct')} %"),
+             f" cores busy {b.get('cpu', {}).get('busy_pct')} %, stolen {b.get('cpu', {}).get('steal_pct')} %;"
+             f" batches decided ahead {b.get('batches_decided_ahead')}"),
             ("(c) guard latency @ half max", f"p50 {c.get('p50_ms')} ms / p99 {c.get('p99_ms')} ms",
              f"{c.get('rate_per_s')}/s x {c.get('events')}; histogram p50 {c.get('histogram_p50_ms')} p99 {c.get('histogram_p99_ms')} ms;"
              f" batch p99 {c.get('batch_p99_ms')} ms, {c.get('batch_inputs_p99')} inputs; loop lag p99 {c.get('loop_lag_p99_ms')} ms;"
