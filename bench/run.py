@@ -60,7 +60,9 @@ from .producer import new_producer
 from .processed_inputs import ProcessedInputs
 from .progress import log
 from .row_counts import cdrs_only
-from .statistics import cpu_share, cpu_times, gc_pauses, histogram_buckets, quantile, rebuilt_counts
+from .statistics import (
+    cores_by_process, cpu_share, cpu_times, gc_pauses, histogram_buckets, process_cpu_seconds, quantile, rebuilt_counts,
+)
 from .workload import Workload
 
 ROOT = Path(__file__).resolve().parent
@@ -355,17 +357,8 @@ class Bench:
         elapsed = t_relayed - t0
         rate = len(messages) / elapsed
         a = self.results.get("a_baseline", {}).get("events_per_s")
-        metrics = await asyncio.to_thread(self._get, "billing_guard", "/metrics") or ""
-        every = [metrics] + [await asyncio.to_thread(self._get, name, "/metrics") or ""
-                             for name in self.workers if name.startswith("billing_guard#")]
-
-        def counted(prefix: str, label: str = "") -> float:  # summed over the guard's workers
-            return sum(float(l.rsplit(" ", 1)[1]) for text in every for l in text.splitlines()
-                       if l.startswith(prefix) and label in l)
-
-        conflicts = counted("wuguan_concurrency_conflicts_total{")
-        decided_ahead = {outcome: counted("wuguan_batches_decided_ahead_total{", f'outcome="{outcome}"')
-                         for outcome in ("kept", "redone")}
+        every = [await asyncio.to_thread(self._get, name, "/metrics") or ""
+                 for name in self.workers if name.split("#")[0] == "billing_guard"]
         self.results["b_guard"] = {
             "inputs": len(messages), "decisions_stored": decisions,
             "seconds_to_last_processed": round(t_processed - t0, 2),
@@ -373,8 +366,10 @@ class Bench:
             "seconds_to_last_relayed": round(elapsed, 2),
             "workers": self.guard_workers,
             "events_per_s": round(rate, 1), "ratio_to_baseline": round(rate / a, 3) if a else None,
-            "concurrency_conflict_retries": conflicts,
-            "batches_decided_ahead": decided_ahead,  # while the batch before was written (batch_pipeline)
+            "concurrency_conflict_retries": counted(every, "wuguan_concurrency_conflicts_total{"),
+            # decided while the batch before was being written (batch_pipeline), and kept or redone
+            "batches_decided_ahead": {outcome: counted(every, "wuguan_batches_decided_ahead_total{",
+                                                       f'outcome="{outcome}"') for outcome in ("kept", "redone")},
             "cpu": cpu,
             "decisions_by_type": by_type,
         }
@@ -385,7 +380,7 @@ class Bench:
         }
         log(f"(b) {rate:.0f} inputs/s end to end" + (f" = {rate / a:.3f} x baseline" if a else "")
             + f"; RSS {self.results['f_rss']}")
-        self._metrics_before_c = metrics
+        self._metrics_before_c = await asyncio.to_thread(self._get, "billing_guard", "/metrics") or ""
 
     async def latency(self, rate_max: float) -> None:
         rate = max(1.0, rate_max / 2)
@@ -394,10 +389,11 @@ class Bench:
         messages = [self.workload.cdr() for _ in range(count)]
         log(f"(c) latency: {count} CDRs paced at {rate:.0f}/s for {duration:.0f}s")
         base = await self.processed("billing_guard")
-        cpu_before = cpu_times()
+        cpu_before, by_process_before, t0 = cpu_times(), process_cpu_seconds(), time.monotonic()
         sent = await self.paced(messages, rate)
         await self.wait_processed("billing_guard", base + count, 300)
         cpu = cpu_share(cpu_before, cpu_times())
+        cpu["cores_by_process"] = cores_by_process(by_process_before, process_cpu_seconds(), time.monotonic() - t0)
         latencies = await self.latencies(sent)
         metrics_after = await asyncio.to_thread(self._get, "billing_guard", "/metrics") or ""
 
@@ -424,8 +420,18 @@ class Bench:
             "gc_full_pauses": gc_pauses(self._metrics_before_c, metrics_after, "billing_guard", "2"),
             "loop_lag_p99_ms": quantile_ms("wuguan_event_loop_lag_seconds", 0.99),
             "cpu": cpu,
+            # p99 of the inputs sent in each third of the window: a latency that grows as the
+            # topics grow points at the embedded broker (its fetches cost more as its log grows).
+            "p99_ms_by_third": await self.p99_by_third(sent),
         }
         log(f"(c) {self.results['c_latency']}")
+
+    async def p99_by_third(self, sent: dict[str, float]) -> list[float]:
+        start, end = min(sent.values()), max(sent.values())
+        thirds: list[dict[str, float]] = [{}, {}, {}]
+        for event_id, at in sent.items():
+            thirds[min(2, int(3 * (at - start) / ((end - start) or 1)))][event_id] = at
+        return [round(quantile(await self.latencies(third), 0.99) * 1000, 1) for third in thirds]
 
     async def paced(self, messages, rate: float) -> dict[str, float]:
         sent, futures = {}, []
@@ -682,6 +688,12 @@ class Bench:
                 shutil.rmtree(self.tmp, ignore_errors=True)
         print(self.table())
         print(f"\nresults: {self.out_path}")
+
+
+def counted(metrics_texts: list[str], prefix: str, label: str = "") -> float:
+    """A counter's samples that start with `prefix` and hold `label`, summed over the pages."""
+    return sum(float(line.rsplit(" ", 1)[1]) for text in metrics_texts for line in text.splitlines()
+               if line.startswith(prefix) and label in line)
 
 
 def scale_rows(results: dict) -> list[tuple[str, str, str]]:

@@ -1,6 +1,8 @@
 """Figures the stages share: quantiles of timings, histogram buckets of a /metrics page, a rebuild's counts."""
 from __future__ import annotations
 
+import os
+
 
 def rebuilt_counts(line: str) -> tuple[int, float]:
     """`rebuilt: N events replayed, at position P in S s` -> (N, S)."""
@@ -59,3 +61,33 @@ def cpu_share(before: list[int], after: list[int]) -> dict:
     total = sum(delta) or 1
     return {"busy_pct": round(100 * (total - delta[3] - delta[4] - delta[7]) / total, 1),
             "steal_pct": round(100 * delta[7] / total, 1)}
+
+
+# Which process a command line belongs to, for process_cpu_seconds: the first pattern it holds.
+PROCESS_KINDS = (("postgres", "postgres"), ("broker", "tansu"), ("worker", "-m services"), ("bench", "-m bench"))
+
+
+def process_cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the processes of each kind (PROCESS_KINDS) alive now, from
+    /proc; {} where there is none. Two readings' difference over the wall time between them is
+    the cores each kind kept busy."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    used: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else ()):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        kind = next((k for k, pattern in PROCESS_KINDS if pattern in command), None)
+        if kind is not None:
+            used[kind] = used.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def cores_by_process(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """The cores each kind of process kept busy between two process_cpu_seconds() readings (a
+    process that ended meanwhile takes its seconds with it: read while the stage's processes run)."""
+    return {k: round(max(0.0, after[k] - before.get(k, 0.0)) / seconds, 2) for k in after} if seconds > 0 else {}

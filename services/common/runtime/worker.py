@@ -111,19 +111,7 @@ class Runtime:
             log.info("applied migrations: %s", ", ".join(applied))
         role = self.settings.db_role or None
         self.pool = await create_pool(self.settings.database_url, role=role, max_size=self.settings.db_pool_size)
-        max_request = self.settings.dead_letter_max_bytes + 64 * 1024  # the largest dead letter and its framing
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=False,  # the embedded broker has no idempotent producer
-            linger_ms=5,
-            max_request_size=max_request,
-            # aiokafka sends one batch per partition at a time and makes send() wait while that
-            # partition's batch is full: at its default of 16 KiB (~10 decisions) the relay waited
-            # for the broker every ten decisions, each wait as long as the batch being decided
-            # meanwhile, and fell seconds behind a busy worker (docs/performance.md, run 16).
-            max_batch_size=min(PRODUCER_BATCH_BYTES, max_request),
-        )
+        self.producer = self._producer()
         await self.producer.start()
         dead_letter_relay = DeadLetterRelay(
             service=self.service, pool=self.pool, producer=self.producer,
@@ -166,6 +154,21 @@ class Runtime:
         ]
         self.ready.set()
         log.info("%s %s ready (policy %s)", self.service, SERVICE_VERSION, policy.version)
+
+    def _producer(self) -> AIOKafkaProducer:
+        max_request = self.settings.dead_letter_max_bytes + 64 * 1024  # the largest dead letter and its framing
+        return AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=False,  # the embedded broker has no idempotent producer
+            linger_ms=5,
+            max_request_size=max_request,
+            # aiokafka sends one batch per partition at a time and makes send() wait while that
+            # partition's batch is full: at its default of 16 KiB (~10 decisions) the relay waited
+            # for the broker every ten decisions, each wait as long as the batch being decided
+            # meanwhile, and fell seconds behind a busy worker (docs/performance.md, run 16).
+            max_batch_size=min(PRODUCER_BATCH_BYTES, max_request),
+        )
 
     def _checkpoint_tasks(self) -> list[asyncio.Task]:
         if self.settings.checkpoint_key is None:
