@@ -123,10 +123,12 @@ async def _check_claims(conn, page: list, claims_made: ClaimsMade, made: Counter
               for e in page if e.service in claims_made for key, value in claims_made[e.service](e.payload)]
     if not wanted:
         return
+    # By key, as the runtime asks: both sides of the view find keys by index that way, where a
+    # join with the page's keys made the planner read every claim of the log for each page.
     rows = await conn.fetch(
-        "SELECT c.service, c.claim_key, c.value, c.position FROM unique_claims c"
-        " JOIN unnest($1::text[], $2::text[]) AS m(service, claim_key) USING (service, claim_key)",
-        [m[0] for m in wanted], [m[1] for m in wanted])
+        "SELECT service, claim_key, value, position FROM unique_claims"
+        " WHERE claim_key = ANY($1::text[]) AND service = ANY($2::text[])",
+        list({m[1] for m in wanted}), list({m[0] for m in wanted}))
     stored = {(r["service"], r["claim_key"]): (r["value"], r["position"]) for r in rows}
     for service, key, value, position in wanted:
         report.claims_checked[service] = report.claims_checked.get(service, 0) + 1
