@@ -46,17 +46,24 @@ async def decisions(pool) -> list[tuple]:
     return [tuple(r) for r in rows]
 
 
+async def refusals(pool) -> list[tuple]:
+    async with pool.acquire() as conn:
+        return [tuple(r) for r in await conn.fetch("SELECT code, count(*) FROM dead_lettered_inputs GROUP BY code")]
+
+
 async def test_A_REPLAY_batches_decided_while_the_one_before_is_written_decide_what_batches_one_at_a_time_do(
         kafka_bootstrap, database_url, other_database_url):
     a, b, switch = uid("A"), uid("SW"), uid("SW")
     tariffs = tariff("T-STD", random.randrange(10_000, 1_000_000), T0 - timedelta(days=1), 10, T0 - timedelta(days=2))
     first = cdr(a, switch, 1, T0, origin="O-1", usage_id="U-1")
+    refused = cdr(a, uid("SW"), 1, T0 + timedelta(days=2), received=T0)  # starts in the future: CP3.SANITY
     batches = [
-        [first, cdr(b, switch, 2, T0 + timedelta(minutes=1), usage_id="U-B")],
+        [first, cdr(b, switch, 2, T0 + timedelta(minutes=1), usage_id="U-B"), refused],
         # decided on the batch before, which is still being written: the same call under another
-        # id (suppressed by the claim that batch makes), and the first CDR resent as it was (an
-        # input that batch records, so skipped)
-        [cdr(a, switch, 1, T0, origin="O-1", usage_id="U-COPY"), first, cdr(a, switch, 3, T0 + timedelta(minutes=2))],
+        # id (suppressed by the claim that batch makes), the first CDR resent as it was (an input
+        # that batch records, so skipped), and the refused one resent (not recorded: refused again)
+        [cdr(a, switch, 1, T0, origin="O-1", usage_id="U-COPY"), first, refused,
+         cdr(a, switch, 3, T0 + timedelta(minutes=2))],
         [cdr(b, switch, 4, T0 + timedelta(minutes=3))],
         # a view of a stream the batch before appends to: decided once that batch is stored
         [dispute(b, "K-1", ["U-B"], T0 + timedelta(hours=1)), cdr(a, switch, 5, T0 + timedelta(minutes=4))],
@@ -72,10 +79,12 @@ async def test_A_REPLAY_batches_decided_while_the_one_before_is_written_decide_w
             await pipeline.submit([piped.message(*i) for i in inputs], 0)
         await pipeline.flush()
         for inputs in batches:
-            await serial.process([serial.message(*i) for i in inputs])
+            # the processor alone: its dead letters stay in the store, off the session's shared broker
+            assert await serial.processor.process([serial.message(*i) for i in inputs]) == []
         assert counted("kept") - kept == 3  # the dispute's batch could not be, and the first had none before it
         assert counted("redone") - redone == 1
         assert await decisions(piped.pool) == await decisions(serial.pool)
+        assert await refusals(piped.pool) == await refusals(serial.pool) == [("CP3.SANITY", 2)]
         kinds = [d["decisionType"] for d in await piped.stream(f"guard-account-{a}")]
         assert kinds == ["guard.CdrRated", "guard.DuplicateCdrSuppressed"] + ["guard.CdrRated"] * 3  # U-1 once
         assert "guard.DisputeOpened" in [d["decisionType"] for d in await piped.stream(f"guard-account-{b}")]

@@ -205,23 +205,3 @@ async def test_CONTRACT_DLQ_FITS_a_huge_key_and_years_of_failed_attempts_still_l
     [letter] = [orjson.loads(r.value) for r in records if orjson.loads(r.value)["originalSize"] == len(quotes)]
     assert letter["truncated"] and letter["key"] == "k" * 1000
 
-
-async def test_CONTRACT_NOTHING_LOST_a_former_owner_fenced_out_stays_out_until_it_is_assigned_again(
-        kafka_bootstrap, database_url):
-    """Worker A decided partition 0 in generation 1; B was given it in generation 2. A's batches
-    fetched before it learnt of that are fenced out and left to B, and so are its later batches of
-    generation 1: it does not claim the chain back, which would fence B out in turn."""
-    async with RuntimeHarness(kafka_bootstrap, database_url, DEFINITION) as a:
-        b = a.processor.__class__(decider=a.processor.decider, policy=a.processor.policy, pool=a.pool,
-                                  dead_letters=a.processor.dead_letters, service_version="test")
-        account, switch = uid("A"), uid("SW")
-        await a.feed(tariff("T-STD", 990, T0 - timedelta(days=1), 10, T0 - timedelta(days=2)))
-        inputs = [a.message(*cdr(account, switch, n, T0 + timedelta(minutes=n))) for n in range(1, 6)]
-        assert await a.processor.process(inputs[:1], 1) == []
-        assert await b.process(inputs[1:2], 2) == []
-        assert await a.processor.process(inputs[2:3], 1) == inputs[2:3]  # fenced out
-        assert await a.processor.process(inputs[3:4], 1) == inputs[3:4]  # and stays out
-        assert await b.process(inputs[2:5], 2) == []  # B goes on, unfenced
-        assert await a.processor.process(inputs[4:5], 3) == []  # A, assigned the partition again
-        usages = await decided_usages(a)
-        assert len(usages) == len(set(usages)) == 5

@@ -106,6 +106,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     _in_flight: asyncio.Lock | None = None
     _durable: deque | None = None  # (batch, future of its inputs not stored), in delivery order
+    _to_rewind: dict[TP, int] | None = None  # partition -> the first offset not stored, to fetch again
     _committer: asyncio.Task | None = None
     _to_commit: dict[TP, int] | None = None
     _last_commit: float = 0.0
@@ -120,6 +121,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         conf = self.app.conf
         max_bytes = self.app.batch_max_bytes
         while not (self._stopped.is_set() or fetcher._stopped.is_set()):
+            await self._rewind()
             records, _ = await self._wait_next_records(timeout=1.0)
             if not records or self.should_stop:
                 continue
@@ -141,16 +143,20 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     def _acknowledge(self, _=None) -> None:
         """Commit the offsets of the batches durable by now, from the oldest on: a batch's offsets
-        never move before those of a batch delivered earlier."""
-        writing, not_stored = self._writing(), []
+        never move before those of a batch delivered earlier. A write that did not end (the worker
+        stopping) stops it: a later batch's offsets would take the unwritten batch's along."""
+        writing = self._writing()
         while writing and writing[0][1].done():
             batch, durable = writing.popleft()
-            if durable.cancelled() or durable.exception() is not None:  # the worker stopped mid-write
-                continue
-            self._commit_later(next_offsets(batch, durable.result()))
-            not_stored += durable.result()
-        if not_stored:
-            asyncio.ensure_future(self._rewind(not_stored))
+            if durable.cancelled() or durable.exception() is not None:
+                writing.clear()
+                return
+            not_stored = durable.result()
+            self._commit_later(next_offsets(batch, not_stored))
+            rewind = self._to_rewind = self._to_rewind or {}
+            for message in not_stored:
+                tp = TP(message.topic, message.partition)
+                rewind[tp] = min(rewind.get(tp, message.offset), message.offset)
 
     def _commit_later(self, offsets: dict[TP, int]) -> None:
         """Commit the offsets of a durable batch in the background, so the next fetch does not wait
@@ -191,15 +197,14 @@ class BatchConsumer(faust_aiokafka.Consumer):
             return
         self._committed_offset.update(committed)
 
-    async def _rewind(self, not_stored: list[InputMessage]) -> None:
-        """Fetch again what was not stored, should the partition still be ours (a rebalance that
-        takes it away seeks its new owner to the committed offset anyway)."""
-        first: dict[TP, int] = {}
-        for message in not_stored:
-            tp = TP(message.topic, message.partition)
-            first[tp] = min(first.get(tp, message.offset), message.offset)
-        assigned = self.assignment()
-        for tp, offset in first.items():
+    async def _rewind(self) -> None:
+        """Fetch again, from the first, what was not stored, should the partition still be ours (a
+        rebalance that takes it away seeks its new owner to the committed offset anyway). Done
+        here, between fetches, in one place: seeks made as each batch became durable could land
+        in any order, a later one forward of an earlier one."""
+        first, self._to_rewind = self._to_rewind, None
+        assigned = self.assignment() if first else ()
+        for tp, offset in (first or {}).items():
             if tp in assigned:
                 await self.seek(tp, offset)
 

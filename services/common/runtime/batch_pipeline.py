@@ -14,7 +14,8 @@ before it is written:
   isolate), N+1's decisions are thrown away: N is stored the serial way (BatchProcessor.
   store_serially), and N+1 is decided again on what was stored.
 - When N changes what `Ahead` cannot carry (a stream held behind a poisoned input, or released),
-  or N+1 needs a view of a stream N appends to, N+1 is decided only after N is stored.
+  or N+1 needs a view of a stream N loaded (a view is folded from stored events), N+1 is decided
+  only after N is stored.
 
 Nothing on this path waits for Kafka: the relay publishes the stored decisions on its own.
 """
@@ -52,7 +53,10 @@ class Ahead:
         # The claims the batch makes (a claim's version is always 0); those it read are stored.
         states.update({claim_id(e.claim_key): (0, e.claim_value) for e in decided.new_events if e.claim_key})
         states.update({claim_id(key): (0, value) for more in decided.claims.values() for key, value in more})
-        inputs = {event.event_id: digest for _, event, digest, _ in decided.fresh if digest is not None}
+        # Only the inputs the batch records: one it refused is not recorded, and a copy of it in
+        # the next batch is decided again, as it would be once the batch is stored.
+        inputs = {e.causation_id: e.input_hash for e in decided.new_events if e.input_hash is not None}
+        inputs.update({row[1]: row[2] for row in decided.processed_rows})  # (consumer, event id, hash, ...)
         return cls(states, inputs)
 
     def take(self, stream_ids) -> tuple[dict, list[str]]:

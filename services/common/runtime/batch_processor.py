@@ -123,8 +123,8 @@ class Batch:
 
 
 class NotAhead(Exception):
-    """The batch needs a state the batch ahead of it changes and cannot hand over (a view of a
-    stream it appends to, folded from stored events): it is decided once that batch is stored."""
+    """The batch needs a state the batch ahead of it may change and cannot hand over (a view of a
+    stream it loaded, folded from stored events): it is decided once that batch is stored."""
 
 
 class BatchProcessor:
@@ -249,7 +249,7 @@ class BatchProcessor:
                 metrics.CONCURRENCY_CONFLICTS.labels(self.service).inc()
                 self._forget(tuple(decided.states))
             return False
-        self._after_commit(decided)
+        self._committed(decided)
         batch.committed_as_decided = True
         return True
 
@@ -309,7 +309,7 @@ class BatchProcessor:
     def _drop_fenced(self, decoded: list, chains: tuple[str, ...]) -> list:
         """The inputs of partitions that are still this worker's; the others are their new owner's."""
         log.warning("fenced out of %d chain(s) by a newer owner; leaving their inputs to it", len(chains))
-        self.chains.fenced(chains, self._generation)
+        self.chains.forget(chains)
         kept = []
         for message, event in decoded:
             if self.chains.chain_of(message) in chains:
@@ -331,7 +331,7 @@ class BatchProcessor:
             with attempt:
                 batch = await self._decide_and_store(decoded, refused)
         # Outside the attempts: what follows the commit must never count as a failed write.
-        self._after_commit(batch)
+        self._committed(batch)
         if self.blocked_by is not None:
             log.warning("the database accepts writes again; consuming")
             self.blocked_by = None
@@ -633,6 +633,16 @@ class BatchProcessor:
             raise ValueError(f"{change.decision_type} is not stored, so it cannot set or cancel a timer")
         evolve_loaded(self.decider, states, {"decisionType": change.decision_type, "outcome": change.outcome,
                                              "payload": change.payload, "streamId": target})
+
+    def _committed(self, batch: _Decided) -> None:
+        """The batch is stored: bring the caches and metrics up to it. A defect here must not pass
+        for a failed write (the batch would be stored again) nor stop the worker."""
+        try:
+            self._after_commit(batch)
+        except Exception as exc:
+            log.error("bookkeeping after a commit failed (%s); the caches start over", type(exc).__name__)
+            self.cache.clear()
+            self.snapshots.revisions.clear()
 
     def _after_commit(self, batch: _Decided) -> None:
         self.chains.confirm(batch.claimed)

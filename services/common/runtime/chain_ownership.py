@@ -7,11 +7,6 @@ every later append must match that epoch. A former owner still holding a batch a
 rebalance finds the epoch moved and is fenced out (store.FencedOut) instead of appending.
 Kafka's own generation is not the token: it restarts when a group is deleted, while the epoch
 only grows.
-
-A worker fenced out of a chain stays out of it for the rest of that generation: batches it
-fetched before it learnt of the rebalance still hold inputs of the partition, and claiming the
-chain again for them would fence out the new owner in turn, the two taking it from each other
-until the old owner's consumer caught up. Only a later generation (a new assignment) claims again.
 """
 from __future__ import annotations
 
@@ -26,7 +21,6 @@ class ChainOwnership:
         self.service = service
         self._epochs: dict[str, int] = {}  # chain -> epoch claimed, once that claim committed
         self._claimed_in: dict[str, int] = {}  # chain -> consumer-group generation of the claim
-        self._fenced_in: dict[str, int] = {}  # chain -> the generation this worker was fenced out in
 
     def chain_of(self, message: InputMessage) -> str:
         return store.chain_name(self.service, message.topic, message.partition)
@@ -36,9 +30,6 @@ class ChainOwnership:
         """The epoch of each chain, claiming in this transaction those not yet claimed in
         `generation`; the new claims go into `claimed`, to be confirmed after commit."""
         chains = sorted(chains)
-        fenced = [c for c in chains if self._fenced_in.get(c) == generation]
-        if fenced:
-            raise store.FencedOut(fenced)
         stale = [c for c in chains if self._claimed_in.get(c) != generation]
         if stale:
             claimed.update({c: (generation, epoch) for c, epoch in (await store.claim_chains(conn, stale)).items()})
@@ -48,9 +39,8 @@ class ChainOwnership:
         for chain, (generation, epoch) in claimed.items():
             self._claimed_in[chain], self._epochs[chain] = generation, epoch
 
-    def fenced(self, chains: Iterable[str], generation: int) -> None:
-        """Fenced out of these in `generation`: another worker owns them now."""
+    def forget(self, chains: Iterable[str]) -> None:
+        """Fenced out of these: another worker owns them now."""
         for chain in chains:
             self._claimed_in.pop(chain, None)
             self._epochs.pop(chain, None)
-            self._fenced_in[chain] = generation

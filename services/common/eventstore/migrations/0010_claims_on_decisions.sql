@@ -12,8 +12,14 @@
 --
 -- Upgrade: a worker of an older release inserts into unique_claims, which is a view from here on;
 -- the database refuses it (42809) and that worker holds its batch, offsets unmoved, until it is
--- replaced. Building the index reads the events table once: on a large store, expect a pause of
--- the writers while it is built, or build it beforehand with CREATE UNIQUE INDEX CONCURRENTLY.
+-- replaced. The migration runs in one transaction that holds `events` locked (readers and
+-- writers) while the index is built from the whole table. On a large store, first add the two
+-- columns (instant), then build the index with CREATE UNIQUE INDEX CONCURRENTLY under this name,
+-- check it is valid (pg_index.indisvalid: a failed concurrent build leaves an invalid index that
+-- IF NOT EXISTS would accept), then let the workers migrate.
+--
+-- A key in unique_claim_rows (an older store's) and the same key on a decision are not refused by
+-- the database: the decider reads the view and does not make a claim it finds there.
 ALTER TABLE events
     ADD COLUMN IF NOT EXISTS claim_key   text,
     ADD COLUMN IF NOT EXISTS claim_value text;
