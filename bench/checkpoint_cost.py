@@ -17,12 +17,9 @@ from services.common.audit.signing import generate
 from .guard_scaling import one_run
 from .private_stack import private_stack
 from .progress import log
+from .statistics import metric_sum
 
 RUNS = (False, True, False, True)
-
-
-def metric_sum(metrics_text: str, prefix: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines() if line.startswith(prefix))
 
 
 async def run(bench, messages: list) -> None:

@@ -61,7 +61,8 @@ from .processed_inputs import ProcessedInputs
 from .progress import log
 from .row_counts import cdrs_only
 from .statistics import (
-    cores_by_process, cpu_share, cpu_times, gc_pauses, histogram_buckets, process_cpu_seconds, quantile, rebuilt_counts,
+    cores_by_process, cpu_share, cpu_times, gc_pauses, histogram_buckets, metric_sum, process_cpu_seconds, quantile,
+    rebuilt_counts,
 )
 from .workload import Workload
 
@@ -366,10 +367,10 @@ class Bench:
             "seconds_to_last_relayed": round(elapsed, 2),
             "workers": self.guard_workers,
             "events_per_s": round(rate, 1), "ratio_to_baseline": round(rate / a, 3) if a else None,
-            "concurrency_conflict_retries": counted(every, "wuguan_concurrency_conflicts_total{"),
+            "concurrency_conflict_retries": sum(metric_sum(t, "wuguan_concurrency_conflicts_total{") for t in every),
             # decided while the batch before was being written (batch_pipeline), and kept or redone
-            "batches_decided_ahead": {outcome: counted(every, "wuguan_batches_decided_ahead_total{",
-                                                       f'outcome="{outcome}"') for outcome in ("kept", "redone")},
+            "batches_decided_ahead": {o: sum(metric_sum(t, "wuguan_batches_decided_ahead_total{", f'outcome="{o}"')
+                                             for t in every) for o in ("kept", "redone")},
             "cpu": cpu,
             "decisions_by_type": by_type,
         }
@@ -394,7 +395,8 @@ class Bench:
         await self.wait_processed("billing_guard", base + count, 300)
         cpu = cpu_share(cpu_before, cpu_times())
         cpu["cores_by_process"] = cores_by_process(by_process_before, process_cpu_seconds(), time.monotonic() - t0)
-        latencies = await self.latencies(sent)
+        by_input = await self.latency_by_input(sent)
+        latencies = list(by_input.values())
         metrics_after = await asyncio.to_thread(self._get, "billing_guard", "/metrics") or ""
 
         def buckets(name: str) -> tuple[dict, dict]:  # what the worker observed during the stage
@@ -422,16 +424,9 @@ class Bench:
             "cpu": cpu,
             # p99 of the inputs sent in each third of the window: a latency that grows as the
             # topics grow points at the embedded broker (its fetches cost more as its log grows).
-            "p99_ms_by_third": await self.p99_by_third(sent),
+            "p99_ms_by_third": p99_by_third(sent, by_input),
         }
         log(f"(c) {self.results['c_latency']}")
-
-    async def p99_by_third(self, sent: dict[str, float]) -> list[float]:
-        start, end = min(sent.values()), max(sent.values())
-        thirds: list[dict[str, float]] = [{}, {}, {}]
-        for event_id, at in sent.items():
-            thirds[min(2, int(3 * (at - start) / ((end - start) or 1)))][event_id] = at
-        return [round(quantile(await self.latencies(third), 0.99) * 1000, 1) for third in thirds]
 
     async def paced(self, messages, rate: float) -> dict[str, float]:
         sent, futures = {}, []
@@ -447,10 +442,14 @@ class Bench:
         return sent
 
     async def latencies(self, sent: dict[str, float]) -> list[float]:
+        return list((await self.latency_by_input(sent)).values())
+
+    async def latency_by_input(self, sent: dict[str, float]) -> dict[str, float]:
+        """Input id -> its first decision's recorded_at minus its send time, for the inputs decided."""
         rows = await self.db.fetch(
             "SELECT causation_id, extract(epoch FROM min(recorded_at)) AS at FROM events"
             " WHERE causation_id = ANY($1::text[]) GROUP BY causation_id", list(sent))
-        return [float(r["at"]) - sent[r["causation_id"]] for r in rows]
+        return {r["causation_id"]: float(r["at"]) - sent[r["causation_id"]] for r in rows}
 
     # -- (d) ------------------------------------------------------------------------
     async def cards(self) -> None:
@@ -690,10 +689,13 @@ class Bench:
         print(f"\nresults: {self.out_path}")
 
 
-def counted(metrics_texts: list[str], prefix: str, label: str = "") -> float:
-    """A counter's samples that start with `prefix` and hold `label`, summed over the pages."""
-    return sum(float(line.rsplit(" ", 1)[1]) for text in metrics_texts for line in text.splitlines()
-               if line.startswith(prefix) and label in line)
+def p99_by_third(sent: dict[str, float], latency: dict[str, float]) -> list[float]:
+    """The p99 latency of the inputs sent in each third of the window, in ms."""
+    start, end = min(sent.values()), max(sent.values())
+    thirds: list[list[float]] = [[], [], []]
+    for event_id, seconds in latency.items():
+        thirds[min(2, int(3 * (sent[event_id] - start) / ((end - start) or 1)))].append(seconds)
+    return [round(quantile(third, 0.99) * 1000, 1) for third in thirds]
 
 
 def scale_rows(results: dict) -> list[tuple[str, str, str]]:

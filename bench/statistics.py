@@ -42,6 +42,12 @@ def gc_pauses(before: str, after: str, service: str, generation: str) -> dict:
             "mean_ms": round((s1 - s0) * 1000 / (c1 - c0), 1) if c1 > c0 else None}
 
 
+def metric_sum(metrics_text: str, prefix: str, label: str = "") -> float:
+    """The samples of a /metrics page that start with `prefix` and hold `label`, summed."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines()
+               if line.startswith(prefix) and label in line)
+
+
 def cpu_times() -> list[int]:
     """The host's CPU time so far as /proc/stat counts it (user, nice, system, idle, iowait, irq,
     softirq, steal), or [] where there is none."""

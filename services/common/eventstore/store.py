@@ -147,10 +147,15 @@ async def _create_chains(conn: asyncpg.Connection, chains: Sequence[str]) -> Non
         list(chains), [chain_genesis(c) for c in chains])
 
 
+# The heads of the chains ${n}, locked to the transaction's commit; sorted, so two writers that
+# share chains take them in one order and cannot deadlock.
+_HEADS = ("SELECT chain_id, seq, hash, epoch FROM event_chains WHERE chain_id = ANY(${n}::text[])"
+          " ORDER BY chain_id FOR UPDATE")
+
+
 async def _lock_heads(conn: asyncpg.Connection, chains: list[str]) -> dict[str, asyncpg.Record]:
-    """The chains' heads, locked to this transaction's commit; sorted, so two writers that share
-    chains take them in one order and cannot deadlock."""
-    query = "SELECT chain_id, seq, hash, epoch FROM event_chains WHERE chain_id = ANY($1::text[]) ORDER BY chain_id FOR UPDATE"
+    """The chains' heads, locked to this transaction's commit (created if new)."""
+    query = _HEADS.format(n=1)
     heads = {r["chain_id"]: r for r in await conn.fetch(query, chains)}
     if len(heads) < len(chains):  # a chain's first append
         await _create_chains(conn, [c for c in chains if c not in heads])
@@ -164,9 +169,7 @@ _MOVED = ("SELECT count(*) FROM unnest($1::text[], $2::integer[]) AS r(stream_id
 # One round trip before the COPY, as a batch is mostly round trips when it is small: the streams
 # read ($1, $2) checked, the chains' heads ($3) locked, and the batch's positions ($4 of them) taken.
 _PREPARE_APPEND = f"""
-WITH heads AS (
-    SELECT chain_id, seq, hash, epoch FROM event_chains WHERE chain_id = ANY($3::text[]) ORDER BY chain_id FOR UPDATE
-)
+WITH heads AS ({_HEADS.format(n=3)})
 SELECT ({_MOVED}) AS moved,
        (SELECT array_agg(nextval('events_position_seq')) FROM generate_series(1, $4)) AS positions,
        (SELECT array_agg((chain_id, seq, hash, epoch)) FROM heads) AS heads

@@ -100,18 +100,9 @@ class BatchPipeline:
         if batch.decided is None:
             async with self._deciding:
                 await self.processor.decide(batch)
-        task = asyncio.ensure_future(self._make_durable(batch))
+        task = asyncio.ensure_future(self.processor.make_durable(batch, exclusive=self._deciding))
         self._writing = (batch, task)
         return task
-
-    async def _make_durable(self, batch: Batch) -> list[InputMessage]:
-        if await self.processor.write_decided(batch):
-            fenced = []
-        else:
-            async with self._deciding:
-                fenced = await self.processor.store_serially(batch)
-        self.processor.observe_durable(batch)
-        return fenced
 
     async def flush(self) -> None:
         """Wait until the batch being written is durable."""

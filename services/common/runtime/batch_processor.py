@@ -23,6 +23,7 @@ No input stops a partition, and no fault skips one (CONTRACT.NOTHING_LOST):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -206,9 +207,7 @@ class BatchProcessor:
         One batch at a time; the worker overlaps them through batch_pipeline.BatchPipeline."""
         batch = self.accept(messages, generation)
         await self.decide(batch)
-        fenced = [] if await self.write_decided(batch) else await self.store_serially(batch)
-        self.observe_durable(batch)
-        return fenced
+        return await self.make_durable(batch)
 
     def accept(self, messages: list[InputMessage], generation: int) -> Batch:
         decoded, refused = self._decode_all(messages)
@@ -246,12 +245,23 @@ class BatchProcessor:
             raise
         except Exception as exc:
             if isinstance(exc, store.ConcurrencyConflict):
-                metrics.CONCURRENCY_CONFLICTS.labels(self.service).inc()
-                self._forget(tuple(decided.states))
+                self._conflicted(tuple(decided.states))
             return False
         self._committed(decided)
         batch.committed_as_decided = True
         return True
+
+    async def make_durable(self, batch: Batch, exclusive=contextlib.nullcontext()) -> list[InputMessage]:
+        """Store what decide() decided, or, if that fails, decide and store the batch the serial
+        way, holding `exclusive` (whatever else decides meanwhile must wait: batch_pipeline);
+        returns the inputs fenced out."""
+        if await self.write_decided(batch):
+            fenced = []
+        else:
+            async with exclusive:
+                fenced = await self.store_serially(batch)
+        self.observe_durable(batch)
+        return fenced
 
     async def store_serially(self, batch: Batch) -> list[InputMessage]:
         """Decide and store the batch in one transaction, retried and split until it is durable
@@ -348,8 +358,7 @@ class BatchProcessor:
         error = retry_state.outcome.exception()
         if isinstance(error, store.ConcurrencyConflict):
             self._conflicts += 1
-            metrics.CONCURRENCY_CONFLICTS.labels(self.service).inc()
-            self._forget(self._attempted)
+            self._conflicted(self._attempted)
             return
         metrics.STORE_RETRIES.labels(self.service).inc()
         metrics.STORE_BLOCKED.labels(self.service).set(1)
@@ -358,9 +367,11 @@ class BatchProcessor:
             log.error("the database refuses writes (%s): holding the batch, offsets unmoved, retrying", reason)
         self.blocked_by = reason
 
-    def _forget(self, stream_ids: tuple[str, ...]) -> None:
-        """Only what a conflicting attempt read can be stale; the rest of the cache stays warm
-        (clearing it all made every conflict reload every account of the next batches)."""
+    def _conflicted(self, stream_ids: tuple[str, ...]) -> None:
+        """An attempt that read these met a concurrency conflict. Only what it read can be stale;
+        the rest of the cache stays warm (clearing it all made every conflict reload every
+        account of the next batches)."""
+        metrics.CONCURRENCY_CONFLICTS.labels(self.service).inc()
         self.cache.drop(stream_ids)
         self.snapshots.forget(stream_ids)
 
