@@ -37,6 +37,7 @@ from .metrics import (
     STORE_RETRIES, UP,
 )
 from .poison_hold import STREAM_BLOCKED
+from .key_partitioner import partition_for
 from .relay import Relay
 from .timers import TimerPublisher, timer_topic
 from . import batch_consumer
@@ -168,6 +169,7 @@ class Runtime:
             # for the broker every ten decisions, each wait as long as the batch being decided
             # meanwhile, and fell seconds behind a busy worker (docs/performance.md, run 16).
             max_batch_size=min(PRODUCER_BATCH_BYTES, max_request),
+            partitioner=partition_for,
         )
 
     def _checkpoint_tasks(self) -> list[asyncio.Task]:
