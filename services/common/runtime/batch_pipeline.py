@@ -55,9 +55,7 @@ class Ahead:
         states.update({claim_id(key): (0, value) for more in decided.claims.values() for key, value in more})
         # Only the inputs the batch records: one it refused is not recorded, and a copy of it in
         # the next batch is decided again, as it would be once the batch is stored.
-        inputs = {e.causation_id: e.input_hash for e in decided.new_events if e.input_hash is not None}
-        inputs.update({row[1]: row[2] for row in decided.processed_rows})  # (consumer, event id, hash, ...)
-        return cls(states, inputs)
+        return cls(states, dict(decided.recorded))
 
     def take(self, stream_ids) -> tuple[dict, list[str]]:
         """(the states of `stream_ids` this holds, the ids to read from the store)."""

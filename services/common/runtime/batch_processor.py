@@ -101,6 +101,7 @@ class _Decided:
     appended: Counter = field(default_factory=Counter)  # stream -> how many of new_events it gets
     claims: dict = field(default_factory=dict)  # decision id -> the claims it makes past its first
     processed_rows: list = field(default_factory=list)  # inputs that decided nothing: recorded by a row
+    recorded: dict = field(default_factory=dict)  # input id -> content hash, of the inputs recorded so far
     decided_topics: list = field(default_factory=list)  # the topic of each input decided, for the metrics
     snapshot_revisions: dict = field(default_factory=dict)  # snapshot stream -> the revision written
     refusals: list = field(default_factory=list)
@@ -455,6 +456,9 @@ class BatchProcessor:
         for n, (message, event, digest, streams) in enumerate(batch.fresh, 1):
             if n % DECIDED_BETWEEN_YIELDS == 0:
                 await asyncio.sleep(0)
+            if digest is not None and self._repeats(message, event, batch.recorded.get(event.event_id), digest,
+                                                    batch.refusals):
+                continue
             if batch.holds.blocks(event, streams):
                 batch.refusals.append(batch.holds.block(message, event, streams[0]))
                 continue
@@ -469,6 +473,7 @@ class BatchProcessor:
     def _record_input(self, batch: _Decided, first: int, message: InputMessage, event, digest: str) -> None:
         """An input that decided something is recorded by its first decision, whose id names the
         input (decisions.input_decision_id); one that decided nothing, by a row of its own."""
+        batch.recorded[event.event_id] = digest
         if len(batch.new_events) > first:
             batch.new_events[first] = batch.new_events[first]._replace(input_hash=digest, input_offset=message.offset)
         else:
@@ -572,23 +577,29 @@ class BatchProcessor:
         seen = {r["event_id"]: r["content_hash"] for r in rows}
         if ahead is not None:  # recorded by the batch still being written
             seen.update(ahead.inputs)
+        # A copy within the batch is told apart when it is decided (_decide_fresh), once the inputs
+        # before it are: whether it repeats one depends on that one being recorded, not refused.
         fresh = []
         for message, event in decoded:
             if message.topic in self.repartitioned:
                 fresh.append((message, event, None))
                 continue
             digest = content_hash(event.raw)
-            prior = seen.get(event.event_id)
-            if prior is None:
-                seen[event.event_id] = digest
+            if not self._repeats(message, event, seen.get(event.event_id), digest, rejected):
                 fresh.append((message, event, digest))
-            elif prior == digest:
-                metrics.INPUTS_REDELIVERED.labels(self.service, message.topic).inc()
-            else:
-                rejected.append(
-                    (message, DuplicateEventId("duplicate_event_id", "eventId was already used for different content"))
-                )
         return fresh
+
+    def _repeats(self, message: InputMessage, event, prior: str | None, digest: str, rejected: list) -> bool:
+        """Whether the input repeats one recorded with content hash `prior`: skipped when it is the
+        same content (a redelivery), dead-lettered when it is other content under the same id."""
+        if prior is None:
+            return False
+        if prior == digest:
+            metrics.INPUTS_REDELIVERED.labels(self.service, message.topic).inc()
+        else:
+            rejected.append(
+                (message, DuplicateEventId("duplicate_event_id", "eventId was already used for different content")))
+        return True
 
     def _decide_one(self, working: dict, event, streams: tuple[str, ...],
                     views: dict[str, tuple[str, ...]], chain: str) -> tuple[dict, list[NewEvent]]:
