@@ -55,7 +55,10 @@ class Settings:
     timer_interval_ms: int = 500
     timer_clock: str = "business"
     verify_interval_s: int = 3600
-    fetch_max_wait_ms: int = 100
+    # The embedded broker answers an empty fetch only when the wait ends, even if data arrives
+    # meanwhile: every hop waited up to this long (docs/performance.md, run 17). A real Kafka
+    # answers as soon as data arrives, so a short wait costs it only idle polls.
+    fetch_max_wait_ms: int = 20
     gc_young_threshold: int = 50_000  # runtime/gc_tuning.py; 0 keeps CPython's collector settings
     web_host: str = "127.0.0.1"
     web_ports: dict = field(default_factory=dict)  # service -> its health and metrics port
