@@ -27,6 +27,7 @@ from ..db import connect
 from ..eventstore.store import COMMITTED_AFTER
 from .decision_inputs import DECISION_TYPE_HEADER
 from .metrics import RELAY_LAG, RELAY_PUBLISHED
+from .partition_batches import send_keyed
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +89,13 @@ class Relay:
             RELAY_LAG.labels(self.service).set(0)
             return 0
         mine = [e for e in page if e["body"] is not None]
-        futures = []
-        routed = []
-        for e in mine:
-            headers = [
+        futures = await send_keyed(self.producer, self.topic, [
+            (e["stream_id"].encode(), e["body"].encode(), [
                 ("wuguan-global-position", str(e["global_position"]).encode()),
                 # lets a consumer skip decision types it does not use without decoding
                 (DECISION_TYPE_HEADER, e["event_type"].encode()),
-            ]
-            futures.append(await self.producer.send(self.topic, key=e["stream_id"].encode(), value=e["body"].encode(),
-                                                    headers=headers))
-            if e["route_key"] is not None:
-                routed.append((e["route_key"], e["body"]))
+            ]) for e in mine])
+        routed = [(e["route_key"], e["body"]) for e in mine if e["route_key"] is not None]
         for key, value in routed_messages(routed):
             futures.append(await self.producer.send(route.topic, key=key, value=value))
         for future in futures:
