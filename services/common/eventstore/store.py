@@ -78,7 +78,9 @@ async def init_connection(conn: asyncpg.Connection) -> None:
 
 
 def _stored(record: asyncpg.Record) -> StoredEvent:
-    return StoredEvent(**dict(record))
+    """A row of SELECT_COLUMNS, which are StoredEvent's leading fields in their order: built
+    positionally, as a dict and keywords per row were a tenth of `wuguan verify`'s time."""
+    return StoredEvent(*record)
 
 
 def default_chain(event: NewEvent) -> str:

@@ -97,15 +97,19 @@ async def _walk(conn, chain_id: str | None, walk: _Walk, report: VerifyReport, p
 def _check_link(walk: _Walk, event, seq: int, report: VerifyReport) -> None:
     walk.seq += 1
     report.events_checked += 1
-    where = f"chain {walk.name} seq {seq} (position {event.global_position})"
     if seq != walk.seq:
         report.problems.append(f"chain {walk.name} seq {walk.seq}: missing (next stored is {seq})")
         walk.seq = seq
-    if bytes(event.prev_hash) != walk.prev:
-        report.problems.append(f"{where}: link to previous event broken")
-    if event_hash(bytes(event.prev_hash), event) != bytes(event.hash):
-        report.problems.append(f"{where}: content does not match its hash")
+    prev_hash = bytes(event.prev_hash)
+    if prev_hash != walk.prev:
+        report.problems.append(f"{_where(walk, event, seq)}: link to previous event broken")
+    if event_hash(prev_hash, event) != bytes(event.hash):
+        report.problems.append(f"{_where(walk, event, seq)}: content does not match its hash")
     walk.prev = bytes(event.hash)
+
+
+def _where(walk: _Walk, event, seq: int) -> str:
+    return f"chain {walk.name} seq {seq} (position {event.global_position})"
 
 
 async def _check_unknown_chains(conn, known: set[str], report: VerifyReport) -> None:
