@@ -100,6 +100,7 @@ class Runtime:
         self.ready = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
         self.pool = None
+        self.checkpoint_pool = None
         self.producer = None
         self.processor: BatchProcessor | None = None
         self.pipeline: BatchPipeline | None = None
@@ -111,7 +112,11 @@ class Runtime:
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         role = self.settings.db_role or None
-        self.pool = await create_pool(self.settings.database_url, role=role, max_size=self.settings.db_pool_size)
+        # Deciding, storing, timers, verify and health leave no session state behind (db.create_pool).
+        self.pool = await create_pool(self.settings.database_url, role=role, max_size=self.settings.db_pool_size,
+                                      session_state=False)
+        if self.settings.checkpoint_key is not None:  # the checkpointer holds a session's advisory lock
+            self.checkpoint_pool = await create_pool(self.settings.database_url, role=role, max_size=2)
         self.producer = self._producer()
         await self.producer.start()
         dead_letter_relay = DeadLetterRelay(
@@ -178,7 +183,8 @@ class Runtime:
             log.warning("WUGUAN_CHECKPOINT_KEY is not set: no signed checkpoints of %s's chains", self.service)
             return []
         checkpointer = Checkpointer(
-            service=self.service, pool=self.pool, producer=self.producer, key=load_private(self.settings.checkpoint_key),
+            service=self.service, pool=self.checkpoint_pool, producer=self.producer,
+            key=load_private(self.settings.checkpoint_key),
             every_decisions=self.settings.checkpoint_every_decisions, every_s=self.settings.checkpoint_every_s,
             topic=self.settings.checkpoint_topic,
             topics={*self.definition.decider.input_topics, timer_topic(self.service)},
@@ -194,8 +200,9 @@ class Runtime:
             await self.pipeline.close()
         if self.producer is not None:
             await self.producer.stop()
-        if self.pool is not None:
-            await self.pool.close()
+        for pool in (self.pool, self.checkpoint_pool):
+            if pool is not None:
+                await pool.close()
 
     def _zero_counters(self) -> None:
         """Labelled counters appear at 0 from the start, so rate() and increase() see the
