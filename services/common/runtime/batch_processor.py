@@ -28,6 +28,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception, stop_never, wait_exponential
@@ -534,9 +535,17 @@ class BatchProcessor:
         batch.stored += await batch.holds.write(conn, batch.refusals)
         fired = [e.payload["timerId"] for _, e, *_ in batch.fresh if e.event_type == TIMER_EVENT_TYPE]
         await project_timers(conn, self.service, batch.stored, fired)
-        await advance_business_clock(
-            conn, self.service, [e.event_time for _, e, *_ in batch.fresh if e.event_type != TIMER_EVENT_TYPE]
-        )
+        await advance_business_clock(conn, self.service, self._latest_business_times(batch))
+
+    def _latest_business_times(self, batch: _Decided) -> dict[str, datetime]:
+        """The latest business time of the batch's inputs (timers aside) per partition's chain."""
+        latest: dict[str, datetime] = {}
+        for message, event, *_ in batch.fresh:
+            if event.event_type != TIMER_EVENT_TYPE:
+                chain = self.chains.chain_of(message)
+                if chain not in latest or event.event_time > latest[chain]:
+                    latest[chain] = event.event_time
+        return latest
 
     @staticmethod
     def _in_decided_order(batch: _Decided) -> list[tuple[int, list[NewEvent]]]:

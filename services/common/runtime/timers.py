@@ -81,15 +81,20 @@ def decode_timer(value: bytes) -> InputEvent:
 MAX_CLOCK_LEAD = "5 minutes"
 
 
-async def advance_business_clock(conn: asyncpg.Connection, service: str, business_times: list[datetime]) -> None:
-    if not business_times:
+async def advance_business_clock(conn: asyncpg.Connection, service: str, latest: dict[str, datetime]) -> None:
+    """Move each partition's clock (chain -> the latest business time of the batch's inputs from it)
+    forward, capped near the wall clock. Only the batch's own partitions' rows are written, and
+    only their owner writes them: writes for other partitions never wait on these (migration 0012)."""
+    if not latest:
         return
+    chains = sorted(latest)  # one order, for a batch that spans several partitions
     await conn.execute(
-        "INSERT INTO business_clocks (service, watermark)"
-        f" VALUES ($1, LEAST($2::timestamptz, clock_timestamp() + interval '{MAX_CLOCK_LEAD}'))"
-        " ON CONFLICT (service) DO UPDATE SET watermark = GREATEST(business_clocks.watermark, EXCLUDED.watermark)",
-        service,
-        max(business_times),
+        "INSERT INTO business_clock_partitions (service, chain_id, watermark)"
+        f" SELECT $1, u.chain_id, LEAST(u.watermark, clock_timestamp() + interval '{MAX_CLOCK_LEAD}')"
+        " FROM unnest($2::text[], $3::timestamptz[]) AS u(chain_id, watermark)"
+        " ON CONFLICT (service, chain_id)"
+        " DO UPDATE SET watermark = GREATEST(business_clock_partitions.watermark, EXCLUDED.watermark)",
+        service, chains, [latest[c] for c in chains],
     )
 
 
