@@ -26,6 +26,11 @@ async def refusals(pool) -> list[tuple]:
             "SELECT code, count(*) FROM dead_lettered_inputs GROUP BY code ORDER BY code")]
 
 
+async def clock(pool):
+    async with pool.acquire() as conn:
+        return await conn.fetchval("SELECT watermark FROM business_clocks WHERE service = 'billing_guard'")
+
+
 async def test_A_REPLAY_copies_of_an_input_decide_the_same_in_one_batch_as_in_batches_of_their_own(
         kafka_bootstrap, database_url, other_database_url):
     account, switch, refused_id, rated_id = uid("A"), uid("SW"), uuid.uuid4(), uuid.uuid4()
@@ -36,7 +41,8 @@ async def test_A_REPLAY_copies_of_an_input_decide_the_same_in_one_batch_as_in_ba
         refused, refused,  # refused, so never recorded: the copy is decided (and refused) again
         cdr(account, switch, 2, T0, event_id=refused_id),  # the refused one's id, other content: decided
         rated, rated,  # recorded: the copy is a redelivery
-        cdr(account, switch, 4, T0 + timedelta(minutes=2), event_id=rated_id),  # a recorded id, other content
+        # a recorded id, other content, and the latest time: refused, it does not move the business clock
+        cdr(account, switch, 4, T0 + timedelta(minutes=9), event_id=rated_id),
     ]
     async with RuntimeHarness(kafka_bootstrap, database_url, DEFINITION) as together, \
             RuntimeHarness(kafka_bootstrap, other_database_url, DEFINITION) as apart:
@@ -49,5 +55,6 @@ async def test_A_REPLAY_copies_of_an_input_decide_the_same_in_one_batch_as_in_ba
         assert await refusals(together.pool) == await refusals(apart.pool) == [
             ("CP3.SANITY", 2), ("duplicate_event_id", 1)]
         assert await decisions(together.pool) == await decisions(apart.pool)
+        assert await clock(together.pool) == await clock(apart.pool) == T0 + timedelta(minutes=3)  # `rated` arrived
         kinds = [d["decisionType"] for d in await together.stream(f"guard-account-{account}")]
         assert kinds == ["guard.CdrRated", "guard.CdrRated"]

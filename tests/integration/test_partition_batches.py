@@ -1,6 +1,6 @@
 """The relay's batches per partition (runtime/partition_batches.py) through a real broker: every
 message lands where aiokafka's send() would put it, with its headers, each partition in the order
-given, a full batch followed by the next and a message larger than a batch sent on its own."""
+given, a full batch followed by the next, and a message larger than a batch in a batch of its own."""
 from __future__ import annotations
 
 import uuid

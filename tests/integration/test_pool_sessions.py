@@ -4,7 +4,6 @@ batches through the processor on such a pool, no connection of it holds a sessio
 advisory lock."""
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -51,11 +50,13 @@ async def test_deciding_and_storing_leave_nothing_in_the_session(kafka_bootstrap
     account, switch = uid("A"), uid("SW")
     tariffs = tariff("T-STD", random.randrange(10_000, 1_000_000), T0 - timedelta(days=1), 10, T0 - timedelta(days=2))
     async with RuntimeHarness(kafka_bootstrap, database_url, DEFINITION) as harness:
-        pool = harness.processor.pool = await create_pool(database_url, role="wuguan_service", max_size=3,
-                                                          session_state=False)
+        # Every connection of the pool open from the start, so the probe below sees those the batches used.
+        pool = harness.processor.pool = await create_pool(database_url, role="wuguan_service", min_size=3,
+                                                          max_size=3, session_state=False)
         try:
             await harness.feed(tariffs)
-            await asyncio.gather(*(harness.feed(cdr(account, switch, n, T0 + timedelta(minutes=n))) for n in range(6)))
+            for n in range(6):
+                await harness.feed(cdr(account, switch, n, T0 + timedelta(minutes=n)))
             assert len(await harness.stream(f"guard-account-{account}")) == 6
             assert await _session_state_of_each(pool, 3) == [0, 0, 0]
         finally:

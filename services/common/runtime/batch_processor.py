@@ -103,6 +103,7 @@ class _Decided:
     claims: dict = field(default_factory=dict)  # decision id -> the claims it makes past its first
     processed_rows: list = field(default_factory=list)  # inputs that decided nothing: recorded by a row
     recorded: dict = field(default_factory=dict)  # input id -> content hash, of the inputs recorded so far
+    taken: list = field(default_factory=list)  # (message, event) of the inputs decided, held or refused by the decider
     decided_topics: list = field(default_factory=list)  # the topic of each input decided, for the metrics
     snapshot_revisions: dict = field(default_factory=dict)  # snapshot stream -> the revision written
     refusals: list = field(default_factory=list)
@@ -441,12 +442,14 @@ class BatchProcessor:
         metrics.APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - append_started)
 
     async def _decide_fresh(self, conn, decoded: list, batch: _Decided, ahead=None) -> None:
+        unstreamed = {}  # position in fresh -> why its stream is unknown, told once it repeats nothing
         for message, event, digest in await self._drop_already_processed(conn, decoded, batch.refusals, ahead):
             try:
-                batch.fresh.append((message, event, digest, self._streams_of(event)))
+                streams = self._streams_of(event)
             except Exception as exc:  # e.g. a decision input without the id this service keys on
-                batch.refusals.append(
-                    (message, InvalidEvent(PROCESSING_ERROR, f"{type(exc).__name__} finding the stream")))
+                streams = ()
+                unstreamed[len(batch.fresh)] = InvalidEvent(PROCESSING_ERROR, f"{type(exc).__name__} finding the stream")
+            batch.fresh.append((message, event, digest, streams))
         batch.holds = await self.holds.load(conn, batch.fresh)
         # A held input is not decided, so its streams (whose evolve may be what fails) are not read.
         batch.states = await self._load_states(
@@ -454,12 +457,16 @@ class BatchProcessor:
                   for s in streams}, ahead)
         batch.working = {sid: state for sid, (_, state) in batch.states.items()}
         views = views_by_stream(batch.working)
-        for n, (message, event, digest, streams) in enumerate(batch.fresh, 1):
-            if n % DECIDED_BETWEEN_YIELDS == 0:
+        for n, (message, event, digest, streams) in enumerate(batch.fresh):
+            if n % DECIDED_BETWEEN_YIELDS == DECIDED_BETWEEN_YIELDS - 1:
                 await asyncio.sleep(0)
             if digest is not None and self._repeats(message, event, batch.recorded.get(event.event_id), digest,
                                                     batch.refusals):
                 continue
+            if n in unstreamed:
+                batch.refusals.append((message, unstreamed[n]))
+                continue
+            batch.taken.append((message, event))
             if batch.holds.blocks(event, streams):
                 batch.refusals.append(batch.holds.block(message, event, streams[0]))
                 continue
@@ -533,14 +540,14 @@ class BatchProcessor:
                 raise store.ConcurrencyConflict("an input was recorded by another writer first") from exc
         await self.dead_letters.record(conn, batch.refusals)
         batch.stored += await batch.holds.write(conn, batch.refusals)
-        fired = [e.payload["timerId"] for _, e, *_ in batch.fresh if e.event_type == TIMER_EVENT_TYPE]
+        fired = [e.payload["timerId"] for _, e in batch.taken if e.event_type == TIMER_EVENT_TYPE]
         await project_timers(conn, self.service, batch.stored, fired)
         await advance_business_clock(conn, self.service, self._latest_business_times(batch))
 
     def _latest_business_times(self, batch: _Decided) -> dict[str, datetime]:
         """The latest business time of the batch's inputs (timers aside) per partition's chain."""
         latest: dict[str, datetime] = {}
-        for message, event, *_ in batch.fresh:
+        for message, event in batch.taken:
             if event.event_type != TIMER_EVENT_TYPE:
                 chain = self.chains.chain_of(message)
                 if chain not in latest or event.event_time > latest[chain]:

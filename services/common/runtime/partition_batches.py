@@ -27,13 +27,11 @@ async def send_keyed(producer: AIOKafkaProducer, topic: str, messages: Iterable[
         builder = builders.get(partition) or builders.setdefault(partition, producer.create_batch())
         if builder.append(timestamp=None, key=key, value=value, headers=headers) is not None:
             continue
-        # The batch is full: it goes first, then the message starts the next one.
+        # The batch is full: it goes first, then the message starts the next one. A new batch takes
+        # its first message whatever its size, as send() makes a batch for a message larger than one.
         futures.append(await producer.send_batch(builder, topic, partition=partition))
-        builder = builders[partition] = producer.create_batch()
-        if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
-            # Larger than a batch on its own: send() sizes a batch for it.
-            del builders[partition]
-            futures.append(await producer.send(topic, key=key, value=value, headers=headers, partition=partition))
+        builders[partition] = producer.create_batch()
+        builders[partition].append(timestamp=None, key=key, value=value, headers=headers)
     for partition, builder in builders.items():
         futures.append(await producer.send_batch(builder, topic, partition=partition))
     return futures

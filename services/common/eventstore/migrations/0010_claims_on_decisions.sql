@@ -11,7 +11,7 @@
 -- deciders, verify and chaos read it unchanged.
 --
 -- Upgrade: a worker of an older release inserts into unique_claims, which is a view from here on;
--- the database refuses it (42809) and that worker holds its batch, offsets unmoved, until it is
+-- the database refuses it (55000) and that worker holds its batch, offsets unmoved, until it is
 -- replaced. The migration runs in one transaction that holds `events` locked (readers and
 -- writers) while the index is built from the whole table. On a large store, first add the two
 -- columns (instant), then build the index with CREATE UNIQUE INDEX CONCURRENTLY under this name,

@@ -19,6 +19,13 @@
 -- Upgrade: the index is built from the whole table while `events` is locked for writes. On a large
 -- store, build it first with CREATE INDEX CONCURRENTLY under this name, check pg_index.indisvalid,
 -- then let the workers migrate (the old index is dropped here).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('events_type_position_rare') AND NOT indisvalid) THEN
+        RAISE EXCEPTION 'index events_type_position_rare is invalid (a CREATE INDEX CONCURRENTLY that failed):'
+            ' drop it and build it again before migrating; the index it replaces is kept meanwhile';
+    END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS events_type_position_rare ON events (event_type, global_position)
     WHERE event_type <> 'guard.CdrRated';
 DROP INDEX IF EXISTS events_type_position;

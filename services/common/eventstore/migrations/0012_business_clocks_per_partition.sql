@@ -9,7 +9,7 @@
 -- fire against is the same: the latest business time among the inputs the service has decided.
 --
 -- Upgrade: a worker of an older release upserts into business_clocks, a view from here on; the
--- database refuses it (42809) and that worker holds its batch, offsets unmoved, until it is
+-- database refuses it (55000) and that worker holds its batch, offsets unmoved, until it is
 -- replaced, as with migration 0010.
 CREATE TABLE IF NOT EXISTS business_clock_partitions (
     service   text        NOT NULL,
@@ -22,6 +22,8 @@ DO $$
 BEGIN
     IF to_regclass('business_clocks') IS NOT NULL
        AND (SELECT relkind FROM pg_class WHERE oid = to_regclass('business_clocks')) = 'r' THEN
+        -- no upsert of an older worker may commit between the copy and the drop
+        LOCK TABLE business_clocks IN ACCESS EXCLUSIVE MODE;
         INSERT INTO business_clock_partitions (service, chain_id, watermark)
         SELECT service, '-', watermark FROM business_clocks ON CONFLICT DO NOTHING;
         DROP TABLE business_clocks;
