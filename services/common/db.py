@@ -47,7 +47,7 @@ async def create_pool(database_url: str, *, role: str | None, min_size: int = 1,
     """`session_state=False`: the pool's borrowers leave nothing in the session (settings are SET
     LOCAL, advisory locks are a transaction's, nothing LISTENs), so a connection goes back to the
     pool without asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL): a round
-    trip and ~0.6 ms of the server's per release, which a worker pays twice a batch (9 % of the
+    trip and ~0.6 ms of the server's per release, which a worker pays twice a batch (8 % of the
     guard's rate in process at 40 inputs a batch). asyncpg still rolls back a transaction left open."""
     # The role is a startup parameter rather than a SET ROLE, so the pool's RESET ALL
     # between borrowers returns to it instead of to the login user.

@@ -9,29 +9,35 @@ go out in the order given, as send() sends them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
 
 from .key_partitioner import partition_for
 
-Message = tuple[bytes, bytes, Sequence[tuple[str, bytes]]]  # key, value, headers
+# key, value, headers (a list: aiokafka's batch builder takes no other sequence)
+Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
 async def send_keyed(producer: AIOKafkaProducer, topic: str, messages: Iterable[Message]) -> list[asyncio.Future]:
     """Enqueue the messages; the futures complete when the broker has them all."""
+    messages = list(messages)
+    if not messages:
+        return []
     partitions = sorted(await producer.partitions_for(topic))
     builders, futures = {}, []
     for key, value, headers in messages:
         partition = partition_for(key, partitions, partitions)
-        builder = builders.get(partition) or builders.setdefault(partition, producer.create_batch())
+        builder = builders.get(partition)
+        if builder is None:
+            builder = builders[partition] = producer.create_batch()
         if builder.append(timestamp=None, key=key, value=value, headers=headers) is not None:
             continue
         # The batch is full: it goes first, then the message starts the next one. A new batch takes
         # its first message whatever its size, as send() makes a batch for a message larger than one.
         futures.append(await producer.send_batch(builder, topic, partition=partition))
-        builders[partition] = producer.create_batch()
-        builders[partition].append(timestamp=None, key=key, value=value, headers=headers)
+        builder = builders[partition] = producer.create_batch()
+        builder.append(timestamp=None, key=key, value=value, headers=headers)
     for partition, builder in builders.items():
         futures.append(await producer.send_batch(builder, topic, partition=partition))
     return futures

@@ -96,8 +96,8 @@ class Relay:
                 (DECISION_TYPE_HEADER, e["event_type"].encode()),
             ]) for e in mine])
         routed = [(e["route_key"], e["body"]) for e in mine if e["route_key"] is not None]
-        for key, value in routed_messages(routed):
-            futures.append(await self.producer.send(route.topic, key=key, value=value))
+        futures += await send_keyed(self.producer, route.topic,
+                                    [(key, value, []) for key, value in routed_messages(routed)])
         for future in futures:
             await future
         if self.log_decisions:  # decoding each body only when asked for

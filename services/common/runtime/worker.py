@@ -30,6 +30,7 @@ from .dead_letter_relay import DeadLetterRelay
 from .dead_letters import DeadLetters, InputMessage
 from .fetch_wait import set_fetch_max_wait
 from .gc_tuning import tune_collector
+from .key_partitioner import partition_for
 from .loop_lag import watch_loop_lag
 from .integrity import PeriodicVerifier
 from .metrics import (
@@ -37,7 +38,6 @@ from .metrics import (
     STORE_RETRIES, UP,
 )
 from .poison_hold import STREAM_BLOCKED
-from .key_partitioner import partition_for
 from .relay import Relay
 from .timers import TimerPublisher, timer_topic
 from . import batch_consumer
