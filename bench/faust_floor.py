@@ -24,7 +24,7 @@ import orjson
 
 from services.common.config import Settings
 from services.common.runtime.batch_consumer import deliver_batches
-from services.common.runtime.fetch_wait import set_fetch_max_wait
+from services.common.runtime.fetch_wait import set_fetch_waits
 from services.common.runtime.worker import faust_settings
 from services.composition import REGISTRY
 
@@ -39,7 +39,7 @@ def say(line: bytes) -> None:
 def build(bootstrap: str, database_url: str, topic: str, expected: int) -> faust.App:
     settings = Settings.from_env({**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "WUGUAN_FAST_GROUP_JOIN": "true"},
                                  web_ports=REGISTRY.web_ports)
-    set_fetch_max_wait(settings.fetch_max_wait_ms)
+    set_fetch_waits(settings.fetch_max_wait_ms, settings.fetch_idle_wait_ms)
     conf = {**faust_settings(settings, "billing_guard"), "web_enabled": False}
     app = faust.App(f"bench-faust-floor-{topic}", **conf)
     channel = app.topic(topic, value_type=bytes, key_type=bytes)

@@ -59,6 +59,9 @@ class Settings:
     # meanwhile: every hop waited up to this long (docs/performance.md, run 17). A real Kafka
     # answers as soon as data arrives, so a short wait costs it only idle polls.
     fetch_max_wait_ms: int = 20
+    # The wait once a consumer has fetched nothing for a second (runtime/fetch_wait.py): idle
+    # polls every 20 ms kept 0.6 of two cores busy (run 18).
+    fetch_idle_wait_ms: int = 250
     gc_young_threshold: int = 50_000  # runtime/gc_tuning.py; 0 keeps CPython's collector settings
     web_host: str = "127.0.0.1"
     web_ports: dict = field(default_factory=dict)  # service -> its health and metrics port
@@ -91,6 +94,7 @@ class Settings:
         return cls(
             timer_clock=timer_clock,
             fetch_max_wait_ms=env_int(env, "WUGUAN_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms, 1, 10_000),
+            fetch_idle_wait_ms=env_int(env, "WUGUAN_FETCH_IDLE_WAIT_MS", cls.fetch_idle_wait_ms, 1, 10_000),
             gc_young_threshold=env_int(env, "WUGUAN_GC_YOUNG_THRESHOLD", cls.gc_young_threshold, 0, 10_000_000),
             verify_interval_s=env_int(env, "WUGUAN_VERIFY_INTERVAL_S", cls.verify_interval_s, 1, 7 * 86400),
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or cls.kafka_bootstrap_servers,

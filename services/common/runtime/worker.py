@@ -28,7 +28,7 @@ from ..topic_reader import consumer_group
 from .checkpointer import Checkpointer
 from .dead_letter_relay import DeadLetterRelay
 from .dead_letters import DeadLetters, InputMessage
-from .fetch_wait import set_fetch_max_wait
+from .fetch_wait import set_fetch_waits
 from .gc_tuning import tune_collector
 from .key_partitioner import partition_for
 from .loop_lag import watch_loop_lag
@@ -254,7 +254,7 @@ class Runtime:
 
 
 def create_app(definition: ServiceDefinition, settings: Settings) -> faust.App:
-    set_fetch_max_wait(settings.fetch_max_wait_ms)
+    set_fetch_waits(settings.fetch_max_wait_ms, settings.fetch_idle_wait_ms)
     decider = definition.decider
     service = decider.service
     app = faust.App(consumer_group(service), **faust_settings(settings, service))

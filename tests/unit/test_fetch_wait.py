@@ -1,0 +1,43 @@
+"""A consumer's fetch wait (runtime/fetch_wait.py): short while records arrive, long once none
+have come for IDLE_AFTER_S, short again with the first fetch that brings any."""
+from __future__ import annotations
+
+from services.common.runtime.fetch_wait import IDLE_AFTER_S, FetchWait
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_empty_fetches_keep_the_short_wait_until_the_consumer_has_been_idle_long_enough():
+    clock = Clock()
+    wait = FetchWait(20, 250, clock)
+    clock.now += IDLE_AFTER_S / 2
+    assert wait.after_fetch(False) == 20
+    clock.now += IDLE_AFTER_S / 2
+    assert wait.after_fetch(False) == 250
+    assert wait.after_fetch(False) == 250
+
+
+def test_the_first_fetch_that_brings_records_makes_the_wait_short_again():
+    clock = Clock()
+    wait = FetchWait(20, 250, clock)
+    clock.now += 5 * IDLE_AFTER_S
+    assert wait.after_fetch(False) == 250
+    assert wait.after_fetch(True) == 20
+    clock.now += IDLE_AFTER_S / 2
+    assert wait.after_fetch(False) == 20  # idle is counted from the last records, not the last fetch
+
+
+def test_a_steady_flow_never_reaches_the_long_wait():
+    clock = Clock()
+    wait = FetchWait(20, 250, clock)
+    for _ in range(100):  # a record every half of IDLE_AFTER_S, with empty fetches between
+        clock.now += IDLE_AFTER_S / 4
+        assert wait.after_fetch(False) == 20
+        clock.now += IDLE_AFTER_S / 4
+        assert wait.after_fetch(True) == 20
