@@ -368,9 +368,9 @@ class Bench:
             "workers": self.guard_workers,
             "events_per_s": round(rate, 1), "ratio_to_baseline": round(rate / a, 3) if a else None,
             "concurrency_conflict_retries": sum(metric_sum(t, "wuguan_concurrency_conflicts_total{") for t in every),
-            # decided while the batch before was being written (batch_pipeline), and kept or redone
+            # decided while the batch before was being written (batch_pipeline): kept, redone or undecided
             "batches_decided_ahead": {o: sum(metric_sum(t, "wuguan_batches_decided_ahead_total{", f'outcome="{o}"')
-                                             for t in every) for o in ("kept", "redone")},
+                                             for t in every) for o in ("kept", "redone", "undecided")},
             "cpu": cpu,
             "decisions_by_type": by_type,
         }

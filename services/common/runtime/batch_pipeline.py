@@ -91,9 +91,10 @@ class BatchPipeline:
         if writing is not None:
             await writing
             if ahead is not None:
-                kept = before.committed_as_decided and batch.decided is not None
-                metrics.BATCHES_DECIDED_AHEAD.labels(self.processor.service, "kept" if kept else "redone").inc()
-                if not kept:
+                outcome = ("undecided" if batch.decided is None  # NotAhead, or the database failed
+                           else "kept" if before.committed_as_decided else "redone")
+                metrics.BATCHES_DECIDED_AHEAD.labels(self.processor.service, outcome).inc()
+                if outcome == "redone":
                     batch.decided = None  # decided on states that were not stored as they were
         if batch.decided is None:
             async with self._deciding:
