@@ -77,6 +77,10 @@ class Account:
         self.state = self.decider.initial_state()
         self.log: list[dict] = []
         self.fired: set[str] = set()
+        # Kept as decisions are logged: read from the whole log at every fired timer, a year of
+        # reminders cost a property test a quadratic scan.
+        self.scheduled: dict[str, dict] = {}  # timer id -> the latest decision that set it
+        self.cancelled: set[str] = set()
 
     def feed(self, event: Event) -> list[dict]:
         decisions = self.decider.decide(self.state, event, self.loaded.rules)
@@ -88,16 +92,14 @@ class Account:
             validate_decision(envelope, "dunning.decisions.v1")  # every decision keeps the published contract
             validate_decision_payload(orjson.loads(orjson.dumps(envelope)), unknown_type_ok=True)  # its type's schema
             self.state = self.decider.evolve(self.state, envelope)
+            if "timer" in envelope["payload"]:
+                self.scheduled[envelope["payload"]["timer"]["timerId"]] = envelope
+            self.cancelled.update(envelope["payload"].get("cancelsTimers", ()))
         self.log.extend(envelopes)
         return envelopes
 
     def pending_timers(self) -> dict[str, dict]:
-        pending, cancelled = {}, set()
-        for d in self.log:
-            if "timer" in d["payload"]:
-                pending[d["payload"]["timer"]["timerId"]] = d
-            cancelled.update(d["payload"].get("cancelsTimers", ()))
-        return {t: d for t, d in pending.items() if t not in cancelled and t not in self.fired}
+        return {t: d for t, d in self.scheduled.items() if t not in self.cancelled and t not in self.fired}
 
     def fire_due_timers(self, until: datetime) -> list[dict]:
         """Fire every timer due by `until`, earliest first, including ones scheduled meanwhile."""
