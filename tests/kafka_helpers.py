@@ -1,9 +1,23 @@
-"""Reading topics to the end, for assertions against the real broker."""
+"""Topics of a test's own, and reading topics to the end, for assertions against the real broker."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+
+async def new_topic(bootstrap: str, prefix: str, partitions: int) -> str:
+    """A topic no other test uses (the session's broker is shared): `<prefix>.<random>`."""
+    name = f"{prefix}.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+    return name
 
 
 async def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list:

@@ -102,7 +102,7 @@ async def test_CONTRACT_NOTHING_LOST_a_batch_decided_on_one_that_then_conflicts_
     tariffs = tariff("T-STD", random.randrange(10_000, 1_000_000), T0 - timedelta(days=1), 10, T0 - timedelta(days=2))
     warm, elsewhere = cdr(account, switch, 1, T0), cdr(account, uid("SW"), 1, T0 + timedelta(minutes=1))
     n, n1 = cdr(account, switch, 2, T0 + timedelta(minutes=2)), cdr(account, switch, 3, T0 + timedelta(minutes=3))
-    kept, redone = counted("kept"), counted("redone")
+    kept, redone, undecided = counted("kept"), counted("redone"), counted("undecided")
     conflicts = metrics.CONCURRENCY_CONFLICTS.labels("billing_guard")._value.get()
     async with RuntimeHarness(kafka_bootstrap, database_url, DEFINITION) as piped, \
             RuntimeHarness(kafka_bootstrap, other_database_url, DEFINITION) as serial:
@@ -125,7 +125,7 @@ async def test_CONTRACT_NOTHING_LOST_a_batch_decided_on_one_that_then_conflicts_
             await holder.close()
         await submitting
         await pipeline.flush()
-        assert (counted("kept") - kept, counted("redone") - redone) == (0, 1)
+        assert (counted("kept") - kept, counted("redone") - redone, counted("undecided") - undecided) == (0, 1, 0)
         assert metrics.CONCURRENCY_CONFLICTS.labels("billing_guard")._value.get() > conflicts
 
         for batch in ([tariffs, warm], [elsewhere], [n], [n1]):  # the order the store saw them in

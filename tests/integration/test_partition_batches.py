@@ -3,29 +3,17 @@ message lands where aiokafka's send() would put it, with its headers, each parti
 given, a full batch followed by the next, and a message larger than a batch in a batch of its own."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
 from services.common.runtime.partition_batches import send_keyed
 
+from ..kafka_helpers import new_topic
+
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 3
-
-
-async def _topic(bootstrap: str) -> str:
-    name = f"test.batches.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=PARTITIONS, replication_factor=1)])
-    finally:
-        await admin.close()
-    return name
 
 
 async def _read(bootstrap: str, topic: str, count: int) -> dict[int, list]:
@@ -43,7 +31,7 @@ async def _read(bootstrap: str, topic: str, count: int) -> dict[int, list]:
 
 
 async def test_each_message_goes_where_send_puts_it_in_order_with_its_headers(kafka_bootstrap):
-    topic = await _topic(kafka_bootstrap)
+    topic = await new_topic(kafka_bootstrap, "test.batches", PARTITIONS)
     # Batches of 2 KiB: the messages fill several per partition, and one is larger than a batch.
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, max_batch_size=2048, enable_idempotence=False)
     await producer.start()

@@ -2,6 +2,9 @@
 have come for IDLE_AFTER_S, short again with the first fetch that brings any."""
 from __future__ import annotations
 
+import pytest
+
+from services.common.config import ConfigError, Settings
 from services.common.runtime.fetch_wait import IDLE_AFTER_S, FetchWait
 
 
@@ -41,3 +44,9 @@ def test_a_steady_flow_never_reaches_the_long_wait():
         assert wait.after_fetch(False) == 20
         clock.now += IDLE_AFTER_S / 4
         assert wait.after_fetch(True) == 20
+
+
+def test_the_idle_wait_is_read_from_the_environment_and_refused_out_of_range():
+    assert Settings.from_env({"WUGUAN_FETCH_IDLE_WAIT_MS": "400"}).fetch_idle_wait_ms == 400
+    with pytest.raises(ConfigError, match="WUGUAN_FETCH_IDLE_WAIT_MS"):
+        Settings.from_env({"WUGUAN_FETCH_IDLE_WAIT_MS": "0"})

@@ -1,16 +1,19 @@
-"""How long a worker's consumer fetch waits for records: short while records arrive, long once
-none have arrived for a while.
+"""How long a worker's consumer fetch waits for records: short while records come, longer once
+none have come for a while.
 
-faust hard-codes the consumer's fetch_max_wait_ms to 1500. A broker that holds an empty fetch for
-the whole wait even when records arrive meanwhile (the embedded Tansu does) adds up to the wait to
-each hop, which broke the card-replacement latency goal; so a worker waits little
+faust hard-codes the consumer's fetch_max_wait_ms to 1500. A broker that holds an empty fetch while
+records arrive (the embedded Tansu does, for up to about half the wait: docs/performance.md, run 18)
+adds that to each hop, which broke the card-replacement latency goal; so a worker waits little
 (WUGUAN_FETCH_MAX_WAIT_MS, 20 ms). But a short wait is a fetch every 20 ms while nothing comes, each
 naming every partition of the worker's dozen topics: idle, the three workers and the embedded
-broker kept 0.6 of this machine's two cores busy (docs/performance.md, run 18). So once a consumer
-has fetched nothing for IDLE_AFTER_S, it waits WUGUAN_FETCH_IDLE_WAIT_MS per fetch, and the first
-fetch that brings records makes it wait little again. A real Kafka answers a waiting fetch as soon
-as records arrive, so there the long wait costs nothing; on the embedded broker it delays the first
-input after a quiet spell by a fraction of it.
+broker kept 0.6 of this machine's two cores busy (run 18). So once a consumer has neither fetched
+records nor held any not yet taken for IDLE_AFTER_S, it waits WUGUAN_FETCH_IDLE_WAIT_MS per fetch,
+and the first fetch that brings records makes it wait little again. Records held but not yet taken
+count as activity: aiokafka fetches only the partitions without any, so while a worker is busy
+with a long batch its other partitions' fetches come back empty, and a long wait then would hold
+up the fetch of the partitions it has just taken (one fetch per broker at a time). A real Kafka
+answers a waiting fetch as soon as records arrive for it; the embedded broker delays the first
+input after a quiet spell by up to about half the idle wait.
 
 Decisions never depend on this: it moves when inputs are read, not what they are.
 """
@@ -21,7 +24,9 @@ from collections.abc import Callable
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-IDLE_AFTER_S = 1.0  # longer than any gap between inputs of a steady flow (a card complaint at 1/s)
+# A second without records: a steady flow (the bench's complaints at 20/s, a worker's own
+# repartitioned notes) never waits long; a first input after a quiet second may.
+IDLE_AFTER_S = 1.0
 
 _original = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
 _waits: dict[str, int] = {}
@@ -43,12 +48,13 @@ class FetchWait:
 
 def adapt(fetcher, wait: FetchWait) -> None:
     """Let `wait` set the wait of each of the aiokafka fetcher's next fetches: its request is built
-    from `_fetch_max_wait_ms` each time, and `_proc_fetch_request` answers whether records came."""
+    from `_fetch_max_wait_ms` each time, `_proc_fetch_request` answers whether records came, and
+    `_records` holds those not yet taken (aiokafka is pinned: pyproject.toml)."""
     process = fetcher._proc_fetch_request
 
     async def process_and_adapt(assignment, node_id, request):
         brought_records = await process(assignment, node_id, request)
-        fetcher._fetch_max_wait_ms = wait.after_fetch(brought_records)
+        fetcher._fetch_max_wait_ms = wait.after_fetch(brought_records or bool(fetcher._records))
         return brought_records
 
     fetcher._fetch_max_wait_ms = wait.busy_ms

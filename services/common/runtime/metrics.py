@@ -24,8 +24,9 @@ STORE_RETRIES = Counter(
 )
 BATCHES_DECIDED_AHEAD = Counter(
     "wuguan_batches_decided_ahead_total",
-    "Batches decided while the batch before was being written: kept; redone because that write failed;"
-    " or undecided (it needs what that batch leaves in the store, or the database failed) and decided after it",
+    "Batches that came while the batch before was being written: decided then and kept; redone because that"
+    " write failed; or undecided (it needs what that batch leaves in the store, or deciding it failed) and"
+    " decided after it",
     ["service", "outcome"],
 )
 BATCH_SECONDS = Histogram(
