@@ -33,15 +33,16 @@ _waits: dict[str, int] = {}
 
 
 class FetchWait:
-    """The wait of a consumer's next fetch, from what its fetches brought (a clock in seconds)."""
+    """The wait of a consumer's next fetch, from when it last had records (a clock in seconds)."""
 
     def __init__(self, busy_ms: int, idle_ms: int, clock: Callable[[], float] = time.monotonic):
         self.busy_ms, self.idle_ms, self._clock = busy_ms, idle_ms, clock
         self._records_at = clock()
 
-    def after_fetch(self, brought_records: bool) -> int:
+    def after_fetch(self, has_records: bool) -> int:
+        """`has_records`: the fetch brought records, or some are still held, not yet taken."""
         now = self._clock()
-        if brought_records:
+        if has_records:
             self._records_at = now
         return self.idle_ms if now - self._records_at >= IDLE_AFTER_S else self.busy_ms
 
