@@ -26,6 +26,7 @@ from schemas.decision import validate_decision
 from schemas.validation import decode_event
 
 from ..kafka_helpers import read_topic
+from .faults import eventually
 from harness.dunning import Account
 
 pytestmark = pytest.mark.e2e
@@ -91,17 +92,6 @@ def differences(stored: dict, expected: dict) -> list[str]:
     return out
 
 
-async def wait_for(predicate, timeout_s: float, what: str):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        result = await predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_three_workers_decide_store_and_publish_exactly_once(workers):
     for service in SERVICES:
         workers.start(service)
@@ -124,7 +114,7 @@ async def test_three_workers_decide_store_and_publish_exactly_once(workers):
         stored = await stored_decisions(workers.database_url)
         return stored if len(stored) >= len(expected) else None
 
-    stored = await wait_for(all_stored, 90, f"{len(expected)} dunning decisions")
+    stored = await eventually(all_stored, 90, f"{len(expected)} dunning decisions")
     assert differences(stored, expected) == []
 
     # Republishing every input changes nothing.
@@ -138,7 +128,7 @@ async def test_three_workers_decide_store_and_publish_exactly_once(workers):
         ids = {orjson.loads(r.value)["decisionId"] for r in records}
         return ids if ids >= set(expected) else None
 
-    published = await wait_for(all_published, 30, "decisions on dunning.decisions.v1")
+    published = await eventually(all_published, 30, "decisions on dunning.decisions.v1")
     assert published == set(expected)
     for record in await read_topic(workers.bootstrap, "dunning.decisions.v1"):
         validate_decision(orjson.loads(record.value), "dunning.decisions.v1")
@@ -178,7 +168,7 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(workers):
         n = len(await stored_decisions(workers.database_url))
         return n if n > 30 else None
 
-    await wait_for(some_stored, 60, "the first decisions")
+    await eventually(some_stored, 60, "the first decisions")
     workers.kill("dunning")  # SIGKILL: no clean shutdown, no offset commit
     await publish(workers.bootstrap, messages[150:])
     workers.start("dunning")
@@ -188,6 +178,6 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(workers):
         stored = await stored_decisions(workers.database_url)
         return stored if len(stored) >= len(expected) else None
 
-    await wait_for(all_stored, 120, f"{len(expected)} decisions after the restart")
+    await eventually(all_stored, 120, f"{len(expected)} decisions after the restart")
     await asyncio.sleep(2)  # anything duplicated would land now
     assert differences(await stored_decisions(workers.database_url), expected) == []
