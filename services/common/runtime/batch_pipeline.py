@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ..stream_views import base_stream, is_view
 from . import metrics
 from .batch_processor import Batch, BatchProcessor, NotAhead, _Decided
-from .claims import claim_id, is_claim
+from .claims import claim_id
 from .dead_letters import InputMessage
 from .poison_hold import Poisoned, StreamHeld
 
@@ -46,10 +46,7 @@ class Ahead:
             return None
         if any(isinstance(refusal, (Poisoned, StreamHeld)) for _, refusal in decided.refusals):
             return None
-        working, appended = decided.working, decided.appended
-        states = {stream_id: (version + appended[stream_id], working[stream_id])
-                  for stream_id, (version, _) in decided.states.items()
-                  if not (is_view(stream_id) or is_claim(stream_id))}
+        states = dict(decided.streams_left())
         # The claims the batch makes (a claim's version is always 0); those it read are stored.
         states.update({claim_id(e.claim_key): (0, e.claim_value) for e in decided.new_events if e.claim_key})
         states.update({claim_id(key): (0, value) for more in decided.claims.values() for key, value in more})

@@ -111,6 +111,19 @@ class _Decided:
     claimed: dict = field(default_factory=dict)  # chain -> (generation, epoch) claimed by this batch
     holds: object = None  # poison_hold.BatchHolds: the streams held behind a poisoned input
     generation: int = 0  # the consumer group's when the inputs were fetched
+    _left: dict | None = None  # streams_left(), once asked
+
+    def streams_left(self) -> dict[str, tuple[int, object]]:
+        """(version, state) of each stream the batch read, as the batch leaves it: what the cache
+        keeps once the batch commits, and what the next batch is decided on meanwhile
+        (batch_pipeline.Ahead). Views and claims are not streams of their own. Built once a batch:
+        the pipeline asks before the commit, the cache after it. Not to be changed by the caller."""
+        if self._left is None:
+            appended, working = self.appended, self.working
+            self._left = {stream_id: (version + appended.get(stream_id, 0), working[stream_id])
+                          for stream_id, (version, _) in self.states.items()
+                          if not (is_view(stream_id) or is_claim(stream_id))}
+        return self._left
 
 
 @dataclass
@@ -685,10 +698,8 @@ class BatchProcessor:
     def _after_commit(self, batch: _Decided) -> None:
         self.chains.confirm(batch.claimed)
         self.snapshots.committed(batch.snapshot_revisions)
-        for stream_id, (version, _) in batch.states.items():
-            if is_view(stream_id) or is_claim(stream_id):
-                continue
-            self.cache.put(stream_id, version + batch.appended[stream_id], batch.working[stream_id])
+        for stream_id, (version, state) in batch.streams_left().items():
+            self.cache.put(stream_id, version, state)
         # Counted per batch: a labelled child looked up per input and per decision cost more
         # (~3 % of a batch) than counting them here.
         for topic, n in Counter(batch.decided_topics).items():
