@@ -111,7 +111,7 @@ class _Decided:
     claimed: dict = field(default_factory=dict)  # chain -> (generation, epoch) claimed by this batch
     holds: object = None  # poison_hold.BatchHolds: the streams held behind a poisoned input
     generation: int = 0  # the consumer group's when the inputs were fetched
-    _left: dict | None = None  # streams_left(), once asked
+    _left: dict | None = field(default=None, init=False, repr=False, compare=False)  # streams_left(), once asked
 
     def streams_left(self) -> dict[str, tuple[int, object]]:
         """(version, state) of each stream the batch read, as the batch leaves it: what the cache
