@@ -88,7 +88,7 @@ async def rows_per_cdr(processor: BatchProcessor, database_url: str, cdrs: list[
     the processor's pool is closed before each reading so that its backends report theirs."""
     await processor.pool.close()
     before = await row_counts.settled_reading(database_url)
-    processor.pool = await create_pool(database_url, role=None, max_size=2)
+    processor.pool = await create_pool(database_url, role=None, max_size=2, session_state=False)
     await _in_batches(processor, cdrs, size, route)
     await processor.pool.close()
     after = await row_counts.settled_reading(database_url)
@@ -98,7 +98,8 @@ async def rows_per_cdr(processor: BatchProcessor, database_url: str, cdrs: list[
 async def run(database_url: str, inputs_file: Path, rows_file: Path | None = None) -> dict:
     settings = Settings.from_env()
     messages = _messages(inputs_file, settings.partitions)
-    pool = await create_pool(database_url, role=None, max_size=2)
+    # As the worker's pool (runtime/worker.py): released without asyncpg's reset query.
+    pool = await create_pool(database_url, role=None, max_size=2, session_state=False)
     processor = BatchProcessor(decider=DEFINITION.decider, policy=DEFINITION.load_policy(settings), pool=pool,
                                dead_letters=DeadLetters(DEFINITION.decider.service),
                                service_version=SERVICE_VERSION)

@@ -476,6 +476,9 @@ class Bench:
             base = await self.processed("cards")
             await self.publish_all(wave)
             await self.wait_processed("cards", base + len(wave), 300)
+        # Measured on a settled worker: its relay publishing the setup's ~1.2k decisions meanwhile
+        # made the complaints of the first half second wait for it (docs/performance.md, run 20).
+        await self.wait_relayed("cards", 120)
         complaints = [self.workload.complaint(outlet, serial) for outlet, serial in sold[:count]]
         log(f"(d) cards: {len(setup)} inventory events stored; {count} complaints at {rate:.0f}/s")
         base = await self.processed("cards")

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 from schemas.registry import Repartition
 
 from ..db import connect
-from ..eventstore.store import COMMITTED_AFTER
+from ..eventstore.store import COMMITTED_AFTER, reads_own_range
 from .decision_inputs import DECISION_TYPE_HEADER
 from .metrics import RELAY_LAG, RELAY_PUBLISHED
 from .partition_batches import send_keyed
@@ -64,27 +64,30 @@ class Relay:
         self.interval_s = interval_s
         self.page_size = page_size
         self.name = f"relay:{service}"
+        # $1, $2: the checkpoint; $3: the service; $4: the page's size; $5, $6: the route's types and key.
+        self.page_sql = (
+            "SELECT tx_id, global_position, stream_id, event_type,"
+            " CASE WHEN service = $3 THEN payload::text END AS body,"
+            " CASE WHEN service = $3 AND event_type = ANY($5::text[]) THEN payload->'payload'->>$6 END AS route_key"
+            f" FROM events WHERE {'service = $3 AND' if reads_own_range(service) else ''} {COMMITTED_AFTER}"
+            " ORDER BY tx_id, global_position LIMIT $4")
         self._lag_counted_at = float("-inf")
 
     async def publish_page(self, conn: asyncpg.Connection) -> int:
         """Publish this service's decisions among the next page of the log; returns the page's size.
 
-        The page is read across services and the checkpoint moves past the others' rows too: with
-        the log read in commit order, a relay that filtered on its service alone would scan every
-        row of the busier services after its checkpoint again at each poll."""
+        A service with a commit order of its own (store.reads_own_range: all but the guard, whose
+        CDRs are the bulk of the log) reads only its rows. The guard's relay reads the page across
+        services, and its checkpoint moves past the others' few rows too: filtering on its service
+        alone, it would scan every row the others wrote since its last decision again at each poll."""
         checkpoint = await conn.fetchrow(
             "SELECT tx_id, global_position FROM relay_checkpoints WHERE relay = $1", self.name)
         after = (checkpoint["tx_id"], checkpoint["global_position"]) if checkpoint else (0, 0)
         # The stored JSON text goes out as it is: decoding every decision just written and
         # encoding it again was a fifth of a worker's time (docs/performance.md).
         route = self.route or Repartition("", frozenset(), "")
-        page = await conn.fetch(
-            "SELECT tx_id, global_position, stream_id, event_type,"
-            " CASE WHEN service = $3 THEN payload::text END AS body,"
-            " CASE WHEN service = $3 AND event_type = ANY($5::text[]) THEN payload->'payload'->>$6 END AS route_key"
-            f" FROM events WHERE {COMMITTED_AFTER} ORDER BY tx_id, global_position LIMIT $4",
-            *after, self.service, self.page_size, list(route.decision_types), route.key_field,
-        )
+        page = await conn.fetch(self.page_sql, *after, self.service, self.page_size, list(route.decision_types),
+                                route.key_field)
         if not page:
             RELAY_LAG.labels(self.service).set(0)
             return 0

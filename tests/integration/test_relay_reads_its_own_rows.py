@@ -1,0 +1,93 @@
+"""A relay of a service other than the guard reads its own rows, not the guard's (migration 0013):
+the cards and dunning relays no longer walk every CDR the guard stored to find their decisions,
+and the guard's rows cost no entry in the index that makes that possible."""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import datetime, timezone
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from services.billing_guard.decider import GuardDecider
+from services.cards.decider import CardsDecider
+from services.common.db import connect
+from services.common.eventstore import store
+from services.common.eventstore.records import NewEvent
+from services.common.runtime.relay import Relay
+
+from ..kafka_helpers import new_topic, read_topic
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+INDEX = "events_service_commit_order"
+
+
+async def _store(conn, service: str, streams: list[str]) -> list[store.StoredEvent]:
+    events = [NewEvent(event_id=str(uuid.uuid4()), stream_id=s, event_type=f"{service}.Test", service=service,
+                       business_time=T0, payload={"decisionId": s}) for s in streams]
+    async with conn.transaction():
+        return await store.append(conn, [(0, [e]) for e in events])
+
+
+async def test_the_index_leaves_out_the_bulk_service_only(conn):
+    predicate = await conn.fetchval(
+        "SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = $1::regclass", INDEX)
+    assert predicate == f"(service <> '{store.BULK_SERVICE}'::text)"
+    assert store.BULK_SERVICE == GuardDecider.service  # the migration names the guard
+    assert not store.reads_own_range(GuardDecider.service) and store.reads_own_range(CardsDecider.service)
+    await _store(conn, "billing_guard", [f"guard-{i}" for i in range(50)])
+    await _store(conn, "cards", ["card-1"])
+    assert await conn.fetchval(f"SELECT count(*) FROM events WHERE service <> '{store.BULK_SERVICE}'") == 1
+
+
+@contextlib.asynccontextmanager
+async def _relay(service: str, database_url: str, bootstrap: str):
+    """(the service's relay to a topic of its own, a connection for it, the topic)."""
+    topic = await new_topic(bootstrap, f"test.relay.{service}", 1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    reader = await connect(database_url, role="wuguan_service")
+    try:
+        yield Relay(service=service, topic=topic, database_url=database_url, role="wuguan_service",
+                    producer=producer, interval_s=0.1), reader, topic
+    finally:
+        await reader.close()
+        await producer.stop()
+
+
+async def _checkpoint(reader, relay: Relay) -> int:
+    return await reader.fetchval("SELECT global_position FROM relay_checkpoints WHERE relay = $1", relay.name)
+
+
+async def test_the_cards_relay_publishes_its_own_rows_reading_none_of_the_guards(database_url, conn,
+                                                                                 kafka_bootstrap):
+    first = await _store(conn, "cards", ["card-a"])
+    await _store(conn, "billing_guard", [f"guard-{i}" for i in range(3000)])
+    last = await _store(conn, "cards", ["card-b"])
+    await conn.execute("ANALYZE events")
+    async with _relay("cards", database_url, kafka_bootstrap) as (relay, reader, topic):
+        plan = "\n".join(r[0] for r in await reader.fetch(
+            f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {relay.page_sql}", 0, 0, "cards", relay.page_size, [], ""))
+        assert await relay.publish_page(reader) == 2  # the page holds its two rows, no guard row
+        assert await relay.publish_page(reader) == 0
+        checkpoint = await _checkpoint(reader, relay)
+    assert INDEX in plan and "Rows Removed by Filter" not in plan, plan
+    published = [orjson.loads(r.value)["decisionId"] for r in await read_topic(kafka_bootstrap, topic)]
+    assert published == ["card-a", "card-b"]
+    assert checkpoint == last[0].global_position != first[0].global_position
+
+
+async def test_the_guards_relay_moves_past_the_other_services_rows(database_url, conn, kafka_bootstrap):
+    """Its rows are not in the index: it reads the log across services, and its checkpoint moves
+    past the others' rows, so an idle guard does not read them again at each poll."""
+    await _store(conn, "billing_guard", ["guard-a"])
+    tail = await _store(conn, "cards", [f"card-{i}" for i in range(5)])
+    async with _relay("billing_guard", database_url, kafka_bootstrap) as (relay, reader, topic):
+        assert await relay.publish_page(reader) == 6
+        checkpoint = await _checkpoint(reader, relay)
+    assert checkpoint == tail[-1].global_position
+    assert [orjson.loads(r.value)["decisionId"] for r in await read_topic(kafka_bootstrap, topic)] == ["guard-a"]
