@@ -32,7 +32,7 @@ from services.common.db import create_pool
 from services.common.runtime.dead_letters import DeadLetters, InputMessage
 from services.common.runtime.batch_processor import BatchProcessor
 from services.common.runtime.gc_tuning import tune_collector
-from services.common.runtime.relay import routed_messages
+from services.common.runtime.relay import note_sql, routed_messages
 from services.common.runtime.worker import SERVICE_VERSION
 
 from . import row_counts
@@ -59,7 +59,7 @@ class RouteBack:
 
     async def messages(self, conn) -> list[InputMessage]:
         rows = await conn.fetch(
-            "SELECT global_position, payload::text AS body, payload->'payload'->>$3 AS key FROM events"
+            f"SELECT global_position, {note_sql(ROUTE)} AS body, payload->'payload'->>$3 AS key FROM events"
             " WHERE global_position > $1 AND event_type = ANY($2::text[]) ORDER BY global_position",
             self.after, list(ROUTE.decision_types), ROUTE.key_field)
         if not rows:

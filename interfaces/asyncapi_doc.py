@@ -24,7 +24,7 @@ from schemas.registry import (
 from services.common.audit import checkpoints
 from services.common.localstack.topics import all_topics
 from services.common.runtime.dead_letter_relay import CONSUMER_HEADER, ERROR_CODE_HEADER
-from services.common.runtime.decision_inputs import DECISION_TYPE_HEADER
+from services.common.runtime.decision_inputs import DECISION_TYPE_HEADER, NOTE_ENVELOPE, note_of
 from services.common.runtime.timers import TIMER_TOPIC_SUFFIX, timer_topic
 from services.composition import SERVICES
 
@@ -118,22 +118,32 @@ def decision_message(decision_type: str) -> dict[str, Any]:
 
 
 def repartition_message(service: str) -> dict[str, Any]:
-    """A service's own decisions, as stored, re-keyed on its repartition topic (internal)."""
+    """The notes of a service's own decisions, re-keyed on its repartition topic (internal)."""
     repartition = REPARTITION_TOPICS[service]
     types = sorted(repartition.decision_types)
     examples = _examples(DECISION_TOPICS[service], lambda d: d["decisionType"] in repartition.decision_types)
     return {
         "name": repartition.topic, "title": f"{service}'s decisions keyed by {repartition.key_field} (internal)",
         "contentType": "application/json",
-        "summary": f"A JSON array of decision envelopes ({', '.join(types)}) as published on "
+        "summary": f"A JSON array of notes of decisions ({', '.join(types)}) published on "
                    f"{DECISION_TOPICS[service]}, sent again keyed by payload.{repartition.key_field}: the decisions "
-                   f"of one key among a page the relay published, in commit order. Read only by {service}, which "
-                   "decides each element on its own. Not a contract for other teams.",
-        "payload": {"schemaFormat": JSON_SCHEMA_2020,
-                    "schema": {"type": "array", "minItems": 1, "items": {"oneOf": [
-                        {"$ref": f"#/components/schemas/{_schema_name(decision_type_file(t))}"} for t in types]}}},
+                   f"of one key among a page the relay published, in commit order. A note is the decision's "
+                   f"{', '.join(NOTE_ENVELOPE)} and, of its payload, {', '.join(repartition.note_fields)} (as in "
+                   f"the decision). Read only by {service}, which decides each element on its own. Not a contract "
+                   "for other teams.",
+        "payload": {"schemaFormat": JSON_SCHEMA_2020, "schema": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": [*NOTE_ENVELOPE, "payload"],
+            "properties": {
+                "decisionId": {"type": "string"}, "decisionType": {"enum": types},
+                "businessTime": {"type": "string", "format": "date-time"}, "service": {"const": service},
+                "correlationId": {"type": ["string", "null"]},
+                "causedBy": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                "payload": {"type": "object", "required": [repartition.key_field],
+                            "properties": {f: {"description": "As in the decision's payload."}
+                                           for f in repartition.note_fields}},
+            }}}},
         "bindings": _key(f"The decisions' payload.{repartition.key_field}."),
-        "examples": [{**e, "payload": [e["payload"]]} for e in examples],
+        "examples": [{**e, "payload": [note_of(e["payload"], repartition.note_fields)]} for e in examples],
     }
 
 

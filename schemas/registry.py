@@ -60,6 +60,9 @@ class Repartition(NamedTuple):
     topic: str
     decision_types: frozenset[str]
     key_field: str  # a field of the decision's payload
+    # The payload fields the reader decides on: a note carries them and the decision's identity,
+    # not its whole body (a rated CDR's is ~1.2 kB, with both phone numbers).
+    note_fields: tuple[str, ...]
 
 
 # Producing service -> its repartition topic. CP3.SEQUENCE_GAP: a switch numbers its CDRs, but
@@ -67,7 +70,8 @@ class Repartition(NamedTuple):
 # decisions, keyed by switch, give each switch's sequence one reader and one writer.
 REPARTITION_TOPICS: dict[str, Repartition] = {
     "billing_guard": Repartition("wuguan.billing_guard.switch-sequence",
-                                 frozenset({CDR_RATED, CDR_UNRATED, STALE_CDR_HELD}), "switchId"),
+                                 frozenset({CDR_RATED, CDR_UNRATED, STALE_CDR_HELD}), "switchId",
+                                 ("switchId", "sequenceNumber", "usageId")),
 }
 
 # Payload field used as the Kafka key, so one account's (one card's) events stay in order.

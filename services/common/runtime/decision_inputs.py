@@ -14,6 +14,16 @@ from ..timefmt import parse_rfc3339
 
 DECISION_TOPIC_NAMES = frozenset(DECISION_TOPICS.values())
 DECISION_TYPE_HEADER = "wuguan-decision-type"
+# The envelope fields a decision read back as an input is known by (as_input), which a note on a
+# repartition topic keeps of its decision (relay.note_sql), with the route's payload fields.
+NOTE_ENVELOPE = ("decisionId", "decisionType", "businessTime", "service", "correlationId", "causedBy")
+
+
+def note_of(decision: dict, note_fields: tuple[str, ...]) -> dict:
+    """A stored decision's note on its repartition topic (schemas.registry.Repartition.note_fields);
+    the relay has Postgres build the same (relay.note_sql)."""
+    return {**{f: decision.get(f) for f in NOTE_ENVELOPE},
+            "payload": {f: decision["payload"].get(f) for f in note_fields}}
 
 
 def decode_decision_input(topic: str, value: bytes) -> InputEvent:
@@ -37,10 +47,11 @@ def as_input(topic: str, decision: dict) -> InputEvent:
 
 def decode_repartitioned(topic: str, value: bytes) -> list[InputEvent | InvalidEvent]:
     """The service's own stored decisions, come back keyed otherwise (schemas.registry.Repartition):
-    a JSON array of them (or one), each an input of its own, or the InvalidEvent of an element
-    that is not one (the message is dead-lettered for it; the others are decided). The relay
-    wrote them from the log, so they are read without the contract check a decision of another
-    service gets (a fifth of a CDR's cost): only what the input needs."""
+    a JSON array of their notes (or one; a note is the decision's NOTE_ENVELOPE and the route's
+    payload fields, or, sent before notes were cut, the whole decision), each an input of its own,
+    or the InvalidEvent of an element that is not one (the message is dead-lettered for it; the
+    others are decided). The relay wrote them from the log, so they are read without the contract
+    check a decision of another service gets (a fifth of a CDR's cost): only what the input needs."""
     try:
         decisions = orjson.loads(value)
     except (TypeError, ValueError, RecursionError):
