@@ -2,9 +2,9 @@
 
 The same trickle (500 records a second produced, one consumer fetching them as they come, 20 ms
 fetch wait, as a worker's) on a topic with a short log and on one whose partitions already hold
-50k records each: the broker's cores busy for each, alternated. Tansu (memory storage) finds a
-fetch's offset by walking the partition's log, so the second costs it several times the first;
-Kafka finds it by its offset index. So on the embedded broker every stage that reads a topic as
+50k records each: the broker's cores busy for each, alternated. The second costs Tansu (memory
+storage) several times the first, as if it walked the partition's log to find a fetch's offset (an
+inference from the timings); Kafka finds it by its offset index. So on the embedded broker every stage that reads a topic as
 it grows pays more per record as it goes: (b)'s 50k CDRs and (c)'s 30 s of them fill each of six
 partitions to ~8–9k records (docs/performance.md, run 20).
     python -m bench.broker_growth
@@ -22,13 +22,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from services.common.localstack.embedded import start_broker
 
 PARTITIONS = 6
-LONG_LOG = 50_000  # records per partition of the long topic: (b)'s 50k CDRs fill six partitions to ~8.5k
+LONG_LOG = 50_000  # records per partition of the long topic; (b)'s 50k CDRs fill each of six to ~8.5k
 RATE = 500
 SECONDS = 8
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -554,9 +554,12 @@ def test_a_repartition_topic_is_internal_and_each_decision_it_carries_holds_its_
         assert repartition.topic not in DECISION_TOPICS.values()
         assert not (EXAMPLES / repartition.topic).exists()
         prefix = DECISION_TOPICS[service].split(".")[0]
+        assert repartition.key_field in repartition.note_fields  # a note carries its own key
         for decision_type in repartition.decision_types:
             assert decision_type.split(".")[0] == prefix
-            assert DECISION_PAYLOADS[decision_type]().fields[repartition.key_field].required, decision_type
+            fields = DECISION_PAYLOADS[decision_type]().fields
+            assert fields[repartition.key_field].required, decision_type
+            assert set(repartition.note_fields) <= set(fields), decision_type  # a note is a part of the decision
 
 
 @pytest.mark.parametrize("path", INPUT_EXAMPLES, ids=_ids(INPUT_EXAMPLES))

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import asyncpg
 import orjson
 
+from schemas.registry import BULK_SERVICE
+
 from .chain import chain_link
 from .records import NewEvent, StoredEvent
 
@@ -38,10 +40,13 @@ SELECT_COLUMNS = (
 # not handed out in commit order. $1, $2: the reader's checkpoint (tx_id, global_position).
 COMMITTED_AFTER = ("(tx_id, global_position) > ($1::xid8, $2::bigint)"
                    " AND tx_id < pg_snapshot_xmin(pg_current_snapshot())")
-# The service whose rows are the bulk of the log (one per CDR). Every other service's rows are also
-# in the commit order of their own (migration 0013, whose index leaves these out): a reader of one
-# of them adds `service = ...` and reads its own range, not the whole log.
-BULK_SERVICE = "billing_guard"
+def own_range(service: str) -> str:
+    """The condition of one service's rows in the commit order of their own (migration 0013) that
+    every service's rows but the bulk service's (schemas.registry.BULK_SERVICE) also have: its
+    reader reads its own range, not the whole log. `service`: the SQL naming it (e.g. "$3"). The
+    index's predicate is repeated, so that even a generic plan, which cannot prove it from the
+    service named, may use the index."""
+    return f"service = {service} AND service <> '{BULK_SERVICE}'"
 
 
 def reads_own_range(service: str) -> bool:

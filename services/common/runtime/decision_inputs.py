@@ -15,7 +15,8 @@ from ..timefmt import parse_rfc3339
 DECISION_TOPIC_NAMES = frozenset(DECISION_TOPICS.values())
 DECISION_TYPE_HEADER = "wuguan-decision-type"
 # The envelope fields a decision read back as an input is known by (as_input), which a note on a
-# repartition topic keeps of its decision (relay.note_sql), with the route's payload fields.
+# repartition topic keeps of its decision (relay.note_sql), with the route's payload fields; and its
+# type, which as_input does not read but an operator reading the topic or its dead letters does.
 NOTE_ENVELOPE = ("decisionId", "decisionType", "businessTime", "service", "correlationId", "causedBy")
 
 

@@ -16,12 +16,19 @@
 -- if it changes without a migration. The finance projector reads every service: events_commit_order.
 --
 -- Upgrade: the index is built from the whole table while `events` is locked for writes. On a large
--- store, build it first with CREATE INDEX CONCURRENTLY under this name and check pg_index.indisvalid.
+-- store, build it first with CREATE INDEX CONCURRENTLY under this name and definition, and check
+-- pg_index.indisvalid. The first worker to start after the upgrade applies the migration.
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('events_service_commit_order') AND NOT indisvalid) THEN
         RAISE EXCEPTION 'index events_service_commit_order is invalid (a CREATE INDEX CONCURRENTLY that failed):'
             ' drop it and build it again before migrating';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('events_service_commit_order')
+               AND (pg_get_expr(indpred, indrelid) IS DISTINCT FROM '(service <> ''billing_guard''::text)'
+                    OR pg_get_indexdef(indexrelid) NOT LIKE '%(service, tx_id, global_position)%')) THEN
+        RAISE EXCEPTION 'index events_service_commit_order exists with another definition than this migration''s:'
+            ' drop it (or build it as below) before migrating';
     END IF;
 END $$;
 CREATE INDEX IF NOT EXISTS events_service_commit_order ON events (service, tx_id, global_position)
