@@ -4,9 +4,9 @@ The same trickle (500 records a second produced, one consumer fetching them as t
 fetch wait, as a worker's) on a topic with a short log and on one whose partitions already hold
 50k records each: the broker's cores busy for each, alternated. The second costs Tansu (memory
 storage) several times the first, as if it walked the partition's log to find a fetch's offset (an
-inference from the timings); Kafka finds it by its offset index. So on the embedded broker every stage that reads a topic as
-it grows pays more per record as it goes: (b)'s 50k CDRs and (c)'s 30 s of them fill each of six
-partitions to ~8–9k records (docs/performance.md, run 20).
+inference from the timings); Kafka finds it by its offset index. So on the embedded broker every
+stage that reads a topic as it grows pays more per record as it goes: (b)'s 50k CDRs and (c)'s 30 s
+of them fill each of six partitions to ~8–9k records (docs/performance.md, run 20).
     python -m bench.broker_growth
 """
 from __future__ import annotations

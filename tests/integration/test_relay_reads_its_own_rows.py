@@ -1,6 +1,7 @@
 """A relay of a service other than the guard reads its own rows, not the guard's (migration 0013):
 the cards and dunning relays no longer walk every CDR the guard stored to find their decisions,
-and the guard's rows cost no entry in the index that makes that possible."""
+and the guard's rows cost no entry in the index that makes that possible. And what the guard's
+relay sends on its repartition topic is the note the contract defines."""
 from __future__ import annotations
 
 import contextlib
@@ -11,13 +12,14 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from schemas.registry import BULK_SERVICE
+from schemas.registry import BULK_SERVICE, REPARTITION_TOPICS
 from services.billing_guard.decider import GuardDecider
 from services.cards.decider import CardsDecider
 from services.common.db import connect
 from services.common.eventstore import store
 from services.common.eventstore.records import NewEvent
-from services.common.runtime.relay import Relay
+from services.common.runtime.decision_inputs import note_of
+from services.common.runtime.relay import Relay, note_sql
 
 from ..kafka_helpers import new_topic, read_topic
 
@@ -27,9 +29,9 @@ T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 INDEX = "events_service_commit_order"
 
 
-async def _store(conn, service: str, streams: list[str]) -> list[store.StoredEvent]:
+async def _store(conn, service: str, streams: list[str], payload: dict | None = None) -> list[store.StoredEvent]:
     events = [NewEvent(event_id=str(uuid.uuid4()), stream_id=s, event_type=f"{service}.Test", service=service,
-                       business_time=T0, payload={"decisionId": s}) for s in streams]
+                       business_time=T0, payload=payload or {"decisionId": s}) for s in streams]
     async with conn.transaction():
         return await store.append(conn, [(0, [e]) for e in events])
 
@@ -103,3 +105,23 @@ async def test_the_guards_relay_moves_past_the_other_services_rows(database_url,
         checkpoint = await _checkpoint(reader, relay)
     assert checkpoint == tail[-1].global_position
     assert [orjson.loads(r.value)["decisionId"] for r in await read_topic(kafka_bootstrap, topic)] == ["guard-a"]
+
+
+@pytest.mark.parametrize("decision_type", sorted(REPARTITION_TOPICS[BULK_SERVICE].decision_types))
+@pytest.mark.parametrize("lacks", [(), ("sequenceNumber",), ("correlationId",)])
+async def test_the_note_postgres_builds_is_the_note_python_defines(conn, decision_type, lacks):
+    """relay.note_sql (what the relay sends) and decision_inputs.note_of (the AsyncAPI document and
+    the tests) agree, for every routed type, and for a decision without a field (a charge stored
+    before charges carried their number; an input without a correlation id): null in both."""
+    route = REPARTITION_TOPICS[BULK_SERVICE]
+    envelope = {"decisionId": str(uuid.uuid4()), "decisionType": decision_type,
+                "businessTime": "2026-11-01T17:00:00+08:00", "service": BULK_SERVICE, "correlationId": "corr-1", "causedBy": ["cdr-1"], "outcome": "charged",
+                "payload": {"switchId": "SW-1", "sequenceNumber": 41, "usageId": "U-1", "callingNumber": "13812345678"}}
+    for field in lacks:
+        envelope.pop(field, None)
+        envelope["payload"].pop(field, None)
+    stored, = await _store(conn, BULK_SERVICE, ["guard-account-A"], payload=envelope)
+    note = orjson.loads(await conn.fetchval(f"SELECT {note_sql(route)} FROM events WHERE global_position = $1",
+                                            stored.global_position))
+    assert note == note_of(envelope, route.note_fields)
+    assert "callingNumber" not in note["payload"]
