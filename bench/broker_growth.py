@@ -12,7 +12,6 @@ of them fill each of six partitions to ~8–9k records (docs/performance.md, run
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 import orjson
@@ -21,16 +20,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.common.localstack.embedded import start_broker
 
+from .statistics import pid_cpu_seconds
+
 PARTITIONS = 6
 LONG_LOG = 50_000  # records per partition of the long topic; (b)'s 50k CDRs fill each of six to ~8.5k
 RATE = 500
 SECONDS = 8
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _trickle(bootstrap: str, producer: AIOKafkaProducer, topic: str, pid: int) -> float:
@@ -52,9 +47,9 @@ async def _trickle(bootstrap: str, producer: AIOKafkaProducer, topic: str, pid: 
     tasks = [asyncio.create_task(consume()), asyncio.create_task(produce())]
     try:
         await asyncio.sleep(2)
-        before, started = _cpu_seconds(pid), time.monotonic()
+        before, started = pid_cpu_seconds(pid), time.monotonic()
         await asyncio.sleep(SECONDS)
-        return (_cpu_seconds(pid) - before) / (time.monotonic() - started)
+        return (pid_cpu_seconds(pid) - before) / (time.monotonic() - started)
     finally:
         for task in tasks:
             task.cancel()

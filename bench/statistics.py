@@ -73,23 +73,28 @@ def cpu_share(before: list[int], after: list[int]) -> dict:
 PROCESS_KINDS = (("postgres", "postgres"), ("broker", "tansu"), ("worker", "-m services"), ("bench", "-m bench"))
 
 
+def pid_cpu_seconds(pid: int | str) -> float:
+    """CPU seconds (user + system) the process has used so far, from /proc; OSError once it is gone."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
 def process_cpu_seconds() -> dict[str, float]:
     """CPU seconds used so far by the processes of each kind (PROCESS_KINDS) alive now, from
     /proc; {} where there is none. Two readings' difference over the wall time between them is
     the cores each kind kept busy."""
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     used: dict[str, float] = {}
     for pid in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else ()):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 command = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            kind = next((k for k, pattern in PROCESS_KINDS if pattern in command), None)
+            if kind is not None:
+                used[kind] = used.get(kind, 0.0) + pid_cpu_seconds(pid)
         except OSError:  # gone meanwhile
             continue
-        kind = next((k for k, pattern in PROCESS_KINDS if pattern in command), None)
-        if kind is not None:
-            used[kind] = used.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
     return used
 
 

@@ -129,8 +129,8 @@ def repartition_message(service: str) -> dict[str, Any]:
                    f"{DECISION_TOPICS[service]}, sent again keyed by payload.{repartition.key_field}: the decisions "
                    f"of one key among a page the relay published, in commit order. A note is the decision's "
                    f"{', '.join(NOTE_ENVELOPE)} and, of its payload, {', '.join(repartition.note_fields)} (as in "
-                   f"the decision; null where the decision has none). Read only by {service}, which decides each element on its own. Not a contract "
-                   "for other teams.",
+                   f"the decision; null where the decision has none). Read only by {service}, which decides "
+                   "each element on its own. Not a contract for other teams.",
         "payload": {"schemaFormat": JSON_SCHEMA_2020, "schema": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": [*NOTE_ENVELOPE, "payload"],
             "properties": {

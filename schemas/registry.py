@@ -65,13 +65,13 @@ class Repartition(NamedTuple):
     note_fields: tuple[str, ...] = ()
 
 
-# Producing service -> its repartition topic. CP3.SEQUENCE_GAP: a switch numbers its CDRs, but
-# CDRs are keyed by account, so each switch's sequence reaches every partition; its CDRs' charge
-# decisions, keyed by switch, give each switch's sequence one reader and one writer.
 # The service whose decisions are the bulk of the log (one per CDR). The event store keeps the
 # others' rows in a commit order of their own too (migration 0013), which leaves these out.
 BULK_SERVICE = "billing_guard"
 
+# Producing service -> its repartition topic. CP3.SEQUENCE_GAP: a switch numbers its CDRs, but
+# CDRs are keyed by account, so each switch's sequence reaches every partition; its CDRs' charge
+# decisions, keyed by switch, give each switch's sequence one reader and one writer.
 REPARTITION_TOPICS: dict[str, Repartition] = {
     "billing_guard": Repartition("wuguan.billing_guard.switch-sequence",
                                  frozenset({CDR_RATED, CDR_UNRATED, STALE_CDR_HELD}), "switchId",

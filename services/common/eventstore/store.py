@@ -40,6 +40,8 @@ SELECT_COLUMNS = (
 # not handed out in commit order. $1, $2: the reader's checkpoint (tx_id, global_position).
 COMMITTED_AFTER = ("(tx_id, global_position) > ($1::xid8, $2::bigint)"
                    " AND tx_id < pg_snapshot_xmin(pg_current_snapshot())")
+
+
 def own_range(service: str) -> str:
     """The condition of one service's rows in the commit order of their own (migration 0013) that
     every service's rows but the bulk service's (schemas.registry.BULK_SERVICE) also have: its

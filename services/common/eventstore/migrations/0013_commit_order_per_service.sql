@@ -11,9 +11,9 @@
 -- The guard, whose CDRs are the bulk of the log, keeps events_commit_order and skips the others' few
 -- rows; its rows are not in this index, so a CDR costs no index entry more. The predicate names the
 -- service as a literal, as 0011 names its type: a relay's query (planned for its parameters,
--- db.SERVER_SETTINGS) proves from its service that its rows are here. The name is the guard's
--- (services/billing_guard/decider.py); tests/integration/test_relay_reads_its_own_rows.py fails
--- if it changes without a migration. The finance projector reads every service: events_commit_order.
+-- db.SERVER_SETTINGS) proves from its service that its rows are here (and store.own_range repeats
+-- the predicate for a plan that cannot). The name is schemas.registry.BULK_SERVICE, the guard's;
+-- tests/integration/test_relay_reads_its_own_rows.py fails if it changes without a migration. The finance projector reads every service: events_commit_order.
 --
 -- Upgrade: the index is built from the whole table while `events` is locked for writes. On a large
 -- store, build it first with CREATE INDEX CONCURRENTLY under this name and definition, and check
