@@ -179,8 +179,16 @@ async def test_A_TAMPER_EVIDENT_verify_checks_the_unique_claims_against_the_deci
     admin = await connect(harness.database_url)  # the login user: the services' role may not edit claims
     try:
         assert (await verify_chain(admin, claims_made=claims)).ok
-        async with admin.transaction():
+        async with admin.transaction():  # O-3's claim kept as a row, as before migration 0010: still found
             await admin.execute("SET LOCAL session_replication_role = replica")  # past the append-only trigger
+            moved = await admin.fetchrow("UPDATE events SET claim_key = NULL, claim_value = NULL WHERE claim_key = $1"
+                                         " RETURNING global_position", f"cdr:{switch}|O-3")
+            await admin.execute("INSERT INTO unique_claim_rows (service, claim_key, value, position)"
+                                " VALUES ('billing_guard', $1, 'U-V3', $2)", f"cdr:{switch}|O-3", moved[0])
+        report = await verify_chain(admin, claims_made=claims)
+        assert report.ok and report.claims_checked["billing_guard"] == 3
+        async with admin.transaction():
+            await admin.execute("SET LOCAL session_replication_role = replica")
             await admin.execute("UPDATE events SET claim_key = NULL, claim_value = NULL WHERE claim_key = $1",
                                 f"cdr:{switch}|O-1")
             await admin.execute("UPDATE events SET claim_value = 'U-OTHER' WHERE claim_key = $1", f"cdr:{switch}|O-2")

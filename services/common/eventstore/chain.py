@@ -24,14 +24,10 @@ def _utc(moment: datetime) -> str:
     return text if in_utc.microsecond else f"{text[:19]}.000000{text[19:]}"
 
 
-def event_hash(prev_hash: bytes, event) -> bytes:
-    """The chain link of one stored event (a StoredEvent, or a row with the same fields)."""
-    return chain_link(prev_hash, event.global_position, event.stream_version, event)
-
-
 def chain_link(prev_hash: bytes, global_position: int, stream_version: int, event) -> bytes:
     """The link of `event` (a NewEvent, or anything with its fields) stored at that position and
-    version: the store seals events before it builds their StoredEvent, verify after reading one."""
+    version: the store seals events before it builds their StoredEvent (verify hashes the rows it
+    reads with entry_of)."""
     return hashlib.sha256(prev_hash + chain_entry(global_position, stream_version, event)).digest()
 
 
@@ -43,19 +39,17 @@ ENTRY_FIELDS = ("globalPosition", "streamId", "streamVersion", "eventId", "event
 def chain_entry(global_position: int, stream_version: int, event) -> bytes:
     """The bytes of one event that its link hashes (after the previous link): what an inclusion
     proof hands an auditor, who hashes them again."""
+    return entry_of((global_position, event.stream_id, stream_version, str(event.event_id), event.event_type,
+                     event.schema_version, event.service, event.business_time, event.causation_id,
+                     event.correlation_id, event.payload))
+
+
+def entry_of(values) -> bytes:
+    """chain_entry of the values of ENTRY_FIELDS in their order (a sequence whose first eleven
+    items they are, the event id as text and the business time a datetime): how a walk hashes a
+    row it read with those columns first, without building an event of it."""
     return orjson.dumps(
-        [
-            global_position,
-            event.stream_id,
-            stream_version,
-            str(event.event_id),
-            event.event_type,
-            event.schema_version,
-            event.service,
-            _utc(event.business_time),
-            event.causation_id,
-            event.correlation_id,
-            event.payload,
-        ],
+        [values[0], values[1], values[2], values[3], values[4], values[5], values[6], _utc(values[7]), values[8],
+         values[9], values[10]],
         option=orjson.OPT_SORT_KEYS,
     )

@@ -13,16 +13,24 @@ unique_claim_rows), and a deleted claim would let a duplicate through.
 """
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import asyncpg
 
-from .chain import GENESIS_HASH, event_hash
-from .store import SELECT_COLUMNS, _stored, chain_genesis
+from .chain import GENESIS_HASH, entry_of
+from .store import chain_genesis
 
 LEGACY = "log"  # how findings name the chain of events written before chains per partition
+# What a walk reads of an event: the fields its link hashes, first and in their order
+# (chain.entry_of hashes the row as it comes), then its link, its place and the claim riding on it.
+# A row, not a StoredEvent built of it: building one was a tenth of the walk.
+WALK_COLUMNS = ("global_position, stream_id, stream_version, event_id::text, event_type, schema_version, service,"
+                " business_time, causation_id, correlation_id, payload, prev_hash, hash, chain_seq, claim_key,"
+                " claim_value")
+POSITION, SERVICE, PAYLOAD, PREV_HASH, HASH, CHAIN_SEQ, CLAIM_KEY, CLAIM_VALUE = 0, 6, 10, 11, 12, 13, 14, 15
 ClaimsMade = Mapping[str, Callable[[dict], list[tuple[str, str]]]]
 
 
@@ -77,15 +85,15 @@ async def _walk(conn, chain_id: str | None, walk: _Walk, report: VerifyReport, p
                 claims_made: ClaimsMade | None, made: Counter) -> None:
     # The legacy chain is ordered by global position, the others by their sequence number.
     order, where = ("global_position", "chain_id IS NULL") if chain_id is None else ("chain_seq", "chain_id = $4")
-    query = (f"SELECT {SELECT_COLUMNS} FROM events WHERE {where} AND {order} > $1 AND {order} <= $2"
+    place = POSITION if chain_id is None else CHAIN_SEQ
+    query = (f"SELECT {WALK_COLUMNS} FROM events WHERE {where} AND {order} > $1 AND {order} <= $2"
              f" ORDER BY {order} LIMIT $3")
     while len(report.problems) < max_problems and walk.seq < walk.head_seq:
-        rows = await conn.fetch(query, walk.seq, walk.head_seq, page_size, *(() if chain_id is None else (chain_id,)))
-        if not rows:
+        page = await conn.fetch(query, walk.seq, walk.head_seq, page_size, *(() if chain_id is None else (chain_id,)))
+        if not page:
             break
-        page = [_stored(r) for r in rows]
-        for event in page:
-            _check_link(walk, event, event.global_position if chain_id is None else event.chain_seq, report)
+        for row in page:
+            _check_link(walk, row, row[place], report)
         if claims_made:
             await _check_claims(conn, page, claims_made, made, report, max_problems)
     if walk.seq != walk.head_seq or walk.prev != walk.head_hash:
@@ -94,22 +102,23 @@ async def _walk(conn, chain_id: str | None, walk: _Walk, report: VerifyReport, p
             " (events removed from the end, or the head was altered)")
 
 
-def _check_link(walk: _Walk, event, seq: int, report: VerifyReport) -> None:
+def _check_link(walk: _Walk, row, seq: int, report: VerifyReport) -> None:
     walk.seq += 1
     report.events_checked += 1
     if seq != walk.seq:
         report.problems.append(f"chain {walk.name} seq {walk.seq}: missing (next stored is {seq})")
         walk.seq = seq
-    prev_hash = bytes(event.prev_hash)
+    prev_hash = row[PREV_HASH]
     if prev_hash != walk.prev:
-        report.problems.append(f"{_where(walk, event, seq)}: link to previous event broken")
-    if event_hash(prev_hash, event) != bytes(event.hash):
-        report.problems.append(f"{_where(walk, event, seq)}: content does not match its hash")
-    walk.prev = bytes(event.hash)
+        report.problems.append(f"{_where(walk, row, seq)}: link to previous event broken")
+    link = row[HASH]
+    if hashlib.sha256(prev_hash + entry_of(row)).digest() != link:
+        report.problems.append(f"{_where(walk, row, seq)}: content does not match its hash")
+    walk.prev = link
 
 
-def _where(walk: _Walk, event, seq: int) -> str:
-    return f"chain {walk.name} seq {seq} (position {event.global_position})"
+def _where(walk: _Walk, row, seq: int) -> str:
+    return f"chain {walk.name} seq {seq} (position {row[POSITION]})"
 
 
 async def _check_unknown_chains(conn, known: set[str], report: VerifyReport) -> None:
@@ -122,11 +131,29 @@ async def _check_unknown_chains(conn, known: set[str], report: VerifyReport) -> 
 async def _check_claims(conn, page: list, claims_made: ClaimsMade, made: Counter, report: VerifyReport,
                         max_problems: int) -> None:
     """Each claim a page's decisions made is stored with that decision's value and position;
-    `made` counts, per service, those found stored."""
-    wanted = [(e.service, key, value, e.global_position)
-              for e in page if e.service in claims_made for key, value in claims_made[e.service](e.payload)]
-    if not wanted:
-        return
+    `made` counts, per service, those found stored. A decision's first claim rides on its own row
+    (runtime/claims.py), read with it; any other, or one stored before migration 0010, is looked up."""
+    checked, elsewhere = report.claims_checked, []
+    for row in page:
+        service = row[SERVICE]
+        made_by = claims_made.get(service)
+        if made_by is None:
+            continue
+        for n, (key, value) in enumerate(made_by(row[PAYLOAD])):
+            checked[service] = checked.get(service, 0) + 1
+            if n or row[CLAIM_KEY] != key:
+                elsewhere.append((service, key, value, row[POSITION]))
+                continue
+            made[service] += 1
+            if row[CLAIM_VALUE] != value and len(report.problems) < max_problems:
+                report.problems.append(f"position {row[POSITION]}: its unique claim was altered")
+    if elsewhere:
+        await _check_stored_claims(conn, elsewhere, made, report, max_problems)
+
+
+async def _check_stored_claims(conn, wanted: list[tuple[str, str, str, int]], made: Counter, report: VerifyReport,
+                               max_problems: int) -> None:
+    """Claims (service, key, value, position) not on their decision's row, looked up where any may be."""
     # By key, as the runtime asks: both sides of the view find keys by index that way, where a
     # join with the page's keys made the planner read every claim of the log for each page.
     rows = await conn.fetch(
@@ -135,7 +162,6 @@ async def _check_claims(conn, page: list, claims_made: ClaimsMade, made: Counter
         list({m[1] for m in wanted}), list({m[0] for m in wanted}))
     stored = {(r["service"], r["claim_key"]): (r["value"], r["position"]) for r in rows}
     for service, key, value, position in wanted:
-        report.claims_checked[service] = report.claims_checked.get(service, 0) + 1
         found = stored.get((service, key))
         made[service] += found is not None
         if len(report.problems) >= max_problems:  # a wiped claims table is a few findings, not a million
