@@ -484,7 +484,7 @@ class BatchProcessor:
                 batch.refusals.append(batch.holds.block(message, event, streams[0]))
                 continue
             first = len(batch.new_events)
-            if streams and not self._decide_into(batch, message, event, streams, views):
+            if streams and not self._decide_into(batch, message, event, streams, views, digest):
                 continue
             batch.holds.decided(event, streams)
             batch.decided_topics.append(message.topic)
@@ -493,18 +493,20 @@ class BatchProcessor:
 
     def _record_input(self, batch: _Decided, first: int, message: InputMessage, event, digest: str) -> None:
         """An input that decided something is recorded by its first decision, whose id names the
-        input (decisions.input_decision_id); one that decided nothing, by a row of its own."""
+        input (decisions.input_decision_id) and which carries its content hash (_decide_one); one
+        that decided nothing, by a row of its own."""
         batch.recorded[event.event_id] = digest
-        if len(batch.new_events) > first:
-            batch.new_events[first] = batch.new_events[first]._replace(input_hash=digest, input_offset=message.offset)
-        else:
+        if len(batch.new_events) == first:
             batch.processed_rows.append(
                 (self.service, event.event_id, digest, message.topic, message.partition, message.offset))
 
-    def _decide_into(self, batch: _Decided, message: InputMessage, event, streams, views) -> bool:
-        """Decide one input into the batch; False when it was refused instead."""
+    def _decide_into(self, batch: _Decided, message: InputMessage, event, streams, views,
+                     digest: str | None = None) -> bool:
+        """Decide one input into the batch; False when it was refused instead. `digest`: the
+        input's content hash, which its first decision records (None: the input is not recorded)."""
         try:
-            changed, events = self._decide_one(batch.working, event, streams, views, self.chains.chain_of(message))
+            changed, events = self._decide_one(batch.working, event, streams, views, self.chains.chain_of(message),
+                                               (digest, message.offset) if digest is not None else None)
         except Rejected as exc:
             batch.refusals.append((message, exc))
             return False
@@ -514,13 +516,9 @@ class BatchProcessor:
             batch.refusals.append(batch.holds.poison(message, event, streams, f"{type(exc).__name__} while deciding"))
             return False
         batch.working.update(changed)
-        for new_event in events:
-            made = self._claims_made(new_event.payload)
-            if made:  # the first claim rides on the decision; any other gets a row (claims.py)
-                (key, value), *more = made
-                new_event = new_event._replace(claim_key=key, claim_value=value)
-                if more:
-                    batch.claims[new_event.event_id] = more
+        for new_event, made in events:
+            if len(made) > 1:  # the first claim rides on the decision (_decide_one); any other gets a row
+                batch.claims[new_event.event_id] = made[1:]
             batch.new_events.append(new_event)
             batch.appended[new_event.stream_id] += 1
             for key, value in made:
@@ -630,16 +628,19 @@ class BatchProcessor:
                 (message, DuplicateEventId("duplicate_event_id", "eventId was already used for different content")))
         return True
 
-    def _decide_one(self, working: dict, event, streams: tuple[str, ...],
-                    views: dict[str, tuple[str, ...]], chain: str) -> tuple[dict, list[NewEvent]]:
-        """Decide one input; returns the streams' new states and the events to append."""
+    def _decide_one(self, working: dict, event, streams: tuple[str, ...], views: dict[str, tuple[str, ...]],
+                    chain: str, recorded: tuple[str, int] | None = None,
+                    ) -> tuple[dict, list[tuple[NewEvent, list[tuple[str, str]]]]]:
+        """Decide one input; returns the streams' new states and the events to append, each with
+        the claims it makes (the first rides on it). `recorded`: the input's (content hash, offset),
+        which its first stored decision carries (migration 0009)."""
         loaded = {sid: working[sid] for sid in streams}
         view = loaded if self.multi_stream else loaded[streams[0]]
-        # Views another input of this batch loaded must follow their stream too.
         states = dict(loaded)
-        for sid in streams:
-            for view_id in views.get(sid, ()):
-                states.setdefault(view_id, working[view_id])
+        if views:  # views another input of this batch loaded must follow their stream too
+            for sid in streams:
+                for view_id in views.get(sid, ()):
+                    states.setdefault(view_id, working[view_id])
         decisions = self.decider.decide(view, event, self.policy.rules)
         stored = decisions if all(d.stored for d in decisions) else [d for d in decisions if d.stored]
         envelopes = iter(decision_envelopes(
@@ -649,8 +650,9 @@ class BatchProcessor:
             service=self.service,
             service_version=self.service_version,
             policy_version=self.policy.version,
-        ))
+        ) if stored else ())
         events = []
+        input_hash, input_offset = recorded or (None, None)
         for decision in decisions:  # in their order: a later one may follow from an earlier one's state
             if not decision.stored:
                 self._fold_unstored(decision, states, loaded, streams[0])
@@ -660,19 +662,14 @@ class BatchProcessor:
             if target not in loaded or is_view(target) or is_claim(target):
                 raise ValueError(f"decision {decision.decision_type} targets a stream the input did not load")
             evolve_loaded(self.decider, states, envelope)
-            events.append(
-                NewEvent(
-                    event_id=envelope["decisionId"],
-                    stream_id=target,
-                    event_type=envelope["decisionType"],
-                    service=self.service,
-                    business_time=decision.business_time or event.event_time,
-                    payload=envelope,
-                    causation_id=event.event_id,
-                    correlation_id=event.correlation_id,
-                    chain_id=chain,
-                )
-            )
+            made = self._claims_made(envelope)
+            claim_key, claim_value = made[0] if made else (None, None)
+            # In NewEvent's order, built once with its claim and input fields (no _replace after).
+            events.append((NewEvent(
+                envelope["decisionId"], target, envelope["decisionType"], self.service,
+                decision.business_time or event.event_time, envelope, event.event_id, event.correlation_id, 1, chain,
+                input_hash, input_offset, claim_key, claim_value), made))
+            input_hash = input_offset = None  # the first stored decision records the input
         return states, events
 
     def _fold_unstored(self, change, states: dict, loaded: dict, default_stream: str) -> None:

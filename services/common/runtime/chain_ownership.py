@@ -21,9 +21,14 @@ class ChainOwnership:
         self.service = service
         self._epochs: dict[str, int] = {}  # chain -> epoch claimed, once that claim committed
         self._claimed_in: dict[str, int] = {}  # chain -> consumer-group generation of the claim
+        self._names: dict[tuple[str, int], str] = {}  # (topic, partition) -> its chain, asked for per input
 
     def chain_of(self, message: InputMessage) -> str:
-        return store.chain_name(self.service, message.topic, message.partition)
+        key = (message.topic, message.partition)
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = store.chain_name(self.service, message.topic, message.partition)
+        return name
 
     async def epochs(self, conn, chains: Iterable[str], generation: int,
                      claimed: dict[str, tuple[int, int]]) -> dict[str, int]:
