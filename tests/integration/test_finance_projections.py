@@ -133,3 +133,19 @@ async def test_a_rebuild_by_a_role_that_does_not_own_the_tables_keeps_their_keys
         await conn.execute("RESET ROLE")
     assert await checksum(conn) == incremental
     assert await _index_keys(conn) == INDEX_TABLES
+
+
+async def test_a_decision_with_several_causes_indexes_each_distinct_cause_once(conn):
+    """A.REPLAY: the audit trail's cause index holds one row per distinct cause of a decision,
+    whether it names one cause (nearly all do) or several, some repeated."""
+    history = guard_and_dunning()
+    history[0] = {**history[0], "causedBy": ["C-1", "C-2", "C-1"]}
+    history[1] = {**history[1], "causedBy": []}
+    await store(conn, history)
+    await catch_up(conn)
+    first, second, third = [await conn.fetchval("SELECT global_position FROM events WHERE event_id = $1::uuid",
+                                                d["decisionId"]) for d in history[:3]]
+    causes = "SELECT cause_id FROM finance.decision_causes WHERE global_position = $1 ORDER BY cause_id"
+    assert [r[0] for r in await conn.fetch(causes, first)] == ["C-1", "C-2"]
+    assert await conn.fetch(causes, second) == []
+    assert [r[0] for r in await conn.fetch(causes, third)] == history[2]["causedBy"]  # one cause, as most
