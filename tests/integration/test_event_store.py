@@ -199,23 +199,32 @@ async def test_a_stream_read_but_not_written_may_not_have_moved_either(conn):
     assert len(await store.read_stream(conn, "account-1")) == 1
 
 
-async def test_periodic_verifier_walks_the_whole_chain_and_flags_tampering(database_url, conn):
+async def test_periodic_verifier_walks_its_service_s_whole_chains_and_flags_tampering(database_url, conn):
+    """A.TAMPER_EVIDENT: each worker walks its own service's chains, from their first event each
+    time; `wuguan verify` walks every service's."""
     from prometheus_client import REGISTRY
 
     from services.common.runtime.integrity import PeriodicVerifier
 
     pool = await create_pool(database_url, role="wuguan_service")
     try:
-        verifier = PeriodicVerifier(service="test-verify", pool=pool, interval_s=60)
+        verifier = PeriodicVerifier(service="dunning", pool=pool, interval_s=60)
         await append(conn, 0, [new("s-1", 1), new("s-1", 2)])
+        await append(conn, 0, [new("c-1", 1)._replace(service="cards")])  # another service's chain
         assert await verifier.verify_once()
         await append(conn, 2, [new("s-1", 3)])
         assert await verifier.verify_once()
-        assert verifier.verified_through == 3
-        assert REGISTRY.get_sample_value("wuguan_verify_events_checked", {"service": "test-verify"}) == 3
+        assert verifier.verified_through == 3  # its own three, not the cards event
+        assert REGISTRY.get_sample_value("wuguan_verify_events_checked", {"service": "dunning"}) == 3
+        assert (await verify_chain(conn)).events_checked == 4
+        # another service's event is changed: that service's walk and `wuguan verify` find it
+        await _as_superuser_bypassing_triggers(conn, "UPDATE events SET payload = '{\"n\": 8}' WHERE service = 'cards'")
+        assert await verifier.verify_once()
+        assert not (await verify_chain(conn)).ok
+        assert not (await verify_chain(conn, service="cards")).ok
         # an event verified in an earlier walk is changed: the next walk still finds it
         await _as_superuser_bypassing_triggers(conn, "UPDATE events SET payload = '{\"n\": 9}' WHERE global_position = 1")
         assert not await verifier.verify_once()
-        assert REGISTRY.get_sample_value("wuguan_verify_ok", {"service": "test-verify"}) == 0
+        assert REGISTRY.get_sample_value("wuguan_verify_ok", {"service": "dunning"}) == 0
     finally:
         await pool.close()

@@ -63,19 +63,24 @@ async def verify_chain(
     page_size: int = 5000,
     max_problems: int = 20,
     claims_made: ClaimsMade | None = None,
+    service: str | None = None,
 ) -> VerifyReport:
+    """Walk every chain, or with `service` that service's chains only (store.chain_name: they
+    are named after it) and the legacy chain, which no append extends any more."""
     report = VerifyReport()
     made: Counter = Counter()
     legacy = await conn.fetchrow("SELECT global_position, hash FROM event_chain_head")
     walks = [(None, _Walk(LEGACY, legacy["global_position"], bytes(legacy["hash"])) if legacy
               else _Walk(LEGACY, 0, GENESIS_HASH))]
-    for head in await conn.fetch("SELECT chain_id, seq, hash FROM event_chains ORDER BY chain_id"):
+    prefix = "" if service is None else f"{service}/"
+    for head in await conn.fetch("SELECT chain_id, seq, hash FROM event_chains WHERE starts_with(chain_id, $1)"
+                                 " ORDER BY chain_id", prefix):
         walks.append((head["chain_id"], _Walk(head["chain_id"], head["seq"], bytes(head["hash"]),
                                               prev=chain_genesis(head["chain_id"]))))
     for chain_id, walk in walks:
         await _walk(conn, chain_id, walk, report, page_size, max_problems, claims_made, made)
         report.chains_checked += 1
-    await _check_unknown_chains(conn, {c for c, _ in walks if c is not None}, report)
+    await _check_unknown_chains(conn, {c for c, _ in walks if c is not None}, prefix, report)
     if claims_made:
         await _check_stray_claims(conn, claims_made, made, report)
     return report
@@ -121,10 +126,10 @@ def _where(walk: _Walk, row, seq: int) -> str:
     return f"chain {walk.name} seq {seq} (position {row[POSITION]})"
 
 
-async def _check_unknown_chains(conn, known: set[str], report: VerifyReport) -> None:
-    """Events on a chain that has no head were put there by no append."""
-    for r in await conn.fetch("SELECT chain_id, count(*) AS n FROM events WHERE chain_id IS NOT NULL"
-                              " AND NOT (chain_id = ANY($1::text[])) GROUP BY chain_id", list(known)):
+async def _check_unknown_chains(conn, known: set[str], prefix: str, report: VerifyReport) -> None:
+    """Events on a chain that has no head (of those named with `prefix`) were put there by no append."""
+    for r in await conn.fetch("SELECT chain_id, count(*) AS n FROM events WHERE starts_with(chain_id, $2)"
+                              " AND NOT (chain_id = ANY($1::text[])) GROUP BY chain_id", list(known), prefix):
         report.problems.append(f"chain {r['chain_id']}: {r['n']} event(s) on a chain with no head")
 
 
