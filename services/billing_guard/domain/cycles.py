@@ -10,6 +10,7 @@ with the CDRs, so letting it close one would make charges depend on arrival timi
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 
@@ -19,12 +20,16 @@ def cycle_of(moment: datetime, zone: ZoneInfo) -> str:
     return "%04d-%02d" % (local.year, local.month)
 
 
+# Cached: a rated CDR asks for the cycles before its own (CP3.HUGE_FEE's baseline), and an
+# account's charges fall in a handful of cycles.
+@lru_cache(maxsize=1024)
 def next_cycle(cycle: str) -> str:
     year, month = int(cycle[:4]), int(cycle[5:7])
     year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return f"{year:04d}-{month:02d}"
 
 
+@lru_cache(maxsize=1024)
 def previous_cycle(cycle: str) -> str:
     year, month = int(cycle[:4]), int(cycle[5:7])
     year, month = (year - 1, 12) if month == 1 else (year, month - 1)
