@@ -203,6 +203,28 @@ async def test_A_TAMPER_EVIDENT_verify_checks_the_unique_claims_against_the_deci
         await admin.close()
 
 
+async def test_A_TAMPER_EVIDENT_a_walk_of_one_service_judges_that_service_s_claims_only(harness):
+    """A worker walks its own service's chains (runtime/integrity.py): another service's claims
+    are that service's walk's to judge, and `wuguan verify`, which walks every chain, judges all."""
+    from services.billing_guard.decider import GuardDecider
+    from services.common.db import connect
+
+    account, switch = f"A-{uuid.uuid4().hex[:8]}", f"SW-{uuid.uuid4().hex[:6]}"
+    t0 = NOW - timedelta(hours=6)
+    await harness.feed(tariff("T-STD", 970, t0 - timedelta(days=1), 10, t0 - timedelta(days=2)))
+    await harness.feed(cdr(account, switch, 1, t0, origin="O-1", usage_id="U-S1"))
+    both = {"billing_guard": GuardDecider().claims_made, "cards": lambda decision: []}
+    admin = await connect(harness.database_url)
+    try:
+        await admin.execute("INSERT INTO unique_claim_rows (service, claim_key, value, position)"
+                            " VALUES ('cards', $1, 'U-NONE', 1)", f"card:{uuid.uuid4().hex}")
+        scoped = await verify_chain(admin, claims_made=both, service="billing_guard")
+        assert scoped.ok and scoped.claims_checked == {"billing_guard": 1}
+        assert any("made by no decision" in p for p in (await verify_chain(admin, claims_made=both)).problems)
+    finally:
+        await admin.close()
+
+
 async def test_CP3_SEQUENCE_GAP_one_stored_decision_per_cdr_and_the_switch_kept_as_a_snapshot(harness):
     """Issue 13: a CDR in sequence stores its charge only; its switch's sequence moves when the
     charge comes back keyed by switch, kept as one snapshot row; a gap opened and closed are

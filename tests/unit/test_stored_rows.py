@@ -2,6 +2,8 @@
 columns must be StoredEvent's leading fields, in their order."""
 from __future__ import annotations
 
+import re
+
 from services.common.eventstore.records import StoredEvent
 from services.common.eventstore.store import SELECT_COLUMNS, _stored
 
@@ -16,3 +18,42 @@ def test_a_row_becomes_the_stored_event_with_the_fields_it_does_not_select_left_
     event = _stored(row)
     assert event.global_position == 0 and event.chain_seq == 15
     assert (event.input_hash, event.input_offset, event.claim_key, event.claim_value) == (None,) * 4
+
+
+def test_a_walk_hashes_its_rows_first_columns_as_the_chain_entry_of_their_event():
+    """verify reads WALK_COLUMNS and hashes each row as it comes (chain.entry_of): its first
+    columns are the entry's fields in their order, and the names it reads others by are theirs."""
+    from services.common.eventstore import verify
+    from services.common.eventstore.chain import ENTRY_FIELDS
+
+    names = [column.strip().split("::")[0] for column in verify.WALK_COLUMNS.split(",")]
+    snake = [re.sub(r"(?<!^)(?=[A-Z])", "_", field).lower() for field in ENTRY_FIELDS]
+    assert names[:len(ENTRY_FIELDS)] == snake
+    by_name = {name: names.index(name) for name in names}
+    assert (verify.POSITION, verify.SERVICE, verify.PAYLOAD, verify.PREV_HASH, verify.HASH, verify.CHAIN_SEQ,
+            verify.CLAIM_KEY, verify.CLAIM_VALUE) == tuple(by_name[n] for n in (
+                "global_position", "service", "payload", "prev_hash", "hash", "chain_seq", "claim_key", "claim_value"))
+
+
+def test_sealing_builds_the_stored_event_field_by_field():
+    """store.seal and BatchProcessor._decide_one build their tuples positionally (cheaper, once
+    per decision): each field lands where its name says."""
+    from datetime import datetime, timezone
+
+    from services.common.eventstore.chain import chain_entry, entry_of, link_of
+    from services.common.eventstore.records import NewEvent
+    from services.common.eventstore.store import seal
+
+    assert NewEvent._fields == ("event_id", "stream_id", "event_type", "service", "business_time", "payload",
+                                "causation_id", "correlation_id", "schema_version", "chain_id", "input_hash",
+                                "input_offset", "claim_key", "claim_value")
+    new = NewEvent("e-1", "s-1", "t.Happened", "svc", datetime(2026, 1, 1, tzinfo=timezone.utc), {"n": 1},
+                   "in-1", "corr-1", 1, "svc/t/0", "hash-1", 7, "key-1", "value-1")
+    [stored] = seal([new], iter([42]), {"svc/t/0": [4, b"prev"]}, {"s-1": 2})
+    expected = {"global_position": 42, "stream_version": 3, "recorded_at": None, "prev_hash": b"prev",
+                "chain_seq": 5, **{f: getattr(new, f) for f in NewEvent._fields}}
+    assert stored._asdict() == {**expected, "hash": link_of(b"prev", chain_entry(42, 3, new))}
+    # A walk hashes the stored row's entry fields, read in their order, to the same bytes.
+    row = tuple(getattr(stored, f) for f in StoredEvent._fields[:8]) + (
+        stored.causation_id, stored.correlation_id, stored.payload)
+    assert entry_of(row) == chain_entry(42, 3, new)

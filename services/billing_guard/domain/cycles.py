@@ -31,6 +31,7 @@ def next_cycle(cycle: str) -> str:
 
 @lru_cache(maxsize=1024)
 def previous_cycle(cycle: str) -> str:
+    """Cached as next_cycle is: each month of CP3.HUGE_FEE's baseline, for every rated CDR."""
     year, month = int(cycle[:4]), int(cycle[5:7])
     year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     return f"{year:04d}-{month:02d}"

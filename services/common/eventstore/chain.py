@@ -28,7 +28,12 @@ def chain_link(prev_hash: bytes, global_position: int, stream_version: int, even
     """The link of `event` (a NewEvent, or anything with its fields) stored at that position and
     version: the store seals events before it builds their StoredEvent (verify hashes the rows it
     reads with entry_of)."""
-    return hashlib.sha256(prev_hash + chain_entry(global_position, stream_version, event)).digest()
+    return link_of(prev_hash, chain_entry(global_position, stream_version, event))
+
+
+def link_of(prev_hash: bytes, entry: bytes) -> bytes:
+    """The link after `prev_hash` of the event whose chain_entry is `entry`."""
+    return hashlib.sha256(prev_hash + entry).digest()
 
 
 # What chain_entry writes, in its order: how an inclusion proof names the fields of its entry.

@@ -503,7 +503,8 @@ class BatchProcessor:
     def _decide_into(self, batch: _Decided, message: InputMessage, event, streams, views,
                      digest: str | None = None) -> bool:
         """Decide one input into the batch; False when it was refused instead. `digest`: the
-        input's content hash, which its first decision records (None: the input is not recorded)."""
+        input's content hash, which its first decision records (None: the input is not recorded).
+        A decider that fails on the input, its claims included, poisons that input alone."""
         try:
             changed, events = self._decide_one(batch.working, event, streams, views, self.chains.chain_of(message),
                                                (digest, message.offset) if digest is not None else None)
@@ -664,7 +665,8 @@ class BatchProcessor:
             evolve_loaded(self.decider, states, envelope)
             made = self._claims_made(envelope)
             claim_key, claim_value = made[0] if made else (None, None)
-            # In NewEvent's order, built once with its claim and input fields (no _replace after).
+            # Built once, positionally in NewEvent's order (tests/unit/test_stored_rows.py holds it):
+            # setting the claim and the input hash afterwards rebuilt every decision's tuple twice.
             events.append((NewEvent(
                 envelope["decisionId"], target, envelope["decisionType"], self.service,
                 decision.business_time or event.event_time, envelope, event.event_id, event.correlation_id, 1, chain,

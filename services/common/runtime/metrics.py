@@ -62,12 +62,13 @@ CONSUMER_LAG = Gauge(
 )
 TIMERS_FIRED = Counter("wuguan_timers_published_total", "Due timers published for processing", ["service"])
 UP = Gauge("wuguan_ready", "1 when the broker and the database are reachable", ["service"])
-VERIFY_OK = Gauge("wuguan_verify_ok", "1 when the last hash-chain walk found the log intact, 0 when tampered", ["service"])
+VERIFY_OK = Gauge("wuguan_verify_ok", "1 when the last walk of the service's hash chains found them intact, 0 when"
+                  " tampered", ["service"])
 VERIFY_LAST_RUN = Gauge(
-    "wuguan_verify_last_run_timestamp_seconds", "When the worker last walked the hash chain", ["service"]
+    "wuguan_verify_last_run_timestamp_seconds", "When the worker last walked its service's hash chains", ["service"]
 )
 VERIFY_EVENTS_CHECKED = Gauge(
-    "wuguan_verify_events_checked", "Events this worker has verified since it started", ["service"]
+    "wuguan_verify_events_checked", "Events of the service's chains the worker's last walk checked", ["service"]
 )
 STORE_BLOCKED = Gauge(
     "wuguan_store_blocked",
