@@ -3,10 +3,12 @@
 The same trickle (500 records a second produced, one consumer fetching them as they come, 20 ms
 fetch wait, as a worker's) on a topic with a short log and on one whose partitions already hold
 50k records each: the broker's cores busy for each, alternated. The second costs Tansu (memory
-storage) several times the first, as if it walked the partition's log to find a fetch's offset (an
-inference from the timings); Kafka finds it by its offset index. So on the embedded broker every
-stage that reads a topic as it grows pays more per record as it goes: (b)'s 50k CDRs and (c)'s 30 s
-of them fill each of six partitions to ~8–9k records (docs/performance.md, run 20).
+storage) several times the first: a fetch that finds records lists every batch stored for the
+partition (tansu-storage's dynostore `fetch`, read in its source for 0.6), so its cost grows with
+the batches produced to the partition, not with the records asked for; Kafka finds an offset by its
+index. So on the embedded broker every stage that reads a topic as it grows pays more per record as
+it goes: (b)'s 50k CDRs and (c)'s 30 s of them fill each of six partitions to ~8–9k records, and
+(c)'s paced producer writes a batch for every one or two (docs/performance.md, runs 20 and 21).
     python -m bench.broker_growth
 """
 from __future__ import annotations
