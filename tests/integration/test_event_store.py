@@ -188,6 +188,27 @@ async def test_A_TAMPER_EVIDENT_verify_detects_changes_removals_and_reordering(c
     assert report.problems
 
 
+async def test_A_TAMPER_EVIDENT_events_on_a_chain_no_append_made_are_named(conn):
+    """Events moved onto chains that have no head are named by `wuguan verify`, and by the walk of
+    the service a chain is named after; the log's chains are found by probing the chain index
+    (verify._CHAINS_IN_LOG), so chains before, between and after the known ones all count."""
+    for n, chain in enumerate(("dunning/t/0", "dunning/t/2", "dunning/t/4")):
+        await append(conn, 0, [on(chain, new(f"s-{n}", m)) for m in (1, 2)])
+    await append(conn, 0, [on("cards/t/0", new("c-1", 1)._replace(service="cards"))])
+    for position, chain in ((2, "dunning/t/1"), (4, "dunning/t/9"), (5, "dunning/t/3"), (6, "dunning/t/3"),
+                            (7, "cards/t/7")):
+        await _as_superuser_bypassing_triggers(conn, f"UPDATE events SET chain_id = '{chain}' WHERE global_position = {position}")
+
+    def headless(report) -> list[str]:
+        return [p for p in report.problems if p.endswith("on a chain with no head")]
+
+    assert headless(await verify_chain(conn)) == [f"chain {c}: {n} event(s) on a chain with no head" for c, n in (
+        ("cards/t/7", 1), ("dunning/t/1", 1), ("dunning/t/3", 2), ("dunning/t/9", 1))]
+    assert [p.split(":")[0] for p in headless(await verify_chain(conn, service="dunning"))] == [
+        "chain dunning/t/1", "chain dunning/t/3", "chain dunning/t/9"]
+    assert [p.split(":")[0] for p in headless(await verify_chain(conn, service="cards"))] == ["chain cards/t/7"]
+
+
 async def test_a_stream_read_but_not_written_may_not_have_moved_either(conn):
     await append(conn, 0, [new("catalogue", 1)])
     await append(conn, 1, [new("catalogue", 2)])  # another writer moves the catalogue on

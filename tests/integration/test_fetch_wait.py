@@ -18,6 +18,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from services.common.runtime.fetch_wait import IDLE_AFTER_S, FetchWait, adapt, set_fetch_waits
 
 from ..kafka_helpers import new_topic
+from ..manual_clock import ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +28,6 @@ async def _until(condition, timeout_s: float = 10) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.02)
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @contextlib.asynccontextmanager
@@ -83,7 +76,7 @@ async def test_faust_worker_consumers_fetch_with_the_adapting_wait(kafka_bootstr
 
 async def test_an_idle_consumer_waits_long_and_still_gets_the_next_record_then_waits_little(kafka_bootstrap):
     topic = await new_topic(kafka_bootstrap, "test.fetch-wait", 1)
-    clock = Clock()
+    clock = ManualClock()
     async with _clients(kafka_bootstrap) as (consumer, producer):
         consumer.assign([TopicPartition(topic, 0)])
         fetcher = consumer._fetcher
@@ -104,7 +97,7 @@ async def test_records_held_but_not_taken_keep_the_wait_short(kafka_bootstrap):
     empty, but the partition it holds records of is not idle, and must be fetched without delay
     as soon as they are taken."""
     topic = await new_topic(kafka_bootstrap, "test.fetch-wait", 2)
-    clock = Clock()
+    clock = ManualClock()
     async with _clients(kafka_bootstrap) as (consumer, producer):
         await producer.send_and_wait(topic, b"held", partition=0)
         consumer.assign([TopicPartition(topic, 0), TopicPartition(topic, 1)])

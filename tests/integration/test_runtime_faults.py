@@ -49,6 +49,27 @@ class PoisonClaims:
         return made
 
 
+class ClaimsOfNoName(Exception):
+    pass
+
+
+class UnnamedClaims:
+    """The guard's decider, except that naming the claims of the CDR usage POISON_USAGE raises, as
+    a claims_made of a defective release might; the exception quotes the decision, as a careless
+    one would."""
+
+    def __init__(self, decider):
+        self._decider = decider
+
+    def __getattr__(self, name):
+        return getattr(self._decider, name)
+
+    def claims_made(self, decision: dict) -> list[tuple[str, str]]:
+        if decision.get("payload", {}).get("usageId") == POISON_USAGE:
+            raise ClaimsOfNoName(f"no claim for {decision['payload']}")
+        return self._decider.claims_made(decision)
+
+
 async def guard_rows(harness, sql: str, *args):
     async with harness.pool.acquire() as conn:
         return await conn.fetch(sql, *args)
@@ -122,22 +143,39 @@ async def test_NOTHING_LOST_a_read_only_database_is_waited_for_not_skipped(guard
     assert len(await decided_usages(guard)) == 5
 
 
-async def test_NOTHING_LOST_an_input_the_database_refuses_is_isolated_and_the_rest_decided(kafka_bootstrap, database_url):
-    poisoned = ServiceDefinition(decider=PoisonClaims(DEFINITION.decider), load_policy=DEFINITION.load_policy)
-    async with RuntimeHarness(kafka_bootstrap, database_url, poisoned) as guard:
+async def one_poisoned_batch(kafka_bootstrap, database_url, decider, poison_at: int, count: int):
+    """CDRs 1..`count` of one account through a guard deciding with `decider`, the `poison_at`-th
+    of usage POISON_USAGE, in one batch: every other one is decided and that one alone is refused as
+    a processing error. Returns (the account, the batch, the refusal's message)."""
+    defective = ServiceDefinition(decider=decider(DEFINITION.decider), load_policy=DEFINITION.load_policy)
+    async with RuntimeHarness(kafka_bootstrap, database_url, defective) as guard:
         await guard.feed(tariff("T-STD", 900, T0 - timedelta(days=1), 10, T0 - timedelta(days=2)))
         account, switch = uid("A"), uid("SW")
-        usages = [f"U-OK-{n}" if n != 3 else POISON_USAGE for n in range(1, 8)]
+        usages = [f"U-OK-{n}" if n != poison_at else POISON_USAGE for n in range(1, count + 1)]
         batch = [guard.message(*cdr(account, switch, n, T0 + timedelta(minutes=n), usage_id=u))
                  for n, u in enumerate(usages, 1)]
         await asyncio.wait_for(guard.process(batch), 60)
         assert await decided_usages(guard) == [u for u in usages if u != POISON_USAGE]
         refused = await guard_rows(guard, 'SELECT "offset", code, message FROM dead_lettered_inputs')
-        assert [(r["offset"], r["code"]) for r in refused] == [(batch[2].offset, "processing_error")]
-        assert "while deciding or storing" in refused[0]["message"] and "poison" not in refused[0]["message"]
-        letters = [orjson.loads(r.value) for r in await read_topic(kafka_bootstrap, "billing.cdr.v1.dlq")]
-        mine = [x for x in letters if x["offset"] == batch[2].offset and x["consumer"] == "billing_guard"]
-        assert len(mine) == 1 and mine[0]["truncated"] is False
+    assert [(r["offset"], r["code"]) for r in refused] == [(batch[poison_at - 1].offset, "processing_error")]
+    return account, batch, refused[0]["message"]
+
+
+async def test_NOTHING_LOST_an_input_the_database_refuses_is_isolated_and_the_rest_decided(kafka_bootstrap, database_url):
+    _, batch, message = await one_poisoned_batch(kafka_bootstrap, database_url, PoisonClaims, poison_at=3, count=7)
+    assert "while deciding or storing" in message and "poison" not in message
+    letters = [orjson.loads(r.value) for r in await read_topic(kafka_bootstrap, "billing.cdr.v1.dlq")]
+    mine = [x for x in letters if x["offset"] == batch[2].offset and x["consumer"] == "billing_guard"]
+    assert len(mine) == 1 and mine[0]["truncated"] is False
+
+
+async def test_NOTHING_LOST_claims_that_cannot_be_named_poison_that_input_alone(kafka_bootstrap, database_url):
+    """A decision's claims are named while the input is decided (BatchProcessor._decide_one): when
+    claims_made raises, that input is dead-lettered as a processing error naming the exception's
+    class only, and the rest of the batch, the same account's later CDRs included, is decided."""
+    account, _, message = await one_poisoned_batch(kafka_bootstrap, database_url, UnnamedClaims, poison_at=2, count=5)
+    assert "ClaimsOfNoName" in message
+    assert account not in message and POISON_USAGE not in message
 
 
 async def test_CONTRACT_DLQ_DURABLE_a_letter_the_broker_refuses_waits_in_postgres_then_goes(guard):

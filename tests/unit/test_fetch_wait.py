@@ -7,17 +7,11 @@ import pytest
 from services.common.config import ConfigError, Settings
 from services.common.runtime.fetch_wait import IDLE_AFTER_S, FetchWait
 
-
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from ..manual_clock import ManualClock
 
 
 def test_empty_fetches_keep_the_short_wait_until_the_consumer_has_been_idle_long_enough():
-    clock = Clock()
+    clock = ManualClock(100.0)
     wait = FetchWait(20, 250, clock)
     clock.now += IDLE_AFTER_S / 2
     assert wait.after_fetch(False) == 20
@@ -27,7 +21,7 @@ def test_empty_fetches_keep_the_short_wait_until_the_consumer_has_been_idle_long
 
 
 def test_the_first_fetch_that_brings_records_makes_the_wait_short_again():
-    clock = Clock()
+    clock = ManualClock(100.0)
     wait = FetchWait(20, 250, clock)
     clock.now += 5 * IDLE_AFTER_S
     assert wait.after_fetch(False) == 250
@@ -37,7 +31,7 @@ def test_the_first_fetch_that_brings_records_makes_the_wait_short_again():
 
 
 def test_a_steady_flow_never_reaches_the_long_wait():
-    clock = Clock()
+    clock = ManualClock(100.0)
     wait = FetchWait(20, 250, clock)
     for _ in range(100):  # a record every half of IDLE_AFTER_S, with empty fetches between
         clock.now += IDLE_AFTER_S / 4

@@ -7,7 +7,8 @@ import pytest
 
 from schemas.errors import InvalidEvent
 from services.common.runtime.decision_inputs import decode_repartitioned
-from services.common.runtime.relay import NOTES_PER_MESSAGE, routed_messages
+from schemas.registry import Repartition
+from services.common.runtime.relay import NOTES_PER_MESSAGE, note_sql, routed_messages
 
 TOPIC = "wuguan.billing_guard.switch-sequence"
 
@@ -55,3 +56,11 @@ def test_an_element_that_is_not_a_stored_decision_is_refused_alone(bad):
     events = decode_repartitioned(TOPIC, orjson.dumps([decision(1), bad, decision(3)]))
     assert [type(e).__name__ for e in events] == ["InputEvent", "InvalidEvent", "InputEvent"]
     assert events[1].code == "envelope_invalid"
+
+
+@pytest.mark.parametrize("field", ["switchId'); DROP TABLE events; --", "switch id", ""])
+def test_a_note_field_that_is_not_a_plain_name_is_refused_before_it_reaches_sql(field):
+    route = Repartition(TOPIC, frozenset({"guard.CdrRated"}), "switchId", ("sequenceNumber", field))
+    with pytest.raises(ValueError, match="is not a plain field name"):
+        note_sql(route)
+    assert "'sequenceNumber', payload->'payload'->'sequenceNumber'" in note_sql(route._replace(note_fields=("sequenceNumber",)))

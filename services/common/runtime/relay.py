@@ -44,7 +44,12 @@ LAG_COUNT_EVERY_S = 5.0
 def note_sql(route: Repartition) -> str:
     """The SQL of a stored decision's note on the route's topic, as JSON text: the envelope fields
     a repartitioned input is read by (decision_inputs.NOTE_ENVELOPE) and the route's payload fields.
-    Built by Postgres from `payload`, so the relay does not decode the decision to cut it."""
+    Built by Postgres from `payload`, so the relay does not decode the decision to cut it. The field
+    names are written into the SQL: one that is not a plain name refuses to build it."""
+    for name in (*NOTE_ENVELOPE, *route.note_fields):
+        if not name.isidentifier():
+            raise ValueError(f"{route.topic}: note field {name!r} is not a plain field name")
+
     def pairs(source: str, fields: tuple[str, ...]) -> str:
         return ", ".join(f"'{name}', {source}->'{name}'" for name in fields)
     body = pairs("payload->'payload'", route.note_fields)

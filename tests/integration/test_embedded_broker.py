@@ -1,0 +1,37 @@
+"""The embedded broker starts on a port of its own even when the free port it was given is taken
+before it binds it (localstack.embedded.start_broker); a port the caller names is kept or refused."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from services.common.localstack import embedded
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def taken_port():
+    """A port bound by another socket, not listening: a broker cannot bind it, nor connect to it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def test_a_free_port_taken_before_the_broker_binds_it_is_replaced(monkeypatch, taken_port):
+    offered = iter([taken_port])
+    real_free_port = embedded.free_port
+    monkeypatch.setattr(embedded, "free_port", lambda: next(offered, None) or real_free_port())
+    broker = embedded.start_broker()
+    try:
+        assert broker.port != taken_port
+        with socket.create_connection(("127.0.0.1", broker.port), timeout=5):
+            pass
+    finally:
+        broker.stop()
+
+
+def test_a_port_the_caller_names_is_not_replaced(taken_port):
+    with pytest.raises(embedded.BrokerExited):
+        embedded.start_broker(port=taken_port)
