@@ -32,6 +32,22 @@ def test_a_free_port_taken_before_the_broker_binds_it_is_replaced(monkeypatch, t
         broker.stop()
 
 
+def test_a_free_port_another_process_listens_on_is_replaced(monkeypatch):
+    """The port answers, but not from this broker, which could not bind it and exits."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        offered = iter([listener.getsockname()[1]])
+        real_free_port = embedded.free_port
+        monkeypatch.setattr(embedded, "free_port", lambda: next(offered, None) or real_free_port())
+        broker = embedded.start_broker()
+        try:
+            assert broker.port != listener.getsockname()[1]
+            assert broker.process.poll() is None
+        finally:
+            broker.stop()
+
+
 def test_a_port_the_caller_names_is_not_replaced(taken_port):
     with pytest.raises(embedded.BrokerExited):
         embedded.start_broker(port=taken_port)

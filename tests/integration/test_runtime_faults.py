@@ -32,9 +32,9 @@ T0 = NOW - timedelta(hours=6)
 POISON_USAGE = "U-POISON"
 
 
-class PoisonClaims:
-    """The guard's decider, except that the CDR usage POISON_USAGE makes a claim whose value
-    Postgres refuses (a NUL in text: SQLSTATE 22021), as a decision of a defective release might."""
+class DefectiveClaims:
+    """The guard's decider, but for the claims of the CDR usage POISON_USAGE (`poisoned`), as a
+    decision of a defective release might make them."""
 
     def __init__(self, decider):
         self._decider = decider
@@ -44,30 +44,27 @@ class PoisonClaims:
 
     def claims_made(self, decision: dict) -> list[tuple[str, str]]:
         made = self._decider.claims_made(decision)
-        if decision.get("payload", {}).get("usageId") == POISON_USAGE:
-            return [(key, "poison\x00") for key, _ in made]
-        return made
+        return self.poisoned(decision, made) if decision.get("payload", {}).get("usageId") == POISON_USAGE else made
+
+
+class PoisonClaims(DefectiveClaims):
+    """Its claim's value is one Postgres refuses (a NUL in text: SQLSTATE 22021)."""
+
+    @staticmethod
+    def poisoned(decision: dict, made: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(key, "poison\x00") for key, _ in made]
 
 
 class ClaimsOfNoName(Exception):
     pass
 
 
-class UnnamedClaims:
-    """The guard's decider, except that naming the claims of the CDR usage POISON_USAGE raises, as
-    a claims_made of a defective release might; the exception quotes the decision, as a careless
-    one would."""
+class UnnamedClaims(DefectiveClaims):
+    """Naming its claims raises, with a text that quotes the decision, as a careless one would."""
 
-    def __init__(self, decider):
-        self._decider = decider
-
-    def __getattr__(self, name):
-        return getattr(self._decider, name)
-
-    def claims_made(self, decision: dict) -> list[tuple[str, str]]:
-        if decision.get("payload", {}).get("usageId") == POISON_USAGE:
-            raise ClaimsOfNoName(f"no claim for {decision['payload']}")
-        return self._decider.claims_made(decision)
+    @staticmethod
+    def poisoned(decision: dict, made: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        raise ClaimsOfNoName(f"no claim for {decision['payload']}")
 
 
 async def guard_rows(harness, sql: str, *args):
@@ -143,11 +140,12 @@ async def test_NOTHING_LOST_a_read_only_database_is_waited_for_not_skipped(guard
     assert len(await decided_usages(guard)) == 5
 
 
-async def one_poisoned_batch(kafka_bootstrap, database_url, decider, poison_at: int, count: int):
-    """CDRs 1..`count` of one account through a guard deciding with `decider`, the `poison_at`-th
-    of usage POISON_USAGE, in one batch: every other one is decided and that one alone is refused as
-    a processing error. Returns (the account, the batch, the refusal's message)."""
-    defective = ServiceDefinition(decider=decider(DEFINITION.decider), load_policy=DEFINITION.load_policy)
+async def one_poisoned_batch(kafka_bootstrap, database_url, defect, poison_at: int, count: int):
+    """CDRs 1..`count` of one account through a guard whose decider `defect` wraps (a
+    DefectiveClaims), the `poison_at`-th of usage POISON_USAGE, in one batch: every other one is
+    decided and that one alone is refused as a processing error. Returns (the account, the batch,
+    the refusal's message)."""
+    defective = ServiceDefinition(decider=defect(DEFINITION.decider), load_policy=DEFINITION.load_policy)
     async with RuntimeHarness(kafka_bootstrap, database_url, defective) as guard:
         await guard.feed(tariff("T-STD", 900, T0 - timedelta(days=1), 10, T0 - timedelta(days=2)))
         account, switch = uid("A"), uid("SW")
@@ -162,10 +160,11 @@ async def one_poisoned_batch(kafka_bootstrap, database_url, decider, poison_at: 
 
 
 async def test_NOTHING_LOST_an_input_the_database_refuses_is_isolated_and_the_rest_decided(kafka_bootstrap, database_url):
-    _, batch, message = await one_poisoned_batch(kafka_bootstrap, database_url, PoisonClaims, poison_at=3, count=7)
+    account, batch, message = await one_poisoned_batch(kafka_bootstrap, database_url, PoisonClaims, poison_at=3, count=7)
     assert "while deciding or storing" in message and "poison" not in message
     letters = [orjson.loads(r.value) for r in await read_topic(kafka_bootstrap, "billing.cdr.v1.dlq")]
-    mine = [x for x in letters if x["offset"] == batch[2].offset and x["consumer"] == "billing_guard"]
+    mine = [x for x in letters
+            if (x["key"], x["offset"], x["consumer"]) == (account, batch[2].offset, "billing_guard")]
     assert len(mine) == 1 and mine[0]["truncated"] is False
 
 

