@@ -12,9 +12,7 @@ Each wrapper adds two perf_counter() calls, well under 1 µs an input. The steps
           _load_states             state of streams not cached (a query)       -> read
           _decide_one              decide, decision envelopes, evolve          -> "decide"
       write_decided              pool acquire, BEGIN ... COMMIT (the transaction)
-        _write_sealed            a batch sealed ahead (runtime/sealed_write.py):  -> store
-          write_sealed             hash chain, the one call and the COPY      -> store ("append")
-        _write                   or the writes, statement by statement:
+        _write                   the writes:
           store.append             hash chain and COPY of the decisions        -> store
           record_claims            unique claims                               -> store
           (the rest of _write)     processed inputs, dead letters, timers, clock -> store
@@ -73,9 +71,6 @@ class PhaseTimer:
             self._wrap(BatchProcessor, name, name)
         self._wrap(batch_processor.store, "append", "append")  # called as store.append
         self._wrap(batch_processor, "record_claims", "record_claims")  # imported by name
-        # A batch written sealed ahead counts as _write's, its call and COPY as the append.
-        self._wrap(BatchProcessor, "_write_sealed", "_write")
-        self._wrap(batch_processor, "write_sealed", "append")
         return self
 
     def __exit__(self, *exc) -> None:

@@ -12,7 +12,6 @@ append time (see `append`).
 from __future__ import annotations
 
 import hashlib
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 
 import asyncpg
@@ -203,7 +202,6 @@ async def append(
     appends: Sequence[tuple[int, Sequence[NewEvent]]],
     read_versions: dict[str, int] | None = None,
     epochs: dict[str, int] | None = None,
-    positions: tuple[Positions, int] | None = None,
 ) -> list[StoredEvent]:
     """Append events to streams inside the caller's transaction.
 
@@ -212,9 +210,7 @@ async def append(
     decisions were based on but that get no events (a tariff catalogue, an account with nothing
     to decide): they may not have moved either. Raises ConcurrencyConflict when any stream has
     moved on since it was read. `epochs` (chain -> epoch from claim_chains) fences the writer:
-    FencedOut when a chain has been claimed by a newer owner since. `positions`: the writer's
-    Positions and the generation it writes in, to take the events' positions from (else the
-    sequence's next ones, taken with the heads' lock).
+    FencedOut when a chain has been claimed by a newer owner since.
 
     A stream read but not written is checked when the batch appends, without a lock: a write to
     it committing between that check and this commit is ordered as concurrent with the batch,
@@ -230,63 +226,26 @@ async def append(
             _raise_if_moved(await conn.fetchval(_MOVED, list(read_versions), list(read_versions.values())))
         return []
     chains = sorted({default_chain(e) for _, events in appends for e in events})
-    heads, new_positions = await _prepare_append(conn, read_versions, chains, 0 if positions else count)
-    if positions:
-        new_positions = await positions[0].take(conn, count, positions[1])
+    heads, new_positions = await _prepare_append(conn, read_versions, chains, count)
     fenced = [c for c in chains if epochs is not None and heads[c][2] != epochs.get(c)]
     if fenced:
         raise FencedOut(fenced)
+    positions = iter(new_positions)
     links = {c: [heads[c][0], bytes(heads[c][1])] for c in chains}
-    stored = seal_appends(appends, iter(new_positions), links)
-    await copy_events(conn, stored)
-    await conn.execute(
-        "UPDATE event_chains c SET seq = u.seq, hash = u.hash FROM unnest($1::text[], $2::bigint[], $3::bytea[])"
-        " AS u(chain_id, seq, hash) WHERE c.chain_id = u.chain_id",
-        chains, [links[c][0] for c in chains], [links[c][1] for c in chains])
-    return stored
-
-
-async def copy_events(conn: asyncpg.Connection, stored: list[StoredEvent]) -> None:
-    """The sealed events into `events`, in the caller's transaction."""
+    stored: list[StoredEvent] = []
+    for expected_version, events in appends:
+        # Each (expected version, events) is checked on its own, even two for one stream.
+        stored += seal(events, positions, links, {e.stream_id: expected_version for e in events[:1]})
     try:
         await conn.copy_records_to_table("events", columns=COLUMNS, records=map(row, stored))
     except asyncpg.UniqueViolationError as exc:
         # The constraint only: the error's detail quotes the conflicting values.
         raise ConcurrencyConflict(f"unique constraint {exc.constraint_name} refused the append") from exc
-
-
-def seal_appends(appends: Sequence[tuple[int, Sequence[NewEvent]]], positions: Iterator[int],
-                 links: dict[str, list]) -> list[StoredEvent]:
-    """`append`'s (expected version, events) sealed in their order (`seal`); `links` maps each
-    chain to its head's [seq, hash] and is advanced."""
-    stored: list[StoredEvent] = []
-    for expected_version, events in appends:
-        # Each (expected version, events) is checked on its own, even two for one stream.
-        stored += seal(events, positions, links, {e.stream_id: expected_version for e in events[:1]})
+    await conn.execute(
+        "UPDATE event_chains c SET seq = u.seq, hash = u.hash FROM unnest($1::text[], $2::bigint[], $3::bytea[])"
+        " AS u(chain_id, seq, hash) WHERE c.chain_id = u.chain_id",
+        chains, [links[c][0] for c in chains], [links[c][1] for c in chains])
     return stored
-
-
-class Positions:
-    """Positions taken from the log's sequence ahead of the appends of one writer, handed out in the
-    order they were taken, so that its decisions' positions follow the order it decided them in,
-    whichever way each batch is written (append, or runtime/one_call_write.py) and however many
-    batches a round trip for positions serves. Those left over when the consumer group's generation
-    changes are dropped: a partition this writer gets back must not go back to positions older than
-    another owner's meanwhile."""
-
-    def __init__(self, ahead: int = 1000):
-        self.ahead = ahead
-        self._left: deque[int] = deque()
-        self._generation: int | None = None
-
-    async def take(self, conn: asyncpg.Connection, count: int, generation: int) -> list[int]:
-        if generation != self._generation:
-            self._left.clear()
-            self._generation = generation
-        if len(self._left) < count:
-            self._left.extend(await conn.fetchval(
-                "SELECT array_agg(nextval('events_position_seq')) FROM generate_series(1, $1)", max(count, self.ahead)))
-        return [self._left.popleft() for _ in range(count)]
 
 
 async def read_stream(conn: asyncpg.Connection, stream_id: str) -> list[StoredEvent]:

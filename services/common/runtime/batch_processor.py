@@ -48,8 +48,7 @@ from .claims import claim_id, is_claim, load_claims, record_claims
 from .dead_letters import DeadLetters, InputMessage, Refusal
 from .poison_hold import PoisonHolds
 from .decision_inputs import DECISION_TOPIC_NAMES, DECISION_TYPE_HEADER, decode_decision_input, decode_repartitioned
-from .sealed_write import write_sealed
-from .snapshot_streams import SnapshotStreams, revisions_after
+from .snapshot_streams import SnapshotStreams
 from .state_cache import StateCache
 from .timers import TIMER_EVENT_TYPE, TIMER_TOPIC_SUFFIX, advance_business_clock, decode_timer, project_timers
 
@@ -164,8 +163,6 @@ class BatchProcessor:
         self.multi_stream = hasattr(decider, "stream_ids")
         self.blocked_by: str | None = None  # why the database refuses writes, while it does
         self.chains = ChainOwnership(self.service)
-        # Every append of this worker takes its positions here, in the order it decided (store.Positions).
-        self.positions = store.Positions()
         self.holds = PoisonHolds(service=self.service, decider=decider, service_version=service_version,
                                  policy_version=policy.version)
         self._conflicts = 0
@@ -259,12 +256,10 @@ class BatchProcessor:
             return False
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                if not await self._write_sealed(conn, decided):
-                    await self._timed_write(conn, decided)
+                await self._timed_write(conn, decided)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.chains.forget_heads()
             if isinstance(exc, store.ConcurrencyConflict):
                 self._conflicted(tuple(decided.states))
             return False
@@ -454,27 +449,6 @@ class BatchProcessor:
                 await self._timed_write(conn, batch)
         return batch
 
-    async def _write_sealed(self, conn, batch: _Decided) -> bool:
-        """Write the batch sealed ahead (sealed_write.py), if nothing it holds needs the statements
-        of _write; False when it does, having written nothing."""
-        holds = batch.holds
-        if batch.claims or batch.processed_rows or batch.refusals or (holds is not None and (holds.released or holds.blocked)):
-            return False
-        heads = self.chains.owned_heads({store.default_chain(e) for e in batch.new_events}, batch.generation)
-        if heads is None:
-            return False
-        started = time.perf_counter()
-        snapshots = self.snapshots.changes(batch.states, batch.working, batch.appended)
-        batch.stored = await write_sealed(
-            conn, self.service, self._in_decided_order(batch), heads,
-            await self.positions.take(conn, len(batch.new_events), batch.generation),
-            self._read_versions(batch.states, batch.appended), snapshots, self._fired_timers(batch),
-            self._latest_business_times(batch))
-        batch.snapshot_revisions = revisions_after(snapshots[0])
-        metrics.APPEND_SECONDS.labels(self.service).observe(time.perf_counter() - started)
-        metrics.BATCH_WRITES.labels(self.service, "sealed").inc()
-        return True
-
     async def _timed_write(self, conn, batch: _Decided) -> None:
         append_started = time.perf_counter()
         await self._write(conn, batch)
@@ -560,7 +534,6 @@ class BatchProcessor:
             self._in_decided_order(batch),
             read_versions=self._read_versions(batch.states, batch.appended),
             epochs=await self.chains.epochs(conn, chains, batch.generation, batch.claimed) if chains else None,
-            positions=(self.positions, batch.generation),
         )
         try:
             await record_claims(conn, self.service, [
@@ -578,14 +551,10 @@ class BatchProcessor:
             except asyncpg.UniqueViolationError as exc:  # another worker recorded one of them first
                 raise store.ConcurrencyConflict("an input was recorded by another writer first") from exc
         await self.dead_letters.record(conn, batch.refusals)
-        batch.stored += await batch.holds.write(conn, batch.refusals, (self.positions, batch.generation))
-        await project_timers(conn, self.service, batch.stored, self._fired_timers(batch))
+        batch.stored += await batch.holds.write(conn, batch.refusals)
+        fired = [e.payload["timerId"] for _, e in batch.taken if e.event_type == TIMER_EVENT_TYPE]
+        await project_timers(conn, self.service, batch.stored, fired)
         await advance_business_clock(conn, self.service, self._latest_business_times(batch))
-        metrics.BATCH_WRITES.labels(self.service, "statements").inc()
-
-    @staticmethod
-    def _fired_timers(batch: _Decided) -> list[str]:
-        return [e.payload["timerId"] for _, e in batch.taken if e.event_type == TIMER_EVENT_TYPE]
 
     def _latest_business_times(self, batch: _Decided) -> dict[str, datetime]:
         """The latest business time of the batch's inputs (timers aside) per partition's chain."""
@@ -727,7 +696,6 @@ class BatchProcessor:
 
     def _after_commit(self, batch: _Decided) -> None:
         self.chains.confirm(batch.claimed)
-        self.chains.appended(batch.stored)
         self.snapshots.committed(batch.snapshot_revisions)
         for stream_id, (version, state) in batch.streams_left().items():
             self.cache.put(stream_id, version, state)

@@ -22,9 +22,6 @@ class ChainOwnership:
         self._epochs: dict[str, int] = {}  # chain -> epoch claimed, once that claim committed
         self._claimed_in: dict[str, int] = {}  # chain -> consumer-group generation of the claim
         self._names: dict[tuple[str, int], str] = {}  # (topic, partition) -> its chain, asked for per input
-        # chain -> (seq, hash) of its head as this worker's last committed append left it: as the
-        # chain's only writer, it can seal its next batch without reading the head (one_call_write.py).
-        self._heads: dict[str, tuple[int, bytes]] = {}
 
     def chain_of(self, message: InputMessage) -> str:
         key = (message.topic, message.partition)
@@ -52,24 +49,3 @@ class ChainOwnership:
         for chain in chains:
             self._claimed_in.pop(chain, None)
             self._epochs.pop(chain, None)
-            self._heads.pop(chain, None)
-
-    def appended(self, stored: Iterable) -> None:
-        """A batch committed these stored events: their chains' heads are at the last of each."""
-        for event in stored:
-            self._heads[event.chain_id] = (event.chain_seq, event.hash)
-
-    def forget_heads(self) -> None:
-        """A write failed: where the heads are is read again by the next append."""
-        self._heads.clear()
-
-    def owned_heads(self, chains: Iterable[str], generation: int) -> dict[str, tuple[int, int, bytes]] | None:
-        """(epoch, seq, hash) of each chain, if this worker claimed all of them in `generation` and
-        knows where its last append left each head; else None."""
-        owned = {}
-        for chain in chains:
-            head = self._heads.get(chain)
-            if head is None or self._claimed_in.get(chain) != generation:
-                return None
-            owned[chain] = (self._epochs[chain], *head)
-        return owned

@@ -41,16 +41,9 @@ BATCH_INPUTS = Histogram(
 )
 APPEND_SECONDS = Histogram(
     "wuguan_store_append_seconds",
-    "Time to write one batch's outcome, in its transaction but the commit",
+    "Time to append one batch of decisions (lock, COPY, chain head)",
     ["service"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
-)
-BATCH_WRITES = Counter(
-    "wuguan_batch_writes_total",
-    "Batches written, by how: sealed (sealed ahead by their writer, one call and a COPY:"
-    " runtime/sealed_write.py) or statements (dead letters, holds, a chain's first append or claim in"
-    " a consumer-group generation, or a batch whose sealed write was refused and is written again)",
-    ["service", "path"],
 )
 DECISION_LATENCY = Histogram(
     "wuguan_decision_latency_seconds",

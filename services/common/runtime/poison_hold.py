@@ -117,9 +117,9 @@ class BatchHolds:
             del self.held[streams[0]]
             self.released.add(streams[0])
 
-    async def write(self, conn, refusals: list, positions=None) -> list[StoredEvent]:
+    async def write(self, conn, refusals: list) -> list[StoredEvent]:
         """Record the batch's new holds and releases and append its StreamBlocked decisions,
-        in the caller's transaction (`positions`: as store.append takes them)."""
+        in the caller's transaction."""
         poisoned = [(m, e) for m, e in refusals if isinstance(e, Poisoned)]
         if poisoned:
             await conn.executemany(
@@ -130,9 +130,9 @@ class BatchHolds:
             await conn.execute("DELETE FROM held_streams WHERE consumer = $1 AND stream_id = ANY($2::text[])",
                                self.service, list(self.released))
             log.warning("released %d held stream(s): their poisoned input was decided", len(self.released))
-        return await self._append_blocked(conn, positions)
+        return await self._append_blocked(conn)
 
-    async def _append_blocked(self, conn, positions) -> list[StoredEvent]:
+    async def _append_blocked(self, conn) -> list[StoredEvent]:
         if not self.blocked:
             return []
         ids = [e.event_id for events in self.blocked.values() for e in events]
@@ -146,8 +146,7 @@ class BatchHolds:
         rows = await conn.fetch("SELECT stream_id, max(stream_version) AS v FROM events"
                                 " WHERE stream_id = ANY($1::text[]) GROUP BY stream_id", list(fresh))
         versions = {r["stream_id"]: r["v"] for r in rows}
-        return await store.append(conn, [(versions.get(sid, 0), events) for sid, events in fresh.items()],
-                                  positions=positions)
+        return await store.append(conn, [(versions.get(sid, 0), events) for sid, events in fresh.items()])
 
 
 class PoisonHolds:

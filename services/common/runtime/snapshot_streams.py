@@ -60,10 +60,10 @@ class SnapshotStreams:
             self.revisions[stream_id] = 0
         return states, missing
 
-    def changes(self, states: dict, working: dict, appended: Counter) -> tuple[list[tuple], dict[str, int]]:
-        """What a batch changed of its snapshot streams: (stream, version, revision read, state) of
-        each it changed or appended to, and the revision read of each other it read, which may not
-        have moved either."""
+    async def write(self, conn, states: dict, working: dict, appended: Counter) -> dict[str, int]:
+        """Write the snapshot of each snapshot stream the batch changed or appended to (`appended`:
+        stream -> events appended); check that the others it read did not move. Returns the
+        revisions written, for after the commit."""
         written, read = [], {}
         for stream_id, (version, state) in states.items():
             # Only snapshot streams were loaded with a revision: a batch's accounts, claims and
@@ -76,16 +76,9 @@ class SnapshotStreams:
                 continue
             written.append((stream_id, version + appended[stream_id], revision,
                             self.codec(stream_id).dump(working[stream_id])))
-        return written, read
-
-    async def write(self, conn, states: dict, working: dict, appended: Counter) -> dict[str, int]:
-        """Write the snapshot of each snapshot stream the batch changed or appended to (`appended`:
-        stream -> events appended); check that the others it read did not move. Returns the
-        revisions written, for after the commit."""
-        written, read = self.changes(states, working, appended)
         await write_snapshots(conn, self.service, written)
         await check_snapshots(conn, self.service, read)
-        return revisions_after(written)
+        return {stream_id: revision + 1 for stream_id, _, revision, _ in written}
 
     def committed(self, revisions: dict[str, int]) -> None:
         self.revisions.update(revisions)
@@ -93,8 +86,3 @@ class SnapshotStreams:
     def forget(self, stream_ids) -> None:
         for stream_id in stream_ids:
             self.revisions.pop(stream_id, None)
-
-
-def revisions_after(written: list[tuple]) -> dict[str, int]:
-    """The revision each snapshot written (SnapshotStreams.changes) has once committed."""
-    return {stream_id: revision + 1 for stream_id, _, revision, _ in written}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import asyncpg
 import orjson
@@ -78,7 +78,7 @@ def decode_timer(value: bytes) -> InputEvent:
 
 
 # A business time far in the future (a bad upstream clock) must not fire every timer at once.
-MAX_CLOCK_LEAD = timedelta(minutes=5)
+MAX_CLOCK_LEAD = "5 minutes"
 
 
 async def advance_business_clock(conn: asyncpg.Connection, service: str, latest: dict[str, datetime]) -> None:
@@ -90,38 +90,35 @@ async def advance_business_clock(conn: asyncpg.Connection, service: str, latest:
     chains = sorted(latest)  # one order, for a batch that spans several partitions
     await conn.execute(
         "INSERT INTO business_clock_partitions (service, chain_id, watermark)"
-        " SELECT $1, u.chain_id, LEAST(u.watermark, clock_timestamp() + $4::interval)"
+        f" SELECT $1, u.chain_id, LEAST(u.watermark, clock_timestamp() + interval '{MAX_CLOCK_LEAD}')"
         " FROM unnest($2::text[], $3::timestamptz[]) AS u(chain_id, watermark)"
         " ON CONFLICT (service, chain_id)"
         " DO UPDATE SET watermark = GREATEST(business_clock_partitions.watermark, EXCLUDED.watermark)",
-        service, chains, [latest[c] for c in chains], MAX_CLOCK_LEAD,
+        service, chains, [latest[c] for c in chains],
     )
 
 
-def timer_changes(stored: list[StoredEvent], fired: list[str]) -> tuple[list[tuple], list[str]]:
-    """The timers the stored decisions set, as (timer id, stream, key, due at, its text, kind,
-    data), and the ids of those they cancel or that fired (`fired`)."""
+async def project_timers(conn: asyncpg.Connection, service: str, stored: list[StoredEvent], fired: list[str]) -> None:
+    """Keep pending_timers in step with the decisions, inside the deciding transaction."""
     scheduled, cancelled = [], list(fired)
     for event in stored:
         body = event.payload["payload"]
         timer = body.get("timer")
         if timer:
-            scheduled.append((timer["timerId"], event.stream_id, timer["key"], parse_rfc3339(timer["dueAt"]),
-                              timer["dueAt"], timer["kind"], timer["data"]))
+            scheduled.append(
+                (
+                    timer["timerId"], service, event.stream_id, timer["key"],
+                    parse_rfc3339(timer["dueAt"]), timer["dueAt"], timer["kind"], timer["data"],
+                )
+            )
         cancelled.extend(body.get("cancelsTimers", ()))
-    return scheduled, cancelled
-
-
-async def project_timers(conn: asyncpg.Connection, service: str, stored: list[StoredEvent], fired: list[str]) -> None:
-    """Keep pending_timers in step with the decisions, inside the deciding transaction."""
-    scheduled, cancelled = timer_changes(stored, fired)
     if cancelled:
         await conn.execute("DELETE FROM pending_timers WHERE timer_id = ANY($1::text[])", cancelled)
     if scheduled:
         await conn.executemany(
             "INSERT INTO pending_timers (timer_id, service, stream_id, partition_key, due_at, due_at_text, kind, data)"
-            " VALUES ($1, $8, $2, $3, $4, $5, $6, $7) ON CONFLICT (timer_id) DO NOTHING",
-            [(*timer, service) for timer in scheduled],
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (timer_id) DO NOTHING",
+            scheduled,
         )
 
 
