@@ -19,10 +19,14 @@ def taken_port():
         yield sock.getsockname()[1]
 
 
-def test_a_free_port_taken_before_the_broker_binds_it_is_replaced(monkeypatch, taken_port):
-    offered = iter([taken_port])
-    real_free_port = embedded.free_port
+def offer_first(monkeypatch, port: int) -> None:
+    """free_port() hands out `port` once, then free ports as before."""
+    offered, real_free_port = iter([port]), embedded.free_port
     monkeypatch.setattr(embedded, "free_port", lambda: next(offered, None) or real_free_port())
+
+
+def test_a_free_port_taken_before_the_broker_binds_it_is_replaced(monkeypatch, taken_port):
+    offer_first(monkeypatch, taken_port)
     broker = embedded.start_broker()
     try:
         assert broker.port != taken_port
@@ -37,9 +41,7 @@ def test_a_free_port_another_process_listens_on_is_replaced(monkeypatch):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        offered = iter([listener.getsockname()[1]])
-        real_free_port = embedded.free_port
-        monkeypatch.setattr(embedded, "free_port", lambda: next(offered, None) or real_free_port())
+        offer_first(monkeypatch, listener.getsockname()[1])
         broker = embedded.start_broker()
         try:
             assert broker.port != listener.getsockname()[1]

@@ -191,7 +191,7 @@ async def test_A_TAMPER_EVIDENT_verify_detects_changes_removals_and_reordering(c
 async def test_A_TAMPER_EVIDENT_events_on_a_chain_no_append_made_are_named(conn):
     """Events moved onto chains that have no head are named by `wuguan verify`, and by the walk of
     the service a chain is named after; the log's chains are found by probing the chain index
-    (verify._CHAINS_IN_LOG), so chains before, between and after the known ones all count."""
+    (verify._HEADLESS_CHAINS), so chains before, between and after the known ones all count."""
     for n, chain in enumerate(("dunning/t/0", "dunning/t/2", "dunning/t/4")):
         await append(conn, 0, [on(chain, new(f"s-{n}", m)) for m in (1, 2)])
     await append(conn, 0, [on("cards/t/0", new("c-1", 1)._replace(service="cards"))])

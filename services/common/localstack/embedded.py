@@ -25,11 +25,16 @@ class BrokerExited(RuntimeError):
     pass
 
 
+def _raise_if_exited(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        raise BrokerExited(f"embedded broker exited with code {process.returncode}")
+
+
 def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise BrokerExited(f"embedded broker exited with code {process.returncode}")
+        if process is not None:
+            _raise_if_exited(process)
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -100,8 +105,7 @@ def _start_broker(binary: str, port: int, log_path: Path | None) -> EmbeddedBrok
     try:
         wait_for_port(port, 30, process)
         time.sleep(START_GRACE_S)
-        if process.poll() is not None:
-            raise BrokerExited(f"embedded broker exited with code {process.returncode}")
+        _raise_if_exited(process)
     except Exception:
         process.kill()
         process.wait()
