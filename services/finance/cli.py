@@ -69,17 +69,18 @@ def api_token(args) -> int:
 
 
 async def projections_command(args) -> int:
-    from services.common.db import connection
+    from services.common.db import connect, connection
 
     from .projector import checksum, rebuild
     from .schema import ensure_schema
 
-    async with connection(Settings.from_env().database_url) as conn:
+    database_url = Settings.from_env().database_url
+    async with connection(database_url) as conn:
         await ensure_schema(conn)
         if args.action == "rebuild":
             started = time.perf_counter()
             with working("rebuilding the finance projections from the log"):
-                progress = await rebuild(conn)
+                progress = await rebuild(conn, open_helper=lambda: connect(database_url))
             print(f"rebuilt: {progress.applied} events replayed, at position {progress.position}"
                   f" in {time.perf_counter() - started:.2f} s")
         print(await checksum(conn))

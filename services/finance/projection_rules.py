@@ -54,44 +54,60 @@ def timer_event_id(timer_id: str) -> str:
 # Each row holds its decision's position, so no two decisions' rows can collide, and the page's
 # transaction moves the checkpoint, so no page is applied twice: plain INSERTs (a causedBy naming
 # an id twice gives one row), sorted byte-wise as the keys are indexed (migration 0003), which
-# Postgres takes about twice as fast as ON CONFLICT in position order. The statement also returns
-# what needs Python: the decisions a rule projects (with their envelope) and those that set a timer
-# (timer_origin); and it moves the checkpoint to the end of the page, its as-of to the latest
-# business time seen. $1, $2: the checkpoint (tx_id, position), the page reading the next $5 events
-# in commit order (store.COMMITTED_AFTER); $3 = RULE_TYPES; $4 = the projector.
-INDEX_PAGE_SQL = """
-WITH page AS MATERIALIZED (
-    SELECT tx_id, global_position AS pos, event_id, event_type, stream_id, business_time,
-           CASE WHEN event_type = ANY($3::text[]) THEN payload END AS envelope,
+# Postgres takes about twice as fast as ON CONFLICT in position order.
+_TRAIL_COLUMNS = """
            coalesce(nullif(payload->'payload'->>'accountId', ''),
                     CASE WHEN stream_id LIKE 'guard-account-%' THEN substr(stream_id, 15)
                          WHEN stream_id LIKE 'dunning-account-%' THEN substr(stream_id, 17) END) COLLATE "C" AS account_id,
            nullif(payload->'payload'->>'ticketId', '') COLLATE "C" AS ticket_id,
-           CASE WHEN jsonb_typeof(payload->'causedBy') = 'array' THEN payload->'causedBy' END AS caused_by,
+           CASE WHEN jsonb_typeof(payload->'causedBy') = 'array' THEN payload->'causedBy' END AS caused_by"""
+# What else a page counts and hands back of every decision: the timer it sets, the channel of a
+# scheduled reminder (the dashboard's counts by day and by channel).
+_COUNTED_COLUMNS = """tx_id, global_position AS pos, business_time,
            CASE WHEN jsonb_typeof(payload->'payload'->'timer') = 'object'
                 THEN nullif(payload->'payload'->'timer'->>'timerId', '') END AS timer_id,
-           CASE WHEN event_type = '""" + dunning_types.REMINDER_SCHEDULED + """' THEN payload->'payload'->>'channel' END AS scheduled_channel
-    FROM events WHERE """ + COMMITTED_AFTER + """
-    ORDER BY tx_id, global_position LIMIT $5
-), accounts AS (
-    INSERT INTO finance.account_decisions
+           CASE WHEN event_type = '""" + dunning_types.REMINDER_SCHEDULED + """' THEN payload->'payload'->>'channel' END AS scheduled_channel"""
+_DAY = "(business_time AT TIME ZONE 'Asia/Shanghai')::date"
+
+TRAIL_TABLES = ("account_decisions", "ticket_decisions", "decision_causes")
+
+
+def _trail_inserts(prefix: str) -> str:
+    """The CTEs writing the trail rows of the decisions in `page` into finance.<prefix><table>."""
+    return f"""accounts AS (
+    INSERT INTO finance.{prefix}account_decisions
     SELECT account_id, pos FROM page WHERE account_id IS NOT NULL ORDER BY 1, 2
 ), tickets AS (
-    INSERT INTO finance.ticket_decisions
+    INSERT INTO finance.{prefix}ticket_decisions
     SELECT ticket_id, pos FROM page WHERE ticket_id IS NOT NULL ORDER BY 1, 2
 ), causes AS (
     -- Nearly every decision has one cause: taken as it is, where the distinct causes of a longer
     -- list need a hash of the page (a third of a rebuild's page).
-    INSERT INTO finance.decision_causes
+    INSERT INTO finance.{prefix}decision_causes
     SELECT cause COLLATE "C", pos FROM (
         SELECT caused_by->>0 AS cause, pos FROM page WHERE jsonb_array_length(caused_by) = 1
         UNION ALL
         SELECT DISTINCT cause, pos FROM page, jsonb_array_elements_text(caused_by) AS cause
         WHERE jsonb_array_length(caused_by) > 1
     ) AS c WHERE cause IS NOT NULL ORDER BY 1, 2
-), days AS (
+)"""
+
+
+# A page of the log, set-based: its trail rows (above), its decisions counted by day and its
+# scheduled reminders by channel, the checkpoint moved to the end of the page and its as-of to the
+# latest business time seen. It hands back what needs Python: the decisions a rule projects (with
+# their envelope) and those that set a timer (timer_origin). $1, $2: the checkpoint (tx_id,
+# position), the page reading the next $5 events in commit order (store.COMMITTED_AFTER); $3 =
+# RULE_TYPES; $4 = the projector.
+INDEX_PAGE_SQL = """
+WITH page AS MATERIALIZED (
+    SELECT """ + _COUNTED_COLUMNS + """, event_id, event_type, stream_id,
+           CASE WHEN event_type = ANY($3::text[]) THEN payload END AS envelope, """ + _TRAIL_COLUMNS + """
+    FROM events WHERE """ + COMMITTED_AFTER + """
+    ORDER BY tx_id, global_position LIMIT $5
+), """ + _trail_inserts("") + """, days AS (
     INSERT INTO finance.daily_decisions AS d (day, decisions)
-    SELECT (business_time AT TIME ZONE 'Asia/Shanghai')::date, count(*) FROM page
+    SELECT """ + _DAY + """, count(*) FROM page
     WHERE business_time IS NOT NULL GROUP BY 1
     ON CONFLICT (day) DO UPDATE SET decisions = d.decisions + excluded.decisions
 ), scheduled AS (
@@ -113,6 +129,42 @@ SELECT * FROM (
            (SELECT count(*) FROM page)
 ) AS result ORDER BY tx_id NULLS LAST, global_position
 """
+
+# What a parallel rebuild's other connection (trail_tables) does with every decision below the
+# rebuild's horizon ($1), in one statement: the trail rows, into the rebuild's own tables
+# (finance.rebuild_<table>), each sorted whole; and it hands back what INDEX_PAGE_SQL counts and
+# moves (the counts by day and by channel, the last decision in commit order, the as-of) and the
+# timers set, in commit order, for the rebuild's transaction to apply.
+TRAILS_BELOW_SQL = """
+WITH page AS MATERIALIZED (
+    SELECT """ + _COUNTED_COLUMNS + ", " + _TRAIL_COLUMNS + """ FROM events WHERE tx_id < $1::xid8
+), """ + _trail_inserts("rebuild_") + """,
+days AS (SELECT """ + _DAY + """ AS day, count(*) AS n FROM page WHERE business_time IS NOT NULL GROUP BY 1),
+channels AS (SELECT scheduled_channel AS channel, count(*) AS n FROM page WHERE scheduled_channel IS NOT NULL GROUP BY 1),
+last AS (SELECT tx_id, pos FROM page ORDER BY tx_id DESC, pos DESC LIMIT 1),
+timers AS (SELECT timer_id, pos FROM page WHERE timer_id IS NOT NULL)
+SELECT (SELECT count(*) FROM page) AS decisions, (SELECT max(business_time) FROM page) AS as_of,
+       (SELECT tx_id FROM last) AS tx_id, (SELECT pos FROM last) AS global_position,
+       (SELECT array_agg(day ORDER BY day) FROM days) AS days, (SELECT array_agg(n ORDER BY day) FROM days) AS day_counts,
+       (SELECT array_agg(channel ORDER BY channel) FROM channels) AS channels,
+       (SELECT array_agg(n ORDER BY channel) FROM channels) AS channel_counts,
+       (SELECT array_agg(timer_id ORDER BY tx_id, pos) FROM page WHERE timer_id IS NOT NULL) AS timer_ids,
+       (SELECT array_agg(pos ORDER BY tx_id, pos) FROM page WHERE timer_id IS NOT NULL) AS timer_positions
+"""
+
+# A parallel rebuild's pages below its horizon ($4): the decisions a rule projects, after
+# (tx_id, position) ($1, $2), in commit order; every other part of a page is the other
+# connection's (TRAILS_BELOW_SQL). $3 = RULE_TYPES, $5 = the page's size.
+RULE_PAGE_SQL = """
+SELECT tx_id, global_position, event_id::text AS event_id, event_type, stream_id, business_time,
+       payload AS envelope, NULL::text AS timer_id
+FROM events WHERE (tx_id, global_position) > ($1::xid8, $2::bigint) AND tx_id < $4::xid8 AND event_type = ANY($3::text[])
+ORDER BY tx_id, global_position LIMIT $5
+"""
+# The counts a parallel rebuild's other connection made, into the rebuild's empty tables.
+DAILY_COUNTS_SQL = "INSERT INTO finance.daily_decisions (day, decisions) SELECT * FROM unnest($1::date[], $2::bigint[])"
+CHANNEL_COUNTS_SQL = ("INSERT INTO finance.scheduled_reminders (channel, scheduled)"
+                      " SELECT * FROM unnest($1::text[], $2::bigint[])")
 
 
 def account_of(row: Row) -> str | None:

@@ -5,7 +5,9 @@ Per page: the audit-trail index rows of every decision are written by one set-ba
 (projection_rules.INDEX_PAGE_SQL), which hands back only the decisions Python must look at
 (those a rule projects, those that set a timer); their operations are then batched by statement
 where reordering cannot change the result (_batches). Catch-up and rebuild run this same code;
-only the page size differs, and the result does not depend on it.
+only the page size differs, and the result does not depend on it. A rebuild by the tables' owner
+leaves the trail rows below its horizon to a second connection (trail_tables), which writes
+them in one statement while the pages apply the rules.
 
 The log is read in commit order, (tx_id, global_position), up to the oldest transaction still
 running (store.COMMITTED_AFTER), so following it never skips a late commit. The checkpoint row is locked FOR UPDATE for the page, so two
@@ -18,12 +20,14 @@ import asyncio
 import bisect
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
 
-from .projection_rules import (INDEX_PAGE_SQL, RULE_TYPES, SET_FORMS, TIMER_ORIGINS_SQL, Op, Row, projection_ops,
-                               timer_origin)
+from . import trail_tables
+from .projection_rules import (CHANNEL_COUNTS_SQL, DAILY_COUNTS_SQL, INDEX_PAGE_SQL, RULE_PAGE_SQL, RULE_TYPES, SET_FORMS,
+                               TIMER_ORIGINS_SQL, Op, Row, projection_ops, timer_origin)
 from .schema import PROJECTION_TABLES
 
 log = logging.getLogger(__name__)
@@ -76,25 +80,30 @@ async def project_page(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> 
         read = size["page_rows"]
         if not read:
             return Progress(checkpoint["global_position"], 0)
-        ops, timers = [], ([], [])
-        for r in rows:
-            if r["timer_id"] is not None:
-                timer, origin = timer_origin(r["global_position"], r["timer_id"])
-                timers[0].append(timer)
-                timers[1].append(origin)
-            if r["envelope"] is not None:
-                row = Row(r["global_position"], r["event_id"], r["event_type"], r["stream_id"], r["business_time"],
-                          r["envelope"])
-                ops.extend(projection_ops(row))
-        for sql, args in _batches(ops):
-            form = SET_FORMS.get(sql)
-            if form is not None and len(args) > 1 and len({a[form.key] for a in args}) == len(args):
-                await conn.execute(form.sql, *map(list, zip(*args)))
-            else:
-                await conn.executemany(sql, args)
-        if timers[0]:
-            await conn.execute(TIMER_ORIGINS_SQL, *timers)
+        await _apply(conn, rows)
         return Progress(size["global_position"], read)
+
+
+async def _apply(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> None:
+    """The rules' operations and the timers' origins of a page's decisions, in its order."""
+    ops, timers = [], ([], [])
+    for r in rows:
+        if r["timer_id"] is not None:
+            timer, origin = timer_origin(r["global_position"], r["timer_id"])
+            timers[0].append(timer)
+            timers[1].append(origin)
+        if r["envelope"] is not None:
+            row = Row(r["global_position"], r["event_id"], r["event_type"], r["stream_id"], r["business_time"],
+                      r["envelope"])
+            ops.extend(projection_ops(row))
+    for sql, args in _batches(ops):
+        form = SET_FORMS.get(sql)
+        if form is not None and len(args) > 1 and len({a[form.key] for a in args}) == len(args):
+            await conn.execute(form.sql, *map(list, zip(*args)))
+        else:
+            await conn.executemany(sql, args)
+    if timers[0]:
+        await conn.execute(TIMER_ORIGINS_SQL, *timers)
 
 
 async def catch_up(conn: asyncpg.Connection, page_size: int = PAGE_SIZE) -> Progress:
@@ -117,24 +126,31 @@ INDEX_KEYS = (
 )
 
 
-async def rebuild(conn: asyncpg.Connection, page_size: int = REBUILD_PAGE_SIZE) -> Progress:
+async def rebuild(conn: asyncpg.Connection, page_size: int = REBUILD_PAGE_SIZE,
+                  open_helper: Callable[[], Awaitable[asyncpg.Connection]] | None = None) -> Progress:
     """Truncate every projection and replay from position 0 (A.REPLAY).
 
     One transaction, so a failed rebuild changes nothing, and readers see the old projections
     (they wait on the truncated tables) until the new ones are complete. The pages are applied
     by the catch-up code itself, each in a savepoint: the same rows whatever the page size.
+    `open_helper` opens a second connection: a role owning the tables then has it write the trail
+    tables beside the pages (_rebuild_beside); otherwise one connection does it all.
     """
     async with conn.transaction():
         await conn.fetchrow("SELECT 1 FROM finance.checkpoint WHERE projector = $1 FOR UPDATE", PROJECTOR)
-        tables = ", ".join(f"finance.{name}" for name, _ in PROJECTION_TABLES)
-        await conn.execute(f"TRUNCATE {tables}")
-        await conn.execute(
-            "UPDATE finance.checkpoint SET tx_id = '0', global_position = 0, as_of = NULL WHERE projector = $1", PROJECTOR
-        )
-        # Dropping a key takes the tables' owner; any other role rebuilds with the keys in place.
+        # Dropping a key or a table takes the tables' owner; any other role rebuilds with the keys in place.
         owner = await conn.fetchval(
             "SELECT bool_and(pg_has_role(current_user, tableowner, 'MEMBER')) FROM pg_tables"
-            " WHERE schemaname = 'finance' AND tablename = ANY($1::text[])", [name for name, _ in INDEX_KEYS])
+            " WHERE schemaname = 'finance' AND tablename = ANY($1::text[])", list(trail_tables.TABLES))
+        if owner and open_helper is not None:
+            helper = await open_helper()
+            try:
+                shapes = await trail_tables.prepare(helper)  # before the truncation locks the tables
+                await _truncate(conn)
+                return await _rebuild_beside(conn, helper, shapes, page_size)
+            finally:
+                await helper.close()
+        await _truncate(conn)
         if owner:
             for name, _ in INDEX_KEYS:
                 await conn.execute(f"ALTER TABLE finance.{name} DROP CONSTRAINT {name}_pkey")
@@ -144,6 +160,51 @@ async def rebuild(conn: asyncpg.Connection, page_size: int = REBUILD_PAGE_SIZE) 
             for name, columns in INDEX_KEYS:
                 await conn.execute(f"ALTER TABLE finance.{name} ADD CONSTRAINT {name}_pkey PRIMARY KEY ({columns})")
     return progress
+
+
+async def _truncate(conn: asyncpg.Connection) -> None:
+    """Every projection emptied and the checkpoint back at the log's start."""
+    tables = ", ".join(f"finance.{name}" for name, _ in PROJECTION_TABLES)
+    await conn.execute(f"TRUNCATE {tables}")
+    await conn.execute(
+        "UPDATE finance.checkpoint SET tx_id = '0', global_position = 0, as_of = NULL WHERE projector = $1", PROJECTOR)
+
+
+async def _rebuild_beside(conn: asyncpg.Connection, helper: asyncpg.Connection, shapes: list[trail_tables.Shape],
+                          page_size: int) -> Progress:
+    """The rebuild with `helper` writing the trail tables up to a horizon while this connection
+    applies the rules up to it; the tables swapped in, the counts and the checkpoint set where a
+    page would have left them, then the ordinary pages from there."""
+    horizon = await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())")
+    trails = asyncio.ensure_future(trail_tables.fill(helper, horizon, shapes))
+    try:
+        await _rule_pages(conn, horizon, page_size)
+        below = await trails
+    except BaseException:
+        trails.cancel()
+        await asyncio.gather(trails, return_exceptions=True)
+        raise
+    await trail_tables.swap(conn, shapes)
+    if below.days:
+        await conn.execute(DAILY_COUNTS_SQL, below.days, below.day_counts)
+    if below.channels:
+        await conn.execute(CHANNEL_COUNTS_SQL, below.channels, below.channel_counts)
+    if below.decisions:
+        await conn.execute("UPDATE finance.checkpoint SET tx_id = $1, global_position = $2, as_of = $3"
+                           " WHERE projector = $4", below.tx_id, below.global_position, below.as_of, PROJECTOR)
+    rest = await catch_up(conn, page_size)
+    return Progress(rest.position, below.decisions + rest.applied)
+
+
+async def _rule_pages(conn: asyncpg.Connection, horizon: int, page_size: int) -> None:
+    """The rules applied to every decision below `horizon` that one projects, page by page."""
+    after = (0, 0)
+    while True:
+        rows = await conn.fetch(RULE_PAGE_SQL, *after, RULE_TYPES, horizon, page_size)
+        await _apply(conn, rows)
+        if len(rows) < page_size:
+            return
+        after = (rows[-1]["tx_id"], rows[-1]["global_position"])
 
 
 async def checksum(conn: asyncpg.Connection) -> str:

@@ -2,10 +2,12 @@
 from position 0 gives the same rows as incremental projection, page by page)."""
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
 from services.common.db import connect
 from services.common.eventstore.store import append
+from services.finance import trail_tables
 from services.finance.projector import catch_up, checksum, project_page, rebuild
 from services.finance.schema import ensure_schema
 
@@ -86,7 +88,8 @@ async def test_index_rows_name_the_account_ticket_causes_and_timer(conn):
                           for d in history)
 
 
-async def test_rebuild_gives_the_checksum_of_incremental_projection(conn):
+@pytest.mark.parametrize("beside", [False, True], ids=["one connection", "trail tables beside"])
+async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, database_url, beside):
     history = guard_and_dunning() + cards()
     appends = as_new_events(history)  # one versioning for both waves: a stream may span them
     half = len(appends) // 2
@@ -101,15 +104,80 @@ async def test_rebuild_gives_the_checksum_of_incremental_projection(conn):
     incremental = await checksum(conn)
     assert (await catch_up(conn)).applied == 0  # nothing left: idempotent at the head
     assert await checksum(conn) == incremental
+    shape = await _trail_shape(conn)
+    reader = await connect(database_url)  # as the API's pool, with its statements prepared before the rebuild
+    trail = await reader.prepare("SELECT count(*) FROM finance.account_decisions")
+    trail_rows = await trail.fetchval()
 
-    progress = await rebuild(conn)
+    progress = await rebuild(conn, open_helper=(lambda: connect(database_url)) if beside else None)
     assert progress.applied == len(history)
+    assert await trail.fetchval() == trail_rows  # the table swapped in, found by its name
+    await reader.close()
     assert await checksum(conn) == incremental
     assert await _index_keys(conn) == INDEX_TABLES  # dropped for the rebuild, built again at its end
+    # Tables swapped in keep the names, keys, owner and grants of those they replace.
+    assert await _trail_shape(conn) == shape
+    assert not await conn.fetch("SELECT 1 FROM pg_tables WHERE schemaname = 'finance' AND tablename LIKE 'rebuild\\_%'")
 
     # The checksum does see a difference.
     await conn.execute("UPDATE finance.disputes SET held_minor = held_minor + 1 WHERE ticket_id = 'T2'")
     assert await checksum(conn) != incremental
+
+
+async def test_a_rebuild_beside_a_transaction_still_open_leaves_its_decisions_to_the_next_pages(conn, database_url):
+    """The trail tables are written up to the rebuild's horizon, the oldest transaction still open:
+    an append that commits after the rebuild began is projected by the pages after it, trails
+    included, as an incremental projection would."""
+    history = guard_and_dunning() + cards()
+    appends = as_new_events(history)
+    third = len(appends) // 3
+    async with conn.transaction():
+        await append(conn, appends[:third])
+    late = await connect(database_url)
+    after = await connect(database_url)
+    try:
+        open_append = late.transaction()
+        await open_append.start()
+        await append(late, appends[third:2 * third])  # open through the rebuild: its horizon
+        async with after.transaction():  # committed, but after the horizon
+            await append(after, appends[2 * third:])
+        progress = await rebuild(conn, open_helper=lambda: connect(database_url))
+        assert progress.applied == third
+        await open_append.commit()
+    finally:
+        await late.close()
+        await after.close()
+    assert (await catch_up(conn)).applied == len(history) - third
+    rebuilt = await checksum(conn)
+
+    assert (await rebuild(conn)).applied == len(history)  # everything, in one connection
+    assert await checksum(conn) == rebuilt
+
+
+async def test_a_rebuild_whose_trail_tables_fail_changes_nothing(conn, database_url, monkeypatch):
+    history = guard_and_dunning() + cards()
+    await store(conn, history)
+    await catch_up(conn)
+    projected = await checksum(conn)
+    monkeypatch.setattr(trail_tables, "TRAILS_BELOW_SQL", "SELECT 1 / 0 WHERE $1::xid8 IS NOT NULL")
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await rebuild(conn, open_helper=lambda: connect(database_url))
+    assert await checksum(conn) == projected
+    assert await _index_keys(conn) == INDEX_TABLES
+    monkeypatch.undo()
+    assert (await rebuild(conn, open_helper=lambda: connect(database_url))).applied == len(history)  # leftovers dropped
+    assert await checksum(conn) == projected
+
+
+async def _trail_shape(conn) -> list:
+    return [tuple(r) for r in await conn.fetch(
+        "SELECT c.relname, c.relowner::regrole::text, c.relacl::text, c.reloptions,"
+        " (SELECT array_agg(pg_get_indexdef(i.indexrelid) ORDER BY 1) FROM pg_index i WHERE i.indrelid = c.oid),"
+        " (SELECT array_agg(conname || ' ' || pg_get_constraintdef(oid) ORDER BY 1) FROM pg_constraint WHERE conrelid = c.oid),"
+        " (SELECT array_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull || ' ' || attcollation"
+        "  ORDER BY attnum) FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped)"
+        " FROM pg_class c WHERE c.relnamespace = 'finance'::regnamespace AND c.relname = ANY($1::text[]) ORDER BY 1",
+        list(trail_tables.TABLES))]
 
 
 INDEX_TABLES = {"finance.account_decisions", "finance.ticket_decisions", "finance.decision_causes"}
