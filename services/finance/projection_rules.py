@@ -130,31 +130,35 @@ SELECT * FROM (
 ) AS result ORDER BY tx_id NULLS LAST, global_position
 """
 
-# What a parallel rebuild's other connection (trail_tables) does with every decision below the
-# rebuild's horizon ($1), in one statement: the trail rows, into the rebuild's own tables
-# (finance.rebuild_<table>), each sorted whole; and it hands back what INDEX_PAGE_SQL counts and
-# moves (the counts by day and by channel, the last decision in commit order, the as-of) and the
-# timers set, in commit order, for the rebuild's transaction to apply.
-TRAILS_BELOW_SQL = """
+# A page of what a parallel rebuild's other connection (trail_tables) does with the decisions below
+# the rebuild's horizon ($3): those at positions from $1 up to $2. Every decision is in one page,
+# whatever its commit order, so the pages read the log by position, as it lies. It writes their
+# trail rows into the rebuild's own tables (finance.rebuild_<table>) and the timers they set into
+# the session's pg_temp.rebuild_timers (each timer's first in commit order is taken at the end),
+# and hands back what INDEX_PAGE_SQL counts and moves: the counts by day and by channel, the
+# page's last decision in commit order, its latest business time.
+TRAIL_PAGE_SQL = """
 WITH page AS MATERIALIZED (
-    SELECT """ + _COUNTED_COLUMNS + ", " + _TRAIL_COLUMNS + """ FROM events WHERE tx_id < $1::xid8
-), """ + _trail_inserts("rebuild_") + """,
+    SELECT """ + _COUNTED_COLUMNS + ", " + _TRAIL_COLUMNS + """
+    FROM events WHERE global_position >= $1 AND global_position < $2 AND tx_id < $3::xid8
+), """ + _trail_inserts("rebuild_") + """, timers AS (
+    INSERT INTO pg_temp.rebuild_timers SELECT timer_id, tx_id, pos FROM page WHERE timer_id IS NOT NULL
+),
 days AS (SELECT """ + _DAY + """ AS day, count(*) AS n FROM page WHERE business_time IS NOT NULL GROUP BY 1),
 channels AS (SELECT scheduled_channel AS channel, count(*) AS n FROM page WHERE scheduled_channel IS NOT NULL GROUP BY 1),
-last AS (SELECT tx_id, pos FROM page ORDER BY tx_id DESC, pos DESC LIMIT 1),
-timers AS (SELECT timer_id, pos FROM page WHERE timer_id IS NOT NULL)
+last AS (SELECT tx_id, pos FROM page ORDER BY tx_id DESC, pos DESC LIMIT 1)
 SELECT (SELECT count(*) FROM page) AS decisions, (SELECT max(business_time) FROM page) AS as_of,
        (SELECT tx_id FROM last) AS tx_id, (SELECT pos FROM last) AS global_position,
        (SELECT array_agg(day ORDER BY day) FROM days) AS days, (SELECT array_agg(n ORDER BY day) FROM days) AS day_counts,
        (SELECT array_agg(channel ORDER BY channel) FROM channels) AS channels,
-       (SELECT array_agg(n ORDER BY channel) FROM channels) AS channel_counts,
-       (SELECT array_agg(timer_id ORDER BY tx_id, pos) FROM page WHERE timer_id IS NOT NULL) AS timer_ids,
-       (SELECT array_agg(pos ORDER BY tx_id, pos) FROM page WHERE timer_id IS NOT NULL) AS timer_positions
+       (SELECT array_agg(n ORDER BY channel) FROM channels) AS channel_counts
 """
+# Each timer's first decision in commit order, among those TRAIL_PAGE_SQL kept.
+FIRST_TIMERS_SQL = "SELECT DISTINCT ON (timer_id) timer_id, pos FROM pg_temp.rebuild_timers ORDER BY timer_id, tx_id, pos"
 
 # A parallel rebuild's pages below its horizon ($4): the decisions a rule projects, after
 # (tx_id, position) ($1, $2), in commit order; every other part of a page is the other
-# connection's (TRAILS_BELOW_SQL). $3 = RULE_TYPES, $5 = the page's size.
+# connection's (TRAIL_PAGE_SQL). $3 = RULE_TYPES, $5 = the page's size.
 RULE_PAGE_SQL = """
 SELECT tx_id, global_position, event_id::text AS event_id, event_type, stream_id, business_time,
        payload AS envelope, NULL::text AS timer_id

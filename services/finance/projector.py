@@ -133,33 +133,51 @@ async def rebuild(conn: asyncpg.Connection, page_size: int = REBUILD_PAGE_SIZE,
     One transaction, so a failed rebuild changes nothing, and readers see the old projections
     (they wait on the truncated tables) until the new ones are complete. The pages are applied
     by the catch-up code itself, each in a savepoint: the same rows whatever the page size.
-    `open_helper` opens a second connection: a role owning the tables then has it write the trail
-    tables beside the pages (_rebuild_beside); otherwise one connection does it all.
+    `open_helper` opens a second connection: a role that owns the tables then has it write the
+    trail tables beside the pages (_rebuild_beside); otherwise one connection does it all.
     """
-    async with conn.transaction():
-        await conn.fetchrow("SELECT 1 FROM finance.checkpoint WHERE projector = $1 FOR UPDATE", PROJECTOR)
-        # Dropping a key or a table takes the tables' owner; any other role rebuilds with the keys in place.
-        owner = await conn.fetchval(
-            "SELECT bool_and(pg_has_role(current_user, tableowner, 'MEMBER')) FROM pg_tables"
-            " WHERE schemaname = 'finance' AND tablename = ANY($1::text[])", list(trail_tables.TABLES))
-        if owner and open_helper is not None:
-            helper = await open_helper()
-            try:
-                shapes = await trail_tables.prepare(helper)  # before the truncation locks the tables
-                await _truncate(conn)
+    helper = None
+    try:
+        async with conn.transaction():
+            await conn.fetchrow("SELECT 1 FROM finance.checkpoint WHERE projector = $1 FOR UPDATE", PROJECTOR)
+            # Dropping a key or a table takes the tables' owner; any other role rebuilds with the keys in place.
+            owner = await conn.fetchval(
+                "SELECT bool_and(pg_has_role(current_user, tableowner, 'USAGE')) FROM pg_tables"
+                " WHERE schemaname = 'finance' AND tablename = ANY($1::text[])", list(trail_tables.TABLES))
+            if owner and open_helper is not None:
+                helper, shapes = await _helper(open_helper)  # before the truncation locks the tables
+            await _truncate(conn)
+            if helper is not None:
                 return await _rebuild_beside(conn, helper, shapes, page_size)
-            finally:
-                await helper.close()
-        await _truncate(conn)
-        if owner:
-            for name, _ in INDEX_KEYS:
-                await conn.execute(f"ALTER TABLE finance.{name} DROP CONSTRAINT {name}_pkey")
-        progress = await catch_up(conn, page_size)
-        if owner:
-            await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-            for name, columns in INDEX_KEYS:
-                await conn.execute(f"ALTER TABLE finance.{name} ADD CONSTRAINT {name}_pkey PRIMARY KEY ({columns})")
-    return progress
+            if owner:
+                for name, _ in INDEX_KEYS:
+                    await conn.execute(f"ALTER TABLE finance.{name} DROP CONSTRAINT {name}_pkey")
+            progress = await catch_up(conn, page_size)
+            if owner:
+                await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                for name, columns in INDEX_KEYS:
+                    await conn.execute(f"ALTER TABLE finance.{name} ADD CONSTRAINT {name}_pkey PRIMARY KEY ({columns})")
+        return progress
+    finally:
+        if helper is not None:  # after the transaction, which may hold the helper's tables
+            await trail_tables.close(helper)
+
+
+async def _helper(open_helper: Callable[[], Awaitable[asyncpg.Connection]]
+                  ) -> tuple[asyncpg.Connection | None, list[trail_tables.Shape] | None]:
+    """The second connection with its tables made, or (None, None) when the rebuild had better
+    run in one connection: the connection refused, or a table the swap would change."""
+    helper = None
+    try:
+        helper = await open_helper()
+        return helper, await trail_tables.prepare(helper)
+    except (OSError, asyncpg.PostgresError, trail_tables.NotSwappable) as exc:
+        # The reason names tables and the error its class: no data (A.PRIVACY).
+        reason = str(exc) if isinstance(exc, trail_tables.NotSwappable) else type(exc).__name__
+        log.warning("projections rebuild: in one connection (%s)", reason)
+        if helper is not None:
+            await trail_tables.close(helper)
+        return None, None
 
 
 async def _truncate(conn: asyncpg.Connection) -> None:
@@ -175,15 +193,21 @@ async def _rebuild_beside(conn: asyncpg.Connection, helper: asyncpg.Connection, 
     """The rebuild with `helper` writing the trail tables up to a horizon while this connection
     applies the rules up to it; the tables swapped in, the counts and the checkpoint set where a
     page would have left them, then the ordinary pages from there."""
+    # This transaction waits, idle, for the helper to finish.
+    await conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
     horizon = await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())")
+    rules = asyncio.ensure_future(_rule_pages(conn, horizon, page_size))
     trails = asyncio.ensure_future(trail_tables.fill(helper, horizon, shapes))
     try:
-        await _rule_pages(conn, horizon, page_size)
-        below = await trails
-    except BaseException:
-        trails.cancel()
-        await asyncio.gather(trails, return_exceptions=True)
-        raise
+        await asyncio.wait((rules, trails), return_when=asyncio.FIRST_EXCEPTION)
+        for task in (rules, trails):  # the first to fail ends both (the other is cancelled below)
+            if task.done() and task.exception() is not None:
+                raise task.exception()
+        below = trails.result()
+    finally:
+        for task in (rules, trails):
+            task.cancel()
+        await asyncio.gather(rules, trails, return_exceptions=True)
     await trail_tables.swap(conn, shapes)
     if below.days:
         await conn.execute(DAILY_COUNTS_SQL, below.days, below.day_counts)

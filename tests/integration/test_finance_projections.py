@@ -89,7 +89,8 @@ async def test_index_rows_name_the_account_ticket_causes_and_timer(conn):
 
 
 @pytest.mark.parametrize("beside", [False, True], ids=["one connection", "trail tables beside"])
-async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, database_url, beside):
+async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, database_url, beside, monkeypatch):
+    monkeypatch.setattr(trail_tables, "PAGE_SIZE", 7)  # the other connection's pages too
     history = guard_and_dunning() + cards()
     appends = as_new_events(history)  # one versioning for both waves: a stream may span them
     half = len(appends) // 2
@@ -108,16 +109,23 @@ async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, databa
     reader = await connect(database_url)  # as the API's pool, with its statements prepared before the rebuild
     trail = await reader.prepare("SELECT count(*) FROM finance.account_decisions")
     trail_rows = await trail.fetchval()
+    tables = await _table_ids(conn)
 
     progress = await rebuild(conn, open_helper=(lambda: connect(database_url)) if beside else None)
     assert progress.applied == len(history)
+    assert (await _table_ids(conn) != tables) == beside  # swapped in, or rebuilt in place
     assert await trail.fetchval() == trail_rows  # the table swapped in, found by its name
     await reader.close()
+    await conn.execute("SET ROLE wuguan_finance")  # the API's role reads them through the grants restored
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM finance.decision_causes") > 0
+    finally:
+        await conn.execute("RESET ROLE")
     assert await checksum(conn) == incremental
     assert await _index_keys(conn) == INDEX_TABLES  # dropped for the rebuild, built again at its end
     # Tables swapped in keep the names, keys, owner and grants of those they replace.
     assert await _trail_shape(conn) == shape
-    assert not await conn.fetch("SELECT 1 FROM pg_tables WHERE schemaname = 'finance' AND tablename LIKE 'rebuild\\_%'")
+    assert not await _leftovers(conn)
 
     # The checksum does see a difference.
     await conn.execute("UPDATE finance.disputes SET held_minor = held_minor + 1 WHERE ticket_id = 'T2'")
@@ -159,14 +167,54 @@ async def test_a_rebuild_whose_trail_tables_fail_changes_nothing(conn, database_
     await store(conn, history)
     await catch_up(conn)
     projected = await checksum(conn)
-    monkeypatch.setattr(trail_tables, "TRAILS_BELOW_SQL", "SELECT 1 / 0 WHERE $1::xid8 IS NOT NULL")
+    monkeypatch.setattr(trail_tables, "TRAIL_PAGE_SQL",
+                        "SELECT 1 / 0 WHERE $1::bigint < $2::bigint AND $3::xid8 IS NOT NULL")
     with pytest.raises(asyncpg.DivisionByZeroError):
         await rebuild(conn, open_helper=lambda: connect(database_url))
     assert await checksum(conn) == projected
     assert await _index_keys(conn) == INDEX_TABLES
+    assert not await _leftovers(conn)
     monkeypatch.undo()
-    assert (await rebuild(conn, open_helper=lambda: connect(database_url))).applied == len(history)  # leftovers dropped
+    assert (await rebuild(conn, open_helper=lambda: connect(database_url))).applied == len(history)
     assert await checksum(conn) == projected
+
+
+async def test_a_rebuild_runs_in_one_connection_when_the_second_is_refused_or_a_table_cannot_be_swapped(
+        conn, database_url):
+    history = guard_and_dunning() + cards()
+    await store(conn, history)
+    await catch_up(conn)
+    projected = await checksum(conn)
+    tables = await _table_ids(conn)
+
+    async def refused():
+        raise OSError("connection refused")
+    assert (await rebuild(conn, open_helper=refused)).applied == len(history)
+    assert await checksum(conn) == projected and await _table_ids(conn) == tables
+
+    # A view over a trail table would be dropped with it: that table is rebuilt in place.
+    await conn.execute("CREATE VIEW finance.accounts_seen AS SELECT DISTINCT account_id FROM finance.account_decisions")
+    assert (await rebuild(conn, open_helper=lambda: connect(database_url))).applied == len(history)
+    assert await checksum(conn) == projected and await _table_ids(conn) == tables
+    assert await conn.fetchval("SELECT count(*) FROM finance.accounts_seen") > 0
+    assert not await _leftovers(conn)
+
+
+async def test_a_rebuild_beside_of_an_empty_log(conn, database_url):
+    empty = await checksum(conn)
+    progress = await rebuild(conn, open_helper=lambda: connect(database_url))
+    assert (progress.applied, progress.position) == (0, 0)
+    assert await checksum(conn) == empty
+    await store(conn, guard_and_dunning())  # the checkpoint then starts at the log's start
+    assert (await catch_up(conn)).applied == len(guard_and_dunning())
+
+
+async def _table_ids(conn) -> list[int]:
+    return [await conn.fetchval("SELECT $1::regclass::oid", f"finance.{t}") for t in trail_tables.TABLES]
+
+
+async def _leftovers(conn) -> list:
+    return await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'finance' AND tablename LIKE 'rebuild\\_%'")
 
 
 async def _trail_shape(conn) -> list:
