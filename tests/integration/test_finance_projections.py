@@ -110,9 +110,11 @@ async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, databa
     trail = await reader.prepare("SELECT count(*) FROM finance.account_decisions")
     trail_rows = await trail.fetchval()
     tables = await _table_ids(conn)
+    checkpoint = await conn.fetchrow("SELECT tx_id, global_position, as_of FROM finance.checkpoint")
 
     progress = await rebuild(conn, open_helper=(lambda: connect(database_url)) if beside else None)
     assert progress.applied == len(history)
+    assert await conn.fetchrow("SELECT tx_id, global_position, as_of FROM finance.checkpoint") == checkpoint
     assert (await _table_ids(conn) != tables) == beside  # swapped in, or rebuilt in place
     assert await trail.fetchval() == trail_rows  # the table swapped in, found by its name
     await reader.close()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from services.common.eventstore.records import StoredEvent
-from services.common.eventstore.store import SELECT_COLUMNS, _stored
+from services.common.eventstore.store import SELECT_COLUMNS, _stored, chain_name
 
 
 def test_the_selected_columns_are_the_stored_events_leading_fields_in_order():
@@ -57,3 +59,9 @@ def test_sealing_builds_the_stored_event_field_by_field():
     row = tuple(getattr(stored, f) for f in StoredEvent._fields[:8]) + (
         stored.causation_id, stored.correlation_id, stored.payload)
     assert entry_of(row) == chain_entry(42, 3, new)
+
+
+def test_a_chain_is_named_by_service_topic_and_partition_and_a_service_name_may_not_hold_a_slash():
+    assert chain_name("billing_guard", "billing.cdr.v1", 3) == "billing_guard/billing.cdr.v1/3"
+    with pytest.raises(ValueError, match="separates"):
+        chain_name("billing/guard", "billing.cdr.v1", 3)  # its chains would pass for the service "billing"'s

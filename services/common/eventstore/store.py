@@ -70,7 +70,11 @@ class FencedOut(Exception):
 
 def chain_name(service: str, topic: str, partition: int) -> str:
     """The chain of one input partition of a service. Per topic as well as partition, so that
-    a chain's single writer is the partition's owner whatever the group assigns together."""
+    a chain's single writer is the partition's owner whatever the group assigns together. A '/'
+    separates the parts (a service's walk checks the chains named `<service>/…`), so a service
+    name may not hold one; a Kafka topic name cannot."""
+    if "/" in service:
+        raise ValueError(f"service name {service!r} holds a '/', which separates a chain name's parts")
     return f"{service}/{topic}/{partition}"
 
 
