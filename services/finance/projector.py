@@ -136,10 +136,12 @@ async def rebuild(conn: asyncpg.Connection, page_size: int = REBUILD_PAGE_SIZE,
     `open_helper` opens a second connection: a role that owns the tables then has it write the
     trail tables beside the pages (_rebuild_beside); otherwise one connection does it all.
     """
-    helper = None
+    helper, failed = None, True
     try:
         async with conn.transaction():
             await conn.fetchrow("SELECT 1 FROM finance.checkpoint WHERE projector = $1 FOR UPDATE", PROJECTOR)
+            # The transaction waits, idle, while a second connection is opened and works.
+            await conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
             # Dropping a key or a table takes the tables' owner; any other role rebuilds with the keys in place.
             owner = await conn.fetchval(
                 "SELECT bool_and(pg_has_role(current_user, tableowner, 'USAGE')) FROM pg_tables"
@@ -148,19 +150,27 @@ async def rebuild(conn: asyncpg.Connection, page_size: int = REBUILD_PAGE_SIZE,
                 helper, shapes = await _helper(open_helper)  # before the truncation locks the tables
             await _truncate(conn)
             if helper is not None:
-                return await _rebuild_beside(conn, helper, shapes, page_size)
-            if owner:
-                for name, _ in INDEX_KEYS:
-                    await conn.execute(f"ALTER TABLE finance.{name} DROP CONSTRAINT {name}_pkey")
-            progress = await catch_up(conn, page_size)
-            if owner:
-                await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-                for name, columns in INDEX_KEYS:
-                    await conn.execute(f"ALTER TABLE finance.{name} ADD CONSTRAINT {name}_pkey PRIMARY KEY ({columns})")
+                progress = await _rebuild_beside(conn, helper, shapes, page_size)
+            elif owner:
+                progress = await _rebuild_without_keys(conn, page_size)
+            else:
+                progress = await catch_up(conn, page_size)
+        failed = False
         return progress
     finally:
         if helper is not None:  # after the transaction, which may hold the helper's tables
-            await trail_tables.close(helper)
+            await trail_tables.close(helper, failed)
+
+
+async def _rebuild_without_keys(conn: asyncpg.Connection, page_size: int) -> Progress:
+    """The pages with the trail tables' keys dropped, and the keys built once at the end."""
+    for name, _ in INDEX_KEYS:
+        await conn.execute(f"ALTER TABLE finance.{name} DROP CONSTRAINT {name}_pkey")
+    progress = await catch_up(conn, page_size)
+    await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    for name, columns in INDEX_KEYS:
+        await conn.execute(f"ALTER TABLE finance.{name} ADD CONSTRAINT {name}_pkey PRIMARY KEY ({columns})")
+    return progress
 
 
 async def _helper(open_helper: Callable[[], Awaitable[asyncpg.Connection]]
@@ -171,13 +181,17 @@ async def _helper(open_helper: Callable[[], Awaitable[asyncpg.Connection]]
     try:
         helper = await open_helper()
         return helper, await trail_tables.prepare(helper)
-    except (OSError, asyncpg.PostgresError, trail_tables.NotSwappable) as exc:
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, trail_tables.NotSwappable) as exc:
         # The reason names tables and the error its class: no data (A.PRIVACY).
         reason = str(exc) if isinstance(exc, trail_tables.NotSwappable) else type(exc).__name__
         log.warning("projections rebuild: in one connection (%s)", reason)
         if helper is not None:
-            await trail_tables.close(helper)
+            await trail_tables.close(helper, failed=True)
         return None, None
+    except BaseException:
+        if helper is not None:
+            await trail_tables.close(helper, failed=True)
+        raise
 
 
 async def _truncate(conn: asyncpg.Connection) -> None:
@@ -193,8 +207,6 @@ async def _rebuild_beside(conn: asyncpg.Connection, helper: asyncpg.Connection, 
     """The rebuild with `helper` writing the trail tables up to a horizon while this connection
     applies the rules up to it; the tables swapped in, the counts and the checkpoint set where a
     page would have left them, then the ordinary pages from there."""
-    # This transaction waits, idle, for the helper to finish.
-    await conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
     horizon = await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())")
     rules = asyncio.ensure_future(_rule_pages(conn, horizon, page_size))
     trails = asyncio.ensure_future(trail_tables.fill(helper, horizon, shapes))

@@ -42,6 +42,8 @@ TIMERS_PER_COPY = 50_000
 # that holds a table and waits for that row would wait for ever, unseen by Postgres.
 PREPARE_LOCK_TIMEOUT = "5s"
 MAX_NAME = 63  # Postgres's identifiers (NAMEDATALEN - 1)
+# The advisory lock (namespace, key) of the finance.rebuild_* tables, as the checkpointer's (7 700 014).
+TABLES_LOCK = (7_700_015, 0)
 
 # Why a table cannot be swapped for another without losing something, or NULL.
 _UNSWAPPABLE = """
@@ -54,8 +56,16 @@ SELECT CASE
     WHEN EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal) THEN 'triggers'
     WHEN EXISTS (SELECT 1 FROM pg_constraint WHERE (conrelid = c.oid AND contype NOT IN ('p', 'c', 'n'))
                  OR confrelid = c.oid) THEN 'constraints other than its key and checks'
-    WHEN EXISTS (SELECT 1 FROM pg_depend d WHERE d.refobjid = c.oid AND d.classid = 'pg_rewrite'::regclass)
-        THEN 'views over it'
+    WHEN EXISTS (SELECT 1 FROM pg_depend d WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
+                 AND d.deptype = 'n') THEN 'objects that depend on it (views, foreign keys, functions)'
+    WHEN EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class s ON d.classid = 'pg_class'::regclass AND s.oid = d.objid
+                 WHERE d.refobjid = c.oid AND s.relkind = 'S') THEN 'a sequence it owns'
+    WHEN EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = c.oid) THEN 'policies'
+    -- ALTER TABLE … OWNER TO: a role the rebuild's may act as, which may create in the schema
+    WHEN NOT pg_has_role(current_user, c.relowner,
+                         CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END)
+        THEN 'an owner this role cannot act as'
+    WHEN NOT has_schema_privilege(c.relowner, c.relnamespace, 'CREATE') THEN 'an owner that may not create in its schema'
     WHEN EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = c.oid) THEN 'a publication'
     WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attacl IS NOT NULL) THEN 'column grants'
 END FROM pg_class c WHERE c.oid = $1::regclass
@@ -133,6 +143,8 @@ async def prepare(helper: asyncpg.Connection) -> list[Shape]:
     (copying their columns reads them); a failed rebuild's leftovers are dropped first. Raises
     NotSwappable, or a database error, when the rebuild had better run in one connection."""
     await helper.execute(f"SET lock_timeout = '{PREPARE_LOCK_TIMEOUT}'")
+    # Held until close(): one rebuild's tables are never dropped by another's cleanup.
+    await helper.execute("SELECT pg_advisory_lock($1, $2)", *TABLES_LOCK)
     await discard(helper)
     shapes = []
     for table in TABLES:
@@ -224,11 +236,13 @@ async def discard(helper: asyncpg.Connection) -> None:
         await helper.execute(f"DROP TABLE IF EXISTS finance.{PREFIX}{table}")
 
 
-async def close(helper: asyncpg.Connection) -> None:
-    """The helper closed, dropping what a failed rebuild left (nothing after a commit: the tables
-    were renamed). Called once the rebuild's transaction has ended, which may hold those tables."""
+async def close(helper: asyncpg.Connection, failed: bool) -> None:
+    """The helper closed (its advisory lock with it), after dropping what a failed rebuild left (a
+    rebuild that committed renamed its tables). Called once the rebuild's transaction has ended,
+    which may hold those tables."""
     try:
-        await discard(helper)
+        if failed:
+            await discard(helper)
         await helper.close()
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         log.warning("projections rebuild: could not drop its tables finance.%s* (%s); the next rebuild will",

@@ -7,7 +7,7 @@ import pytest
 
 from services.common.db import connect
 from services.common.eventstore.store import append
-from services.finance import trail_tables
+from services.finance import projector, trail_tables
 from services.finance.projector import catch_up, checksum, project_page, rebuild
 from services.finance.schema import ensure_schema
 
@@ -91,6 +91,7 @@ async def test_index_rows_name_the_account_ticket_causes_and_timer(conn):
 @pytest.mark.parametrize("beside", [False, True], ids=["one connection", "trail tables beside"])
 async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, database_url, beside, monkeypatch):
     monkeypatch.setattr(trail_tables, "PAGE_SIZE", 7)  # the other connection's pages too
+    monkeypatch.setattr(trail_tables, "TIMERS_PER_COPY", 2)
     history = guard_and_dunning() + cards()
     appends = as_new_events(history)  # one versioning for both waves: a stream may span them
     half = len(appends) // 2
@@ -112,7 +113,7 @@ async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, databa
     tables = await _table_ids(conn)
     checkpoint = await conn.fetchrow("SELECT tx_id, global_position, as_of FROM finance.checkpoint")
 
-    progress = await rebuild(conn, open_helper=(lambda: connect(database_url)) if beside else None)
+    progress = await rebuild(conn, page_size=5, open_helper=(lambda: connect(database_url)) if beside else None)
     assert progress.applied == len(history)
     assert await conn.fetchrow("SELECT tx_id, global_position, as_of FROM finance.checkpoint") == checkpoint
     assert (await _table_ids(conn) != tables) == beside  # swapped in, or rebuilt in place
@@ -164,6 +165,37 @@ async def test_a_rebuild_beside_a_transaction_still_open_leaves_its_decisions_to
     assert await checksum(conn) == rebuilt
 
 
+async def test_a_rebuild_beside_follows_commit_order_where_positions_do_not(conn, database_url, monkeypatch):
+    """A transaction that began first commits last: its rows come first in commit order (tx_id)
+    and last by position. Both connections of a rebuild go by commit order, as the pages do: the
+    timer set in both waves has its origin in the earlier transaction, and the checkpoint ends on
+    the latest transaction's last row."""
+    monkeypatch.setattr(trail_tables, "PAGE_SIZE", 7)
+    history = guard_and_dunning() + cards()
+    [timer_setter] = [d for d in history[10:20] if d["decisionType"] == "guard.SuspensionApproved"]
+    history.append({**timer_setter, "decisionId": "6b0c6c7e-52c4-4c1e-9d53-3a5e0f0e7a01",
+                    "decisionType": "guard.TimerProbe", "streamId": "guard-account-PROBE"})
+    appends = as_new_events(history)
+    async with conn.transaction():
+        await append(conn, appends[:10])
+    first, second = await connect(database_url), await connect(database_url)
+    try:
+        async with first.transaction():
+            begun = await first.fetchval("SELECT pg_current_xact_id()")
+            async with second.transaction():
+                await append(second, appends[10:20])
+            await append(first, appends[20:])
+    finally:
+        await first.close()
+        await second.close()
+    assert await conn.fetchval("SELECT count(*) FROM events WHERE tx_id = $1 AND global_position > ALL"
+                               " (SELECT global_position FROM events WHERE tx_id <> $1)", begun) == len(appends[20:])
+    assert (await rebuild(conn, page_size=5)).applied == len(history)
+    one_connection = await checksum(conn)
+    assert (await rebuild(conn, page_size=5, open_helper=lambda: connect(database_url))).applied == len(history)
+    assert await checksum(conn) == one_connection
+
+
 async def test_a_rebuild_whose_trail_tables_fail_changes_nothing(conn, database_url, monkeypatch):
     history = guard_and_dunning() + cards()
     await store(conn, history)
@@ -179,6 +211,18 @@ async def test_a_rebuild_whose_trail_tables_fail_changes_nothing(conn, database_
     monkeypatch.undo()
     assert (await rebuild(conn, open_helper=lambda: connect(database_url))).applied == len(history)
     assert await checksum(conn) == projected
+
+
+async def test_a_rebuild_that_fails_after_the_swap_changes_nothing(conn, database_url, monkeypatch):
+    history = guard_and_dunning() + cards()
+    await store(conn, history)
+    await catch_up(conn)
+    projected, tables = await checksum(conn), await _table_ids(conn)
+    monkeypatch.setattr(projector, "DAILY_COUNTS_SQL", "SELECT 1 / 0 WHERE cardinality($1::date[]) = cardinality($2::bigint[])")
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await rebuild(conn, open_helper=lambda: connect(database_url))
+    assert await checksum(conn) == projected and await _table_ids(conn) == tables
+    assert not await _leftovers(conn)  # dropped once the rebuild's transaction had let go of them
 
 
 async def test_a_rebuild_runs_in_one_connection_when_the_second_is_refused_or_a_table_cannot_be_swapped(
