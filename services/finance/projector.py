@@ -7,7 +7,7 @@ Per page: the audit-trail index rows of every decision are written by one set-ba
 where reordering cannot change the result (_batches). Catch-up and rebuild run this same code;
 only the page size differs, and the result does not depend on it. A rebuild by the tables' owner
 leaves the trail rows below its horizon to a second connection (trail_tables), which writes
-them in one statement while the pages apply the rules.
+them page by page while this one applies the rules.
 
 The log is read in commit order, (tx_id, global_position), up to the oldest transaction still
 running (store.COMMITTED_AFTER), so following it never skips a late commit. The checkpoint row is locked FOR UPDATE for the page, so two
