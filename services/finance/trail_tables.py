@@ -95,7 +95,7 @@ class Shape:
     """What a trail table carries beside its rows, for the table that replaces it."""
     table: str
     owner: str
-    comment: str | None
+    comment: str  # as an SQL literal (quote_nullable): 'text' or NULL
     indexes: tuple[Index, ...]
     grants: tuple[str, ...]  # GRANT statements
     options: tuple[str, ...]  # storage parameters (reloptions)
@@ -120,7 +120,7 @@ async def _shape(conn: asyncpg.Connection, table: str) -> Shape:
     if reason:
         raise NotSwappable(f"{relation}: {reason}")
     owner, comment, options = await conn.fetchrow(
-        "SELECT relowner::regrole::text, obj_description(oid, 'pg_class'), reloptions FROM pg_class"
+        "SELECT relowner::regrole::text, quote_nullable(obj_description(oid, 'pg_class')), reloptions FROM pg_class"
         " WHERE oid = $1::regclass", relation)
     indexes = []
     for name, quoted, shadow, sql, primary_key in await conn.fetch(
@@ -224,11 +224,7 @@ async def swap(conn: asyncpg.Connection, shapes: list[Shape]) -> None:
             await conn.execute(f"REVOKE ALL ON {relation} FROM {r['grantee']}")
         for grant in shape.grants:
             await conn.execute(grant)
-        await conn.execute(f"COMMENT ON TABLE {relation} IS {_literal(shape.comment)}")
-
-
-def _literal(text: str | None) -> str:
-    return "NULL" if text is None else "'" + text.replace("'", "''") + "'"
+        await conn.execute(f"COMMENT ON TABLE {relation} IS {shape.comment}")
 
 
 async def discard(helper: asyncpg.Connection) -> None:

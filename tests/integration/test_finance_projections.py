@@ -89,7 +89,8 @@ async def test_index_rows_name_the_account_ticket_causes_and_timer(conn):
 
 
 @pytest.mark.parametrize("beside", [False, True], ids=["one connection", "trail tables beside"])
-async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, database_url, beside, monkeypatch):
+async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, database_url, open_helper, beside,
+                                                                   monkeypatch):
     monkeypatch.setattr(trail_tables, "PAGE_SIZE", 7)  # the other connection's pages too
     monkeypatch.setattr(trail_tables, "TIMERS_PER_COPY", 2)
     history = guard_and_dunning() + cards()
@@ -106,6 +107,7 @@ async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, databa
     incremental = await checksum(conn)
     assert (await catch_up(conn)).applied == 0  # nothing left: idempotent at the head
     assert await checksum(conn) == incremental
+    await conn.execute("COMMENT ON TABLE finance.account_decisions IS 'an account''s decisions: its trail'")
     shape = await _trail_shape(conn)
     reader = await connect(database_url)  # as the API's pool, with its statements prepared before the rebuild
     trail = await reader.prepare("SELECT count(*) FROM finance.account_decisions")
@@ -113,7 +115,7 @@ async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, databa
     tables = await _table_ids(conn)
     checkpoint = await conn.fetchrow("SELECT tx_id, global_position, as_of FROM finance.checkpoint")
 
-    progress = await rebuild(conn, page_size=5, open_helper=(lambda: connect(database_url)) if beside else None)
+    progress = await rebuild(conn, page_size=5, open_helper=open_helper if beside else None)
     assert progress.applied == len(history)
     assert await conn.fetchrow("SELECT tx_id, global_position, as_of FROM finance.checkpoint") == checkpoint
     assert (await _table_ids(conn) != tables) == beside  # swapped in, or rebuilt in place
@@ -135,7 +137,8 @@ async def test_rebuild_gives_the_checksum_of_incremental_projection(conn, databa
     assert await checksum(conn) != incremental
 
 
-async def test_a_rebuild_beside_a_transaction_still_open_leaves_its_decisions_to_the_next_pages(conn, database_url):
+async def test_a_rebuild_beside_a_transaction_still_open_leaves_its_decisions_to_the_next_pages(conn, database_url,
+                                                                                              open_helper):
     """The trail tables are written up to the rebuild's horizon, the oldest transaction still open:
     an append that commits after the rebuild began is projected by the pages after it, trails
     included, as an incremental projection would."""
@@ -152,7 +155,7 @@ async def test_a_rebuild_beside_a_transaction_still_open_leaves_its_decisions_to
         await append(late, appends[third:2 * third])  # open through the rebuild: its horizon
         async with after.transaction():  # committed, but after the horizon
             await append(after, appends[2 * third:])
-        progress = await rebuild(conn, open_helper=lambda: connect(database_url))
+        progress = await rebuild(conn, open_helper=open_helper)
         assert progress.applied == third
         await open_append.commit()
     finally:
@@ -165,7 +168,8 @@ async def test_a_rebuild_beside_a_transaction_still_open_leaves_its_decisions_to
     assert await checksum(conn) == rebuilt
 
 
-async def test_a_rebuild_beside_follows_commit_order_where_positions_do_not(conn, database_url, monkeypatch):
+async def test_a_rebuild_beside_follows_commit_order_where_positions_do_not(conn, database_url, open_helper,
+                                                                            monkeypatch):
     """A transaction that began first commits last: its rows come first in commit order (tx_id)
     and last by position. Both connections of a rebuild go by commit order, as the pages do: the
     timer set in both waves has its origin in the earlier transaction, and the checkpoint ends on
@@ -192,45 +196,37 @@ async def test_a_rebuild_beside_follows_commit_order_where_positions_do_not(conn
                                " (SELECT global_position FROM events WHERE tx_id <> $1)", begun) == len(appends[20:])
     assert (await rebuild(conn, page_size=5)).applied == len(history)
     one_connection = await checksum(conn)
-    assert (await rebuild(conn, page_size=5, open_helper=lambda: connect(database_url))).applied == len(history)
+    assert (await rebuild(conn, page_size=5, open_helper=open_helper)).applied == len(history)
     assert await checksum(conn) == one_connection
 
 
-async def test_a_rebuild_whose_trail_tables_fail_changes_nothing(conn, database_url, monkeypatch):
-    history = guard_and_dunning() + cards()
-    await store(conn, history)
-    await catch_up(conn)
-    projected = await checksum(conn)
+async def test_a_rebuild_whose_trail_tables_fail_changes_nothing(conn, open_helper, monkeypatch):
+    history, projected = await _projected(conn)
     monkeypatch.setattr(trail_tables, "TRAIL_PAGE_SQL",
                         "SELECT 1 / 0 WHERE $1::bigint < $2::bigint AND $3::xid8 IS NOT NULL")
     with pytest.raises(asyncpg.DivisionByZeroError):
-        await rebuild(conn, open_helper=lambda: connect(database_url))
+        await rebuild(conn, open_helper=open_helper)
     assert await checksum(conn) == projected
     assert await _index_keys(conn) == INDEX_TABLES
     assert not await _leftovers(conn)
     monkeypatch.undo()
-    assert (await rebuild(conn, open_helper=lambda: connect(database_url))).applied == len(history)
+    assert (await rebuild(conn, open_helper=open_helper)).applied == len(history)
     assert await checksum(conn) == projected
 
 
-async def test_a_rebuild_that_fails_after_the_swap_changes_nothing(conn, database_url, monkeypatch):
-    history = guard_and_dunning() + cards()
-    await store(conn, history)
-    await catch_up(conn)
-    projected, tables = await checksum(conn), await _table_ids(conn)
+async def test_a_rebuild_that_fails_after_the_swap_changes_nothing(conn, open_helper, monkeypatch):
+    _, projected = await _projected(conn)
+    tables = await _table_ids(conn)
     monkeypatch.setattr(projector, "DAILY_COUNTS_SQL", "SELECT 1 / 0 WHERE cardinality($1::date[]) = cardinality($2::bigint[])")
     with pytest.raises(asyncpg.DivisionByZeroError):
-        await rebuild(conn, open_helper=lambda: connect(database_url))
+        await rebuild(conn, open_helper=open_helper)
     assert await checksum(conn) == projected and await _table_ids(conn) == tables
     assert not await _leftovers(conn)  # dropped once the rebuild's transaction had let go of them
 
 
 async def test_a_rebuild_runs_in_one_connection_when_the_second_is_refused_or_a_table_cannot_be_swapped(
-        conn, database_url):
-    history = guard_and_dunning() + cards()
-    await store(conn, history)
-    await catch_up(conn)
-    projected = await checksum(conn)
+        conn, open_helper):
+    history, projected = await _projected(conn)
     tables = await _table_ids(conn)
 
     async def refused():
@@ -240,19 +236,33 @@ async def test_a_rebuild_runs_in_one_connection_when_the_second_is_refused_or_a_
 
     # A view over a trail table would be dropped with it: that table is rebuilt in place.
     await conn.execute("CREATE VIEW finance.accounts_seen AS SELECT DISTINCT account_id FROM finance.account_decisions")
-    assert (await rebuild(conn, open_helper=lambda: connect(database_url))).applied == len(history)
+    assert (await rebuild(conn, open_helper=open_helper)).applied == len(history)
     assert await checksum(conn) == projected and await _table_ids(conn) == tables
     assert await conn.fetchval("SELECT count(*) FROM finance.accounts_seen") > 0
     assert not await _leftovers(conn)
 
 
-async def test_a_rebuild_beside_of_an_empty_log(conn, database_url):
+async def test_a_rebuild_beside_of_an_empty_log(conn, open_helper):
     empty = await checksum(conn)
-    progress = await rebuild(conn, open_helper=lambda: connect(database_url))
+    progress = await rebuild(conn, open_helper=open_helper)
     assert (progress.applied, progress.position) == (0, 0)
     assert await checksum(conn) == empty
     await store(conn, guard_and_dunning())  # the checkpoint then starts at the log's start
     assert (await catch_up(conn)).applied == len(guard_and_dunning())
+
+
+@pytest.fixture
+def open_helper(database_url):
+    """How a rebuild opens its second connection, as `wuguan projections rebuild` does."""
+    return lambda: connect(database_url)
+
+
+async def _projected(conn) -> tuple[list[dict], str]:
+    """The scenario's decisions stored and projected, and the projections' checksum."""
+    history = guard_and_dunning() + cards()
+    await store(conn, history)
+    await catch_up(conn)
+    return history, await checksum(conn)
 
 
 async def _table_ids(conn) -> list[int]:
@@ -265,7 +275,7 @@ async def _leftovers(conn) -> list:
 
 async def _trail_shape(conn) -> list:
     return [tuple(r) for r in await conn.fetch(
-        "SELECT c.relname, c.relowner::regrole::text, c.relacl::text, c.reloptions,"
+        "SELECT c.relname, c.relowner::regrole::text, c.relacl::text, c.reloptions, obj_description(c.oid, 'pg_class'),"
         " (SELECT array_agg(pg_get_indexdef(i.indexrelid) ORDER BY 1) FROM pg_index i WHERE i.indrelid = c.oid),"
         " (SELECT array_agg(conname || ' ' || pg_get_constraintdef(oid) ORDER BY 1) FROM pg_constraint WHERE conrelid = c.oid),"
         " (SELECT array_agg(attname || ' ' || format_type(atttypid, atttypmod) || ' ' || attnotnull || ' ' || attcollation"
