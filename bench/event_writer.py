@@ -13,7 +13,8 @@ import asyncpg
 
 from services.billing_guard.decider import GuardDecider
 from services.common.eventstore.records import NewEvent
-from services.common.eventstore.store import COLUMNS, chain_genesis, row, seal
+from services.common.eventstore.store import (COLUMNS, RECORDS_APPENDS, appended_runs, chain_genesis, record_appends, row,
+                                              seal)
 from services.common.timefmt import parse_rfc3339
 
 
@@ -58,19 +59,24 @@ async def load(conn: asyncpg.Connection, decisions: Iterable[dict]) -> int:
     last: list = []
     heads = _Heads()
 
+    placed: list[tuple[int, str]] = []
+
     def rows():
         for record in stored_rows(decisions, heads=heads):
             yield record
+            placed.append((record[0], record[6]))  # position, service: the load's appends
             last[:] = record
 
     async with conn.transaction():
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events)"):
             raise RuntimeError("the event store is not empty: load into a fresh database")
         # One COPY, fed as the rows are made: Postgres stores (and indexes) while Python generates.
+        await conn.execute(RECORDS_APPENDS)
         await conn.copy_records_to_table("events", columns=COLUMNS, records=rows())
         if not last:
             return 0
         await conn.executemany("INSERT INTO event_chains (chain_id, seq, hash) VALUES ($1, $2, $3)",
                                [(chain, seq, link) for chain, (seq, link) in heads.items()])
+        await record_appends(conn, appended_runs(placed))
         await conn.execute("SELECT setval('events_position_seq', $1)", last[0])
         return last[0]

@@ -2,7 +2,7 @@
 stage runs. The inputs that decided something are recorded by their first decision (migration
 0009), so counting them through the `processed_inputs` view scans the whole log: at 10 Hz that is
 load the bench would measure as the workers'. Instead the log is followed in commit order
-(store.COMMITTED_AFTER, as the relays follow it), and each poll reads only the rows committed
+(store.committed_after, as the relays follow it), and each poll reads only the rows committed
 since the last."""
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from collections import Counter
 
 import asyncpg
 
-from services.common.eventstore.store import COMMITTED_AFTER
+from services.common.eventstore.store import committed_after
 
 # $1, $2: the checkpoint. A row per (service, topic) of the first decisions committed since (a
 # first decision's chain names its input's topic: store.chain_name), and one with the new checkpoint.
 _FRESH = f"""
-WITH fresh AS (SELECT tx_id, global_position, service, chain_id, input_hash FROM events WHERE {COMMITTED_AFTER})
+WITH fresh AS (SELECT tx_id, global_position, service, chain_id, input_hash FROM {committed_after(page=str(2**31 - 1))})
 SELECT service, split_part(chain_id, '/', 2) AS topic, count(*) AS n, NULL::xid8 AS tx_id, NULL::bigint AS global_position
 FROM fresh WHERE input_hash IS NOT NULL GROUP BY 1, 2
 UNION ALL (SELECT NULL, NULL, 0, tx_id, global_position FROM fresh ORDER BY tx_id DESC, global_position DESC LIMIT 1)

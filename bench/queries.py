@@ -75,7 +75,7 @@ async def fill_store(database_url: str, shape: Shape) -> dict:
         t1 = time.perf_counter()
         loaded = await event_writer.load(conn, history.decisions)
         seconds = time.perf_counter() - t0
-        await conn.execute("ANALYZE events")
+        await conn.execute("ANALYZE events; ANALYZE event_appends")
     # lives: the real deciders; then the bulk, the hash chain and COPY, streamed together.
     return {**history.counts, "events": loaded, "seconds": round(seconds, 1), "lives_seconds": round(t1 - t0, 1),
             "bulk_hash_copy_seconds": round(seconds - (t1 - t0), 1), "events_per_s": round(loaded / seconds, 1)}
@@ -289,7 +289,7 @@ async def run_queries(server_url: str | None = None, results_tmp: Path | None = 
         log(f"rebuild: {result['rebuild']}")
         async with connection(database_url) as conn:
             # the last event in commit order, where the projector's checkpoint ends when caught up
-            head = await conn.fetchval("SELECT global_position FROM events ORDER BY tx_id DESC, global_position DESC LIMIT 1")
+            head = await conn.fetchval("SELECT last_position FROM event_appends ORDER BY tx_id DESC, last_position DESC LIMIT 1")
             result["rows"] = {name: await conn.fetchval(f"SELECT count(*) FROM finance.{name}") for name in (
                 "disputes", "credit_notes", "arrears", "reminders", "late_fees", "suspensions", "restorations",
                 "card_replacements", "account_decisions", "ticket_decisions", "decision_causes")}

@@ -254,7 +254,7 @@ class Bench:
             done = await self.db.fetchrow(
                 "SELECT tx_id, global_position FROM relay_checkpoints WHERE relay = $1", f"relay:{service}")
             behind = await self.db.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM events WHERE service = $1 AND (tx_id, global_position) > ($2::xid8, $3))",
+                "SELECT EXISTS (SELECT 1 FROM event_appends WHERE service = $1 AND (tx_id, last_position) > ($2::xid8, $3))",
                 service, done["tx_id"] if done else 0, done["global_position"] if done else 0)
             if not behind and not await repartition_behind(self.bootstrap, service):
                 return time.time()

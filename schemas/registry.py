@@ -65,10 +65,6 @@ class Repartition(NamedTuple):
     note_fields: tuple[str, ...] = ()
 
 
-# The service whose decisions are the bulk of the log (one per CDR). The event store keeps the
-# others' rows in a commit order of their own too (migration 0013), which leaves these out.
-BULK_SERVICE = "billing_guard"
-
 # Producing service -> its repartition topic. CP3.SEQUENCE_GAP: a switch numbers its CDRs, but
 # CDRs are keyed by account, so each switch's sequence reaches every partition; its CDRs' charge
 # decisions, keyed by switch, give each switch's sequence one reader and one writer.

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from schemas.decision_types import guard
 from schemas.decision_types import cards as cards_types
-from services.common.eventstore.store import COMMITTED_AFTER
+from services.common.eventstore.store import COMMIT_ORDER, committed_after
 from services.common.ids import derived_id
 from services.common.timefmt import parse_rfc3339
 from schemas.decision_types import dunning as dunning_types
@@ -97,14 +97,14 @@ def _trail_inserts(prefix: str) -> str:
 # scheduled reminders by channel, the checkpoint moved to the end of the page and its as-of to the
 # latest business time seen. It hands back what needs Python: the decisions a rule projects (with
 # their envelope) and those that set a timer (timer_origin). $1, $2: the checkpoint (tx_id,
-# position), the page reading the next $5 events in commit order (store.COMMITTED_AFTER); $3 =
+# position), the page reading the next $5 events in commit order (store.committed_after); $3 =
 # RULE_TYPES; $4 = the projector.
 INDEX_PAGE_SQL = """
 WITH page AS MATERIALIZED (
     SELECT """ + _COUNTED_COLUMNS + """, event_id, event_type, stream_id,
            CASE WHEN event_type = ANY($3::text[]) THEN payload END AS envelope, """ + _TRAIL_COLUMNS + """
-    FROM events WHERE """ + COMMITTED_AFTER + """
-    ORDER BY tx_id, global_position LIMIT $5
+    FROM """ + committed_after("$5") + """
+    ORDER BY """ + COMMIT_ORDER + """ LIMIT $5
 ), """ + _trail_inserts("") + """, days AS (
     INSERT INTO finance.daily_decisions AS d (day, decisions)
     SELECT """ + _DAY + """, count(*) FROM page
@@ -156,14 +156,16 @@ SELECT (SELECT count(*) FROM page) AS decisions, (SELECT max(business_time) FROM
 # Each timer's first decision in commit order, among those TRAIL_PAGE_SQL kept.
 FIRST_TIMERS_SQL = "SELECT DISTINCT ON (timer_id) timer_id, pos FROM pg_temp.rebuild_timers ORDER BY timer_id, tx_id, pos"
 
-# A parallel rebuild's pages below its horizon ($4): the decisions a rule projects, after
-# (tx_id, position) ($1, $2), in commit order; every other part of a page is the other
-# connection's (TRAIL_PAGE_SQL). $3 = RULE_TYPES, $5 = the page's size.
-RULE_PAGE_SQL = """
+# What a parallel rebuild's rules apply: every decision a rule projects below the rebuild's horizon
+# ($2), in commit order, read through one cursor; every other part of a page is the other
+# connection's (TRAIL_PAGE_SQL). $1 = RULE_TYPES. The rule types are the log's rare ones: their
+# index finds them and one sort orders them, where pages that each started again from a checkpoint
+# would each read them all, with no index on commit order (migration 0014).
+RULE_ROWS_SQL = """
 SELECT tx_id, global_position, event_id::text AS event_id, event_type, stream_id, business_time,
        payload AS envelope, NULL::text AS timer_id
-FROM events WHERE (tx_id, global_position) > ($1::xid8, $2::bigint) AND tx_id < $4::xid8 AND event_type = ANY($3::text[])
-ORDER BY tx_id, global_position LIMIT $5
+FROM events WHERE tx_id < $2::xid8 AND event_type = ANY($1::text[])
+ORDER BY tx_id, global_position
 """
 # The counts a parallel rebuild's other connection made, into the rebuild's empty tables.
 DAILY_COUNTS_SQL = "INSERT INTO finance.daily_decisions (day, decisions) SELECT * FROM unnest($1::date[], $2::bigint[])"

@@ -10,7 +10,7 @@ leaves the trail rows below its horizon to a second connection (trail_tables), w
 them page by page while this one applies the rules.
 
 The log is read in commit order, (tx_id, global_position), up to the oldest transaction still
-running (store.COMMITTED_AFTER), so following it never skips a late commit. The checkpoint row is locked FOR UPDATE for the page, so two
+running (store.committed_after), so following it never skips a late commit. The checkpoint row is locked FOR UPDATE for the page, so two
 projectors (two API processes, or the API and `wuguan projections rebuild`) serialise instead
 of applying a page twice.
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from . import trail_tables
-from .projection_rules import (CHANNEL_COUNTS_SQL, DAILY_COUNTS_SQL, INDEX_PAGE_SQL, RULE_PAGE_SQL, RULE_TYPES, SET_FORMS,
+from .projection_rules import (CHANNEL_COUNTS_SQL, DAILY_COUNTS_SQL, INDEX_PAGE_SQL, RULE_ROWS_SQL, RULE_TYPES, SET_FORMS,
                                TIMER_ORIGINS_SQL, Op, Row, projection_ops, timer_origin)
 from .schema import PROJECTION_TABLES
 
@@ -234,13 +234,9 @@ async def _rebuild_beside(conn: asyncpg.Connection, helper: asyncpg.Connection, 
 
 async def _rule_pages(conn: asyncpg.Connection, horizon: int, page_size: int) -> None:
     """The rules applied to every decision below `horizon` that one projects, page by page."""
-    after = (0, 0)
-    while True:
-        rows = await conn.fetch(RULE_PAGE_SQL, *after, RULE_TYPES, horizon, page_size)
+    cursor = await conn.cursor(RULE_ROWS_SQL, RULE_TYPES, horizon)
+    while rows := await cursor.fetch(page_size):
         await _apply(conn, rows)
-        if len(rows) < page_size:
-            return
-        after = (rows[-1]["tx_id"], rows[-1]["global_position"])
 
 
 async def checksum(conn: asyncpg.Connection) -> str:

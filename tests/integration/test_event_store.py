@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -93,9 +94,9 @@ async def test_two_partitions_append_concurrently(database_url, conn):
 
 async def test_a_reader_following_commit_order_never_skips_a_late_commit(database_url, conn):
     """Positions no longer follow commit order; (tx_id, position) read up to the oldest running
-    transaction does (store.COMMITTED_AFTER)."""
+    transaction does (store.committed_after)."""
     early, late = await connect(database_url), await connect(database_url)
-    query = f"SELECT global_position FROM events WHERE {store.COMMITTED_AFTER} ORDER BY tx_id, global_position"
+    query = f"SELECT global_position FROM {store.committed_after('100')} ORDER BY {store.COMMIT_ORDER}"
     try:
         open_tx = early.transaction()
         await open_tx.start()
@@ -186,6 +187,55 @@ async def test_A_TAMPER_EVIDENT_verify_detects_changes_removals_and_reordering(c
     report = await verify_chain(conn)
     assert not report.ok
     assert report.problems
+
+
+async def test_verify_names_the_decisions_no_append_records(conn):
+    """A decision in no append is never published nor projected: `wuguan verify` counts the
+    appends' decisions against the log's and names what they leave out; the runbook's repair
+    (docs/operations/runbooks.md, WuguanRelayLagHigh) records them again, one transaction's
+    stretches apart. Appends are append-only, as the log is."""
+    await append(conn, 0, [on("dunning/t/0", new("s-1", n)) for n in (1, 2, 3)])
+    await append(conn, 0, [on("dunning/t/1", new("s-2", 4))])
+    assert (await verify_chain(conn)).ok
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await conn.execute("DELETE FROM event_appends WHERE decisions = 1")
+    # The second decision's append gone; of the first transaction's, only its first decision left.
+    await _as_superuser_bypassing_triggers(conn, "DELETE FROM event_appends WHERE decisions = 1;"
+                                                 " UPDATE event_appends SET last_position = 1, decisions = 1")
+    assert (await verify_chain(conn)).problems == [
+        "the log holds 4 decisions and its appends record 1",
+        *(f"position {p}: in no append, so never published or projected" for p in (2, 3, 4))]
+    assert (await verify_chain(conn, service="dunning")).ok  # a worker's walk of its chains does not count
+
+    await conn.execute("INSERT INTO relay_checkpoints (relay, tx_id, global_position)"
+                       " SELECT 'relay:dunning', tx_id, global_position FROM events WHERE global_position = 4")
+    await conn.execute(_runbook_sql("Decisions that are stored and never published"))
+    assert (await verify_chain(conn)).ok
+    read = await conn.fetch(f"SELECT global_position FROM {store.committed_after('10')} ORDER BY {store.COMMIT_ORDER}",
+                            0, 0)
+    assert [r["global_position"] for r in read] == [1, 2, 3, 4]
+    first_tx = await conn.fetchval("SELECT tx_id FROM events WHERE global_position = 1")
+    assert tuple(await conn.fetchrow("SELECT tx_id, global_position FROM relay_checkpoints")) == (first_tx, 0)
+
+
+async def test_a_writer_that_does_not_record_its_appends_is_refused(conn):
+    """A worker from before migration 0014 would store decisions no reader sees: refused, so it
+    holds its batch until it is replaced; the store's own append says it records them."""
+    await append(conn, 0, [on("dunning/t/0", new("s-1", 1))])
+    legacy = await conn.fetchrow("SELECT * FROM events")
+    columns = [c for c in legacy.keys() if c not in ("global_position", "event_id", "stream_version", "chain_seq")]
+    with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="does not record its appends"):
+        async with conn.transaction():
+            await conn.execute(
+                f"INSERT INTO events (global_position, event_id, stream_version, chain_seq, {', '.join(columns)})"
+                f" SELECT 99, gen_random_uuid(), 2, 2, {', '.join(columns)} FROM events WHERE global_position = 1")
+    assert await conn.fetchval("SELECT count(*) FROM events") == 1
+
+
+def _runbook_sql(section: str) -> str:
+    """The first SQL block after `section` in the operations runbook."""
+    text = (Path(__file__).parents[2] / "docs" / "operations" / "runbooks.md").read_text()
+    return text[text.index(section):].split("```sql\n", 1)[1].split("```", 1)[0]
 
 
 async def test_A_TAMPER_EVIDENT_events_on_a_chain_no_append_made_are_named(conn):

@@ -62,8 +62,8 @@ async def test_a_store_from_before_chains_verifies_relays_in_order_and_grows_on_
 
         # the relay's checkpoint at position 2 resumes after it: 3 and 4 of the old log, then 5
         checkpoint = await conn.fetchrow("SELECT tx_id, global_position FROM relay_checkpoints")
-        unread = await conn.fetch(f"SELECT global_position FROM events WHERE {store.COMMITTED_AFTER}"
-                                  " ORDER BY tx_id, global_position", checkpoint["tx_id"], checkpoint["global_position"])
+        unread = await conn.fetch(f"SELECT global_position FROM {store.committed_after('100')}"
+                                  f" ORDER BY {store.COMMIT_ORDER}", checkpoint["tx_id"], checkpoint["global_position"])
         assert [r["global_position"] for r in unread] == [3, 4, 5]
 
         async with conn.transaction():  # the old chain stays tamper-evident

@@ -65,3 +65,15 @@ def test_a_chain_is_named_by_service_topic_and_partition_and_a_service_name_may_
     assert chain_name("billing_guard", "billing.cdr.v1", 3) == "billing_guard/billing.cdr.v1/3"
     with pytest.raises(ValueError, match="separates"):
         chain_name("billing/guard", "billing.cdr.v1", 3)  # its chains would pass for the service "billing"'s
+
+
+def test_an_append_is_recorded_as_the_runs_of_one_service_s_positions():
+    """store.appended_runs: one run for an append of one service's decisions; a load that mixes
+    services gets a run each time the service changes, so that no two of a transaction's appends
+    overlap (store.COMMIT_ORDER)."""
+    from services.common.eventstore.store import appended_runs
+
+    assert appended_runs([(7, "guard"), (8, "guard"), (11, "guard")]) == [["guard", 7, 11, 3]]
+    assert appended_runs([(1, "guard"), (2, "cards"), (3, "cards"), (4, "guard"), (5, "guard")]) == [
+        ["guard", 1, 1, 1], ["cards", 2, 3, 2], ["guard", 4, 5, 2]]
+    assert appended_runs([]) == []

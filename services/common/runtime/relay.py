@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from schemas.registry import Repartition
 
 from ..db import connect
-from ..eventstore.store import COMMITTED_AFTER, own_range, reads_own_range
+from ..eventstore.store import COMMIT_ORDER, committed_after
 from .decision_inputs import DECISION_TYPE_HEADER, NOTE_ENVELOPE
 from .metrics import RELAY_LAG, RELAY_PUBLISHED
 from .partition_batches import send_keyed
@@ -82,23 +82,17 @@ class Relay:
         self.page_size = page_size
         self.name = f"relay:{service}"
         # $1, $2: the checkpoint; $3: the service; $4: the page's size; $5, $6: the route's types and key.
-        routed = "service = $3 AND event_type = ANY($5::text[])"
+        # Only this service's appends are walked (store.committed_after): a relay reads no other's rows.
+        routed = "event_type = ANY($5::text[])"
         self.page_sql = (
-            "SELECT tx_id, global_position, stream_id, event_type,"
-            " CASE WHEN service = $3 THEN payload::text END AS body,"
+            "SELECT tx_id, global_position, stream_id, event_type, payload::text AS body,"
             f" CASE WHEN {routed} THEN payload->'payload'->>$6 END AS route_key,"
             f" CASE WHEN {routed} THEN {note_sql(route) if route else 'NULL'} END AS note"
-            f" FROM events WHERE {own_range('$3') + ' AND' if reads_own_range(service) else ''} {COMMITTED_AFTER}"
-            " ORDER BY tx_id, global_position LIMIT $4")
+            f" FROM {committed_after('$4', service='$3')} ORDER BY {COMMIT_ORDER} LIMIT $4")
         self._lag_counted_at = float("-inf")
 
     async def publish_page(self, conn: asyncpg.Connection) -> int:
-        """Publish this service's decisions among the next page of the log; returns the page's size.
-
-        A service with a commit order of its own (store.reads_own_range: all but the guard, whose
-        CDRs are the bulk of the log) reads only its rows. The guard's relay reads the page across
-        services, and its checkpoint moves past the others' few rows too: filtering on its service
-        alone, it would scan every row the others wrote since its last decision again at each poll."""
+        """Publish the next page of this service's decisions; returns the page's size."""
         checkpoint = await conn.fetchrow(
             "SELECT tx_id, global_position FROM relay_checkpoints WHERE relay = $1", self.name)
         after = (checkpoint["tx_id"], checkpoint["global_position"]) if checkpoint else (0, 0)
@@ -110,34 +104,34 @@ class Relay:
         if not page:
             RELAY_LAG.labels(self.service).set(0)
             return 0
-        mine = [e for e in page if e["body"] is not None]
         futures = await send_keyed(self.producer, self.topic, [
             (e["stream_id"].encode(), e["body"].encode(), [
                 ("wuguan-global-position", str(e["global_position"]).encode()),
                 # lets a consumer skip decision types it does not use without decoding
                 (DECISION_TYPE_HEADER, e["event_type"].encode()),
-            ]) for e in mine])
-        routed = [(e["route_key"], e["note"]) for e in mine if e["route_key"] is not None]
+            ]) for e in page])
+        routed = [(e["route_key"], e["note"]) for e in page if e["route_key"] is not None]
         futures += await send_keyed(self.producer, route.topic,
                                     [(key, value, []) for key, value in routed_messages(routed)])
         for future in futures:
             await future
         if self.log_decisions:  # decoding each body only when asked for
-            self._log_published(mine)
+            self._log_published(page)
         after = (page[-1]["tx_id"], page[-1]["global_position"])
         await conn.execute(
             "INSERT INTO relay_checkpoints (relay, tx_id, global_position) VALUES ($1, $2, $3)"
             " ON CONFLICT (relay) DO UPDATE SET tx_id = $2, global_position = $3",
             self.name, *after,
         )
-        RELAY_PUBLISHED.labels(self.service).inc(len(mine))
+        RELAY_PUBLISHED.labels(self.service).inc(len(page))
         if len(page) < self.page_size:  # caught up: nothing of this service is left behind
             RELAY_LAG.labels(self.service).set(0)
         elif monotonic() - self._lag_counted_at >= LAG_COUNT_EVERY_S:
             self._lag_counted_at = monotonic()
+            # By whole appends: the one the page ended in counts whole, a batch's worth at most.
             lag = await conn.fetchval(
-                "SELECT count(*) FROM events WHERE (tx_id, global_position) > ($1::xid8, $2) AND service = $3",
-                *after, self.service)
+                "SELECT coalesce(sum(decisions), 0) FROM event_appends"
+                " WHERE service = $3 AND (tx_id, last_position) > ($1::xid8, $2)", *after, self.service)
             RELAY_LAG.labels(self.service).set(lag)
         return len(page)
 
