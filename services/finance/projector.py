@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.common.eventstore.store import CURRENT_HORIZON
+
 from . import trail_tables
 from .projection_rules import (CHANNEL_COUNTS_SQL, DAILY_COUNTS_SQL, INDEX_PAGE_SQL, RULE_ROWS_SQL, RULE_TYPES, SET_FORMS,
                                TIMER_ORIGINS_SQL, Op, Row, projection_ops, timer_origin)
@@ -207,7 +209,7 @@ async def _rebuild_beside(conn: asyncpg.Connection, helper: asyncpg.Connection, 
     """The rebuild with `helper` writing the trail tables up to a horizon while this connection
     applies the rules up to it; the tables swapped in, the counts and the checkpoint set where a
     page would have left them, then the ordinary pages from there."""
-    horizon = await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())")
+    horizon = await conn.fetchval(f"SELECT {CURRENT_HORIZON}")  # the pages' own, taken once
     rules = asyncio.ensure_future(_rule_pages(conn, horizon, page_size))
     trails = asyncio.ensure_future(trail_tables.fill(helper, horizon, shapes))
     try:

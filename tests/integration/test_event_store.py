@@ -189,11 +189,11 @@ async def test_A_TAMPER_EVIDENT_verify_detects_changes_removals_and_reordering(c
     assert report.problems
 
 
-async def test_verify_names_the_decisions_no_append_records(conn):
+async def test_A_TAMPER_EVIDENT_verify_names_the_decisions_no_append_records(conn):
     """A decision in no append is never published nor projected: `wuguan verify` counts the
     appends' decisions against the log's and names what they leave out; the runbook's repair
     (docs/operations/runbooks.md, WuguanRelayLagHigh) records them again, one transaction's
-    stretches apart. Appends are append-only, as the log is."""
+    stretches apart. Appends are append-only, as the log is (A.APPEND_ONLY)."""
     await append(conn, 0, [on("dunning/t/0", new("s-1", n)) for n in (1, 2, 3)])
     await append(conn, 0, [on("dunning/t/1", new("s-2", 4))])
     assert (await verify_chain(conn)).ok

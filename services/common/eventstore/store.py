@@ -38,6 +38,7 @@ SELECT_COLUMNS = (
 # which every reader sees in one order, and read only rows of transactions older than every
 # transaction still running: a row that commits late is then never skipped, as positions are
 # not handed out in commit order. That order is kept per append, not per row (migration 0014).
+# The transaction below which every one has ended: readers read the transactions older than it.
 CURRENT_HORIZON = "pg_snapshot_xmin(pg_current_snapshot())"
 COMMIT_ORDER = "tx_id, global_position"
 

@@ -15,7 +15,8 @@
 --
 -- An append's positions are taken in one statement, after those of the transaction's appends
 -- before it, so one transaction's appends never overlap, and (tx_id, last_position) names an
--- append: readers order by it, and Postgres sorts one append's rows at a time (store.COMMIT_ORDER).
+-- append: readers walk the appends in that order, and the first rows of the appends walked are the
+-- first rows in commit order (store.committed_after).
 --
 -- Rows written before this migration get their appends here: per transaction, each run of one
 -- service's rows in position order (a service's rows between two of another's), so that these do
