@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 
 import asyncpg
@@ -67,12 +68,97 @@ async def test_concurrent_writers_of_one_chain_keep_it_whole(database_url, conn)
 
     await asyncio.gather(*(writer(i) for i in range(20)))
     await pool.close()
-    seqs = await conn.fetch("SELECT chain_id, array_agg(chain_seq ORDER BY chain_seq) AS seqs FROM events GROUP BY 1")
+    # numbered 1, 2, 3 ... in position order: the order a chain's anchors rely on (migration 0015)
+    seqs = await conn.fetch("SELECT chain_id, array_agg(chain_seq ORDER BY global_position) AS seqs FROM events"
+                            " GROUP BY 1")
     assert {r["chain_id"]: list(r["seqs"]) for r in seqs} == {"dunning/t/0": list(range(1, 21)),
                                                               "dunning/t/1": list(range(1, 21))}
     report = await verify_chain(conn)
     assert report.ok, report.problems
     assert report.chains_checked == 3  # the two, and the (empty) chain of the log before chains
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["known chain", "chain's first append"])
+async def test_a_chain_s_positions_rise_with_its_sequence_numbers(database_url, conn, known):
+    """An append takes its positions only once it holds its chains' heads: a writer that queues
+    behind a chain's head takes positions after those of every append ahead of it, so a chain's
+    events can be found by position between its anchors (store.chain_rows_sql, migration 0015).
+    Also when the queued append is the chain's first too, and waits for the head another creates."""
+    if known:
+        await append(conn, 0, [on("guard/cdr/0", new("a-0", 1))])
+    ahead, queued = await connect(database_url), await connect(database_url)
+    try:
+        holding = ahead.transaction()
+        await holding.start()
+        await store.append(ahead, [(0, [on("guard/cdr/0", new("a-1", 1))])])  # holds the chain's head
+        behind = queued.transaction()
+        await behind.start()
+        waiting = asyncio.create_task(store.append(queued, [(0, [on("guard/cdr/0", new("a-2", 1))])]))
+        await _until_waiting_for_a_lock(conn, queued)
+        await store.append(ahead, [(1, [on("guard/cdr/0", new("a-1", 2))])])  # positions taken meanwhile
+        await holding.commit()
+        await asyncio.wait_for(waiting, timeout=5)
+        await behind.commit()
+    finally:
+        await ahead.close()
+        await queued.close()
+    rows = await conn.fetch("SELECT stream_id, chain_seq FROM events ORDER BY global_position")
+    assert [tuple(r) for r in rows] == [("a-0", 1)] * known + [("a-1", 1 + known), ("a-1", 2 + known),
+                                                               ("a-2", 3 + known)]
+    assert (await verify_chain(conn)).ok
+
+
+async def test_a_chain_s_events_are_read_by_sequence_number_through_its_anchors(conn):
+    """Only every 64th event of a chain is indexed by chain (migration 0015): a run of a chain's
+    events, read between its anchors' positions by the primary key, is every event of that run in
+    order, whatever other chains appended between them and wherever the run starts and ends."""
+    chains = ("guard/cdr/0", "guard/cdr/1", "guard/cdr/2")
+    sizes = {c: 0 for c in chains}
+    for n in range(150):  # appends of several sizes, the chains' events interleaved
+        chain = chains[n % 3]
+        batch = 1 + (n * 5) % 11
+        await append(conn, sizes[chain], [on(chain, new(chain, sizes[chain] + k)) for k in range(batch)])
+        sizes[chain] += batch
+    indexes = {r["indexname"]: r["indexdef"] for r in await conn.fetch(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events' AND indexdef LIKE '%chain_seq%'")}
+    assert list(indexes) == ["events_chain_anchors"] and indexes["events_chain_anchors"].endswith(
+        f"WHERE ((chain_seq % (64)::bigint) = 1)")
+    assert store.CHAIN_ANCHOR == "chain_seq % 64 = 1"
+    query = store.chain_rows_sql("chain_seq, stream_version")
+    for chain in chains:
+        assert sizes[chain] > 3 * 64
+        for after, upto, limit in ((0, sizes[chain], 1000), (63, 65, 10), (64, 64 + 128, 1000), (70, 200, 5),
+                                   (sizes[chain] - 1, sizes[chain], 1), (sizes[chain], sizes[chain] + 9, 9)):
+            rows = await conn.fetch(query, chain, after, upto, limit)
+            wanted = list(range(after + 1, min(upto, sizes[chain]) + 1))[:limit]
+            assert [r["chain_seq"] for r in rows] == wanted
+            assert [r["stream_version"] for r in rows] == wanted  # each stream here is its chain's
+    plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {query.replace('$4', '10')}".replace(
+        "$1", "'guard/cdr/0'").replace("$2", "100").replace("$3", "110")))
+    assert "events_chain_anchors" in plan and "events_pkey" in plan and "Seq Scan" not in plan, plan
+
+
+async def test_migration_0015_refuses_a_store_whose_chain_positions_do_not_rise(conn):
+    """A chain read through its anchors must have positions that rise with its sequence numbers:
+    an upgrade of a store where they do not stops, naming the event, rather than misread it."""
+    await append(conn, 0, [on("dunning/t/0", new("s-1", n)) for n in (1, 2, 3)])
+    migration = resources.files("services.common.eventstore").joinpath(
+        "migrations", "0015_chain_anchors.sql").read_text()
+    async with conn.transaction():
+        await conn.execute(migration)  # a store written in order: nothing to refuse, and it runs twice
+    await _as_superuser_bypassing_triggers(conn, "UPDATE events SET chain_seq = 3 - chain_seq WHERE global_position < 3")
+    with pytest.raises(asyncpg.DataCorruptedError, match="chain dunning/t/0 holds event 2 at position 1"):
+        async with conn.transaction():
+            await conn.execute(migration)
+
+
+async def _until_waiting_for_a_lock(conn, waiter) -> None:
+    pid = waiter.get_server_pid()
+    for _ in range(500):
+        if await conn.fetchval("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the second writer never waited for the chain's head")
 
 
 async def test_two_partitions_append_concurrently(database_url, conn):
@@ -240,8 +326,8 @@ def _runbook_sql(section: str) -> str:
 
 async def test_A_TAMPER_EVIDENT_events_on_a_chain_no_append_made_are_named(conn):
     """Events moved onto chains that have no head are named by `wuguan verify`, and by the walk of
-    the service a chain is named after; the log's chains are found by probing the chain index
-    (verify._HEADLESS_CHAINS), so chains before, between and after the known ones all count."""
+    the service a chain is named after: the walk reads every row of the log, so chains before,
+    between and after the known ones all count."""
     for n, chain in enumerate(("dunning/t/0", "dunning/t/2", "dunning/t/4")):
         await append(conn, 0, [on(chain, new(f"s-{n}", m)) for m in (1, 2)])
     await append(conn, 0, [on("cards/t/0", new("c-1", 1)._replace(service="cards"))])
@@ -259,29 +345,37 @@ async def test_A_TAMPER_EVIDENT_events_on_a_chain_no_append_made_are_named(conn)
     assert [p.split(":")[0] for p in headless(await verify_chain(conn, service="cards"))] == ["chain cards/t/7"]
 
 
-async def test_a_chain_whose_first_append_commits_during_a_walk_is_not_taken_for_headless(database_url, conn,
-                                                                                         monkeypatch):
-    """A chain's first append creates its head with its events: a walk that read the heads before
-    it and looks for headless chains after it sees both or neither (verify._HEADLESS_CHAINS), as a
-    worker's periodic walk does while the worker appends to a partition it has just been given."""
+async def test_appends_committing_during_a_walk_are_left_for_the_next_one(database_url, conn, monkeypatch):
+    """A walk reads the heads and the log's last position first, then the log: what commits after
+    that is the next walk's, though its positions may come before the last one (positions are
+    not taken in commit order). A known chain's later events lie past its head; a chain whose first
+    append commits then is not taken for one with no head (verify._check_headless), as a worker's
+    periodic walk sees while the worker appends to a partition it has just been given."""
     from services.common.eventstore import verify
 
     await append(conn, 0, [on("dunning/t/0", new("s-1", 1))])
+    await append(conn, 0, [on("dunning/t/1", new("s-2", 1))])
     writer = await connect(database_url)
-    real_walk, appended = verify._walk, []
+    late = writer.transaction()
+    await late.start()
+    await store.append(writer, [(1, [on("dunning/t/1", new("s-2", 2))]), (0, [on("dunning/t/5", new("s-5", 1))])])
+    await append(conn, 1, [on("dunning/t/0", new("s-1", 2))])  # after the late ones' positions
+    real_walk = verify._walk_log
 
-    async def walk_then_append(*args, **kwargs):
+    async def commit_then_walk(*args, **kwargs):
+        await late.commit()
         await real_walk(*args, **kwargs)
-        if not appended:
-            appended.append(await append(writer, 0, [on("dunning/t/5", new("s-5", 1))]))
 
-    monkeypatch.setattr(verify, "_walk", walk_then_append)
+    monkeypatch.setattr(verify, "_walk_log", commit_then_walk)
     try:
         report = await verify_chain(conn, service="dunning")
     finally:
         await writer.close()
-    assert appended and report.ok, report.problems
-    assert report.chains_checked == 2  # the legacy chain and dunning/t/0: the new one is the next walk's
+    assert report.ok, report.problems
+    assert (report.chains_checked, report.events_checked) == (3, 3)  # the legacy chain, t/0 and t/1
+    monkeypatch.undo()
+    report = await verify_chain(conn, service="dunning")
+    assert report.ok and (report.chains_checked, report.events_checked) == (4, 5)
 
 
 async def test_a_stream_read_but_not_written_may_not_have_moved_either(conn):

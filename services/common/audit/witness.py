@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from ..eventstore.store import chain_rows_sql
 from . import checkpoints, merkle
 
 PAGE = 10_000
@@ -95,8 +96,7 @@ async def _check_chain(conn: asyncpg.Connection, chain_id: str,
             matched = head.tree_size
     if pending:
         name, head = max(pending, key=lambda p: p[1].tree_size)
-        after = await conn.fetchval("SELECT min(chain_seq) FROM events WHERE chain_id = $1 AND chain_seq > $2",
-                                    chain_id, frontier.size)
+        after = await conn.fetchval(chain_rows_sql("chain_seq"), chain_id, frontier.size, head.tree_size, 1)
         if after is not None and after <= head.tree_size:
             report.problems.append(f"chain {chain_id}: events {frontier.size + 1}..{after - 1} are missing"
                                    f" (removed from inside the tree checkpoint {name} signed)")
@@ -110,8 +110,7 @@ async def _links(conn: asyncpg.Connection, chain_id: str, last: int):
     """The chain's link hashes from its first event on, up to `last` or to its first gap."""
     size = 0
     while size < last:
-        rows = await conn.fetch("SELECT chain_seq, hash FROM events WHERE chain_id = $1 AND chain_seq > $2"
-                                " ORDER BY chain_seq LIMIT $3", chain_id, size, min(PAGE, last - size))
+        rows = await conn.fetch(chain_rows_sql("chain_seq, hash"), chain_id, size, last, PAGE)
         if not rows:
             return
         for row in rows:

@@ -72,6 +72,29 @@ def committed_after(page: str, service: str | None = None) -> str:
             f" ORDER BY e.global_position LIMIT {page}) AS e) AS events")
 
 
+# Every 64th event of a chain, from its first, is an anchor: the only ones indexed by chain
+# (migration 0015, events_chain_anchors, whose predicate this is word for word, so the planner
+# sees the index serves it).
+CHAIN_ANCHOR = "chain_seq % 64 = 1"
+_ANCHOR_POSITION = ("SELECT global_position FROM events WHERE chain_id = $1 AND " + CHAIN_ANCHOR +
+                    " AND chain_seq {} ORDER BY chain_seq {} LIMIT 1")
+
+
+def chain_rows_sql(columns: str) -> str:
+    """The rows (`columns`) of chain $1 numbered after $2 and up to $3, in that order, at most $4
+    of them. Within a chain positions rise with sequence numbers (_PREPARE_APPEND), so they lie
+    between the positions of the chain's anchor at or before the first one and its first anchor
+    after the last one, a range of the primary key read in position order; a chain's first
+    event is an anchor. Rows of other chains in that range are passed over: an anchor's range
+    holds 64 of the chain's events and what other partitions appended meanwhile."""
+    first = _ANCHOR_POSITION.format("<= $2 + 1", "DESC")
+    after_last = _ANCHOR_POSITION.format("> $3", "")
+    return (f"SELECT {columns} FROM events WHERE chain_id = $1 AND chain_seq > $2 AND chain_seq <= $3"
+            f" AND global_position >= coalesce(({first}), 0)"
+            f" AND global_position < coalesce(({after_last}), 9223372036854775807)"
+            " ORDER BY global_position LIMIT $4")
+
+
 class ConcurrencyConflict(Exception):
     """Another writer appended to one of the streams first; reload and decide again."""
 
@@ -192,12 +215,17 @@ RECORDS_APPENDS = "SELECT set_config('wuguan.records_appends', 'on', true)"
 # How many of the streams ($1, at versions $2) moved on since they were read.
 _MOVED = ("SELECT count(*) FROM unnest($1::text[], $2::integer[]) AS r(stream_id, version) WHERE r.version <>"
           " coalesce((SELECT max(stream_version) FROM events e WHERE e.stream_id = r.stream_id), 0)")
+# `n` new positions, in the order they are handed out.
+_POSITIONS = "SELECT array_agg(nextval('events_position_seq')) FROM generate_series(1, {n})"
 # One round trip before the COPY, as a batch is mostly round trips when it is small: the streams
-# read ($1, $2) checked, the chains' heads ($3) locked, and the batch's positions ($4 of them) taken.
+# read ($1, $2) checked, the chains' heads ($3) locked, and the batch's positions ($4 of them)
+# taken. Taken only once every head is locked (the count reads them all first), so a chain's
+# appends take their positions one after the other and its positions rise with its sequence
+# numbers, which its anchors rely on (chain_rows_sql); none when a chain has no head yet.
 _PREPARE_APPEND = f"""
 WITH heads AS ({_HEADS.format(n=3)})
 SELECT ({_MOVED}) AS moved, ({RECORDS_APPENDS}) AS records_appends,
-       (SELECT array_agg(nextval('events_position_seq')) FROM generate_series(1, $4)) AS positions,
+       ({_POSITIONS.format(n="$4")} WHERE (SELECT count(*) FROM heads) = cardinality($3::text[])) AS positions,
        (SELECT array_agg((chain_id, seq, hash, epoch)) FROM heads) AS heads
 """
 
@@ -214,9 +242,10 @@ async def _prepare_append(conn: asyncpg.Connection, read_versions: dict[str, int
     row = await conn.fetchrow(_PREPARE_APPEND, list(read_versions), list(read_versions.values()), chains, count)
     _raise_if_moved(row["moved"])
     heads = {chain: (seq, link, epoch) for chain, seq, link, epoch in row["heads"] or ()}
-    if len(heads) < len(chains):  # a chain's first append
+    if len(heads) < len(chains):  # a chain's first append: its positions are taken once its head is locked
         await _create_chains(conn, [c for c in chains if c not in heads])
         heads = {c: (r["seq"], r["hash"], r["epoch"]) for c, r in (await _lock_heads(conn, chains)).items()}
+        return heads, await conn.fetchval(_POSITIONS.format(n="$1::integer"), count)
     return heads, row["positions"]
 
 

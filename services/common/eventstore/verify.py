@@ -1,10 +1,13 @@
 """Walks every hash chain of the log up to its head (A.TAMPER_EVIDENT).
 
 The log holds one chain per (service, input topic, partition) (migration 0005), plus the single chain of the
-events written before it (chain_id NULL, head in event_chain_head). Each chain's head is read
-before its walk, so appends committed during the walk are left for the next walk instead of
-being mistaken for a broken end. Within a chain, sequence numbers must run 1, 2, 3 ... with each
-event linked to the one before; each chain's last event must be its head.
+events written before it (chain_id NULL, head in event_chain_head). The heads are read first, so
+appends committed during the walk are left for the next walk instead of being mistaken for a
+broken end. Within a chain, sequence numbers must run 1, 2, 3 ... with each event linked to the
+one before, and rise with positions (the store takes an append's positions once it holds its
+chains' heads; migration 0015 finds a chain's events by that); each chain's last event must be its head.
+The log is read once, in position order, and each row goes on to its chain's walk: every row is
+read once, in the table's own order, however many chains there are.
 
 The walk of every chain also checks that the log's appends (migration 0014), which the readers
 following commit order go by, record every decision. A walk also checks the unique claims
@@ -30,8 +33,8 @@ LEGACY = "log"  # how findings name the chain of events written before chains pe
 # A row, not a StoredEvent built of it: building one was a tenth of the walk.
 WALK_COLUMNS = ("global_position, stream_id, stream_version, event_id::text, event_type, schema_version, service,"
                 " business_time, causation_id, correlation_id, payload, prev_hash, hash, chain_seq, claim_key,"
-                " claim_value")
-POSITION, SERVICE, PAYLOAD, PREV_HASH, HASH, CHAIN_SEQ, CLAIM_KEY, CLAIM_VALUE = 0, 6, 10, 11, 12, 13, 14, 15
+                " claim_value, chain_id")
+POSITION, SERVICE, PAYLOAD, PREV_HASH, HASH, CHAIN_SEQ, CLAIM_KEY, CLAIM_VALUE, CHAIN = 0, 6, 10, 11, 12, 13, 14, 15, 16
 ClaimsMade = Mapping[str, Callable[[dict], list[tuple[str, str]]]]
 
 
@@ -58,6 +61,15 @@ class _Walk:
     prev: bytes = GENESIS_HASH
 
 
+# The heads, and the log's last position, in one snapshot: every event a head counts was stored by
+# then, so the log is read up to that position. A chain's first append creates its head with its
+# events, so a chain is known here or its events are left for the next walk (_check_headless).
+_HEADS = """
+SELECT (SELECT coalesce(max(global_position), 0) FROM events) AS last,
+       (SELECT array_agg((chain_id, seq, hash)) FROM event_chains WHERE starts_with(chain_id, $1)) AS heads
+"""
+
+
 async def verify_chain(
     conn: asyncpg.Connection,
     *,
@@ -75,17 +87,18 @@ async def verify_chain(
     report = VerifyReport()
     made: Counter = Counter()
     legacy = await conn.fetchrow("SELECT global_position, hash FROM event_chain_head")
-    walks = [(None, _Walk(LEGACY, legacy["global_position"], bytes(legacy["hash"])) if legacy
-              else _Walk(LEGACY, 0, GENESIS_HASH))]
+    walks: dict[str | None, _Walk] = {None: _Walk(LEGACY, legacy["global_position"], bytes(legacy["hash"])) if legacy
+                                      else _Walk(LEGACY, 0, GENESIS_HASH)}
     prefix = "" if service is None else f"{service}/"
-    for head in await conn.fetch("SELECT chain_id, seq, hash FROM event_chains WHERE starts_with(chain_id, $1)"
-                                 " ORDER BY chain_id", prefix):
-        walks.append((head["chain_id"], _Walk(head["chain_id"], head["seq"], bytes(head["hash"]),
-                                              prev=chain_genesis(head["chain_id"]))))
-    for chain_id, walk in walks:
-        await _walk(conn, chain_id, walk, report, page_size, max_problems, claims_made, made)
-        report.chains_checked += 1
-    await _check_unknown_chains(conn, prefix, report)
+    last, heads = await conn.fetchrow(_HEADS, prefix)
+    for chain_id, seq, link in heads or ():
+        walks[chain_id] = _Walk(chain_id, seq, bytes(link), prev=chain_genesis(chain_id))
+    headless: Counter = Counter()
+    await _walk_log(conn, prefix, last, walks, headless, report, page_size, max_problems, claims_made, made)
+    for walk in walks.values():
+        _check_end(walk, report)
+    report.chains_checked = len(walks)
+    await _check_headless(conn, headless, report)
     if service is None:
         await _check_appends(conn, report, max_problems)
     if claims_made:
@@ -93,33 +106,44 @@ async def verify_chain(
     return report
 
 
-async def _walk(conn, chain_id: str | None, walk: _Walk, report: VerifyReport, page_size: int, max_problems: int,
-                claims_made: ClaimsMade | None, made: Counter) -> None:
-    # The legacy chain is ordered by global position, the others by their sequence number.
-    order, where = ("global_position", "chain_id IS NULL") if chain_id is None else ("chain_seq", "chain_id = $4")
-    place = POSITION if chain_id is None else CHAIN_SEQ
-    query = (f"SELECT {WALK_COLUMNS} FROM events WHERE {where} AND {order} > $1 AND {order} <= $2"
-             f" ORDER BY {order} LIMIT $3")
-    while len(report.problems) < max_problems and walk.seq < walk.head_seq:
-        page = await conn.fetch(query, walk.seq, walk.head_seq, page_size, *(() if chain_id is None else (chain_id,)))
+# A page of the log in position order: the legacy chain's events and those of the chains walked.
+_PAGE = (f"SELECT {WALK_COLUMNS} FROM events WHERE global_position > $1 AND global_position <= $2"
+         " AND (chain_id IS NULL OR starts_with(chain_id, $4)) ORDER BY global_position LIMIT $3")
+
+
+async def _walk_log(conn, prefix: str, last: int, walks: dict[str | None, _Walk], headless: Counter,
+                    report: VerifyReport, page_size: int, max_problems: int, claims_made: ClaimsMade | None,
+                    made: Counter) -> None:
+    """Each row of the log up to `last` on to its chain's walk; rows of chains with no head counted in `headless`."""
+    position = 0
+    while len(report.problems) < max_problems and position < last:
+        page = await conn.fetch(_PAGE, position, last, page_size, prefix)
         if not page:
             break
         for row in page:
-            _check_link(walk, row, row[place], report)
+            chain_id = row[CHAIN]
+            walk = walks.get(chain_id)
+            if walk is None:
+                headless[chain_id] += 1
+                continue
+            # The legacy chain is numbered by global position, the others by their sequence number.
+            seq = row[POSITION] if chain_id is None else row[CHAIN_SEQ]
+            if seq > walk.head_seq:
+                continue  # appended after the heads were read: the next walk's
+            _check_link(walk, row, seq, report)
+        position = page[-1][POSITION]
         if claims_made:
             await _check_claims(conn, page, claims_made, made, report, max_problems)
-    if walk.seq != walk.head_seq or walk.prev != walk.head_hash:
-        report.problems.append(
-            f"chain {walk.name}: head is at {walk.head_seq} but the chain ends at {walk.seq}"
-            " (events removed from the end, or the head was altered)")
 
 
 def _check_link(walk: _Walk, row, seq: int, report: VerifyReport) -> None:
     walk.seq += 1
     report.events_checked += 1
-    if seq != walk.seq:
+    if seq > walk.seq:
         report.problems.append(f"chain {walk.name} seq {walk.seq}: missing (next stored is {seq})")
-        walk.seq = seq
+    elif seq < walk.seq:
+        report.problems.append(f"{_where(walk, row, seq)}: out of place, after seq {walk.seq - 1}")
+    walk.seq = seq
     prev_hash = row[PREV_HASH]
     if prev_hash != walk.prev:
         report.problems.append(f"{_where(walk, row, seq)}: link to previous event broken")
@@ -129,34 +153,26 @@ def _check_link(walk: _Walk, row, seq: int, report: VerifyReport) -> None:
     walk.prev = link
 
 
+def _check_end(walk: _Walk, report: VerifyReport) -> None:
+    if walk.seq != walk.head_seq or walk.prev != walk.head_hash:
+        report.problems.append(
+            f"chain {walk.name}: head is at {walk.head_seq} but the chain ends at {walk.seq}"
+            " (events removed from the end, or the head was altered)")
+
+
 def _where(walk: _Walk, row, seq: int) -> str:
     return f"chain {walk.name} seq {seq} (position {row[POSITION]})"
 
 
-# The log's chains that have no head. The distinct chains are found one index probe each (a loose
-# index scan of events_chain_seq): grouping the log by chain read every row, which on a store of
-# 10^8 decisions is the whole table at every `wuguan verify`, for the few hundred chains a store
-# has. The heads are read in the same statement, so a chain's first append, which creates its head
-# with its events, is seen whole or not at all. (Counting each chain's events here too would make
-# the planner expect a scan of the table, and compile the query: 200 ms, where this takes 0.3.)
-_HEADLESS_CHAINS = """
-WITH RECURSIVE chains(chain_id) AS (
-    SELECT min(chain_id) FROM events WHERE chain_id IS NOT NULL
-    UNION ALL
-    SELECT (SELECT min(e.chain_id) FROM events e WHERE e.chain_id > c.chain_id) FROM chains c WHERE c.chain_id IS NOT NULL
-)
-SELECT c.chain_id FROM chains c
-WHERE c.chain_id IS NOT NULL AND starts_with(c.chain_id, $1)
-  AND NOT EXISTS (SELECT 1 FROM event_chains h WHERE h.chain_id = c.chain_id)
-ORDER BY c.chain_id
-"""
-
-
-async def _check_unknown_chains(conn, prefix: str, report: VerifyReport) -> None:
-    """Events on a chain that has no head were put there by no append."""
-    for r in await conn.fetch(_HEADLESS_CHAINS, prefix):
-        n = await conn.fetchval("SELECT count(*) FROM events WHERE chain_id = $1", r["chain_id"])
-        report.problems.append(f"chain {r['chain_id']}: {n} event(s) on a chain with no head")
+async def _check_headless(conn, headless: Counter, report: VerifyReport) -> None:
+    """Events on a chain that has no head were put there by no append. A chain whose head exists
+    by now had its first append commit during the walk: its events are the next walk's."""
+    if not headless:
+        return
+    known = {r["chain_id"] for r in await conn.fetch(
+        "SELECT chain_id FROM event_chains WHERE chain_id = ANY($1::text[])", list(headless))}
+    for chain_id in sorted(set(headless) - known):
+        report.problems.append(f"chain {chain_id}: {headless[chain_id]} event(s) on a chain with no head")
 
 
 # The decisions no append records (migration 0014), by position: the readers that follow commit

@@ -37,7 +37,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from ..audit import checkpoints, merkle
 from ..audit.signing import key_id
-from ..eventstore.store import chain_genesis
+from ..eventstore.store import chain_genesis, chain_rows_sql
 from ..timefmt import rfc3339
 from .metrics import (
     CHECKPOINT_FAILURES, CHECKPOINT_LAST_PUBLISHED, CHECKPOINT_SECONDS, CHECKPOINTS_ENABLED, CHECKPOINTS_SIGNED,
@@ -224,8 +224,7 @@ class Checkpointer:
         if chain["seq"] < size:
             raise ChainRefused(f"chain {chain_id}: holds {chain['seq']} events, its last checkpoint signed {size}"
                                f" (events {chain['seq'] + 1}..{size} removed)")
-        if size and await conn.fetchval("SELECT hash FROM events WHERE chain_id = $1 AND chain_seq = $2",
-                                        chain_id, size) != tree.head_hash:
+        if size and await conn.fetchval(chain_rows_sql("hash"), chain_id, size - 1, size, 1) != tree.head_hash:
             raise ChainRefused(f"chain {chain_id}: event {size} is not the one its last checkpoint signed"
                                " (the chain was rewritten)")
         upto = min(chain["seq"], size + MAX_LEAVES)
@@ -312,9 +311,8 @@ async def _links_after(conn: asyncpg.Connection, chain_id: str, size: int, upto:
     links: list[bytes] = []
     while size + len(links) < upto:
         start = size + len(links)
-        rows = await conn.fetch("SELECT chain_seq, prev_hash, hash FROM events WHERE chain_id = $1"
-                                " AND chain_seq > $2 AND chain_seq <= $3 ORDER BY chain_seq",
-                                chain_id, start, min(upto, start + PAGE))
+        rows = await conn.fetch(chain_rows_sql("chain_seq, prev_hash, hash"), chain_id, start,
+                                min(upto, start + PAGE), PAGE)
         for expected, row in enumerate(rows, start=start + 1):
             if row["chain_seq"] != expected or bytes(row["prev_hash"]) != prev:
                 raise ChainRefused(f"chain {chain_id}: event {expected} does not follow on from event {expected - 1}")
