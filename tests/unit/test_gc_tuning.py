@@ -26,6 +26,18 @@ def test_a_worker_freezes_what_it_loaded_and_scans_the_young_generation_less_oft
     assert gc.get_freeze_count() > 0
 
 
+def test_a_one_shot_command_sets_the_collector_as_a_worker_does(restored_collector, monkeypatch, capsys):
+    """`wuguan verify` decodes every decision of the log, and CPython's young scans every 700
+    allocations took a third of its time on a 1M store (docs/performance.md, run 25)."""
+    from services.composition import main
+
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    monkeypatch.setenv("WUGUAN_API_SECRET", "s" * 32)
+    assert main(["api-token", "--sub", "ops", "--role", "finance", "--ttl", "60"]) == 0
+    assert gc.get_threshold()[0] == 50_000 and gc.get_freeze_count() > 0
+
+
 def test_zero_keeps_cpythons_settings(restored_collector):
     gc.unfreeze()
     gc.set_threshold(700, 10, 10)
