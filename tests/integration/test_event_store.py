@@ -291,7 +291,11 @@ async def test_A_TAMPER_EVIDENT_verify_names_the_decisions_no_append_records(con
     assert (await verify_chain(conn)).problems == [
         "the log holds 4 decisions and its appends record 1",
         *(f"position {p}: in no append, so never published or projected" for p in (2, 3, 4))]
-    assert (await verify_chain(conn, service="dunning")).ok  # a worker's walk of its chains does not count
+    # a worker's walk of its own chains counts its own decisions, as it walks them
+    assert (await verify_chain(conn, service="dunning")).problems == [
+        "the log holds 4 decisions of dunning and its appends record 1",
+        *(f"position {p}: in no append, so never published or projected" for p in (2, 3, 4))]
+    assert (await verify_chain(conn, service="cards")).ok
 
     await conn.execute("INSERT INTO relay_checkpoints (relay, tx_id, global_position)"
                        " SELECT 'relay:dunning', tx_id, global_position FROM events WHERE global_position = 4")
@@ -364,7 +368,7 @@ async def test_appends_committing_during_a_walk_are_left_for_the_next_one(databa
 
     async def commit_then_walk(*args, **kwargs):
         await late.commit()
-        await real_walk(*args, **kwargs)
+        return await real_walk(*args, **kwargs)
 
     monkeypatch.setattr(verify, "_walk_log", commit_then_walk)
     try:

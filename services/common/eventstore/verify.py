@@ -9,8 +9,8 @@ chains' heads; migration 0015 finds a chain's events by that); each chain's last
 The log is read once, in position order, and each row goes on to its chain's walk: every row is
 read once, in the table's own order, however many chains there are.
 
-The walk of every chain also checks that the log's appends (migration 0014), which the readers
-following commit order go by, record every decision. A walk also checks the unique claims
+A walk also checks that the log's appends (migration 0014), which the readers following commit
+order go by, record every decision it walked. A walk also checks the unique claims
 (services/common/runtime/claims.py) against the decisions that made them, when given each
 service's `claims_made` (a walk of one service, that service's claims only): a claim sits outside
 the chains (the decision's claim columns, which its link does not cover, or a row of
@@ -61,12 +61,15 @@ class _Walk:
     prev: bytes = GENESIS_HASH
 
 
-# The heads, and the log's last position, in one snapshot: every event a head counts was stored by
-# then, so the log is read up to that position. A chain's first append creates its head with its
-# events, so a chain is known here or its events are left for the next walk (_check_headless).
+# The heads, the log's last position and the decisions its appends record (of the service $2, or
+# all), in one snapshot: every event a head counts was stored by then, so the log is read up to
+# that position. A chain's first append creates its head with its events, so a chain is known here
+# or its events are left for the next walk (_check_headless); an append records itself with its
+# events, so the events walked are the ones the appends read here record (_check_appends).
 _HEADS = """
 SELECT (SELECT coalesce(max(global_position), 0) FROM events) AS last,
-       (SELECT array_agg((chain_id, seq, hash)) FROM event_chains WHERE starts_with(chain_id, $1)) AS heads
+       (SELECT array_agg((chain_id, seq, hash)) FROM event_chains WHERE starts_with(chain_id, $1)) AS heads,
+       (SELECT coalesce(sum(decisions), 0) FROM event_appends WHERE $2::text IS NULL OR service = $2) AS appended
 """
 
 
@@ -90,17 +93,19 @@ async def verify_chain(
     walks: dict[str | None, _Walk] = {None: _Walk(LEGACY, legacy["global_position"], bytes(legacy["hash"])) if legacy
                                       else _Walk(LEGACY, 0, GENESIS_HASH)}
     prefix = "" if service is None else f"{service}/"
-    last, heads = await conn.fetchrow(_HEADS, prefix)
+    last, heads, appended = await conn.fetchrow(_HEADS, prefix, service)
     for chain_id, seq, link in heads or ():
         walks[chain_id] = _Walk(chain_id, seq, bytes(link), prev=chain_genesis(chain_id))
     headless: Counter = Counter()
-    await _walk_log(conn, prefix, last, walks, headless, report, page_size, max_problems, claims_made, made)
+    walked = await _walk_log(conn, prefix, last, walks, headless, report, page_size, max_problems, claims_made,
+                             made)
     for walk in walks.values():
         _check_end(walk, report)
     report.chains_checked = len(walks)
     await _check_headless(conn, headless, report)
-    if service is None:
-        await _check_appends(conn, report, max_problems)
+    if len(report.problems) < max_problems:  # a walk cut short has not counted every decision
+        await _check_appends(conn, walked.total() if service is None else walked[service], appended, service,
+                             report, max_problems)
     if claims_made:
         await _check_stray_claims(conn, claims_made, made, report)
     return report
@@ -113,8 +118,10 @@ _PAGE = (f"SELECT {WALK_COLUMNS} FROM events WHERE global_position > $1 AND glob
 
 async def _walk_log(conn, prefix: str, last: int, walks: dict[str | None, _Walk], headless: Counter,
                     report: VerifyReport, page_size: int, max_problems: int, claims_made: ClaimsMade | None,
-                    made: Counter) -> None:
-    """Each row of the log up to `last` on to its chain's walk; rows of chains with no head counted in `headless`."""
+                    made: Counter) -> Counter:
+    """Each row of the log up to `last` on to its chain's walk; rows of chains with no head counted
+    in `headless`. Returns how many events of each service were walked."""
+    walked: Counter = Counter()
     position = 0
     while len(report.problems) < max_problems and position < last:
         page = await conn.fetch(_PAGE, position, last, page_size, prefix)
@@ -131,9 +138,11 @@ async def _walk_log(conn, prefix: str, last: int, walks: dict[str | None, _Walk]
             if seq > walk.head_seq:
                 continue  # appended after the heads were read: the next walk's
             _check_link(walk, row, seq, report)
+            walked[row[SERVICE]] += 1
         position = page[-1][POSITION]
         if claims_made:
             await _check_claims(conn, page, claims_made, made, report, max_problems)
+    return walked
 
 
 def _check_link(walk: _Walk, row, seq: int, report: VerifyReport) -> None:
@@ -179,24 +188,24 @@ async def _check_headless(conn, headless: Counter, report: VerifyReport) -> None
 # order (relays, the finance projector) never see them. Each probes its transaction's appends.
 _UNAPPENDED = """
 SELECT e.global_position FROM events e
-WHERE NOT EXISTS (SELECT 1 FROM event_appends a WHERE a.tx_id = e.tx_id AND a.service = e.service
+WHERE ($2::text IS NULL OR e.service = $2) AND NOT EXISTS (SELECT 1 FROM event_appends a WHERE a.tx_id = e.tx_id AND a.service = e.service
                   AND e.global_position BETWEEN a.first_position AND a.last_position)
 ORDER BY e.global_position LIMIT $1
 """
 
 
-async def _check_appends(conn, report: VerifyReport, max_problems: int) -> None:
-    """The log's appends record at least as many decisions as it holds (one snapshot), else the
-    decisions they leave out are named: written by no append (by hand, say), they would never be
-    published or projected. Counted first, as naming them probes the appends once per decision
-    (3 s on a 1M log, against 0.5). Fewer decisions than the appends record means rows removed,
-    which is the chains' walk's to find (a cut tail it cannot: docs/tamper-evidence.md)."""
-    logged, appended = await conn.fetchrow(
-        "SELECT (SELECT count(*) FROM events), (SELECT coalesce(sum(decisions), 0) FROM event_appends)")
+async def _check_appends(conn, logged: int, appended: int, service: str | None, report: VerifyReport,
+                         max_problems: int) -> None:
+    """The appends record at least as many decisions (of the service walked) as the walk found,
+    else the decisions they leave out are named: written by no append (by hand, say), they would
+    never be published or projected. Counted by the walk, as naming them probes the appends once per
+    decision (3 s on a 1M log). Fewer decisions than the appends record means rows removed, which
+    is the chains' walk's to find (a cut tail it cannot: docs/tamper-evidence.md)."""
     if logged <= appended:
         return
-    report.problems.append(f"the log holds {logged} decisions and its appends record {appended}")
-    for r in await conn.fetch(_UNAPPENDED, max(1, max_problems - len(report.problems))):
+    of = "" if service is None else f" of {service}"
+    report.problems.append(f"the log holds {logged} decisions{of} and its appends record {appended}")
+    for r in await conn.fetch(_UNAPPENDED, max(1, max_problems - len(report.problems)), service):
         report.problems.append(f"position {r['global_position']}: in no append, so never published or projected")
 
 
