@@ -13,8 +13,8 @@ import asyncpg
 
 from services.billing_guard.decider import GuardDecider
 from services.common.eventstore.records import NewEvent
-from services.common.eventstore.store import (COLUMNS, RECORDS_APPENDS, appended_runs, chain_genesis, record_appends, row,
-                                              seal)
+from services.common.eventstore.store import (COLUMNS, RECORDS_APPENDS, appended_runs, chain_anchors, chain_genesis,
+                                              record_appends, row, seal)
 from services.common.timefmt import parse_rfc3339
 
 
@@ -60,11 +60,13 @@ async def load(conn: asyncpg.Connection, decisions: Iterable[dict]) -> int:
     heads = _Heads()
 
     placed: list[tuple[int, str]] = []
+    chained: list[tuple[int, str, int]] = []
 
     def rows():
         for record in stored_rows(decisions, heads=heads):
             yield record
             placed.append((record[0], record[6]))  # position, service: the load's appends
+            chained.append((record[0], record[13], record[14]))  # position, chain, seq: its anchors
             last[:] = record
 
     async with conn.transaction():
@@ -77,6 +79,6 @@ async def load(conn: asyncpg.Connection, decisions: Iterable[dict]) -> int:
             return 0
         await conn.executemany("INSERT INTO event_chains (chain_id, seq, hash) VALUES ($1, $2, $3)",
                                [(chain, seq, link) for chain, (seq, link) in heads.items()])
-        await record_appends(conn, appended_runs(placed))
+        await record_appends(conn, appended_runs(placed), chain_anchors(chained))
         await conn.execute("SELECT setval('events_position_seq', $1)", last[0])
         return last[0]

@@ -77,3 +77,14 @@ def test_an_append_is_recorded_as_the_runs_of_one_service_s_positions():
     assert appended_runs([(1, "guard"), (2, "cards"), (3, "cards"), (4, "guard"), (5, "guard")]) == [
         ["guard", 1, 1, 1], ["cards", 2, 3, 2], ["guard", 4, 5, 2]]
     assert appended_runs([]) == []
+
+
+def test_an_append_anchors_each_chain_at_its_first_event_and_every_64th():
+    """store.chain_anchors (migration 0015): a chain read between two anchors holds at most 63 of
+    its events, and an append's run of a chain, however seldom the chain grows, starts at one."""
+    from services.common.eventstore.store import chain_anchors
+
+    placed = [(10, "a", 63), (11, "b", 5), (12, "a", 64), (13, "a", 65), (14, "b", 6), (15, "a", 66)]
+    assert chain_anchors(placed) == [["a", 63, 10], ["b", 5, 11], ["a", 65, 13]]
+    assert [a[1] for a in chain_anchors((n, "c", n) for n in range(1, 200))] == [1, 65, 129, 193]
+    assert chain_anchors([]) == []

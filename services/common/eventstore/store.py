@@ -72,27 +72,37 @@ def committed_after(page: str, service: str | None = None) -> str:
             f" ORDER BY e.global_position LIMIT {page}) AS e) AS events")
 
 
-# Every 64th event of a chain, from its first, is an anchor: the only ones indexed by chain
-# (migration 0015, events_chain_anchors, whose predicate this is word for word, so the planner
-# sees the index serves it).
-CHAIN_ANCHOR = "chain_seq % 64 = 1"
-_ANCHOR_POSITION = ("SELECT global_position FROM events WHERE chain_id = $1 AND " + CHAIN_ANCHOR +
-                    " AND chain_seq {} ORDER BY chain_seq {} LIMIT 1")
+# A chain's anchors (migration 0015): every 64th event of it, and the first of each append's run
+# of it; the only ones indexed by chain.
+ANCHOR_EVERY = 64
+_ANCHOR_POSITION = ("SELECT position FROM chain_anchors WHERE chain_id = $1 AND seq {} ORDER BY seq {} LIMIT 1")
 
 
 def chain_rows_sql(columns: str) -> str:
     """The rows (`columns`) of chain $1 numbered after $2 and up to $3, in that order, at most $4
     of them. Within a chain positions rise with sequence numbers (_PREPARE_APPEND), so they lie
-    between the positions of the chain's anchor at or before the first one and its first anchor
-    after the last one, a range of the primary key read in position order; a chain's first
-    event is an anchor. Rows of other chains in that range are passed over: an anchor's range
-    holds 64 of the chain's events and what other partitions appended meanwhile."""
+    between the positions of the chain's last anchor at or before the first one and its first
+    anchor after the last one, a range of the primary key read in position order. Rows of other
+    chains in that range are passed over: at most 63 of the chain's events lie between two
+    anchors, and an append's run of them begins at one, so the range holds what other chains
+    appended while those were, however seldom the chain grows."""
     first = _ANCHOR_POSITION.format("<= $2 + 1", "DESC")
     after_last = _ANCHOR_POSITION.format("> $3", "")
     return (f"SELECT {columns} FROM events WHERE chain_id = $1 AND chain_seq > $2 AND chain_seq <= $3"
             f" AND global_position >= coalesce(({first}), 0)"
             f" AND global_position < coalesce(({after_last}), 9223372036854775807)"
             " ORDER BY global_position LIMIT $4")
+
+
+def chain_anchors(placed: Iterable[tuple[int, str, int]]) -> list[list]:
+    """[chain, seq, position] of each anchor among events (position, chain, seq) given in position
+    order, as one append stores them: each chain's first event in it, and every 64th of a chain."""
+    anchors, opened = [], set()
+    for position, chain, seq in placed:
+        if chain not in opened or seq % ANCHOR_EVERY == 1:
+            opened.add(chain)
+            anchors.append([chain, seq, position])
+    return anchors
 
 
 class ConcurrencyConflict(Exception):
@@ -294,9 +304,10 @@ async def append(
         # The constraint only: the error's detail quotes the conflicting values.
         raise ConcurrencyConflict(f"unique constraint {exc.constraint_name} refused the append") from exc
     runs = appended_runs((e.global_position, e.service) for e in stored)
+    anchors = chain_anchors((e.global_position, e.chain_id, e.chain_seq) for e in stored)
     await conn.execute(
-        _ADVANCE_HEADS + _record_appends_sql(4), chains, [links[c][0] for c in chains],
-        [links[c][1] for c in chains], *_run_columns(runs))
+        _ADVANCE_HEADS + ", " + _record_anchors_cte(4) + _record_appends_sql(7), chains,
+        [links[c][0] for c in chains], [links[c][1] for c in chains], *_run_columns(anchors, 3), *_run_columns(runs, 4))
     return stored
 
 
@@ -306,8 +317,11 @@ _ADVANCE_HEADS = """
 WITH heads AS (
     UPDATE event_chains c SET seq = u.seq, hash = u.hash FROM unnest($1::text[], $2::bigint[], $3::bytea[])
     AS u(chain_id, seq, hash) WHERE c.chain_id = u.chain_id
-)
-"""
+)"""
+def _record_anchors_cte(n: int) -> str:
+    """The append's chain anchors (migration 0015): chain ${n}, sequence number and position the next two."""
+    return ("anchors AS (INSERT INTO chain_anchors (chain_id, seq, position)"
+            f" SELECT * FROM unnest(${n}::text[], ${n + 1}::bigint[], ${n + 2}::bigint[]))\n")
 
 
 def _record_appends_sql(n: int) -> str:
@@ -332,14 +346,17 @@ def appended_runs(placed: Iterable[tuple[int, str]]) -> list[list]:
     return runs
 
 
-def _run_columns(runs: list[list]) -> list[list]:
-    return [list(column) for column in zip(*runs)]
+def _run_columns(rows: list[list], width: int) -> list[list]:
+    """The rows' columns, as arrays to unnest: `width` of them, empty when there are no rows."""
+    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
-async def record_appends(conn: asyncpg.Connection, runs: list[list]) -> None:
-    """Record rows written outside `append` (a bulk load's COPY) as appends of this transaction."""
+async def record_appends(conn: asyncpg.Connection, runs: list[list], anchors: list[list]) -> None:
+    """Record rows written outside `append` (a bulk load's COPY) as appends of this transaction,
+    with their chains' anchors."""
     if runs:
-        await conn.execute(_record_appends_sql(1), *_run_columns(runs))
+        await conn.execute("WITH " + _record_anchors_cte(1) + _record_appends_sql(4), *_run_columns(anchors, 3),
+                           *_run_columns(runs, 4))
 
 
 async def read_stream(conn: asyncpg.Connection, stream_id: str) -> list[StoredEvent]:
