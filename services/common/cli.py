@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import sys
 from datetime import date
 
 from .audit import commands as audit_commands
 from .cli_failures import failure_line, preflight
 from .cli_output import add_format_options, working
-from .config import Settings
+from .config import Settings, gc_young_threshold
 from .logs import configure_logging
 from .runtime.gc_tuning import tune_collector
 from .service_registry import Command, ServiceRegistry
@@ -194,12 +195,12 @@ def main(registry: ServiceRegistry, argv: list[str] | None = None) -> int:
     args = main_parser.parse_args(argv)
     command = commands[args.command]
     configure_logging(args.log_format, one_shot=not command.serves)
-    if not command.serves:
-        # A one-shot command may read the store in bulk (`wuguan verify` decodes every decision,
-        # the finance rebuild folds them): the collector is set as a worker's (gc_tuning), as
-        # CPython's default scanned the young generation every 700 allocations (run 25).
-        tune_collector()
     try:
+        if not command.serves:
+            # A one-shot command may read the store in bulk (`wuguan verify` decodes every decision,
+            # the finance rebuild folds them): the collector is set as a worker's (gc_tuning), as
+            # CPython's default scanned the young generation every 700 allocations (run 25).
+            tune_collector(gc_young_threshold(os.environ))
         return command.run(args)
     except Exception as exc:
         return _failed(args, exc)

@@ -14,6 +14,11 @@ from pathlib import Path
 from .errors import ConfigError
 
 
+def gc_young_threshold(env: Mapping[str, str]) -> int:
+    """WUGUAN_GC_YOUNG_THRESHOLD (runtime/gc_tuning.py), which one-shot commands read on their own."""
+    return env_int(env, "WUGUAN_GC_YOUNG_THRESHOLD", 50_000, 0, 10_000_000)
+
+
 def env_int(env: dict, name: str, default: int, lo: int, hi: int) -> int:
     """An integer setting within [lo, hi]; ConfigError naming the variable otherwise."""
     raw = env.get(name)
@@ -63,7 +68,7 @@ class Settings:
     # polls every 20 ms kept 0.6 of two cores busy (run 18); at 100 ms the embedded broker delays
     # the first input after a quiet second by at most ~50 ms, inside the card complaint goal.
     fetch_idle_wait_ms: int = 100
-    gc_young_threshold: int = 50_000  # runtime/gc_tuning.py; 0 keeps CPython's collector settings
+    gc_young_threshold: int = 50_000  # runtime/gc_tuning.py (gc_young_threshold); 0: CPython's settings
     web_host: str = "127.0.0.1"
     web_ports: dict = field(default_factory=dict)  # service -> its health and metrics port
     log_level: str = "INFO"
@@ -96,7 +101,7 @@ class Settings:
             timer_clock=timer_clock,
             fetch_max_wait_ms=env_int(env, "WUGUAN_FETCH_MAX_WAIT_MS", cls.fetch_max_wait_ms, 1, 10_000),
             fetch_idle_wait_ms=env_int(env, "WUGUAN_FETCH_IDLE_WAIT_MS", cls.fetch_idle_wait_ms, 1, 10_000),
-            gc_young_threshold=env_int(env, "WUGUAN_GC_YOUNG_THRESHOLD", cls.gc_young_threshold, 0, 10_000_000),
+            gc_young_threshold=gc_young_threshold(env),
             verify_interval_s=env_int(env, "WUGUAN_VERIFY_INTERVAL_S", cls.verify_interval_s, 1, 7 * 86400),
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or cls.kafka_bootstrap_servers,
             database_url=env.get("DATABASE_URL") or cls.database_url,

@@ -133,6 +133,26 @@ async def test_a_chain_s_events_are_read_by_sequence_number_through_its_anchors(
             assert [r["stream_version"] for r in rows] == wanted  # each stream here is its chain's
     plan = await _plan(conn, query, "guard/cdr/0", 100, 110, 10)
     assert "chain_anchors_pkey" in plan and "events_pkey" in plan and "Seq Scan" not in plan, plan
+    await conn.execute(f"PREPARE segments(text, bigint, bigint, bigint) AS {query}")
+    await conn.execute("SET plan_cache_mode = force_generic_plan")  # as asyncpg's statements end up
+    generic = "\n".join(r[0] for r in await conn.fetch("EXPLAIN EXECUTE segments('guard/cdr/0', 100, 110, 10)"))
+    assert "chain_anchors_pkey" in generic and "events_pkey" in generic and "Seq Scan" not in generic, generic
+    await conn.execute("RESET plan_cache_mode")
+
+
+async def test_migration_0015_derives_the_anchors_appends_write(conn):
+    """A store from before anchors gets from the migration the anchors its appends would have
+    written: each transaction's first event of a chain, and every 64th."""
+    for n in range(12):
+        chain = f"guard/cdr/{n % 2}"
+        await append(conn, (n // 2) * 30, [on(chain, new(chain, k)) for k in range(30)])
+    written = [tuple(r) for r in await conn.fetch("SELECT * FROM chain_anchors ORDER BY 1, 2")]
+    assert len(written) == 12 + 2 * 2  # a run each, and the 65th and 129th of each chain
+    await _as_superuser_bypassing_triggers(conn, "DELETE FROM chain_anchors")
+    async with conn.transaction():
+        await conn.execute(resources.files("services.common.eventstore").joinpath(
+            "migrations", "0015_chain_anchors.sql").read_text())
+    assert [tuple(r) for r in await conn.fetch("SELECT * FROM chain_anchors ORDER BY 1, 2")] == written
 
 
 async def test_a_chain_that_grows_seldom_is_read_without_the_log_between_its_events(conn):
@@ -279,6 +299,17 @@ async def _as_superuser_bypassing_triggers(conn, sql: str) -> None:
         "UPDATE events SET chain_seq = 2 WHERE global_position = 1",
         "UPDATE events SET chain_id = 'dunning/t/1', chain_seq = 3 WHERE global_position = 3",
         "UPDATE event_chains SET seq = seq - 1 WHERE chain_id = 'dunning/t/0'",
+        # an event put past its chain's head, or on the log before chains, by no append; one unnumbered
+        "CREATE TEMP TABLE forged AS SELECT * FROM events WHERE global_position = 5;"
+        "UPDATE forged SET global_position = 99, event_id = gen_random_uuid(), stream_version = 99, chain_seq = 3;"
+        "INSERT INTO events SELECT * FROM forged",
+        "CREATE TEMP TABLE forged AS SELECT * FROM events WHERE global_position = 5;"
+        "UPDATE forged SET global_position = 99, event_id = gen_random_uuid(), stream_version = 99,"
+        " chain_id = NULL, chain_seq = NULL;"
+        "INSERT INTO events SELECT * FROM forged",
+        "UPDATE events SET chain_seq = NULL WHERE global_position = 2",
+        # an anchor that names another event: the chain's readers would miss events
+        "UPDATE chain_anchors SET position = 3 WHERE chain_id = 'dunning/t/0' AND seq = 1",
     ],
 )
 async def test_A_TAMPER_EVIDENT_verify_detects_changes_removals_and_reordering(conn, tamper):
@@ -324,14 +355,18 @@ async def test_A_TAMPER_EVIDENT_verify_names_the_decisions_no_append_records(con
     assert tuple(await conn.fetchrow("SELECT tx_id, global_position FROM relay_checkpoints")) == (first_tx, 0)
 
 
-async def test_a_writer_that_does_not_record_its_appends_is_refused(conn):
-    """A worker from before migration 0014 would store decisions no reader sees: refused, so it
-    holds its batch until it is replaced; the store's own append says it records them."""
+@pytest.mark.parametrize("says", [None, "on"], ids=["before migration 0014", "before migration 0015"])
+async def test_a_writer_that_does_not_record_its_appends_is_refused(conn, says):
+    """A worker from before migration 0014 would store decisions no reader sees, and one from
+    before 0015 decisions whose chain no anchor finds: refused, so it holds its batch until it is
+    replaced; the store's own append says it records both."""
     await append(conn, 0, [on("dunning/t/0", new("s-1", 1))])
     legacy = await conn.fetchrow("SELECT * FROM events")
     columns = [c for c in legacy.keys() if c not in ("global_position", "event_id", "stream_version", "chain_seq")]
     with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="does not record its appends"):
         async with conn.transaction():
+            if says is not None:  # what the release before 0015 said
+                await conn.execute(f"SELECT set_config('wuguan.records_appends', '{says}', true)")
             await conn.execute(
                 f"INSERT INTO events (global_position, event_id, stream_version, chain_seq, {', '.join(columns)})"
                 f" SELECT 99, gen_random_uuid(), 2, 2, {', '.join(columns)} FROM events WHERE global_position = 1")

@@ -107,7 +107,8 @@ async def as_administrator(conn):
 
 
 async def cut_tail(conn, chain: str, n: int) -> None:
-    """Deletes a chain's last n events and moves its head back: the hash-chain walk still passes."""
+    """Deletes a chain's last n events, their anchors, and moves its head back: the hash-chain walk
+    still passes."""
     async with as_administrator(conn):
         await _cut_tail(conn, chain, n)
 
@@ -115,6 +116,7 @@ async def cut_tail(conn, chain: str, n: int) -> None:
 async def _cut_tail(conn, chain: str, n: int) -> None:
     head = await conn.fetchval("SELECT seq FROM event_chains WHERE chain_id = $1", chain)
     await conn.execute("DELETE FROM events WHERE chain_id = $1 AND chain_seq > $2", chain, head - n)
+    await conn.execute("DELETE FROM chain_anchors WHERE chain_id = $1 AND seq > $2", chain, head - n)
     last = await conn.fetchval("SELECT hash FROM events WHERE chain_id = $1 AND chain_seq = $2", chain, head - n)
     await conn.execute("UPDATE event_chains SET seq = $2, hash = $3 WHERE chain_id = $1", chain, head - n, last)
 

@@ -36,6 +36,12 @@ def test_a_one_shot_command_sets_the_collector_as_a_worker_does(restored_collect
     monkeypatch.setenv("WUGUAN_API_SECRET", "s" * 32)
     assert main(["api-token", "--sub", "ops", "--role", "finance", "--ttl", "60"]) == 0
     assert gc.get_threshold()[0] == 50_000 and gc.get_freeze_count() > 0
+    monkeypatch.setenv("WUGUAN_GC_YOUNG_THRESHOLD", "80000")  # the way back (0) and any other setting apply too
+    assert main(["api-token", "--sub", "ops", "--role", "finance", "--ttl", "60"]) == 0
+    assert gc.get_threshold()[0] == 80_000
+    monkeypatch.setenv("WUGUAN_GC_YOUNG_THRESHOLD", "-1")
+    assert main(["api-token", "--sub", "ops", "--role", "finance", "--ttl", "60"]) != 0
+    assert "WUGUAN_GC_YOUNG_THRESHOLD" in capsys.readouterr().err
 
 
 def test_zero_keeps_cpythons_settings(restored_collector):

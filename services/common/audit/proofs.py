@@ -15,7 +15,7 @@ import asyncpg
 import orjson
 
 from ..eventstore.chain import ENTRY_FIELDS, chain_entry
-from ..eventstore.store import SELECT_COLUMNS, _stored, chain_rows_sql
+from ..eventstore.store import SELECT_COLUMNS, _stored, chain_pages
 from . import checkpoints, merkle
 
 FORMAT = "wuguan-inclusion-proof/1"
@@ -39,8 +39,10 @@ async def make_proof(conn: asyncpg.Connection, decision_id: str) -> dict:
         raise ProofUnavailable(f"decision {decision_id} was stored before per-partition chains (migration 0005)"
                                " and is covered by the hash-chain walk only")
     checkpoint, head = await _covering_checkpoint(conn, event.service, event.chain_id, event.chain_seq)
-    hashes = await conn.fetch(chain_rows_sql("hash"), event.chain_id, 0, head.tree_size, head.tree_size)
-    tree = merkle.Tree([merkle.leaf_hash(bytes(r["hash"])) for r in hashes])
+    leaves = []
+    async for rows in chain_pages(conn, event.chain_id, 0, head.tree_size, "hash"):
+        leaves += [merkle.leaf_hash(bytes(r["hash"])) for r in rows]
+    tree = merkle.Tree(leaves)
     if tree.size != head.tree_size or tree.root() != head.root:
         raise ProofUnavailable(f"chain {event.chain_id} no longer matches checkpoint {checkpoint.name}:"
                                " run `wuguan verify --checkpoints`")

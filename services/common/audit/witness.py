@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from ..eventstore.store import chain_rows_sql
+from ..eventstore.store import chain_pages, chain_rows_sql
 from . import checkpoints, merkle
 
 PAGE = 10_000
@@ -109,10 +109,7 @@ async def _check_chain(conn: asyncpg.Connection, chain_id: str,
 async def _links(conn: asyncpg.Connection, chain_id: str, last: int):
     """The chain's link hashes from its first event on, up to `last` or to its first gap."""
     size = 0
-    while size < last:
-        rows = await conn.fetch(chain_rows_sql("chain_seq, hash"), chain_id, size, last, PAGE)
-        if not rows:
-            return
+    async for rows in chain_pages(conn, chain_id, 0, last, "chain_seq, hash", PAGE):
         for row in rows:
             if row["chain_seq"] != size + 1:
                 return

@@ -12,7 +12,7 @@ append time (see `append`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 
 import asyncpg
 import orjson
@@ -75,23 +75,44 @@ def committed_after(page: str, service: str | None = None) -> str:
 # A chain's anchors (migration 0015): every 64th event of it, and the first of each append's run
 # of it; the only ones indexed by chain.
 ANCHOR_EVERY = 64
-_ANCHOR_POSITION = ("SELECT position FROM chain_anchors WHERE chain_id = $1 AND seq {} ORDER BY seq {} LIMIT 1")
 
 
 def chain_rows_sql(columns: str) -> str:
-    """The rows (`columns`) of chain $1 numbered after $2 and up to $3, in that order, at most $4
-    of them. Within a chain positions rise with sequence numbers (_PREPARE_APPEND), so they lie
-    between the positions of the chain's last anchor at or before the first one and its first
-    anchor after the last one, a range of the primary key read in position order. Rows of other
-    chains in that range are passed over: at most 63 of the chain's events lie between two
-    anchors, and an append's run of them begins at one, so the range holds what other chains
-    appended while those were, however seldom the chain grows."""
-    first = _ANCHOR_POSITION.format("<= $2 + 1", "DESC")
-    after_last = _ANCHOR_POSITION.format("> $3", "")
-    return (f"SELECT {columns} FROM events WHERE chain_id = $1 AND chain_seq > $2 AND chain_seq <= $3"
-            f" AND global_position >= coalesce(({first}), 0)"
-            f" AND global_position < coalesce(({after_last}), 9223372036854775807)"
-            " ORDER BY global_position LIMIT $4")
+    """The rows (`columns`, which may not be named anchor_seq, anchor_position, next_seq or
+    next_position) of chain $1 numbered after $2 and up to $3, in that order, at most $4 of them.
+
+    Read a segment at a time: from each of the chain's anchors to the next, the chain's events
+    numbered from the one up to the other, by the primary key from the one's position. Within a
+    chain positions rise with sequence numbers (_PREPARE_APPEND), so a segment's events follow its
+    anchor, among only what other chains appended while they were: at most 63 of them lie between
+    two anchors, and an append's run of them begins at one, so the read stops at the run's end
+    however long before the next run, for a chain that grows a few events a day as for a busy one.
+    A segment read is bounded by the next anchor's position too, so an event missing (removed by
+    hand) is not made up for by the next segment's."""
+    return (
+        f"SELECT {columns} FROM (SELECT seq AS anchor_seq, position AS anchor_position,"
+        " lead(seq) OVER byseq AS next_seq, lead(position) OVER byseq AS next_position FROM chain_anchors"
+        " WHERE chain_id = $1 AND seq <= $3 AND seq >= coalesce((SELECT max(seq) FROM chain_anchors"
+        " WHERE chain_id = $1 AND seq <= $2 + 1), 1) WINDOW byseq AS (ORDER BY seq)) AS segment"
+        f" CROSS JOIN LATERAL (SELECT global_position AS at, chain_seq AS numbered, {columns} FROM events"
+        " WHERE chain_id = $1 AND global_position >= segment.anchor_position"
+        " AND global_position < coalesce(segment.next_position, 9223372036854775807)"
+        " ORDER BY global_position LIMIT coalesce(segment.next_seq, $3 + 1) - segment.anchor_seq) AS e"
+        " WHERE numbered > $2 AND numbered <= $3 ORDER BY at LIMIT least($4, $3 - $2)")
+
+
+async def chain_pages(conn: asyncpg.Connection, chain_id: str, after: int, upto: int, columns: str,
+                      page: int = 5000) -> AsyncIterator[list[asyncpg.Record]]:
+    """The chain's rows numbered after `after` and up to `upto` (chain_rows_sql), a page of
+    numbers at a time, as each read sorts what it found; ends at the first page that finds none.
+    A number missing shows as a jump in the rows' numbers, which the caller checks."""
+    query = chain_rows_sql(columns)
+    while after < upto:
+        rows = await conn.fetch(query, chain_id, after, min(upto, after + page), page)
+        if not rows:
+            return
+        yield rows
+        after = min(upto, after + page)
 
 
 def chain_anchors(placed: Iterable[tuple[int, str, int]]) -> list[list]:
@@ -219,9 +240,10 @@ async def _lock_heads(conn: asyncpg.Connection, chains: list[str]) -> dict[str, 
     return heads
 
 
-# This transaction's inserts into the log record their appends: the database refuses any other
-# (migration 0014), such as a worker's from before it, whose decisions no reader would see.
-RECORDS_APPENDS = "SELECT set_config('wuguan.records_appends', 'on', true)"
+# This transaction's inserts into the log record their appends and their chains' anchors: the
+# database refuses any other (migrations 0014, 0015), such as a worker's from before them, whose
+# decisions no reader would see, or whose chains' readers would miss.
+RECORDS_APPENDS = "SELECT set_config('wuguan.records_appends', 'with anchors', true)"
 # How many of the streams ($1, at versions $2) moved on since they were read.
 _MOVED = ("SELECT count(*) FROM unnest($1::text[], $2::integer[]) AS r(stream_id, version) WHERE r.version <>"
           " coalesce((SELECT max(stream_version) FROM events e WHERE e.stream_id = r.stream_id), 0)")

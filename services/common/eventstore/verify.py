@@ -96,16 +96,17 @@ async def verify_chain(
     last, heads, appended = await conn.fetchrow(_HEADS, prefix, service)
     for chain_id, seq, link in heads or ():
         walks[chain_id] = _Walk(chain_id, seq, bytes(link), prev=chain_genesis(chain_id))
-    headless: Counter = Counter()
-    walked = await _walk_log(conn, prefix, last, walks, headless, report, page_size, max_problems, claims_made,
-                             made)
+    found = await _walk_log(conn, prefix, last, walks, report, page_size, max_problems, claims_made, made)
+    report.chains_checked = len(walks)
+    if len(report.problems) >= max_problems:
+        return report  # cut short: the chains' ends and the counts were not all reached
     for walk in walks.values():
         _check_end(walk, report)
-    report.chains_checked = len(walks)
-    await _check_headless(conn, headless, report)
-    if len(report.problems) < max_problems:  # a walk cut short has not counted every decision
-        await _check_appends(conn, walked.total() if service is None else walked[service], appended, service,
-                             report, max_problems)
+    await _check_beyond(conn, walks, found.beyond, report)
+    await _check_headless(conn, found.headless, report)
+    await _check_anchors(conn, prefix, report, max_problems)
+    await _check_appends(conn, found.walked.total() if service is None else found.walked[service], appended, service,
+                         report, max_problems)
     if claims_made:
         await _check_stray_claims(conn, claims_made, made, report)
     return report
@@ -116,12 +117,19 @@ _PAGE = (f"SELECT {WALK_COLUMNS} FROM events WHERE global_position > $1 AND glob
          " AND (chain_id IS NULL OR starts_with(chain_id, $4)) ORDER BY global_position LIMIT $3")
 
 
-async def _walk_log(conn, prefix: str, last: int, walks: dict[str | None, _Walk], headless: Counter,
-                    report: VerifyReport, page_size: int, max_problems: int, claims_made: ClaimsMade | None,
-                    made: Counter) -> Counter:
-    """Each row of the log up to `last` on to its chain's walk; rows of chains with no head counted
-    in `headless`. Returns how many events of each service were walked."""
-    walked: Counter = Counter()
+@dataclass
+class _Found:
+    """What a walk of the log found beside the chains' links."""
+
+    walked: Counter = field(default_factory=Counter)  # events walked, by service
+    headless: Counter = field(default_factory=Counter)  # events on chains with no head, by chain
+    beyond: dict = field(default_factory=dict)  # chain -> the highest number found past its head
+
+
+async def _walk_log(conn, prefix: str, last: int, walks: dict[str | None, _Walk], report: VerifyReport,
+                    page_size: int, max_problems: int, claims_made: ClaimsMade | None, made: Counter) -> _Found:
+    """Each row of the log up to `last` on to its chain's walk."""
+    found = _Found()
     position = 0
     while len(report.problems) < max_problems and position < last:
         page = await conn.fetch(_PAGE, position, last, page_size, prefix)
@@ -131,18 +139,21 @@ async def _walk_log(conn, prefix: str, last: int, walks: dict[str | None, _Walk]
             chain_id = row[CHAIN]
             walk = walks.get(chain_id)
             if walk is None:
-                headless[chain_id] += 1
+                found.headless[chain_id] += 1
                 continue
             # The legacy chain is numbered by global position, the others by their sequence number.
             seq = row[POSITION] if chain_id is None else row[CHAIN_SEQ]
-            if seq > walk.head_seq:
-                continue  # appended after the heads were read: the next walk's
-            _check_link(walk, row, seq, report)
-            walked[row[SERVICE]] += 1
+            if seq is None:
+                report.problems.append(f"chain {walk.name} position {row[POSITION]}: an event with no sequence number")
+            elif seq > walk.head_seq:  # appended after the heads were read, if its head has moved on since
+                found.beyond[chain_id] = max(seq, found.beyond.get(chain_id, seq))
+            else:
+                _check_link(walk, row, seq, report)
+                found.walked[row[SERVICE]] += 1
         position = page[-1][POSITION]
         if claims_made:
             await _check_claims(conn, page, claims_made, made, report, max_problems)
-    return walked
+    return found
 
 
 def _check_link(walk: _Walk, row, seq: int, report: VerifyReport) -> None:
@@ -171,6 +182,36 @@ def _check_end(walk: _Walk, report: VerifyReport) -> None:
 
 def _where(walk: _Walk, row, seq: int) -> str:
     return f"chain {walk.name} seq {seq} (position {row[POSITION]})"
+
+
+async def _check_beyond(conn, walks: dict[str | None, _Walk], beyond: dict, report: VerifyReport) -> None:
+    """Events numbered past their chain's head as the walk began were appended during it, or put
+    there by no append if they still are: the head is read again (the legacy chain's never moves)."""
+    if not beyond:
+        return
+    heads = {r["chain_id"]: r["seq"] for r in await conn.fetch(
+        "SELECT chain_id, seq FROM event_chains WHERE chain_id = ANY($1::text[])", [c for c in beyond if c])}
+    for chain_id, highest in beyond.items():
+        head = walks[chain_id].head_seq if chain_id is None else heads.get(chain_id, 0)
+        if highest > head:
+            report.problems.append(f"chain {walks[chain_id].name}: events up to {highest} lie past its head"
+                                   f" ({head}), put there by no append")
+
+
+# Anchors whose position does not hold the event they name (migration 0015): a chain's readers
+# (checkpointer, witness, proofs) would miss its events. One probe of the log's key each.
+_MISPLACED_ANCHORS = """
+SELECT a.chain_id, a.seq, a.position FROM chain_anchors a
+WHERE starts_with(a.chain_id, $1) AND NOT EXISTS (
+    SELECT 1 FROM events e WHERE e.global_position = a.position AND e.chain_id = a.chain_id AND e.chain_seq = a.seq)
+ORDER BY a.chain_id, a.seq LIMIT $2
+"""
+
+
+async def _check_anchors(conn, prefix: str, report: VerifyReport, max_problems: int) -> None:
+    for r in await conn.fetch(_MISPLACED_ANCHORS, prefix, max(1, max_problems - len(report.problems))):
+        report.problems.append(f"chain {r['chain_id']}: its anchor of event {r['seq']} names position {r['position']},"
+                               " which does not hold it (its readers would miss events)")
 
 
 async def _check_headless(conn, headless: Counter, report: VerifyReport) -> None:

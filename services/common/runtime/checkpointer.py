@@ -37,7 +37,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from ..audit import checkpoints, merkle
 from ..audit.signing import key_id
-from ..eventstore.store import chain_genesis, chain_rows_sql
+from ..eventstore.store import chain_genesis, chain_pages, chain_rows_sql
 from ..timefmt import rfc3339
 from .metrics import (
     CHECKPOINT_FAILURES, CHECKPOINT_LAST_PUBLISHED, CHECKPOINT_SECONDS, CHECKPOINTS_ENABLED, CHECKPOINTS_SIGNED,
@@ -309,17 +309,14 @@ def _moved(chain: asyncpg.Record, tree: SignedTree | None) -> bool:
 async def _links_after(conn: asyncpg.Connection, chain_id: str, size: int, upto: int, prev: bytes) -> list[bytes]:
     """The link hashes of events size+1..upto, each checked to follow on from the one before."""
     links: list[bytes] = []
-    while size + len(links) < upto:
-        start = size + len(links)
-        rows = await conn.fetch(chain_rows_sql("chain_seq, prev_hash, hash"), chain_id, start,
-                                min(upto, start + PAGE), PAGE)
-        for expected, row in enumerate(rows, start=start + 1):
+    async for rows in chain_pages(conn, chain_id, size, upto, "chain_seq, prev_hash, hash", PAGE):
+        for expected, row in enumerate(rows, start=size + len(links) + 1):
             if row["chain_seq"] != expected or bytes(row["prev_hash"]) != prev:
                 raise ChainRefused(f"chain {chain_id}: event {expected} does not follow on from event {expected - 1}")
             prev = bytes(row["hash"])
             links.append(prev)
-        if not rows:
-            raise ChainRefused(f"chain {chain_id}: event {start + 1} is missing")
+    if size + len(links) < upto:
+        raise ChainRefused(f"chain {chain_id}: event {size + len(links) + 1} is missing")
     return links
 
 

@@ -17,6 +17,13 @@
 -- A chain's sequence numbers stay unique as its head keeps them: every append locks the head,
 -- seals from it and moves it on, and the walk names a number out of its place.
 
+-- Upgrade: writers wait while this runs (the lock below: the check and the anchors must see one
+-- log), which on a large store is two reads of the whole log; run it in a quiet hour. A worker of
+-- an older release takes its positions before it holds its chains' heads and records no anchors:
+-- the database refuses its writes from now on (55000, below), and it holds its batch, offsets
+-- unmoved, until it is replaced. Nothing is lost, but roll the workers over promptly.
+LOCK TABLE events IN SHARE MODE;
+
 -- A chain whose numbers did not rise with positions would be misread from now on: refuse to go on
 -- (the check reads the old index in its order, no sort).
 DO $$
@@ -29,8 +36,8 @@ BEGIN
         FROM events WHERE chain_id IS NOT NULL) AS ordered
     WHERE global_position < before LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'chain % holds event % at position %, before the event numbered ahead of it: run'
-            ' `wuguan verify` and see docs/tamper-evidence.md before upgrading',
+        RAISE EXCEPTION 'chain % holds event % at position %, before the event numbered ahead of it:'
+            ' `wuguan verify` names what was altered; restore the log before upgrading',
             misplaced.chain_id, misplaced.chain_seq, misplaced.global_position
             USING ERRCODE = 'data_corrupted';
     END IF;
@@ -62,3 +69,15 @@ CREATE TRIGGER chain_anchors_no_truncate BEFORE TRUNCATE ON chain_anchors
     FOR EACH STATEMENT EXECUTE FUNCTION events_are_append_only();
 
 GRANT SELECT, INSERT ON chain_anchors TO wuguan_service;
+
+-- A writer that records its appends and its anchors says so (store.RECORDS_APPENDS); any other
+-- insert into the log is refused, a worker from before this migration's included.
+CREATE OR REPLACE FUNCTION events_writer_records_appends() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('wuguan.records_appends', true) IS DISTINCT FROM 'with anchors' THEN
+        RAISE EXCEPTION 'this writer does not record its appends and chain anchors (a release from before'
+            ' migration 0015?): upgrade it' USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    RETURN NULL;
+END $$;
