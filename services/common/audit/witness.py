@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from ..eventstore.store import chain_pages, chain_rows_sql
 from . import checkpoints, merkle
 
 PAGE = 10_000
@@ -58,8 +57,8 @@ async def verify_against(conn: asyncpg.Connection, records: Sequence, keys: Mapp
         report.checkpoints += len(history.digests)
         report.problems += history.problems
         await _compare_stored(conn, service, history, report)
-        for chain_id, signed_heads in sorted(history.heads.items()):
-            await _check_chain(conn, chain_id, signed_heads, report)
+        await _check_chains(conn, history.heads, report)
+        for chain_id, signed_heads in history.heads.items():
             signed[chain_id] = max(h.tree_size for _, h in signed_heads)
             report.chains += 1
     report.unsigned = sum(max(0, seq - signed.get(chain_id, 0)) for chain_id, seq in heads.items())
@@ -79,39 +78,74 @@ async def _compare_stored(conn: asyncpg.Connection, service: str, history: check
             report.problems.append(f"fork: the store's checkpoint {service}#{row['seq']} differs from the topic's")
 
 
-async def _check_chain(conn: asyncpg.Connection, chain_id: str,
-                       heads: list[tuple[str, checkpoints.ChainHead]], report: WitnessReport) -> None:
-    """Streams the chain's link hashes through its tree and compares the root at each signed size."""
-    frontier, pending, matched = merkle.Frontier(), deque(heads), 0
-    async for link in _links(conn, chain_id, max(h.tree_size for _, h in heads)):
-        frontier.append(merkle.leaf_hash(link))
-        report.events += 1
-        while pending and pending[0][1].tree_size <= frontier.size:
-            name, head = pending.popleft()
-            if head.tree_size != frontier.size or frontier.root() != head.root:
-                report.problems.append(
-                    f"chain {chain_id}: its first {head.tree_size} events differ from checkpoint {name}:"
-                    f" rewritten at a position after {matched} and at or before {head.tree_size}")
-                return
-            matched = head.tree_size
-    if pending:
-        name, head = max(pending, key=lambda p: p[1].tree_size)
-        after = await conn.fetchval(chain_rows_sql("chain_seq"), chain_id, frontier.size, head.tree_size, 1)
-        if after is not None and after <= head.tree_size:
-            report.problems.append(f"chain {chain_id}: events {frontier.size + 1}..{after - 1} are missing"
-                                   f" (removed from inside the tree checkpoint {name} signed)")
+@dataclass
+class _Replay:
+    """One chain's link hashes streamed through its tree, compared with each signed size in turn."""
+
+    chain_id: str
+    pending: deque  # (checkpoint name, ChainHead) not yet reached, smallest tree first
+    last: int  # the largest tree signed
+    frontier: merkle.Frontier = field(default_factory=merkle.Frontier)
+    matched: int = 0
+    done: bool = False
+    next_found: int | None = None  # the number found after a gap
+    problems: list[str] = field(default_factory=list)
+
+    def take(self, seq: int, link: bytes) -> bool:
+        """The chain's next event in position order; False once its replay is over."""
+        if seq != self.frontier.size + 1:  # a gap: within a chain positions rise with numbers
+            self.next_found, self.done = seq, True
+            return False
+        self.frontier.append(merkle.leaf_hash(link))
+        while self.pending and self.pending[0][1].tree_size <= self.frontier.size:
+            name, head = self.pending.popleft()
+            if head.tree_size != self.frontier.size or self.frontier.root() != head.root:
+                self.problems.append(
+                    f"chain {self.chain_id}: its first {head.tree_size} events differ from checkpoint {name}:"
+                    f" rewritten at a position after {self.matched} and at or before {head.tree_size}")
+                self.pending.clear()
+                self.done = True
+                return True
+            self.matched = head.tree_size
+        self.done = self.frontier.size >= self.last
+        return True
+
+    def finish(self) -> None:
+        if not self.pending:
+            return
+        name, head = max(self.pending, key=lambda p: p[1].tree_size)
+        size = self.frontier.size
+        if self.next_found is not None and self.next_found <= head.tree_size:
+            self.problems.append(f"chain {self.chain_id}: events {size + 1}..{self.next_found - 1} are missing"
+                                 f" (removed from inside the tree checkpoint {name} signed)")
         else:
-            report.problems.append(
-                f"chain {chain_id}: truncated at position {frontier.size}: checkpoint {name} signed {head.tree_size}"
-                f" events (events {frontier.size + 1}..{head.tree_size} are missing)")
+            self.problems.append(
+                f"chain {self.chain_id}: truncated at position {size}: checkpoint {name} signed {head.tree_size}"
+                f" events (events {size + 1}..{head.tree_size} are missing)")
 
 
-async def _links(conn: asyncpg.Connection, chain_id: str, last: int):
-    """The chain's link hashes from its first event on, up to `last` or to its first gap."""
-    size = 0
-    async for rows in chain_pages(conn, chain_id, 0, last, "chain_seq, hash", PAGE):
-        for row in rows:
-            if row["chain_seq"] != size + 1:
-                return
-            size += 1
-            yield bytes(row["hash"])
+# A page of the log, in position order, of the chains still replayed.
+_LINKS = ("SELECT global_position, chain_id, chain_seq, hash FROM events WHERE global_position > $1"
+          " AND chain_id = ANY($2::text[]) ORDER BY global_position LIMIT $3")
+
+
+async def _check_chains(conn: asyncpg.Connection, heads: Mapping[str, list[tuple[str, checkpoints.ChainHead]]],
+                        report: WitnessReport) -> None:
+    """Streams each chain's link hashes through its tree and compares the root at each signed size.
+    The service's chains are read together, once, in position order (no index holds a chain's
+    events: migration 0015); each chain's problems are told in the chains' order."""
+    replays = {c: _Replay(c, deque(h), max(t.tree_size for _, t in h)) for c, h in heads.items()}
+    position, open_chains = 0, [c for c, r in replays.items() if r.last > 0]
+    while open_chains:
+        page = await conn.fetch(_LINKS, position, open_chains, PAGE)
+        if not page:
+            break
+        for _, chain_id, seq, link in page:
+            replay = replays[chain_id]
+            if not replay.done and replay.take(seq, bytes(link)):
+                report.events += 1
+        position = page[-1][0]
+        open_chains = [c for c in open_chains if not replays[c].done]
+    for chain_id in sorted(replays):
+        replays[chain_id].finish()
+        report.problems += replays[chain_id].problems
