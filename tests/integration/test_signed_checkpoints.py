@@ -163,6 +163,22 @@ async def test_a_truncated_tail_is_found(signed, n, caplog):
     await assert_next_checkpoint_leaves_out(signed, BIG, "removed", caplog)
 
 
+@pytest.mark.parametrize("removed, why", [(1545, "event 1545 does not follow on from event 1544"),
+                                          (1550, "event 1550 is missing")])
+async def test_events_removed_since_the_last_checkpoint_leave_their_chain_out_of_the_next(signed, removed, why,
+                                                                                           caplog):
+    """The checkpointer reads each chain's events since its last checkpoint, all its chains in one
+    pass of the log, each checked to follow on from the one before: one removed from among them,
+    or from their end with the head left as it was, leaves the chain out, and the others signed."""
+    await grow(signed.conn, BIG, 10, 1540)  # events 1541..1550, not signed yet
+    await grow(signed.conn, SMALL, 10, 40)
+    async with as_administrator(signed.conn):
+        await signed.conn.execute("DELETE FROM events WHERE chain_id = $1 AND chain_seq = $2", BIG, removed)
+    await assert_next_checkpoint_leaves_out(signed, BIG, why, caplog)
+    message = await signed.conn.fetchval("SELECT message FROM audit_checkpoints WHERE seq = 4")
+    assert [(h.chain_id, h.tree_size) for h in checkpoints.parse(message).chains()] == [(SMALL, 50)]
+
+
 async def test_a_consistent_rewrite_is_found(signed, caplog):
     await rewrite(signed.conn, BIG)
     assert (await verify_chain(signed.conn)).ok  # every hash recomputed: the walk passes

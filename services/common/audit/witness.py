@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from ..eventstore.store import chains_in_log_order
 from . import checkpoints, merkle
 
 PAGE = 10_000
@@ -124,28 +125,21 @@ class _Replay:
                 f" events (events {size + 1}..{head.tree_size} are missing)")
 
 
-# A page of the log, in position order, of the chains still replayed.
-_LINKS = ("SELECT global_position, chain_id, chain_seq, hash FROM events WHERE global_position > $1"
-          " AND chain_id = ANY($2::text[]) ORDER BY global_position LIMIT $3")
-
-
 async def _check_chains(conn: asyncpg.Connection, heads: Mapping[str, list[tuple[str, checkpoints.ChainHead]]],
                         report: WitnessReport) -> None:
     """Streams each chain's link hashes through its tree and compares the root at each signed size.
     The service's chains are read together, once, in position order (no index holds a chain's
     events: migration 0015); each chain's problems are told in the chains' order."""
     replays = {c: _Replay(c, deque(h), max(t.tree_size for _, t in h)) for c, h in heads.items()}
-    position, open_chains = 0, [c for c, r in replays.items() if r.last > 0]
-    while open_chains:
-        page = await conn.fetch(_LINKS, position, open_chains, PAGE)
-        if not page:
-            break
+
+    def replaying() -> list[str]:
+        return [c for c, r in replays.items() if not r.done and r.last > 0]
+
+    async for page in chains_in_log_order(conn, replaying, "chain_seq, hash", page=PAGE):
         for _, chain_id, seq, link in page:
             replay = replays[chain_id]
             if not replay.done and replay.take(seq, bytes(link)):
                 report.events += 1
-        position = page[-1][0]
-        open_chains = [c for c in open_chains if not replays[c].done]
     for chain_id in sorted(replays):
         replays[chain_id].finish()
         report.problems += replays[chain_id].problems

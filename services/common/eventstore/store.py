@@ -12,7 +12,7 @@ append time (see `append`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 
 import asyncpg
 import orjson
@@ -113,6 +113,31 @@ async def chain_pages(conn: asyncpg.Connection, chain_id: str, after: int, upto:
             return
         yield rows
         after = min(upto, after + page)
+
+
+async def chains_in_log_order(conn: asyncpg.Connection, open_chains: Callable[[], list[str]], columns: str,
+                              start: int = 0, page: int = 5000) -> AsyncIterator[list[asyncpg.Record]]:
+    """Pages of the log from position `start` on, in position order, of the chains that
+    `open_chains()` names, asked before each page: rows of (global_position, chain_id, `columns`).
+    Ends when it names none, or at the log's end. How a reader of several chains reads them: the
+    log once, where each chain's runs read on their own hold what the others appended meanwhile."""
+    query = (f"SELECT global_position, chain_id, {columns} FROM events WHERE global_position >= $1"
+             " AND chain_id = ANY($2::text[]) ORDER BY global_position LIMIT $3")
+    while chains := open_chains():
+        rows = await conn.fetch(query, start, chains, page)
+        if not rows:
+            return
+        yield rows
+        start = rows[-1][0] + 1
+
+
+async def first_anchor_position(conn: asyncpg.Connection, after: Mapping[str, int]) -> int:
+    """The position from which every chain's events numbered after `after[chain]` lie: the lowest
+    of their anchors at or before the first of them (0 when a chain has none)."""
+    return await conn.fetchval(
+        "SELECT coalesce(min(coalesce(a.position, 0)), 0) FROM unnest($1::text[], $2::bigint[]) AS w(chain_id, after)"
+        " LEFT JOIN LATERAL (SELECT position FROM chain_anchors c WHERE c.chain_id = w.chain_id AND c.seq <= w.after + 1"
+        " ORDER BY c.seq DESC LIMIT 1) AS a ON true", list(after), list(after.values()))
 
 
 def chain_anchors(placed: Iterable[tuple[int, str, int]]) -> list[list]:

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import asyncpg
@@ -37,7 +37,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from ..audit import checkpoints, merkle
 from ..audit.signing import key_id
-from ..eventstore.store import chain_genesis, chain_pages, chain_rows_sql
+from ..eventstore.store import chain_genesis, chain_rows_sql, chains_in_log_order, first_anchor_position
 from ..timefmt import rfc3339
 from .metrics import (
     CHECKPOINT_FAILURES, CHECKPOINT_LAST_PUBLISHED, CHECKPOINT_SECONDS, CHECKPOINTS_ENABLED, CHECKPOINTS_SIGNED,
@@ -153,12 +153,14 @@ class Checkpointer:
             return None
         trees = await self._anchored_trees(conn, head)
         grown, refused = [], []
+        links = await _new_links(conn, {c["chain_id"]: _wanted(c, trees.get(c["chain_id"])) for c in chains
+                                        if self._signable(c["chain_id"]) and _moved(c, trees.get(c["chain_id"]))})
         for chain in chains:
             if not self._signable(chain["chain_id"]):
                 refused.append(f"chain {chain['chain_id']} is not one of {self.service}'s input partitions")
-            elif _moved(chain, trees.get(chain["chain_id"])):
+            elif chain["chain_id"] in links:
                 try:
-                    grown.append(await self._grow(conn, chain, trees.get(chain["chain_id"])))
+                    grown.append(await self._grow(conn, chain, trees.get(chain["chain_id"]), links[chain["chain_id"]]))
                 except ChainRefused as exc:
                     refused.append(str(exc))
         signed_total = sum(t.size for t in {**trees, **{g.head.chain_id: g.tree for g in grown}}.values())
@@ -219,7 +221,9 @@ class Checkpointer:
                                    f" {self.service}#{r['signed_seq']} signed")
         self._trees, self._last = stored, (head["seq"], head["digest"])
 
-    async def _grow(self, conn: asyncpg.Connection, chain: asyncpg.Record, tree: SignedTree | None) -> Grown:
+    async def _grow(self, conn: asyncpg.Connection, chain: asyncpg.Record, tree: SignedTree | None,
+                    links: list[bytes] | ChainRefused) -> Grown:
+        """The chain's tree grown by `links` (_new_links), the hashes of its events after the tree."""
         chain_id, size = chain["chain_id"], tree.size if tree else 0
         if chain["seq"] < size:
             raise ChainRefused(f"chain {chain_id}: holds {chain['seq']} events, its last checkpoint signed {size}"
@@ -227,8 +231,9 @@ class Checkpointer:
         if size and await conn.fetchval(chain_rows_sql("hash"), chain_id, size - 1, size, 1) != tree.head_hash:
             raise ChainRefused(f"chain {chain_id}: event {size} is not the one its last checkpoint signed"
                                " (the chain was rewritten)")
-        upto = min(chain["seq"], size + MAX_LEAVES)
-        links = await _links_after(conn, chain_id, size, upto, tree.head_hash if tree else chain_genesis(chain_id))
+        if isinstance(links, ChainRefused):
+            raise links
+        upto = size + len(links)
         if upto == chain["seq"] and (links[-1] if links else (tree.head_hash if tree else None)) != bytes(chain["hash"]):
             raise ChainRefused(f"chain {chain_id}: its head does not match its last event")
         root, proof, frontier = await asyncio.to_thread(_extend, links, size, tree.frontier if tree else ())
@@ -306,18 +311,59 @@ def _moved(chain: asyncpg.Record, tree: SignedTree | None) -> bool:
     return tree is None or tree.size != chain["seq"] or tree.head_hash != bytes(chain["hash"])
 
 
-async def _links_after(conn: asyncpg.Connection, chain_id: str, size: int, upto: int, prev: bytes) -> list[bytes]:
-    """The link hashes of events size+1..upto, each checked to follow on from the one before."""
-    links: list[bytes] = []
-    async for rows in chain_pages(conn, chain_id, size, upto, "chain_seq, prev_hash, hash", PAGE):
-        for expected, row in enumerate(rows, start=size + len(links) + 1):
-            if row["chain_seq"] != expected or bytes(row["prev_hash"]) != prev:
-                raise ChainRefused(f"chain {chain_id}: event {expected} does not follow on from event {expected - 1}")
-            prev = bytes(row["hash"])
-            links.append(prev)
-    if size + len(links) < upto:
-        raise ChainRefused(f"chain {chain_id}: event {size + len(links) + 1} is missing")
-    return links
+def _wanted(chain: asyncpg.Record, tree: SignedTree | None) -> tuple[int, int, bytes]:
+    """(size, upto, prev) of a chain's events to sign: after its tree, at most MAX_LEAVES of them."""
+    size = tree.size if tree else 0
+    return size, max(size, min(chain["seq"], size + MAX_LEAVES)), tree.head_hash if tree else chain_genesis(chain["chain_id"])
+
+
+@dataclass
+class _Following:
+    """One chain's events after its tree, each checked to follow on from the one before."""
+
+    chain_id: str
+    size: int
+    upto: int
+    prev: bytes
+    links: list[bytes] = field(default_factory=list)
+    refused: ChainRefused | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.refused is not None or self.size + len(self.links) >= self.upto
+
+    def take(self, seq: int, prev_hash: bytes, link: bytes) -> None:
+        if self.done or seq <= self.size:  # signed already: read as part of its anchor's segment
+            return
+        expected = self.size + len(self.links) + 1
+        if seq != expected or prev_hash != self.prev:
+            self.refused = ChainRefused(f"chain {self.chain_id}: event {expected} does not follow on from event"
+                                        f" {expected - 1}")
+            return
+        self.prev = link
+        self.links.append(link)
+
+    def result(self) -> list[bytes] | ChainRefused:
+        if not self.done:
+            return ChainRefused(f"chain {self.chain_id}: event {self.size + len(self.links) + 1} is missing")
+        return self.refused or self.links
+
+
+async def _new_links(conn: asyncpg.Connection,
+                     wanted: dict[str, tuple[int, int, bytes]]) -> dict[str, list[bytes] | ChainRefused]:
+    """Per chain, (size, upto, prev): the link hashes of its events size+1..upto, each checked to
+    follow on from the one before, or why not. The chains are read together, the log once in
+    position order from the first of their anchors (store.chains_in_log_order)."""
+    following = {c: _Following(c, *w) for c, w in wanted.items()}
+    start = await first_anchor_position(conn, {c: f.size for c, f in following.items() if not f.done})
+
+    def unfinished() -> list[str]:
+        return [c for c, f in following.items() if not f.done]
+
+    async for rows in chains_in_log_order(conn, unfinished, "chain_seq, prev_hash, hash", start, PAGE):
+        for _, chain_id, seq, prev_hash, link in rows:
+            following[chain_id].take(seq, bytes(prev_hash), bytes(link))
+    return {c: f.result() for c, f in following.items()}
 
 
 def _extend(links: list[bytes], size: int, frontier: tuple[bytes, ...]) -> tuple[bytes, list[bytes], list[bytes]]:
