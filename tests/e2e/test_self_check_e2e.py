@@ -122,7 +122,7 @@ async def _simulate(workers, ids: dict) -> None:
             owed_by[account] = request["payload"]["overdueMinor"] + request["payload"]["lateFeeToDateMinor"]
             await workers_publish(workers, [keyed(account, dunning_decision(request))])
         await _wait_for(conn, {"guard.SuspensionApproved": 2}, workers)
-        paid = day(6)
+        paid = payment_time()
         for account, hours in ((ids["r_ok"], 20), (ids["r_late"], 49)):
             await workers_publish(workers, [keyed(account, payment(account, uid("P"), paid, owed_by[account]))])
             await _wait_for(conn, {"guard.RestorationOrdered": 1 if hours == 20 else 2}, workers)
@@ -149,6 +149,16 @@ def arrears_bill(account: str):
         "billDate": MONTH - timedelta(days=10), "paymentDueDate": MONTH,
         "amountDue": {"amountMinor": 3000, "currency": "CNY"}, "state": "sent",
         "customer": {"creditLevel": "C", "customerTier": "standard", "important": False}}, MONTH - timedelta(days=10))
+
+
+def payment_time() -> datetime:
+    """When the suspended lines are paid for: within the month, and late enough that their 48 h
+    restoration deadline (CP4.RESTORE_48H) is still ahead of the wall clock. The deadline's timer
+    fires by the business clock, which follows the wall clock: a payment planted more than 48 h
+    back would have its line's deadline missed the moment its order is decided, before the
+    restoration published after it arrives (from the 8th of a month on, with a fixed day 6)."""
+    recent = (datetime.now(SHANGHAI) - timedelta(hours=46)).replace(minute=0, second=0, microsecond=0)
+    return max(MONTH + timedelta(hours=1), recent)
 
 
 def first_reminder_due() -> bool:
