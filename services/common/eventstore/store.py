@@ -136,8 +136,8 @@ async def first_anchor_position(conn: asyncpg.Connection, after: Mapping[str, in
     of their anchors at or before the first of them (0 when a chain has none)."""
     return await conn.fetchval(
         "SELECT coalesce(min(coalesce(a.position, 0)), 0) FROM unnest($1::text[], $2::bigint[]) AS w(chain_id, after)"
-        " LEFT JOIN LATERAL (SELECT position FROM chain_anchors c WHERE c.chain_id = w.chain_id AND c.seq <= w.after + 1"
-        " ORDER BY c.seq DESC LIMIT 1) AS a ON true", list(after), list(after.values()))
+        " LEFT JOIN LATERAL (SELECT position FROM chain_anchors c WHERE c.chain_id = w.chain_id"
+        " AND c.seq <= w.after + 1 ORDER BY c.seq DESC LIMIT 1) AS a ON true", list(after), list(after.values()))
 
 
 def chain_anchors(placed: Iterable[tuple[int, str, int]]) -> list[list]:
@@ -365,6 +365,8 @@ WITH heads AS (
     UPDATE event_chains c SET seq = u.seq, hash = u.hash FROM unnest($1::text[], $2::bigint[], $3::bytea[])
     AS u(chain_id, seq, hash) WHERE c.chain_id = u.chain_id
 )"""
+
+
 def _record_anchors_cte(n: int) -> str:
     """The append's chain anchors (migration 0015): chain ${n}, sequence number and position the next two."""
     return ("anchors AS (INSERT INTO chain_anchors (chain_id, seq, position)"

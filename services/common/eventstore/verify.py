@@ -229,7 +229,8 @@ async def _check_headless(conn, headless: Counter, report: VerifyReport) -> None
 # order (relays, the finance projector) never see them. Each probes its transaction's appends.
 _UNAPPENDED = """
 SELECT e.global_position FROM events e
-WHERE ($2::text IS NULL OR e.service = $2) AND NOT EXISTS (SELECT 1 FROM event_appends a WHERE a.tx_id = e.tx_id AND a.service = e.service
+WHERE ($2::text IS NULL OR e.service = $2)
+  AND NOT EXISTS (SELECT 1 FROM event_appends a WHERE a.tx_id = e.tx_id AND a.service = e.service
                   AND e.global_position BETWEEN a.first_position AND a.last_position)
 ORDER BY e.global_position LIMIT $1
 """

@@ -314,7 +314,8 @@ def _moved(chain: asyncpg.Record, tree: SignedTree | None) -> bool:
 def _wanted(chain: asyncpg.Record, tree: SignedTree | None) -> tuple[int, int, bytes]:
     """(size, upto, prev) of a chain's events to sign: after its tree, at most MAX_LEAVES of them."""
     size = tree.size if tree else 0
-    return size, max(size, min(chain["seq"], size + MAX_LEAVES)), tree.head_hash if tree else chain_genesis(chain["chain_id"])
+    prev = tree.head_hash if tree else chain_genesis(chain["chain_id"])
+    return size, max(size, min(chain["seq"], size + MAX_LEAVES)), prev
 
 
 @dataclass
